@@ -1,0 +1,101 @@
+/* devices.h - the device models Vireo ships, the helpers the board uses to wire them, and the PC board. */
+#ifndef VIREO_DEVICES_H
+#define VIREO_DEVICES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vireo/pdm.h"
+
+/* ---- The registry of device models --------------------------------------- */
+
+extern const struct pdm_dev_desc g_dev_i8259;      /* PIC pair + ELCR (ports 0x20, 0xa0, 0x4d0) */
+extern const struct pdm_dev_desc g_dev_i8254;      /* PIT + port 0x61 (gate, speaker, refresh) */
+extern const struct pdm_dev_desc g_dev_mc146818;   /* RTC + CMOS NVRAM (ports 0x70/0x71) */
+extern const struct pdm_dev_desc g_dev_uart16550;  /* one 16550A UART */
+extern const struct pdm_dev_desc g_dev_i440fx;     /* i440FX host bridge + PIIX3 ISA bridge, PAM, port 0x92 */
+extern const struct pdm_dev_desc g_dev_fwcfg;      /* fw_cfg (ports 0x510/0x511, DMA 0x514) */
+extern const struct pdm_dev_desc g_dev_debugport;  /* POST codes (0x80) and firmware debug output (0x402) */
+extern const struct pdm_dev_desc g_dev_testexit;   /* test exit device (port 0xf4) */
+
+/* NULL-terminated table of every device model, and lookup by name. */
+extern const struct pdm_dev_desc *const g_pdm_devices[];
+const struct pdm_dev_desc *devices_find(const char *name);
+
+/* ---- Device-specific helpers the board calls ------------------------------ */
+
+/* CMOS NVRAM byte (the board stores memory sizes and boot settings for the firmware). */
+void rtc_cmos_set(struct pdm_dev *rtc, unsigned index, uint8_t value);
+uint8_t rtc_cmos_get(struct pdm_dev *rtc, unsigned index);
+
+/* fw_cfg selector keys (QEMU's fw_cfg ABI, which SeaBIOS and OVMF speak). */
+enum {
+    FWCFG_SIGNATURE = 0x00, FWCFG_ID = 0x01, FWCFG_UUID = 0x02, FWCFG_RAM_SIZE = 0x03,
+    FWCFG_NOGRAPHIC = 0x04, FWCFG_NB_CPUS = 0x05, FWCFG_MACHINE_ID = 0x06,
+    FWCFG_KERNEL_ADDR = 0x07, FWCFG_KERNEL_SIZE = 0x08, FWCFG_KERNEL_CMDLINE = 0x09,
+    FWCFG_INITRD_ADDR = 0x0a, FWCFG_INITRD_SIZE = 0x0b, FWCFG_BOOT_DEVICE = 0x0c,
+    FWCFG_NUMA = 0x0d, FWCFG_BOOT_MENU = 0x0e, FWCFG_MAX_CPUS = 0x0f,
+    FWCFG_KERNEL_ENTRY = 0x10, FWCFG_KERNEL_DATA = 0x11, FWCFG_INITRD_DATA = 0x12,
+    FWCFG_CMDLINE_ADDR = 0x13, FWCFG_CMDLINE_SIZE = 0x14, FWCFG_CMDLINE_DATA = 0x15,
+    FWCFG_SETUP_ADDR = 0x16, FWCFG_SETUP_SIZE = 0x17, FWCFG_SETUP_DATA = 0x18,
+    FWCFG_FILE_DIR = 0x19,
+    FWCFG_FILE_FIRST = 0x20,
+    FWCFG_ACPI_TABLES = 0x8000, FWCFG_SMBIOS_ENTRIES = 0x8001, FWCFG_IRQ0_OVERRIDE = 0x8002,
+    FWCFG_E820_TABLE = 0x8003, FWCFG_HPET = 0x8004,
+};
+/* Sets a numbered item to a copy of data (replacing an earlier value). */
+int fwcfg_set_item(struct pdm_dev *fwcfg, uint16_t key, const void *data, size_t len);
+int fwcfg_set_u16(struct pdm_dev *fwcfg, uint16_t key, uint16_t value);
+int fwcfg_set_u32(struct pdm_dev *fwcfg, uint16_t key, uint32_t value);
+int fwcfg_set_u64(struct pdm_dev *fwcfg, uint16_t key, uint64_t value);
+/* Adds a named file ("etc/e820", "bootorder", ...) with a copy of data; listed in FILE_DIR. */
+int fwcfg_add_file(struct pdm_dev *fwcfg, const char *name, const void *data, size_t len);
+
+/* ---- Serial backends ------------------------------------------------------ */
+
+/*
+ * Where a UART's bytes go, from a spec string:
+ *   null | stdio | file:PATH | unix:PATH (listening socket) | tcp:[ADDR:]PORT (listening, loopback by default)
+ * Host I/O runs on the VM's event loop; received bytes are handed to rx(opaque, buf, len)
+ * with the VM lock held, and can_rx(opaque) says how many bytes the UART can take.
+ */
+struct serial_backend; /* opaque */
+struct serial_backend_client {
+    size_t (*can_rx)(void *opaque);
+    void (*rx)(void *opaque, const uint8_t *buf, size_t len);
+    void *opaque;
+};
+/* Checks the spec and opens files/sockets now, so a bad path fails VM creation with a clear message. */
+int serial_backend_open(struct vm *vm, const char *spec, const struct serial_backend_client *client,
+                        struct serial_backend **out);
+/* Queues bytes for the host side (never blocks the vCPU; drops and counts on overflow). */
+void serial_backend_write(struct serial_backend *backend, const uint8_t *buf, size_t len);
+/* A reader may have freed space: poll the host side again. */
+void serial_backend_rx_ready(struct serial_backend *backend);
+void serial_backend_close(struct serial_backend *backend);
+
+/* ---- The PC board ----------------------------------------------------------- */
+
+#define PC_SERIAL_PORTS 4
+
+struct pc_params {
+    const char *bios_path;    /* NULL: the SeaBIOS image from Debian's seabios package */
+    const char *kernel_path;  /* direct Linux boot when set (bzImage) */
+    const char *initrd_path;
+    const char *cmdline;
+    const char *serial[PC_SERIAL_PORTS]; /* backend spec per COM port, NULL: not present */
+    bool test_exit;           /* add the test exit device */
+    const char *boot_order;   /* e.g. "cdn"; firmware boot order (future storage) */
+};
+
+#define PC_DEFAULT_BIOS "/usr/share/seabios/bios-256k.bin"
+
+/*
+ * Builds the PC on a created VM: RAM around the PCI hole, firmware ROM, chipset,
+ * legacy devices, fw_cfg contents and (for direct boot) the kernel in memory and the
+ * boot CPU state.  Errors are logged with the offending file or value.
+ */
+int pc_board_create(struct vm *vm, const struct pc_params *params);
+
+#endif

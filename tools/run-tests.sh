@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# run-tests.sh OUTDIR SRCROOT - runs every unit test program and integration test, ends with "N passed, N failed".
+#
+# Unit tests: every executable in OUTDIR/stage/tests/ (cmocka programs); each cmocka
+# test case counts.  Integration tests: every SRCROOT/tests/*.sh script, run with
+# VIREO_OUT=OUTDIR and VIREO_SRC=SRCROOT; exit 0 passes, 77 skips (the script prints
+# why), anything else fails.  VIREO_TESTS=pattern runs only the matching ones.
+set -u
+out=${1:?usage: run-tests.sh OUTDIR SRCROOT}
+src=${2:?usage: run-tests.sh OUTDIR SRCROOT}
+export VIREO_OUT="$out" VIREO_SRC="$src"
+export VIREO_BIN="$out/stage/bin"
+pattern=${VIREO_TESTS:-}
+logdir="$out/testlogs"
+mkdir -p "$logdir"
+
+passed=0 failed=0 skipped=0
+failures=()
+
+for t in "$out"/stage/tests/*; do
+    [ -x "$t" ] || continue
+    name=$(basename "$t")
+    [ -n "$pattern" ] && [[ "$name" != *$pattern* ]] && continue
+    log="$logdir/$name.log"
+    timeout 300 "$t" >"$log" 2>&1
+    rc=$?
+    p=$(grep -oE '^\[  PASSED  \] [0-9]+' "$log" | awk '{s+=$4} END {print s+0}')
+    f=$(grep -oE '^\[  FAILED  \] [0-9]+' "$log" | awk '{s+=$4} END {print s+0}')
+    s=$(grep -oE '^\[  SKIPPED \] [0-9]+' "$log" | awk '{s+=$4} END {print s+0}')
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$s" -eq 0 ]; then
+        f=1  # crashed or printed nothing cmocka recognises
+    elif [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1  # non-zero exit (sanitizer report, crash after the summary)
+    fi
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+    if [ "$f" -gt 0 ]; then
+        failures+=("$name")
+        echo "FAIL $name ($f failed; log: $log)"
+        tail -n 30 "$log" | sed 's/^/    /'
+    else
+        echo "ok   $name ($p passed)"
+    fi
+done
+
+for t in "$src"/tests/*.sh; do
+    [ -f "$t" ] || continue
+    name=$(basename "$t" .sh)
+    [ -n "$pattern" ] && [[ "$name" != *$pattern* ]] && continue
+    log="$logdir/$name.log"
+    timeout 600 bash "$t" >"$log" 2>&1
+    rc=$?
+    if [ $rc -eq 0 ]; then
+        passed=$((passed + 1)); echo "ok   $name"
+    elif [ $rc -eq 77 ]; then
+        skipped=$((skipped + 1)); echo "skip $name: $(tail -n 1 "$log")"
+    else
+        failed=$((failed + 1)); failures+=("$name")
+        echo "FAIL $name (exit $rc; log: $log)"
+        tail -n 30 "$log" | sed 's/^/    /'
+    fi
+done
+
+if [ "$skipped" -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]
