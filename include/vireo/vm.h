@@ -80,6 +80,13 @@ uint64_t vm_get_ram_bytes(struct vm *vm);
 void vm_lock(struct vm *vm);
 void vm_unlock(struct vm *vm);
 
+/*
+ * Called on every system reset (power-on included) after the devices and the vCPU
+ * states were reset and before any vCPU runs: the board reloads what a reset must
+ * restore (a direct-boot kernel and its boot CPU state).
+ */
+void vm_set_reset_hook(struct vm *vm, void (*fn)(void *opaque), void *opaque);
+
 /* Backend data hung off the VM (one pointer for the backend's own use). */
 void vm_set_backend_data(struct vm *vm, void *data);
 void *vm_get_backend_data(struct vm *vm);

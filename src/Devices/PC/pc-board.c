@@ -1,0 +1,313 @@
+/* pc-board.c - the PC board: RAM around the PCI hole, firmware ROM, chipset and legacy devices, CMOS and fw_cfg contents. */
+
+/*
+ * Design: the board is the only place that knows which devices a PC has and how
+ * they are wired (I/O bases, IRQs, which device owns which port).  Devices stay
+ * unaware of each other.  Guest RAM is one host allocation, shown at 0..lowmem
+ * (with the legacy VGA window left out) and at 4 GiB for the part above the PCI
+ * hole.  The firmware image ends at 4 GiB and its last 128 KiB also appear at
+ * 0xE0000 (PAM mode 0); the chipset's PAM registers overlay that window.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vireo/devices.h"
+#include "vireo/pci.h"
+#include "pc-internal.h"
+
+#define LOG_COMPONENT "pc"
+
+#define PC_LOWMEM_MAX      0xc0000000ULL /* 3 GiB below the PCI hole */
+#define PC_HIGHMEM_BASE    0x100000000ULL
+#define PC_VGA_HOLE_START  0xa0000ULL
+#define PC_VGA_HOLE_END    0xc0000ULL
+#define PC_BIOS_MAX_BYTES  (16u << 20)
+#define PC_BIOS_LOW_WINDOW (128u << 10)
+#define PC_PRIO_RAM        0
+#define PC_PRIO_BIOS_LOW   1
+
+static const uint16_t g_com_base[PC_SERIAL_PORTS] = { 0x3f8, 0x2f8, 0x3e8, 0x2e8 };
+static const uint8_t g_com_irq[PC_SERIAL_PORTS] = { 4, 3, 4, 3 };
+
+static int dev_create(struct vm *vm, const struct pdm_dev_desc *desc, const char *name, struct pdm_cfg *cfg,
+                      struct pdm_dev **out)
+{
+    struct pdm_dev *dev = NULL;
+    int rc = pdm_dev_create(vm, desc, name, cfg, &dev);
+    pdm_cfg_destroy(cfg);
+    if (out)
+        *out = dev;
+    return rc;
+}
+
+static int load_bios(struct pc_board *pc, const char *path)
+{
+    void *data = NULL;
+    size_t len = 0;
+    int rc = rt_file_read_all(path, PC_BIOS_MAX_BYTES + 1, &data, &len);
+    if (rc == VERR_FILE_NOT_FOUND) {
+        if (strcmp(path, PC_DEFAULT_BIOS) == 0)
+            LOG_ERR("firmware '%s' not found: install Debian's seabios package (apt-get install seabios)", path);
+        else
+            LOG_ERR("firmware '%s' not found", path);
+        return VERR_FIRMWARE;
+    }
+    if (rc == VERR_TOO_LARGE) {
+        LOG_ERR("firmware '%s' is larger than %u MiB; not a BIOS image", path, PC_BIOS_MAX_BYTES >> 20);
+        return VERR_FIRMWARE;
+    }
+    if (rc) {
+        LOG_ERR("cannot read firmware '%s': %s", path, rt_err_str(rc));
+        return VERR_FIRMWARE;
+    }
+    if (len < (64u << 10) || (len % (64u << 10)) != 0) {
+        LOG_ERR("firmware '%s' is truncated or not a BIOS image: %zu bytes, expected a multiple of 64 KiB", path,
+                len);
+        free(data);
+        return VERR_FIRMWARE;
+    }
+    rc = mem_region_create_rom(pc->vm, "bios", data, len, len, &pc->bios);
+    free(data);
+    if (rc)
+        return rc;
+    rc = mem_region_map(pc->bios, PC_HIGHMEM_BASE - len, PC_PRIO_RAM);
+    if (rc)
+        return rc;
+    uint64_t low = RT_MIN((uint64_t)len, (uint64_t)PC_BIOS_LOW_WINDOW);
+    rc = mem_region_create_alias(pc->vm, "bios-low", pc->bios, len - low, low, true, &pc->bios_low);
+    if (!rc)
+        rc = mem_region_map(pc->bios_low, 0x100000 - low, PC_PRIO_BIOS_LOW);
+    LOG_INFO("firmware '%s' (%zu KiB)", path, len >> 10);
+    return rc;
+}
+
+static int map_ram(struct pc_board *pc)
+{
+    struct vm *vm = pc->vm;
+    uint64_t ram = vm_get_ram_bytes(vm);
+    pc->lowmem = RT_MIN(ram, PC_LOWMEM_MAX);
+    pc->highmem = ram - pc->lowmem;
+    int rc = mem_region_create_ram(vm, "ram", ram, &pc->ram);
+    if (rc)
+        return rc;
+    struct mem_region *a;
+    rc = mem_region_create_alias(vm, "ram-below-vga", pc->ram, 0, PC_VGA_HOLE_START, false, &a);
+    if (!rc)
+        rc = mem_region_map(a, 0, PC_PRIO_RAM);
+    if (!rc && pc->lowmem > PC_VGA_HOLE_END) {
+        rc = mem_region_create_alias(vm, "ram-low", pc->ram, PC_VGA_HOLE_END, pc->lowmem - PC_VGA_HOLE_END, false,
+                                     &a);
+        if (!rc)
+            rc = mem_region_map(a, PC_VGA_HOLE_END, PC_PRIO_RAM);
+    }
+    if (!rc && pc->highmem) {
+        rc = mem_region_create_alias(vm, "ram-high", pc->ram, pc->lowmem, pc->highmem, false, &a);
+        if (!rc)
+            rc = mem_region_map(a, PC_HIGHMEM_BASE, PC_PRIO_RAM);
+    }
+    return rc;
+}
+
+/* CMOS layout the BIOS reads (the IBM PC/AT CMOS map as Bochs and SeaBIOS use it). */
+static void setup_cmos(struct pc_board *pc, unsigned vcpus)
+{
+    struct pdm_dev *rtc = pc->rtc;
+    uint64_t ext_kib = pc->lowmem > 0x100000 ? (pc->lowmem - 0x100000) >> 10 : 0;
+    if (ext_kib > 0xffff)
+        ext_kib = 0xffff;
+    rtc_cmos_set(rtc, 0x15, 640 & 0xff); /* base memory in KiB */
+    rtc_cmos_set(rtc, 0x16, 640 >> 8);
+    rtc_cmos_set(rtc, 0x17, ext_kib & 0xff); /* extended memory in KiB (max 64 MiB) */
+    rtc_cmos_set(rtc, 0x18, ext_kib >> 8);
+    rtc_cmos_set(rtc, 0x30, ext_kib & 0xff);
+    rtc_cmos_set(rtc, 0x31, ext_kib >> 8);
+    uint64_t above16 = pc->lowmem > (16u << 20) ? (pc->lowmem - (16u << 20)) >> 16 : 0;
+    if (above16 > 0xffff)
+        above16 = 0xffff;
+    rtc_cmos_set(rtc, 0x34, above16 & 0xff); /* memory above 16 MiB in 64 KiB units */
+    rtc_cmos_set(rtc, 0x35, above16 >> 8);
+    uint64_t above4g = pc->highmem >> 16;  /* memory above 4 GiB in 64 KiB units */
+    rtc_cmos_set(rtc, 0x5b, above4g & 0xff);
+    rtc_cmos_set(rtc, 0x5c, (above4g >> 8) & 0xff);
+    rtc_cmos_set(rtc, 0x5d, (above4g >> 16) & 0xff);
+    rtc_cmos_set(rtc, 0x5f, (uint8_t)(vcpus - 1));
+    rtc_cmos_set(rtc, 0x10, 0);    /* no floppy drives */
+    rtc_cmos_set(rtc, 0x14, 0x06); /* equipment: FPU, VGA/EGA (no floppy) */
+}
+
+struct e820_entry {
+    uint64_t addr;
+    uint64_t len;
+    uint32_t type;
+} __attribute__((packed));
+RT_STATIC_ASSERT(sizeof(struct e820_entry) == 20);
+
+/* SMBIOS field entries in the legacy fw_cfg format (type, offset in the structure, value). */
+static int smbios_add_field(uint8_t *buf, size_t *len, size_t cap, uint8_t table, uint16_t offset,
+                            const void *data, size_t data_len)
+{
+    size_t entry = 2 + 1 + 1 + 2 + data_len;
+    if (*len + entry > cap)
+        return VERR_TOO_LARGE;
+    uint8_t *p = buf + *len;
+    p[0] = (uint8_t)entry;
+    p[1] = (uint8_t)(entry >> 8);
+    p[2] = 0; /* field entry */
+    p[3] = table;
+    p[4] = (uint8_t)offset;
+    p[5] = (uint8_t)(offset >> 8);
+    memcpy(p + 6, data, data_len);
+    *len += entry;
+    return 0;
+}
+
+static int setup_smbios(struct pc_board *pc, const struct rt_uuid *uuid)
+{
+    uint8_t buf[512];
+    size_t len = 2;
+    uint16_t count = 0;
+    static const char vendor[] = "Vireo", product[] = "Vireo Virtual Machine", version[] = "1.0";
+    int rc = 0;
+    /* Type 0 (BIOS information): vendor at 4.  Type 1 (system): manufacturer 4, product 5, version 6, UUID 8. */
+    rc |= smbios_add_field(buf, &len, sizeof(buf), 0, 4, vendor, sizeof(vendor)), count++;
+    rc |= smbios_add_field(buf, &len, sizeof(buf), 1, 4, vendor, sizeof(vendor)), count++;
+    rc |= smbios_add_field(buf, &len, sizeof(buf), 1, 5, product, sizeof(product)), count++;
+    rc |= smbios_add_field(buf, &len, sizeof(buf), 1, 6, version, sizeof(version)), count++;
+    rc |= smbios_add_field(buf, &len, sizeof(buf), 1, 8, uuid->bytes, sizeof(uuid->bytes)), count++;
+    if (rc)
+        return VERR_TOO_LARGE;
+    buf[0] = (uint8_t)count;
+    buf[1] = (uint8_t)(count >> 8);
+    return fwcfg_set_item(pc->fwcfg, FWCFG_SMBIOS_ENTRIES, buf, len);
+}
+
+static int setup_fwcfg(struct pc_board *pc, const struct pc_params *params, unsigned vcpus)
+{
+    struct pdm_dev *f = pc->fwcfg;
+    struct rt_uuid uuid;
+    int rc = rt_uuid_generate(&uuid);
+    if (!rc)
+        rc = fwcfg_set_u64(f, FWCFG_RAM_SIZE, vm_get_ram_bytes(pc->vm));
+    if (!rc)
+        rc = fwcfg_set_u16(f, FWCFG_NB_CPUS, (uint16_t)vcpus);
+    if (!rc)
+        rc = fwcfg_set_u16(f, FWCFG_MAX_CPUS, (uint16_t)vcpus);
+    if (!rc)
+        rc = fwcfg_set_u16(f, FWCFG_NOGRAPHIC, 1);
+    if (!rc)
+        rc = fwcfg_set_u16(f, FWCFG_BOOT_MENU, 0);
+    if (!rc)
+        rc = fwcfg_set_item(f, FWCFG_UUID, uuid.bytes, sizeof(uuid.bytes));
+    struct e820_entry e820[2] = { { 0, pc->lowmem, 1 }, { PC_HIGHMEM_BASE, pc->highmem, 1 } };
+    if (!rc)
+        rc = fwcfg_add_file(f, "etc/e820", e820, (pc->highmem ? 2 : 1) * sizeof(e820[0]));
+    if (!rc && params->serial[0]) {
+        /* No graphics yet: SeaBIOS's screen output (banner, boot messages) goes to COM1. */
+        uint64_t port = g_com_base[0];
+        rc = fwcfg_add_file(f, "etc/sercon-port", &port, sizeof(port));
+    }
+    if (!rc) {
+        /* Retry booting after 5 s instead of SeaBIOS's default minute when nothing is bootable. */
+        uint32_t wait_s = 5;
+        rc = fwcfg_add_file(f, "etc/boot-fail-wait", &wait_s, sizeof(wait_s));
+    }
+    if (!rc)
+        rc = setup_smbios(pc, &uuid);
+    return rc;
+}
+
+static int board_construct(struct pdm_dev *dev, const struct pdm_cfg *cfg)
+{
+    return 0;
+}
+
+static void board_destroy(struct pdm_dev *dev)
+{
+    struct pc_board *pc = *(struct pc_board **)pdm_dev_state(dev);
+    if (!pc)
+        return;
+    pc_linux_free(pc);
+    free(pc);
+}
+
+/* Not in the device registry: only pc_board_create makes it. */
+static const struct pdm_dev_desc g_pc_board_desc = {
+    .name = "pc-board",
+    .description = "PC board state (direct-boot kernel, memory layout)",
+    .state_size = sizeof(struct pc_board *),
+    .ssm_version = 1,
+    .construct = board_construct,
+    .destroy = board_destroy,
+};
+
+/* Reset hook: the vCPUs are parked and reset; reload what a direct kernel boot needs. */
+static void pc_board_reset(void *opaque)
+{
+    struct pc_board *pc = opaque;
+    if (pc->linux_image)
+        pc_linux_reset(pc);
+}
+
+int pc_board_create(struct vm *vm, const struct pc_params *params)
+{
+    struct pc_board *pc = calloc(1, sizeof(*pc));
+    if (!pc)
+        return VERR_NO_MEMORY;
+    pc->vm = vm;
+    unsigned vcpus = vm_get_vcpu_count(vm);
+    struct pdm_cfg *cfg;
+    int rc = map_ram(pc);
+    if (!rc)
+        rc = load_bios(pc, params->bios_path ? params->bios_path : PC_DEFAULT_BIOS);
+    /* Interrupt controller first: everything after it may raise interrupts. */
+    if (!rc && !(rc = pdm_cfg_create(&cfg)))
+        rc = dev_create(vm, &g_dev_i8259, "pic", cfg, NULL);
+    if (!rc && !(rc = pdm_cfg_create(&cfg)))
+        rc = dev_create(vm, &g_dev_i8254, "pit", cfg, NULL);
+    if (!rc && !(rc = pdm_cfg_create(&cfg)))
+        rc = dev_create(vm, &g_dev_mc146818, "rtc", cfg, &pc->rtc);
+    if (!rc && !(rc = pdm_cfg_create(&cfg)))
+        rc = dev_create(vm, &g_dev_i440fx, "pci", cfg, &pc->chipset);
+    if (!rc)
+        rc = i440fx_set_memory(pc->chipset, pc->ram, pc->bios);
+    if (!rc && !(rc = pdm_cfg_create(&cfg)))
+        rc = dev_create(vm, &g_dev_fwcfg, "fwcfg", cfg, &pc->fwcfg);
+    if (!rc && !(rc = pdm_cfg_create(&cfg)))
+        rc = dev_create(vm, &g_dev_debugport, "debug", cfg, NULL);
+    for (unsigned i = 0; !rc && i < PC_SERIAL_PORTS; i++) {
+        if (!params->serial[i])
+            continue;
+        char name[8];
+        snprintf(name, sizeof(name), "com%u", i + 1);
+        if (!(rc = pdm_cfg_create(&cfg))) {
+            pdm_cfg_set_u64(cfg, "iobase", g_com_base[i]);
+            pdm_cfg_set_u64(cfg, "irq", g_com_irq[i]);
+            pdm_cfg_set(cfg, "backend", params->serial[i]);
+            rc = dev_create(vm, &g_dev_uart16550, name, cfg, NULL);
+        }
+    }
+    if (!rc && params->test_exit && !(rc = pdm_cfg_create(&cfg)))
+        rc = dev_create(vm, &g_dev_testexit, "testexit", cfg, NULL);
+    if (!rc) {
+        setup_cmos(pc, vcpus);
+        rc = setup_fwcfg(pc, params, vcpus);
+    }
+    if (!rc && params->kernel_path)
+        rc = pc_linux_setup(pc, params);
+    if (rc) {
+        pc_linux_free(pc);
+        free(pc);
+        return rc;
+    }
+    /* The board's own state lives as long as the VM: a pseudo-device frees it. */
+    rc = pdm_dev_create(vm, &g_pc_board_desc, "board", NULL, &pc->self);
+    if (rc) {
+        pc_linux_free(pc);
+        free(pc);
+        return rc;
+    }
+    *(struct pc_board **)pdm_dev_state(pc->self) = pc;
+    vm_set_reset_hook(vm, pc_board_reset, pc);
+    return 0;
+}

@@ -1,0 +1,219 @@
+/* pc-linux.c - direct Linux boot: a bzImage, initrd and command line loaded by the Linux x86 32-bit boot protocol. */
+
+/*
+ * Facts from the Linux x86 boot protocol (Documentation/arch/x86/boot.rst): the
+ * setup header sits at 0x1f1 of the bzImage ("HdrS" at 0x202); the protected-mode
+ * kernel follows (setup_sects + 1) sectors and is loaded at code32_start (1 MiB);
+ * the 32-bit entry wants flat 4 GiB segments with selectors 0x10 (code) and 0x18
+ * (data) in a loaded GDT, interrupts off and %esi pointing at the boot_params
+ * ("zero page"), which carries the setup header and the e820 memory map.  No
+ * firmware runs, so a test guest starts in the kernel within milliseconds.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pc-internal.h"
+
+#define LOG_COMPONENT "linux"
+
+#define LINUX_GDT_GPA      0x500ULL
+#define LINUX_ZERO_PAGE    0x10000ULL
+#define LINUX_CMDLINE_GPA  0x20000ULL
+#define LINUX_CMDLINE_MAX  0x10000u
+#define LINUX_KERNEL_GPA   0x100000ULL
+#define LINUX_MAX_IMAGE    (512u << 20)
+
+/* Offsets in the bzImage / boot_params. */
+#define BP_E820_ENTRIES    0x1e8
+#define BP_SETUP_SECTS     0x1f1
+#define BP_BOOT_FLAG       0x1fe
+#define BP_HEADER_JUMP     0x201
+#define BP_HEADER          0x202
+#define BP_VERSION         0x206
+#define BP_TYPE_OF_LOADER  0x210
+#define BP_LOADFLAGS       0x211
+#define BP_CODE32_START    0x214
+#define BP_RAMDISK_IMAGE   0x218
+#define BP_RAMDISK_SIZE    0x21c
+#define BP_CMD_LINE_PTR    0x228
+#define BP_INITRD_ADDR_MAX 0x22c
+#define BP_CMDLINE_SIZE    0x238
+#define BP_E820_TABLE      0x2d0
+#define BP_E820_MAX        128
+#define LOADED_HIGH        0x01
+
+static uint32_t rd32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static void wr32(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24); }
+
+static size_t setup_bytes(const uint8_t *img)
+{
+    unsigned sects = img[BP_SETUP_SECTS] ? img[BP_SETUP_SECTS] : 4;
+    return (size_t)(sects + 1) * 512;
+}
+
+int pc_linux_setup(struct pc_board *pc, const struct pc_params *params)
+{
+    void *data;
+    size_t len;
+    int rc = rt_file_read_all(params->kernel_path, LINUX_MAX_IMAGE, &data, &len);
+    if (rc) {
+        LOG_ERR("cannot read kernel '%s': %s", params->kernel_path, rt_err_str(rc));
+        return rc;
+    }
+    pc->linux_image = data;
+    pc->linux_size = len;
+    const uint8_t *img = data;
+    if (len < 0x1000 || rd16(img + BP_BOOT_FLAG) != 0xaa55 || rd32(img + BP_HEADER) != 0x53726448) {
+        LOG_ERR("kernel '%s' is not a Linux bzImage (no boot sector signature or 'HdrS' header)",
+                params->kernel_path);
+        return VERR_BAD_FORMAT;
+    }
+    uint16_t version = rd16(img + BP_VERSION);
+    if (version < 0x0206 || !(img[BP_LOADFLAGS] & LOADED_HIGH)) {
+        LOG_ERR("kernel '%s' uses boot protocol %u.%02u; Vireo needs a bzImage with protocol 2.06 or later",
+                params->kernel_path, version >> 8, version & 0xff);
+        return VERR_BAD_FORMAT;
+    }
+    size_t setup = setup_bytes(img);
+    if (setup >= len) {
+        LOG_ERR("kernel '%s' is truncated (setup code claims %zu of %zu bytes)", params->kernel_path, setup, len);
+        return VERR_TRUNCATED;
+    }
+    size_t kernel = len - setup;
+    if (LINUX_KERNEL_GPA + kernel > pc->lowmem) {
+        LOG_ERR("kernel '%s' (%zu KiB) does not fit in %llu MiB of memory", params->kernel_path, kernel >> 10,
+                (unsigned long long)(pc->lowmem >> 20));
+        return VERR_TOO_LARGE;
+    }
+    const char *cmdline = params->cmdline ? params->cmdline : "";
+    size_t cmd_len = strlen(cmdline);
+    uint32_t cmd_max = rd32(img + BP_CMDLINE_SIZE);
+    if (cmd_len >= LINUX_CMDLINE_MAX || (cmd_max && cmd_len > cmd_max)) {
+        LOG_ERR("kernel command line is %zu bytes; this kernel accepts at most %u", cmd_len,
+                cmd_max ? cmd_max : LINUX_CMDLINE_MAX - 1);
+        return VERR_TOO_LARGE;
+    }
+    pc->cmdline = strdup(cmdline);
+    if (!pc->cmdline)
+        return VERR_NO_MEMORY;
+    if (params->initrd_path) {
+        rc = rt_file_read_all(params->initrd_path, LINUX_MAX_IMAGE, &data, &len);
+        if (rc) {
+            LOG_ERR("cannot read initrd '%s': %s", params->initrd_path, rt_err_str(rc));
+            return rc;
+        }
+        pc->initrd = data;
+        pc->initrd_size = len;
+        uint64_t top = RT_MIN((uint64_t)rd32(img + BP_INITRD_ADDR_MAX) + 1, pc->lowmem);
+        uint64_t kernel_end = RT_ALIGN_UP(LINUX_KERNEL_GPA + kernel, 4096);
+        if (len > top || ((top - len) & ~4095ULL) < kernel_end) {
+            LOG_ERR("initrd '%s' (%zu KiB) does not fit in memory beside the kernel; give the VM more memory",
+                    params->initrd_path, len >> 10);
+            return VERR_TOO_LARGE;
+        }
+        pc->initrd_gpa = (top - len) & ~4095ULL;
+    }
+    /* The same images through fw_cfg, for firmware that loads the kernel itself. */
+    struct pdm_dev *f = pc->fwcfg;
+    rc = fwcfg_set_u32(f, FWCFG_KERNEL_ADDR, (uint32_t)LINUX_KERNEL_GPA);
+    if (!rc)
+        rc = fwcfg_set_u32(f, FWCFG_KERNEL_SIZE, (uint32_t)kernel);
+    if (!rc)
+        rc = fwcfg_set_item(f, FWCFG_KERNEL_DATA, img + setup, kernel);
+    if (!rc)
+        rc = fwcfg_set_u32(f, FWCFG_SETUP_SIZE, (uint32_t)setup);
+    if (!rc)
+        rc = fwcfg_set_item(f, FWCFG_SETUP_DATA, img, setup);
+    if (!rc)
+        rc = fwcfg_set_u32(f, FWCFG_CMDLINE_ADDR, (uint32_t)LINUX_CMDLINE_GPA);
+    if (!rc)
+        rc = fwcfg_set_u32(f, FWCFG_CMDLINE_SIZE, (uint32_t)cmd_len + 1);
+    if (!rc)
+        rc = fwcfg_set_item(f, FWCFG_CMDLINE_DATA, pc->cmdline, cmd_len + 1);
+    if (!rc && pc->initrd) {
+        rc = fwcfg_set_u32(f, FWCFG_INITRD_ADDR, (uint32_t)pc->initrd_gpa);
+        if (!rc)
+            rc = fwcfg_set_u32(f, FWCFG_INITRD_SIZE, (uint32_t)pc->initrd_size);
+        if (!rc)
+            rc = fwcfg_set_item(f, FWCFG_INITRD_DATA, pc->initrd, pc->initrd_size);
+    }
+    if (!rc)
+        LOG_INFO("direct boot: kernel '%s' (%zu KiB, protocol %u.%02u)%s%s", params->kernel_path, kernel >> 10,
+                 version >> 8, version & 0xff, pc->initrd ? ", initrd " : "",
+                 pc->initrd ? params->initrd_path : "");
+    return rc;
+}
+
+static void flat_seg(struct cpu_seg *seg, uint16_t sel, uint32_t type)
+{
+    seg->sel = sel;
+    seg->base = 0;
+    seg->limit = 0xffffffff;
+    seg->attr = type | CPU_SEG_ATTR_S | CPU_SEG_ATTR_P | CPU_SEG_ATTR_DB | CPU_SEG_ATTR_G;
+}
+
+void pc_linux_reset(struct pc_board *pc)
+{
+    struct vm *vm = pc->vm;
+    const uint8_t *img = pc->linux_image;
+    size_t setup = setup_bytes(img);
+    mem_write(vm, LINUX_KERNEL_GPA, img + setup, pc->linux_size - setup);
+    if (pc->initrd)
+        mem_write(vm, pc->initrd_gpa, pc->initrd, pc->initrd_size);
+    mem_write(vm, LINUX_CMDLINE_GPA, pc->cmdline, strlen(pc->cmdline) + 1);
+
+    /* GDT: null, null, 0x10 flat code, 0x18 flat data. */
+    static const uint64_t gdt[4] = { 0, 0, 0x00cf9b000000ffffULL, 0x00cf93000000ffffULL };
+    mem_write(vm, LINUX_GDT_GPA, gdt, sizeof(gdt));
+
+    uint8_t zp[4096];
+    memset(zp, 0, sizeof(zp));
+    size_t hdr_end = RT_MIN((size_t)(BP_HEADER + img[BP_HEADER_JUMP]), sizeof(zp));
+    memcpy(zp + BP_SETUP_SECTS, img + BP_SETUP_SECTS, hdr_end - BP_SETUP_SECTS);
+    zp[BP_TYPE_OF_LOADER] = 0xff; /* undefined boot loader */
+    wr32(zp + BP_CMD_LINE_PTR, (uint32_t)LINUX_CMDLINE_GPA);
+    wr32(zp + BP_RAMDISK_IMAGE, (uint32_t)pc->initrd_gpa);
+    wr32(zp + BP_RAMDISK_SIZE, (uint32_t)pc->initrd_size);
+    struct {
+        uint64_t addr, len;
+        uint32_t type;
+    } __attribute__((packed)) e820[] = {
+        { 0, 0x9fc00, 1 },
+        { 0x9fc00, 0x400, 2 },
+        { 0xe0000, 0x20000, 2 },
+        { 0x100000, pc->lowmem - 0x100000, 1 },
+        { 0x100000000ULL, pc->highmem, 1 },
+    };
+    unsigned n = pc->highmem ? 5 : 4;
+    memcpy(zp + BP_E820_TABLE, e820, n * sizeof(e820[0]));
+    zp[BP_E820_ENTRIES] = (uint8_t)n;
+    mem_write(vm, LINUX_ZERO_PAGE, zp, sizeof(zp));
+
+    struct cpu_state *s = vcpu_state(vm_get_vcpu(vm, 0));
+    flat_seg(&s->seg[CPU_CS], 0x10, 0xb);
+    flat_seg(&s->seg[CPU_DS], 0x18, 0x3);
+    flat_seg(&s->seg[CPU_ES], 0x18, 0x3);
+    flat_seg(&s->seg[CPU_SS], 0x18, 0x3);
+    flat_seg(&s->seg[CPU_FS], 0x18, 0x3);
+    flat_seg(&s->seg[CPU_GS], 0x18, 0x3);
+    s->gdtr.base = LINUX_GDT_GPA;
+    s->gdtr.limit = sizeof(gdt) - 1;
+    s->idtr.base = 0;
+    s->idtr.limit = 0;
+    s->cr0 = CPU_CR0_PE | CPU_CR0_ET;
+    s->rflags = CPU_RFLAGS_FIXED;
+    s->rip = rd32(img + BP_CODE32_START);
+    memset(s->gpr, 0, sizeof(s->gpr));
+    s->gpr[CPU_RSI] = LINUX_ZERO_PAGE;
+}
+
+void pc_linux_free(struct pc_board *pc)
+{
+    free(pc->linux_image);
+    free(pc->initrd);
+    free(pc->cmdline);
+    pc->linux_image = NULL;
+    pc->initrd = NULL;
+    pc->cmdline = NULL;
+}

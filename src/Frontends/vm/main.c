@@ -1,0 +1,207 @@
+/* main.c - vireo-vm, the per-VM process: builds a PC from command-line options, runs it and reports how it ended. */
+#include <errno.h>
+#include <stdarg.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vireo/devices.h"
+#include "vireo/vm.h"
+
+#define LOG_COMPONENT "vireo-vm"
+
+/* Exit codes: the test-exit device's code, else these. */
+#define EXIT_USAGE 1
+#define EXIT_ABORTED 2
+#define EXIT_TIMEOUT 124
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: vireo-vm [options]\n"
+            "Runs one virtual PC.  Without --kernel it boots its firmware (SeaBIOS).\n\n"
+            "  --memory SIZE          guest RAM; a plain number is MiB, or use K/M/G (default 128M)\n"
+            "  --cpus N               virtual CPUs (default 1)\n"
+            "  --bios FILE            firmware image (default %s)\n"
+            "  --kernel FILE          boot this Linux bzImage directly (no firmware)\n"
+            "  --initrd FILE          initial ramdisk for --kernel\n"
+            "  --append STRING        kernel command line for --kernel\n"
+            "  --serial1..4 SPEC      COM1-COM4: null | stdio | file:PATH | unix:PATH | tcp:[ADDR:]PORT\n"
+            "  --exec auto|kvm|soft   execution backend (default auto)\n"
+            "  --test-exit            add the test exit device (port 0xf4) for test guests\n"
+            "  --log FILE             write the VM log to FILE\n"
+            "  --log-level LEVEL      error | warn | info | debug (default info)\n"
+            "  --verbose              also show informational log lines on stderr\n"
+            "  --timeout SECONDS      power off after this much host time (exit code 124)\n"
+            "  --help                 this text\n\n"
+            "Exit status: the test exit device's code when a guest used it, 0 after a power off,\n"
+            "1 for bad options or configuration, 2 when the VM aborted, 124 on --timeout.\n",
+            PC_DEFAULT_BIOS);
+}
+
+static int fail_usage(const char *fmt, ...) RT_PRINTF(1, 2);
+static int fail_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "vireo-vm: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see --help)\n");
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+static long host_ram_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? pages * size : 0;
+}
+
+static int parse_memory(const char *arg, uint64_t *bytes)
+{
+    uint64_t v;
+    /* A bare number means MiB, as in VirtualBox's --memory. */
+    if (rt_str_to_u64(arg, &v) == 0) {
+        if (v > (UINT64_MAX >> 20))
+            return fail_usage("memory size '%s' is too large", arg);
+        v <<= 20;
+    } else if (rt_str_to_size(arg, &v) != 0) {
+        return fail_usage("memory size '%s' is not a size (examples: 512, 512M, 2G)", arg);
+    }
+    if (v < (1u << 20))
+        return fail_usage("memory size '%s' is too small; the minimum is 1 MiB", arg);
+    if (v % 4096)
+        return fail_usage("memory size '%s' is not a multiple of 4 KiB", arg);
+    long host = host_ram_bytes();
+    if (host > 0 && v > (uint64_t)host) {
+        fprintf(stderr, "vireo-vm: memory size '%s' is more than this host's %ld MiB of RAM\n", arg, host >> 20);
+        return EXIT_USAGE;
+    }
+    *bytes = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    enum {
+        OPT_MEMORY = 256, OPT_CPUS, OPT_BIOS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_SERIAL1, OPT_SERIAL2,
+        OPT_SERIAL3, OPT_SERIAL4, OPT_EXEC, OPT_TEST_EXIT, OPT_LOG, OPT_LOG_LEVEL, OPT_VERBOSE, OPT_TIMEOUT,
+        OPT_HELP,
+    };
+    static const struct option opts[] = {
+        { "memory", required_argument, NULL, OPT_MEMORY },   { "cpus", required_argument, NULL, OPT_CPUS },
+        { "bios", required_argument, NULL, OPT_BIOS },       { "kernel", required_argument, NULL, OPT_KERNEL },
+        { "initrd", required_argument, NULL, OPT_INITRD },   { "append", required_argument, NULL, OPT_APPEND },
+        { "serial1", required_argument, NULL, OPT_SERIAL1 }, { "serial2", required_argument, NULL, OPT_SERIAL2 },
+        { "serial3", required_argument, NULL, OPT_SERIAL3 }, { "serial4", required_argument, NULL, OPT_SERIAL4 },
+        { "exec", required_argument, NULL, OPT_EXEC },       { "test-exit", no_argument, NULL, OPT_TEST_EXIT },
+        { "log", required_argument, NULL, OPT_LOG },         { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+        { "verbose", no_argument, NULL, OPT_VERBOSE },       { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "help", no_argument, NULL, OPT_HELP },             { NULL, 0, NULL, 0 },
+    };
+    struct vm_params vp = { .name = "vireo", .ram_bytes = 128u << 20, .vcpu_count = 1, .exec = VM_EXEC_AUTO };
+    struct pc_params pp = { 0 };
+    const char *log_path = NULL;
+    uint64_t timeout_s = 0, v;
+    int opt, rc;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_MEMORY:
+            if ((rc = parse_memory(optarg, &vp.ram_bytes)))
+                return rc;
+            break;
+        case OPT_CPUS:
+            if (rt_str_to_u64(optarg, &v) || v == 0 || v > 32)
+                return fail_usage("--cpus '%s' must be a number from 1 to 32", optarg);
+            vp.vcpu_count = (unsigned)v;
+            break;
+        case OPT_BIOS: pp.bios_path = optarg; break;
+        case OPT_KERNEL: pp.kernel_path = optarg; break;
+        case OPT_INITRD: pp.initrd_path = optarg; break;
+        case OPT_APPEND: pp.cmdline = optarg; break;
+        case OPT_SERIAL1: case OPT_SERIAL2: case OPT_SERIAL3: case OPT_SERIAL4:
+            pp.serial[opt - OPT_SERIAL1] = optarg;
+            break;
+        case OPT_EXEC:
+            if (vm_exec_parse(optarg, &vp.exec))
+                return fail_usage("--exec '%s' must be auto, kvm or soft", optarg);
+            break;
+        case OPT_TEST_EXIT: pp.test_exit = true; break;
+        case OPT_LOG: log_path = optarg; break;
+        case OPT_LOG_LEVEL: {
+            enum rt_log_level level;
+            if (rt_log_level_parse(optarg, &level))
+                return fail_usage("--log-level '%s' must be error, warn, info or debug", optarg);
+            rt_log_set_level(level);
+            break;
+        }
+        case OPT_VERBOSE: rt_log_set_stderr_level(RT_LOG_INFO); break;
+        case OPT_TIMEOUT:
+            if (rt_str_to_u64(optarg, &timeout_s) || timeout_s == 0 || timeout_s > 86400 * 365)
+                return fail_usage("--timeout '%s' must be a number of seconds", optarg);
+            break;
+        case OPT_HELP: usage(stdout); return 0;
+        default:
+            return fail_usage("unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return fail_usage("unexpected argument '%s'", argv[optind]);
+    if ((pp.initrd_path || pp.cmdline) && !pp.kernel_path)
+        return fail_usage("%s needs --kernel", pp.initrd_path ? "--initrd" : "--append");
+
+    if (log_path && (rc = rt_log_open_file(log_path))) {
+        fprintf(stderr, "vireo-vm: cannot open log file '%s': %s\n", log_path, rt_err_str(rc));
+        return EXIT_USAGE;
+    }
+
+    /* SIGINT/SIGTERM/SIGHUP are taken by this thread only (every thread inherits the mask). */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct vm *vm = NULL;
+    rc = vm_create(&vp, &vm);
+    if (!rc)
+        rc = pc_board_create(vm, &pp);
+    if (!rc)
+        rc = vm_start(vm);
+    if (rc) {
+        vm_destroy(vm);
+        rt_log_close_file();
+        return EXIT_USAGE;
+    }
+
+    uint64_t deadline = timeout_s ? rt_time_mono_ns() + timeout_s * RT_NS_PER_SEC : 0;
+    bool stop_asked = false;
+    while (vm_get_state(vm) != VM_STATE_POWERED_OFF && vm_get_state(vm) != VM_STATE_ABORTED) {
+        struct timespec ts = { 0, 100 * 1000 * 1000 };
+        int sig = sigtimedwait(&sigs, NULL, &ts);
+        if (sig > 0 && !stop_asked) {
+            LOG_WARN("signal %d: powering off", sig);
+            vm_request_poweroff(vm, 0);
+            stop_asked = true;
+        } else if (deadline && rt_time_mono_ns() >= deadline && !stop_asked) {
+            LOG_WARN("--timeout of %llu s reached: powering off", (unsigned long long)timeout_s);
+            vm_request_poweroff(vm, EXIT_TIMEOUT);
+            stop_asked = true;
+        }
+    }
+    int code = vm_wait(vm);
+    enum vm_state final = vm_get_state(vm);
+    vm_destroy(vm);
+    LOG_INFO("exit: %s, code %d", vm_state_name(final), code);
+    rt_log_close_file();
+    if (final == VM_STATE_ABORTED || code < 0)
+        return EXIT_ABORTED;
+    return code & 0xff;
+}
