@@ -35,11 +35,14 @@ void rt_log_close_file(void);
 /* Whether log lines at this level also go to stderr (errors and warnings always do unless quiet). */
 void rt_log_set_stderr_level(enum rt_log_level level);
 /*
- * One log line "<monotonic seconds> <component>: <message>".  Thread-safe.
+ * One log line "<monotonic seconds> <component>: <message>" in the log file; on stderr
+ * "<program>: <component>: <message>".  Thread-safe.
  * The component is a short subsystem name ("pit", "kvm", "fwcfg").
  */
 void rt_log(enum rt_log_level level, const char *component, const char *fmt, ...) RT_PRINTF(3, 4);
 void rt_logv(enum rt_log_level level, const char *component, const char *fmt, va_list ap);
+/* Error lines logged so far (a front end prints a generic message only when nothing said why). */
+unsigned rt_log_error_count(void);
 
 /* A file defines LOG_COMPONENT before using these. */
 #define LOG_ERR(...) rt_log(RT_LOG_ERROR, LOG_COMPONENT, __VA_ARGS__)

@@ -41,9 +41,14 @@ int pdm_dev_create(struct vm *vm, const struct pdm_dev_desc *desc, const char *i
         return VERR_NO_MEMORY;
     }
     vm_lock(vm);
+    unsigned errors_before = rt_log_error_count();
     int rc = desc->construct(dev, cfg);
     if (rc) {
-        LOG_ERR("device '%s' (%s) failed to construct: %s", name, desc->name, rt_err_str(rc));
+        /* One error line per problem: the device usually said why already. */
+        if (rt_log_error_count() == errors_before)
+            LOG_ERR("device '%s' (%s) failed to construct: %s", name, desc->name, rt_err_str(rc));
+        else
+            LOG_INFO("device '%s' (%s) failed to construct: %s", name, desc->name, rt_err_str(rc));
         if (desc->destroy)
             desc->destroy(dev);
         vm_unlock(vm);

@@ -170,12 +170,15 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     struct vm *vm = NULL;
+    unsigned errors_before = rt_log_error_count();
     rc = vm_create(&vp, &vm);
     if (!rc)
         rc = pc_board_create(vm, &pp);
     if (!rc)
         rc = vm_start(vm);
     if (rc) {
+        if (rt_log_error_count() == errors_before)
+            LOG_ERR("cannot start the virtual machine: %s", rt_err_str(rc));
         vm_destroy(vm);
         rt_log_close_file();
         return EXIT_USAGE;
