@@ -14,7 +14,7 @@ expect() {
     local rc=$?
     local lines
     lines=$(grep -c . "$tmp/err")
-    if [ $rc -ne 1 ] || [ "$lines" -ne 1 ] || ! grep -qE "$regex" "$tmp/err"; then
+    if [ $rc -ne 1 ] || [ "$lines" -ne 1 ] || ! grep -qE -- "$regex" "$tmp/err"; then
         echo "FAIL $name: exit $rc (want 1), $lines stderr line(s) (want 1), want /$regex/:"
         sed 's/^/    /' "$tmp/err"
         fails=$((fails + 1))
@@ -31,7 +31,7 @@ printf 'hello\n' >"$tmp/tiny-kernel"
 expect missing-firmware "firmware '$tmp/none.bin' not found" --bios "$tmp/none.bin"
 expect truncated-firmware "truncated or not a BIOS image" --bios "$tmp/truncated.bin"
 expect odd-size-firmware "truncated or not a BIOS image" --bios "$tmp/odd.bin"
-expect firmware-is-dir "firmware '$tmp'" --bios "$tmp"
+expect firmware-is-dir "firmware '$tmp': is a directory" --bios "$tmp"
 expect kernel-not-bzimage "not a Linux bzImage" --kernel "$tmp/not-a-kernel"
 expect kernel-tiny "not a Linux bzImage" --kernel "$tmp/tiny-kernel"
 expect kernel-missing "cannot read kernel '$tmp/nokernel'" --kernel "$tmp/nokernel"

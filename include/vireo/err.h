@@ -34,7 +34,8 @@
     X(VERR_SSM_VERSION,       -25, "unsupported saved-state version") \
     X(VERR_SSM_CORRUPT,       -26, "saved state is corrupt or does not match the configuration") \
     X(VERR_FIRMWARE,          -27, "firmware image missing or invalid") \
-    X(VERR_GUEST_FAULT,       -28, "guest caused an unrecoverable fault")
+    X(VERR_GUEST_FAULT,       -28, "guest caused an unrecoverable fault") \
+    X(VERR_IS_A_DIRECTORY,    -29, "is a directory")
 
 enum {
 #define VERR_ENUM(name, value, msg) name = value,

@@ -88,6 +88,8 @@ void pdm_irq_reroute(struct pdm_irq *irq, unsigned gsi);
 
 typedef void pdm_irq_sink_fn(void *opaque, unsigned gsi, bool level);
 int pdm_irq_sink_add(struct vm *vm, pdm_irq_sink_fn *fn, void *opaque);
+/* Removes the sink added with the same fn and opaque (an interrupt controller's destroy). */
+void pdm_irq_sink_remove(struct vm *vm, pdm_irq_sink_fn *fn, void *opaque);
 /* The current ORed level of a GSI (tests, debugging). */
 bool pdm_irq_gsi_level(struct vm *vm, unsigned gsi);
 

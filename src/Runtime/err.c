@@ -47,9 +47,10 @@ int rt_err_from_errno(int err)
         return VERR_NO_MEMORY;
     case EINVAL:
     case EBADF:
-    case EISDIR:
     case ELOOP:
         return VERR_INVALID_PARAMETER;
+    case EISDIR:
+        return VERR_IS_A_DIRECTORY;
     case ENOENT:
     case ENOTDIR:
         return VERR_FILE_NOT_FOUND;

@@ -110,7 +110,7 @@ int rt_file_read_all(const char *path, size_t max_bytes, void **out, size_t *len
     }
     if (S_ISDIR(st.st_mode)) {
         close(fd);
-        return VERR_INVALID_PARAMETER;
+        return VERR_IS_A_DIRECTORY;
     }
     if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max_bytes) {
         close(fd);

@@ -125,6 +125,20 @@ int pdm_irq_sink_add(struct vm *vm, pdm_irq_sink_fn *fn, void *opaque)
     return 0;
 }
 
+void pdm_irq_sink_remove(struct vm *vm, pdm_irq_sink_fn *fn, void *opaque)
+{
+    vm_lock(vm);
+    for (struct irq_sink **pp = &vm->irq.sinks; *pp; pp = &(*pp)->next) {
+        struct irq_sink *s = *pp;
+        if (s->fn == fn && s->opaque == opaque) {
+            *pp = s->next;
+            free(s);
+            break;
+        }
+    }
+    vm_unlock(vm);
+}
+
 bool pdm_irq_gsi_level(struct vm *vm, unsigned gsi)
 {
     return gsi < PDM_GSI_COUNT && vm->irq.level[gsi];

@@ -230,7 +230,12 @@ static void *vcpu_thread_main(void *arg)
         if (why == CPU_EXIT_SHUTDOWN) {
             LOG_INFO("vCPU %u: triple fault, resetting the VM", v->index);
             vm_request_reset(vm);
-            /* Wait here until the reset has parked us, so we do not re-enter the dead state. */
+        }
+        if (why == CPU_EXIT_SHUTDOWN || atomic_load(&vm->reset_pending)) {
+            /*
+             * A reset is on its way (a triple fault, the reset port): run no further guest
+             * code, as hardware would not, until the reset has parked us.
+             */
             rt_mutex_lock(&vm->state_lock);
             while (atomic_load(&vm->run_request) == VM_RUN_GO && atomic_load(&vm->reset_pending))
                 rt_cond_wait(&vm->state_cond, &vm->state_lock);
@@ -334,7 +339,10 @@ static void do_reset(void *opaque)
 {
     struct vm *vm = opaque;
     if (vm_get_state(vm) != VM_STATE_RUNNING && vm_get_state(vm) != VM_STATE_PAUSED) {
+        rt_mutex_lock(&vm->state_lock);
         atomic_store(&vm->reset_pending, false);
+        rt_cond_broadcast(&vm->state_cond);
+        rt_mutex_unlock(&vm->state_lock);
         return;
     }
     bool was_running = vm_get_state(vm) == VM_STATE_RUNNING;
@@ -360,6 +368,7 @@ void vm_request_reset(struct vm *vm)
         atomic_store(&vm->reset_pending, false);
         return;
     }
+    kick_all(vm);
     if (rt_evloop_call(vm->evloop, do_reset, vm) != 0)
         atomic_store(&vm->reset_pending, false);
 }
@@ -494,7 +503,7 @@ struct cpu_state *vcpu_state(struct vcpu *vcpu) { return &vcpu->state; }
 
 bool vcpu_has_request(const struct vcpu *vcpu)
 {
-    return atomic_load(&vcpu->vm->run_request) != VM_RUN_GO;
+    return atomic_load(&vcpu->vm->run_request) != VM_RUN_GO || atomic_load(&vcpu->vm->reset_pending);
 }
 
 void vcpu_set_intr(struct vcpu *vcpu, bool level)

@@ -543,8 +543,10 @@ static int pic_construct(struct pdm_dev *dev, const struct pdm_cfg *cfg)
 static void pic_destroy(struct pdm_dev *dev)
 {
     struct pic_state *s = pdm_dev_state(dev);
-    if (s->vm)
+    if (s->vm) {
         vm_set_intc(s->vm, &(struct vm_intc){NULL, NULL});
+        pdm_irq_sink_remove(s->vm, pic_gsi_changed, s);
+    }
     iom_region_destroy(s->io_elcr);
     iom_region_destroy(s->io_slave);
     iom_region_destroy(s->io_master);

@@ -25,7 +25,7 @@
 #define PC_BIOS_MAX_BYTES  (16u << 20)
 #define PC_BIOS_LOW_WINDOW (128u << 10)
 #define PC_PRIO_RAM        0
-#define PC_PRIO_BIOS_LOW   1
+#define PC_PRIO_BIOS_LOW   1 /* below the chipset's PAM windows (PCI_PRIORITY_PAM) */
 
 static const uint16_t g_com_base[PC_SERIAL_PORTS] = { 0x3f8, 0x2f8, 0x3e8, 0x2e8 };
 static const uint8_t g_com_irq[PC_SERIAL_PORTS] = { 4, 3, 4, 3 };
@@ -67,17 +67,34 @@ static int load_bios(struct pc_board *pc, const char *path)
         free(data);
         return VERR_FIRMWARE;
     }
-    rc = mem_region_create_rom(pc->vm, "bios", data, len, len, &pc->bios);
+    /*
+     * The ROM spans at least the 128 KiB that the PAM window at 0xE0000 shows; a
+     * smaller image sits at its top (where the reset vector is) with erased flash
+     * (all ones) below it.
+     */
+    size_t rom_size = RT_MAX(len, (size_t)PC_BIOS_LOW_WINDOW);
+    if (rom_size != len) {
+        uint8_t *padded = malloc(rom_size);
+        if (!padded) {
+            free(data);
+            return VERR_NO_MEMORY;
+        }
+        memset(padded, 0xff, rom_size - len);
+        memcpy(padded + rom_size - len, data, len);
+        free(data);
+        data = padded;
+    }
+    rc = mem_region_create_rom(pc->vm, "bios", data, rom_size, rom_size, &pc->bios);
     free(data);
     if (rc)
         return rc;
-    rc = mem_region_map(pc->bios, PC_HIGHMEM_BASE - len, PC_PRIO_RAM);
+    rc = mem_region_map(pc->bios, PC_HIGHMEM_BASE - rom_size, PC_PRIO_RAM);
     if (rc)
         return rc;
-    uint64_t low = RT_MIN((uint64_t)len, (uint64_t)PC_BIOS_LOW_WINDOW);
-    rc = mem_region_create_alias(pc->vm, "bios-low", pc->bios, len - low, low, true, &pc->bios_low);
+    rc = mem_region_create_alias(pc->vm, "bios-low", pc->bios, rom_size - PC_BIOS_LOW_WINDOW, PC_BIOS_LOW_WINDOW,
+                                 true, &pc->bios_low);
     if (!rc)
-        rc = mem_region_map(pc->bios_low, 0x100000 - low, PC_PRIO_BIOS_LOW);
+        rc = mem_region_map(pc->bios_low, 0x100000 - PC_BIOS_LOW_WINDOW, PC_PRIO_BIOS_LOW);
     LOG_INFO("firmware '%s' (%zu KiB)", path, len >> 10);
     return rc;
 }

@@ -157,7 +157,7 @@ static void test_read_all(void **state)
 
     char *missing = rt_path_join(root, "missing");
     assert_int_equal(rt_file_read_all(missing, 1024, &data, &len), VERR_FILE_NOT_FOUND);
-    assert_int_equal(rt_file_read_all(root, 1024, &data, &len), VERR_INVALID_PARAMETER);
+    assert_int_equal(rt_file_read_all(root, 1024, &data, &len), VERR_IS_A_DIRECTORY);
 
     char *empty = rt_path_join(root, "empty");
     tst_write_file(empty, "");

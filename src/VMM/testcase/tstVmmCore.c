@@ -333,6 +333,12 @@ static void test_irq_router(void **state)
     assert_true(pdm_irq_gsi_level(vm, 10));
     pdm_irq_pulse(y);
     assert_false(pdm_irq_gsi_level(vm, 11));
+    /* A removed sink hears nothing more. */
+    int calls = s.calls;
+    pdm_irq_sink_remove(vm, sink_cb, &s);
+    pdm_irq_set(y, true);
+    assert_int_equal(s.calls, calls);
+    assert_true(pdm_irq_gsi_level(vm, 11));
     vm_destroy(vm);
 }
 
