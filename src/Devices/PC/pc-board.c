@@ -226,8 +226,8 @@ static int setup_fwcfg(struct pc_board *pc, const struct pc_params *params, unsi
     }
     if (!rc) {
         /* Retry booting after 5 s instead of SeaBIOS's default minute when nothing is bootable. */
-        uint32_t wait_s = 5;
-        rc = fwcfg_add_file(f, "etc/boot-fail-wait", &wait_s, sizeof(wait_s));
+        uint32_t wait_ms = 5000;
+        rc = fwcfg_add_file(f, "etc/boot-fail-wait", &wait_ms, sizeof(wait_ms));
     }
     if (!rc)
         rc = setup_smbios(pc, &uuid);

@@ -12,7 +12,7 @@
 #include "vireo/devices.h"
 #include "vireo/vm.h"
 
-#define LOG_COMPONENT "vireo-vm"
+#define LOG_COMPONENT "main"
 
 /* Exit codes: the test-exit device's code, else these. */
 #define EXIT_USAGE 1
