@@ -61,6 +61,8 @@ int pdm_cfg_validate(const struct pdm_cfg *cfg, const char *dev_name, const char
 /* The value, or def when absent.  VERR_CFG_BAD_VALUE (logged) when present but not a number. */
 int pdm_cfg_get_u64(const struct pdm_cfg *cfg, const char *key, uint64_t def, uint64_t *out);
 int pdm_cfg_get_bool(const struct pdm_cfg *cfg, const char *key, bool def, bool *out);
+/* An interrupt line number (key "irq"), def when absent; VERR_CFG_BAD_VALUE (logged) unless below PDM_GSI_COUNT. */
+int pdm_cfg_get_gsi(const struct pdm_cfg *cfg, const char *dev_name, unsigned def, unsigned *out);
 /* The stored string, or def when absent (pointer valid while cfg lives). */
 const char *pdm_cfg_get_str(const struct pdm_cfg *cfg, const char *key, const char *def);
 

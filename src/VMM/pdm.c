@@ -310,6 +310,21 @@ int pdm_cfg_get_u64(const struct pdm_cfg *cfg, const char *key, uint64_t def, ui
     return 0;
 }
 
+int pdm_cfg_get_gsi(const struct pdm_cfg *cfg, const char *dev_name, unsigned def, unsigned *out)
+{
+    uint64_t gsi;
+    int rc = pdm_cfg_get_u64(cfg, "irq", def, &gsi);
+    if (rc)
+        return rc;
+    if (gsi >= PDM_GSI_COUNT) {
+        LOG_ERR("device '%s': irq=%llu is out of range (0-%u)", dev_name, (unsigned long long)gsi,
+                PDM_GSI_COUNT - 1);
+        return VERR_CFG_BAD_VALUE;
+    }
+    *out = (unsigned)gsi;
+    return 0;
+}
+
 int pdm_cfg_get_bool(const struct pdm_cfg *cfg, const char *key, bool def, bool *out)
 {
     struct pdm_cfg_entry *e = cfg_find(cfg, key);

@@ -761,15 +761,9 @@ static int pit_construct(struct pdm_dev *dev, const struct pdm_cfg *cfg)
     int rc = pdm_cfg_validate(cfg, pdm_dev_name(dev), keys);
     if (rc)
         return rc;
-    uint64_t gsi;
-    rc = pdm_cfg_get_u64(cfg, "irq", 0, &gsi);
+    rc = pdm_cfg_get_gsi(cfg, pdm_dev_name(dev), 0, &s->gsi);
     if (rc)
         return rc;
-    if (gsi >= PDM_GSI_COUNT) {
-        LOG_ERR("%s: irq=%llu is out of range (0-%u)", pdm_dev_name(dev), (unsigned long long)gsi, PDM_GSI_COUNT - 1);
-        return VERR_CFG_BAD_VALUE;
-    }
-    s->gsi = (unsigned)gsi;
     rc = tm_timer_create(s->vm, "pit-irq0", pit_timer_fired, s, &s->timer);
     if (!rc)
         rc = iom_region_create(s->vm, "pit", 4, &g_pit_ops, s, &s->io);

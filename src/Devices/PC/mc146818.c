@@ -670,21 +670,17 @@ static int rtc_construct(struct pdm_dev *dev, const struct pdm_cfg *cfg)
     int rc = pdm_cfg_validate(cfg, pdm_dev_name(dev), keys);
     if (rc)
         return rc;
-    uint64_t gsi;
-    rc = pdm_cfg_get_u64(cfg, "irq", 8, &gsi);
+    unsigned gsi;
+    rc = pdm_cfg_get_gsi(cfg, pdm_dev_name(dev), 8, &gsi);
     if (rc)
         return rc;
-    if (gsi >= PDM_GSI_COUNT) {
-        LOG_ERR("%s: irq=%llu is out of range (0-%u)", pdm_dev_name(dev), (unsigned long long)gsi, PDM_GSI_COUNT - 1);
-        return VERR_CFG_BAD_VALUE;
-    }
     rc = tm_timer_create(s->vm, "rtc", rtc_timer_fired, s, &s->timer);
     if (!rc)
         rc = iom_region_create(s->vm, "rtc", 4, &g_rtc_ops, s, &s->io);
     if (!rc)
         rc = iom_region_map(s->io, RTC_PORT);
     if (!rc)
-        rc = pdm_irq_create(s->vm, (unsigned)gsi, pdm_dev_name(dev), &s->irq);
+        rc = pdm_irq_create(s->vm, gsi, pdm_dev_name(dev), &s->irq);
     if (rc) {
         LOG_ERR("%s: setup failed: %s", pdm_dev_name(dev), rt_err_str(rc));
         return rc;

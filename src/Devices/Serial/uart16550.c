@@ -519,20 +519,16 @@ static int uart_construct(struct pdm_dev *dev, const struct pdm_cfg *cfg)
     int rc = pdm_cfg_validate(cfg, pdm_dev_name(dev), allowed);
     if (rc < 0)
         return rc;
-    uint64_t iobase, irq;
+    uint64_t iobase;
+    unsigned irq;
     rc = pdm_cfg_get_u64(cfg, "iobase", 0x3f8, &iobase);
     if (rc < 0)
         return rc;
-    rc = pdm_cfg_get_u64(cfg, "irq", 4, &irq);
+    rc = pdm_cfg_get_gsi(cfg, pdm_dev_name(dev), 4, &irq);
     if (rc < 0)
         return rc;
     if (iobase > 0x10000 - UART_REG_COUNT) {
         LOG_ERR("%s: iobase 0x%llx out of range", pdm_dev_name(dev), (unsigned long long)iobase);
-        return VERR_CFG_BAD_VALUE;
-    }
-    if (irq >= PDM_GSI_COUNT) {
-        LOG_ERR("%s: irq %llu out of range (0..%u)", pdm_dev_name(dev), (unsigned long long)irq,
-                PDM_GSI_COUNT - 1);
         return VERR_CFG_BAD_VALUE;
     }
     s->iobase = (uint16_t)iobase;
@@ -541,7 +537,7 @@ static int uart_construct(struct pdm_dev *dev, const struct pdm_cfg *cfg)
     rc = tm_timer_create(s->vm, pdm_dev_name(dev), uart_timeout_fire, s, &s->timeout_timer);
     if (rc < 0)
         return rc;
-    rc = pdm_irq_create(s->vm, (unsigned)irq, pdm_dev_name(dev), &s->irq);
+    rc = pdm_irq_create(s->vm, irq, pdm_dev_name(dev), &s->irq);
     if (rc < 0)
         return rc;
     rc = iom_region_create(s->vm, pdm_dev_name(dev), UART_REG_COUNT, &g_uart_io_ops, s, &s->region);

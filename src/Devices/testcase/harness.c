@@ -145,3 +145,24 @@ int harness_dev_save_reset_load(struct pdm_dev *dev)
     ssm_destroy(out);
     return rc;
 }
+
+uint32_t harness_rand(uint32_t *state)
+{
+    uint32_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *state = x;
+}
+
+void harness_shuffle(uint32_t *ops, unsigned n, uint32_t *state)
+{
+    for (unsigned i = 0; i < n; i++)
+        ops[i] = i;
+    for (unsigned i = n ? n - 1 : 0; i > 0; i--) {
+        unsigned j = harness_rand(state) % (i + 1);
+        uint32_t t = ops[i];
+        ops[i] = ops[j];
+        ops[j] = t;
+    }
+}

@@ -38,6 +38,11 @@ void harness_gsi_clear(struct vm *vm);
 bool harness_intr_pending(struct vm *vm);
 int harness_intr_ack(struct vm *vm);
 
+/* Deterministic xorshift32 (never returns 0 for a non-zero seed), so garbage tests repeat exactly. */
+uint32_t harness_rand(uint32_t *state);
+/* Fills ops with 0..n-1 in a random order drawn from state. */
+void harness_shuffle(uint32_t *ops, unsigned n, uint32_t *state);
+
 /* Saves dev's state with its descriptor's save(), resets it, loads it back; returns the load status. */
 int harness_dev_save_reset_load(struct pdm_dev *dev);
 

@@ -606,16 +606,6 @@ static void test_config(void **state)
     harness_vm_destroy(vm);
 }
 
-/* Deterministic xorshift so the garbage test repeats exactly. */
-static uint32_t rng_next(uint32_t *s)
-{
-    uint32_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *s = x;
-}
-
 static void test_garbage(void **state)
 {
     struct fixture *f = *state;
@@ -624,17 +614,10 @@ static void test_garbage(void **state)
     uint32_t ops[N];
     uint32_t seed = 0x8259a;
     for (unsigned round = 0; round < 8; round++) {
-        for (unsigned i = 0; i < N; i++)
-            ops[i] = i;
-        for (unsigned i = N - 1; i > 0; i--) {
-            unsigned j = rng_next(&seed) % (i + 1);
-            uint32_t t = ops[i];
-            ops[i] = ops[j];
-            ops[j] = t;
-        }
+        harness_shuffle(ops, N, &seed);
         for (unsigned i = 0; i < N; i++) {
             harness_outb(f->vm, ports[ops[i] / 256], (uint8_t)(ops[i] % 256));
-            uint32_t r = rng_next(&seed);
+            uint32_t r = harness_rand(&seed);
             switch (r % 8) {
             case 0:
                 line_set(f, (r >> 8) % 16, (r >> 12) & 1);

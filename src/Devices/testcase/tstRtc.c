@@ -587,15 +587,6 @@ static void test_config(void **state)
     harness_vm_destroy(vm);
 }
 
-static uint32_t rng_next(uint32_t *s)
-{
-    uint32_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *s = x;
-}
-
 static void test_garbage(void **state)
 {
     struct fixture *f = *state;
@@ -603,18 +594,11 @@ static void test_garbage(void **state)
     uint32_t ops[N];
     uint32_t seed = 0x146818;
     for (unsigned round = 0; round < 8; round++) {
-        for (unsigned i = 0; i < N; i++)
-            ops[i] = i;
-        for (unsigned i = N - 1; i > 0; i--) {
-            unsigned j = rng_next(&seed) % (i + 1);
-            uint32_t t = ops[i];
-            ops[i] = ops[j];
-            ops[j] = t;
-        }
+        harness_shuffle(ops, N, &seed);
         for (unsigned i = 0; i < N; i++) {
             uint16_t port = (uint16_t)(RTC_INDEX + ops[i] / 256);
             uint8_t value = (uint8_t)(ops[i] % 256);
-            uint32_t r = rng_next(&seed);
+            uint32_t r = harness_rand(&seed);
             /* Half the data writes go to the registers that matter most. */
             if (port == RTC_DATA && (r & 1))
                 harness_outb(f->vm, RTC_INDEX, (uint8_t)(r >> 8) % 0x0e);
@@ -624,7 +608,7 @@ static void test_garbage(void **state)
             if (r % 8 == 1)
                 harness_inb(f->vm, (uint16_t)(RTC_INDEX + (r >> 8) % 4));
         }
-        harness_step_ns(f->vm, (uint64_t)rng_next(&seed) % (100 * NS_PER_S));
+        harness_step_ns(f->vm, (uint64_t)harness_rand(&seed) % (100 * NS_PER_S));
         assert_int_equal(harness_dev_save_reset_load(f->rtc), 0);
     }
     /* A proper setup still gives a working clock. */
