@@ -1,0 +1,77 @@
+/* kvm-internal.h - state shared by the KVM backend's files (kvm.c, kvm-cpuid.c, kvm-state.c). */
+#ifndef VIREO_KVM_INTERNAL_H
+#define VIREO_KVM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/kvm.h>
+
+#include "vireo/cpu.h"
+#include "vireo/rt.h"
+#include "vireo/vm.h"
+
+/* One KVM memory slot as last handed to KVM_SET_USER_MEMORY_REGION. */
+struct kvm_backend_slot {
+    bool used;
+    uint64_t gpa;
+    uint64_t size;
+    void *hva;
+    uint32_t flags; /* KVM_MEM_READONLY or 0 */
+};
+
+/* Per-VM backend data (vm_get_backend_data). */
+struct kvm_backend_vm {
+    int kvm_fd;
+    int vm_fd;
+    size_t run_size;       /* bytes of each vCPU's kvm_run mapping */
+    bool cap_readonly_mem; /* ROM can be a read-only slot */
+    bool cap_xsave, cap_xcrs, cap_vcpu_events, cap_debugregs;
+    size_t xsave_size; /* bytes of the XSAVE buffer (KVM_CAP_XSAVE2 or 4096) */
+    bool use_xsave2;
+    struct kvm_cpuid2 *supported_cpuid; /* KVM_GET_SUPPORTED_CPUID, unfiltered */
+    uint32_t ymm_offset;                /* YMM_Hi128 component offset in the XSAVE area, 0 when absent */
+    uint32_t *msrs;                     /* the MSRs of struct cpu_state that this KVM can get and set */
+    unsigned msr_count;
+    struct kvm_backend_slot *slots; /* indexed by KVM slot number */
+    unsigned slot_count;            /* entries allocated in slots */
+    unsigned max_slots;             /* KVM_CAP_NR_MEMSLOTS */
+    bool warned_unaligned;
+};
+
+/* Per-vCPU backend data (vcpu_get_backend_data). */
+struct kvm_backend_vcpu {
+    struct vcpu *vcpu;
+    struct kvm_backend_vm *kvm;
+    int fd;
+    struct kvm_run *run;
+    unsigned index;
+    /* The vCPU thread, valid while vcpu_run is on the stack. */
+    pthread_t thread;
+    int thread_valid; /* atomic */
+    int in_run;       /* atomic: between the last check and the end of KVM_RUN */
+    /* An I/O or MMIO exit was handled; the next KVM_RUN completes the instruction. */
+    bool need_completion;
+    /* HLT exited to us: the vCPU sleeps until an interrupt it can take, or a request. */
+    bool halted;
+    bool if_flag; /* RFLAGS.IF as of the last exit or state_put */
+    /* The last state_get result, while no KVM_RUN happened since (see kvm-state.c). */
+    bool last_get_valid;
+    struct cpu_state last_get;
+    void *xsave_buf; /* xsave_size bytes */
+};
+
+/* kvm-cpuid.c: builds the guest CPUID table for one vCPU and sets it (KVM_SET_CPUID2). */
+int kvm_cpuid_setup(struct kvm_backend_vcpu *kv);
+
+/* kvm-state.c: probes what the state conversion needs (XSAVE layout, MSR list) at VM creation. */
+int kvm_state_probe(struct kvm_backend_vm *kvm);
+int kvm_state_get(struct vcpu *vcpu, struct cpu_state *state);
+int kvm_state_put(struct vcpu *vcpu, const struct cpu_state *state);
+/* Finishes an I/O or MMIO instruction KVM has pending, without running guest code. */
+int kvm_vcpu_complete_pending(struct kvm_backend_vcpu *kv);
+/* Logs the registers of a vCPU that stopped (an error, a triple fault) at the given level. */
+void kvm_state_log_regs(struct kvm_backend_vcpu *kv, enum rt_log_level level);
+
+#endif
