@@ -502,6 +502,43 @@ static void test_vm_lifecycle_no_cpu(void **state)
     assert_int_equal(vm_exec_parse("vmx", &e), VERR_INVALID_PARAMETER);
 }
 
+/* With the host clock, virtual time advances while running and stands still while paused. */
+static void test_clock_stops_while_paused(void **state)
+{
+    struct vm_params p = { .name = "clk", .ram_bytes = 1 << 20, .vcpu_count = 1, .exec = VM_EXEC_NONE,
+                           .clock_mode = VM_CLOCK_HOST };
+    struct vm *vm = NULL;
+    assert_int_equal(vm_create(&p, &vm), 0);
+    assert_int_equal(tm_now_ns(vm), 0); /* not started: no time has passed */
+    struct tick t = { .vm = vm };
+    assert_int_equal(tm_timer_create(vm, "t", tick_cb, &t, &t.timer), 0);
+    assert_int_equal(vm_start(vm), 0);
+    assert_int_equal(vm_get_state(vm), VM_STATE_RUNNING);
+    rt_sleep_ns(20 * RT_NS_PER_MS);
+    uint64_t running = tm_now_ns(vm);
+    assert_true(running >= 20 * RT_NS_PER_MS);
+    assert_int_equal(vm_pause(vm), 0);
+    uint64_t paused = tm_now_ns(vm);
+    /* A timer due during the pause must not fire until the clock runs again. */
+    vm_lock(vm);
+    tm_timer_arm(t.timer, paused + 5 * RT_NS_PER_MS);
+    vm_unlock(vm);
+    rt_sleep_ns(200 * RT_NS_PER_MS);
+    assert_int_equal(tm_now_ns(vm), paused);
+    assert_int_equal(t.fired, 0);
+    assert_int_equal(vm_resume(vm), 0);
+    for (int i = 0; i < 500 && t.fired == 0; i++)
+        rt_sleep_ns(RT_NS_PER_MS);
+    assert_int_equal(t.fired, 1);
+    /* It fired on virtual time: at or after its deadline, and without the 200 ms pause in it. */
+    assert_true(t.when[0] >= paused + 5 * RT_NS_PER_MS);
+    assert_true(t.when[0] < paused + 150 * RT_NS_PER_MS);
+    vm_request_poweroff(vm, 3);
+    assert_int_equal(vm_wait(vm), 3);
+    assert_int_equal(vm_get_state(vm), VM_STATE_POWERED_OFF);
+    vm_destroy(vm);
+}
+
 static void test_cpu_reset_state(void **state)
 {
     struct cpu_state s;
@@ -522,7 +559,8 @@ int main(void)
         cmocka_unit_test(test_dirty_and_watch),    cmocka_unit_test(test_ports),
         cmocka_unit_test(test_timers),             cmocka_unit_test(test_irq_router),
         cmocka_unit_test(test_ssm),                cmocka_unit_test(test_devices_and_cfg),
-        cmocka_unit_test(test_vm_lifecycle_no_cpu), cmocka_unit_test(test_cpu_reset_state),
+        cmocka_unit_test(test_vm_lifecycle_no_cpu), cmocka_unit_test(test_clock_stops_while_paused),
+        cmocka_unit_test(test_cpu_reset_state),
     };
     rt_log_set_stderr_level(RT_LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);
