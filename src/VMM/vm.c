@@ -433,6 +433,8 @@ void vm_destroy(struct vm *vm)
             rt_thread_join(vm->evloop_thread, NULL);
         vm->evloop_thread = NULL;
         tm_thread_stop(vm);
+        /* Requests queued behind the power off (a reset racing it) find the VM off and do nothing. */
+        rt_evloop_run_once(vm->evloop, 0);
     }
     pdm_dev_destroy_all(vm);
     for (unsigned i = 0; i < vm->vcpu_count; i++) {
