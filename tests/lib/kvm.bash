@@ -45,7 +45,7 @@ kvm_explain_exit() {
     grep -E "^;[[:space:]]+$code[[:space:]]" "$asm" | head -n 1 | sed "s/^;[[:space:]]*/    guest says: exit /"
 }
 
-# kvm_run_guest VM_BINARY GUEST WORKDIR: runs one guest image with the KVM backend and the
+# kvm_run_guest VM_BINARY GUEST WORKDIR: runs one guest image with the backend $VIREO_EXEC (default kvm) and the
 # test exit device; sets RUN_RC, RUN_SERIAL (COM1 text file) and RUN_LOG.
 kvm_run_guest() {
     local vm=$1 guest=$2 dir=$3
@@ -59,7 +59,7 @@ kvm_run_guest() {
         return
     fi
     # vireo-vm powers off by itself after --timeout (exit 124); the outer timeout is the backstop.
-    timeout -k 5 "${KVM_GUEST_TIMEOUT:-150}" "$vm" --exec kvm --memory 32M --bios "$image" \
+    timeout -k 5 "${KVM_GUEST_TIMEOUT:-150}" "$vm" --exec "${VIREO_EXEC:-kvm}" --memory 32M --bios "$image" \
         --serial1 "file:$RUN_SERIAL" --test-exit --log "$RUN_LOG" --timeout "${KVM_VM_TIMEOUT:-120}" \
         >"$dir/$guest.stdout" 2>&1
     RUN_RC=$?

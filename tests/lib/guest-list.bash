@@ -1,0 +1,43 @@
+# guest-list.bash - the test guests every CPU backend must pass, with what each prints (sourced by tests).
+#
+# guest:expected line on COM1 (each line must appear; '|' separates several).  Each guest
+# ends through the test exit device with 0 when its checks pass.
+guests=(
+    "hello:VIREO-GUEST hello from COM1"
+    "pm-long:VIREO-GUEST pm-long: protected mode|VIREO-GUEST pm-long: long mode OK"
+    "cmos-fwcfg:VIREO-GUEST cmos-fwcfg OK"
+    "pit-irq:VIREO-GUEST pit-irq 50 ticks OK"
+)
+
+# run_guest_list LABEL WORKDIR: runs every guest above with $VM and $VIREO_EXEC; returns 1 on any failure.
+run_guest_list() {
+    local label=$1 dir=$2 entry guest expect line ok failed=0
+    for entry in "${guests[@]}"; do
+        guest=${entry%%:*}
+        expect=${entry#*:}
+        kvm_run_guest "$VM" "$guest" "$dir"
+        if [ "$RUN_RC" -ne 0 ]; then
+            [ "${VIREO_EXEC:-kvm}" = kvm ] && kvm_skip_if_backend_unavailable "$RUN_LOG"
+            echo "FAIL $guest ($label): vireo-vm exited with $RUN_RC (expected 0)"
+            kvm_explain_exit "$guest" "$RUN_RC"
+            kvm_show_failure
+            failed=1
+            continue
+        fi
+        ok=1
+        IFS='|' read -r -a lines <<<"$expect"
+        for line in "${lines[@]}"; do
+            if ! grep -a -q -F -- "$line" "$RUN_SERIAL" 2>/dev/null; then
+                echo "FAIL $guest ($label): COM1 lacks '$line'"
+                ok=0
+            fi
+        done
+        if [ $ok -eq 1 ]; then
+            echo "ok   $guest ($label)"
+        else
+            kvm_show_failure
+            failed=1
+        fi
+    done
+    return $failed
+}
