@@ -41,11 +41,11 @@ struct cpu_dtable {
 /* The legacy (FXSAVE-layout) x87/SSE state, plus the upper YMM halves. */
 struct cpu_fpu {
     uint16_t fcw, fsw;
-    uint8_t ftw; /* abridged tag word, as in FXSAVE */
+    uint8_t ftw; /* abridged tag word, as in FXSAVE: bit n tags physical register n */
     uint16_t fop;
     uint64_t fip, fdp;
     uint32_t mxcsr, mxcsr_mask;
-    uint8_t st[8][16]; /* 80-bit registers, 16-byte slots */
+    uint8_t st[8][16]; /* 80-bit registers in stack order as FXSAVE stores them: st[i] is ST(i) */
     uint8_t xmm[16][16];
     uint8_t ymmh[16][16];
 };
@@ -124,5 +124,7 @@ struct cpu_backend {
 };
 
 extern const struct cpu_backend g_cpu_backend_kvm;
+/* The software CPU: Vireo's interpreter (src/VMM/iem). */
+extern const struct cpu_backend g_cpu_backend_iem;
 
 #endif

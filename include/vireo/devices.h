@@ -18,6 +18,8 @@ extern const struct pdm_dev_desc g_dev_i440fx;     /* i440FX host bridge + PIIX3
 extern const struct pdm_dev_desc g_dev_fwcfg;      /* fw_cfg (ports 0x510/0x511, DMA 0x514) */
 extern const struct pdm_dev_desc g_dev_debugport;  /* POST codes (0x80) and firmware debug output (0x402) */
 extern const struct pdm_dev_desc g_dev_testexit;   /* test exit device (port 0xf4) */
+extern const struct pdm_dev_desc g_dev_apic;       /* local APICs of all vCPUs (xAPIC, MMIO 0xfee00000) */
+extern const struct pdm_dev_desc g_dev_ioapic;     /* 82093AA I/O APIC, 24 pins (MMIO 0xfec00000) */
 
 /* NULL-terminated table of every device model, and lookup by name. */
 extern const struct pdm_dev_desc *const g_pdm_devices[];
@@ -28,6 +30,52 @@ const struct pdm_dev_desc *devices_find(const char *name);
 /* CMOS NVRAM byte (the board stores memory sizes and boot settings for the firmware). */
 void rtc_cmos_set(struct pdm_dev *rtc, unsigned index, uint8_t value);
 uint8_t rtc_cmos_get(struct pdm_dev *rtc, unsigned index);
+
+/* The PIC pair's INT output goes to fn instead of vCPU 0's INTR (the board feeds it into the BSP's LINT0). */
+void pic_set_output(struct pdm_dev *pic, void (*fn)(void *opaque, bool level), void *opaque);
+/* The PIC pair's INTA cycle (the local APIC runs it for an ExtINT interrupt): a vector, or -1. */
+int pic_intack(struct pdm_dev *pic);
+
+/*
+ * Local APIC and I/O APIC.  Create the APIC after the i8259 (it replaces the PIC as
+ * the VM's interrupt controller) and only for the software CPU.  Wiring: the PIC's
+ * output into LINT0 of vCPU 0 (apic_set_lint from pic_set_output's callback), the
+ * PIC's INTA for ExtINT (apic_set_extint), and ioapic_connect.
+ */
+#define APIC_DEFAULT_BASE   0xfee00000u
+#define IOAPIC_DEFAULT_BASE 0xfec00000u
+/* Delivery modes of interrupt messages, LVT entries and redirection entries (SDM vol. 3A 10.5.1, 10.6.1). */
+enum {
+    APIC_DM_FIXED = 0, APIC_DM_LOWEST = 1, APIC_DM_SMI = 2, APIC_DM_NMI = 4,
+    APIC_DM_INIT = 5, APIC_DM_STARTUP = 6, APIC_DM_EXTINT = 7,
+};
+/* An interrupt message on the APIC bus (from an I/O APIC redirection entry or an MSI). */
+struct apic_msg {
+    uint8_t vector;
+    uint8_t delivery_mode; /* APIC_DM_* */
+    bool dest_logical;     /* destination is a logical (LDR) mask, else an APIC ID (0xff: all) */
+    uint8_t dest;
+    bool level;            /* level-triggered: the EOI is broadcast back (TMR) */
+};
+/* Delivers msg to the local APICs it addresses; true when at least one accepted it. */
+bool apic_deliver(struct pdm_dev *apic, const struct apic_msg *msg);
+/* An MSI write (address 0xfeexxxxx, data) as the PCI spec and SDM vol. 3A 10.11 define it. */
+void apic_deliver_msi(struct pdm_dev *apic, uint64_t addr, uint32_t data);
+/* Drives pin (0: LINT0, 1: LINT1) of vCPU cpu's local APIC. */
+void apic_set_lint(struct pdm_dev *apic, unsigned cpu, unsigned pin, bool level);
+/* The external controller (8259) that answers the INTA of an ExtINT interrupt. */
+void apic_set_extint(struct pdm_dev *apic, int (*inta)(void *opaque), void *opaque);
+/* Called with the vector of every EOI of a level-triggered interrupt (the I/O APIC's remote IRR). */
+void apic_set_eoi_listener(struct pdm_dev *apic, void (*fn)(void *opaque, uint8_t vector), void *opaque);
+/* Register access for vCPU cpu's APIC (debugging, tests): offset as in the MMIO page. */
+uint32_t apic_reg_read(struct pdm_dev *apic, unsigned cpu, unsigned offset);
+void apic_reg_write(struct pdm_dev *apic, unsigned cpu, unsigned offset, uint32_t value);
+/* The CPU-side callbacks the APIC installed with vm_set_intc (unit tests of the APIC and of CPU backends). */
+void apic_get_intc(struct pdm_dev *apic, struct vm_intc *out);
+/* The I/O APIC sends its messages to apic and listens to its EOIs. */
+void ioapic_connect(struct pdm_dev *ioapic, struct pdm_dev *apic);
+/* An EOI for vector from a local APIC: clears the remote IRR of matching level-triggered entries. */
+void ioapic_eoi(struct pdm_dev *ioapic, uint8_t vector);
 
 /* fw_cfg selector keys (QEMU's fw_cfg ABI, which SeaBIOS and OVMF speak). */
 enum {
@@ -87,6 +135,7 @@ struct pc_params {
     const char *serial[PC_SERIAL_PORTS]; /* backend spec per COM port, NULL: not present */
     bool test_exit;           /* add the test exit device */
     const char *boot_order;   /* e.g. "cdn"; firmware boot order (future storage) */
+    bool apic;                /* local APICs and an I/O APIC (software CPU only; KVM hides the APIC) */
 };
 
 #define PC_DEFAULT_BIOS "/usr/share/seabios/bios-256k.bin"

@@ -233,12 +233,50 @@ bool vcpu_has_request(const struct vcpu *vcpu);
 void vcpu_set_intr(struct vcpu *vcpu, bool level);
 bool vcpu_intr_pending(const struct vcpu *vcpu);
 int vcpu_intr_ack(struct vcpu *vcpu);
-/* The interrupt controller the board installs (the PIC pair for now). */
+/*
+ * The interrupt controller the board installs: the PIC pair alone, or the local
+ * APICs (src/Devices/PC/apic.c), which then take the PIC's output on the BSP's LINT0.
+ *
+ * The optional per-vCPU fields are set by a local APIC and NULL otherwise; the
+ * software CPU uses them when set (KVM never creates an APIC model):
+ *  - ack_vcpu: the INTA cycle of that vCPU; vcpu_intr_ack prefers it over ack.
+ *  - tpr_get/tpr_set: the APIC's 8-bit TPR.  MOV from CR8 reads tpr_get() >> 4;
+ *    MOV to CR8 writes tpr_set((cr8 & 15) << 4) (SDM vol. 3A 10.8.6.1).
+ *  - msr_read/msr_write: the CPU routes IA32_APIC_BASE (0x1b) and IA32_TSC_DEADLINE
+ *    (0x6e0) here; false means #GP(0) (reserved bits, unknown MSR).  With an APIC,
+ *    CPUID.1:EDX.APIC[9] follows IA32_APIC_BASE.EN and CPUID.1:ECX[24] (TSC deadline)
+ *    may be advertised.
+ *  - take_events: with a local APIC, vcpu_intr_pending() is the APIC's attention
+ *    line: high for a deliverable maskable interrupt or for a pending NMI, INIT or
+ *    start-up IPI.  When it is high the backend first calls take_events (whatever
+ *    RFLAGS.IF is), which hands over and clears the pending VM_INTC_EVENT_* bits
+ *    (*sipi_vector: the start-up page for SIPI), then, when IF allows, vcpu_intr_ack.
+ *    The backend latches an NMI it cannot take yet (NMI blocking), performs INIT
+ *    (reset to wait-for-SIPI; the APIC has already reset itself) before SIPI, and
+ *    ignores a SIPI outside wait-for-SIPI.
+ *  - tsc_sync: the CPU's TSC relation, TSC = tm_now_ns * tsc_khz / 1e6 + tsc_offset
+ *    (mod 2^64), given at vCPU start and whenever it changes (guest writes to
+ *    IA32_TSC), so TSC-deadline timers expire on the CPU's TSC.  Until it is called
+ *    the APIC uses its "tsc_khz" config key and offset 0.
+ */
 struct vm_intc {
     int (*ack)(void *opaque); /* returns the vector of the highest pending request, or -1 */
     void *opaque;
+    int (*ack_vcpu)(void *opaque, struct vcpu *vcpu);
+    uint8_t (*tpr_get)(void *opaque, struct vcpu *vcpu);
+    void (*tpr_set)(void *opaque, struct vcpu *vcpu, uint8_t tpr);
+    bool (*msr_read)(void *opaque, struct vcpu *vcpu, uint32_t msr, uint64_t *value);
+    bool (*msr_write)(void *opaque, struct vcpu *vcpu, uint32_t msr, uint64_t value);
+    unsigned (*take_events)(void *opaque, struct vcpu *vcpu, uint8_t *sipi_vector);
+    void (*tsc_sync)(void *opaque, struct vcpu *vcpu, uint64_t tsc_khz, uint64_t tsc_offset);
 };
+/* Bits of vm_intc.take_events. */
+#define VM_INTC_EVENT_NMI  0x1u
+#define VM_INTC_EVENT_INIT 0x2u
+#define VM_INTC_EVENT_SIPI 0x4u
 void vm_set_intc(struct vm *vm, const struct vm_intc *intc);
+/* The vCPU whose thread is calling (NULL on other threads): per-CPU devices such as the local APIC. */
+struct vcpu *vcpu_current(void);
 /* HLT: sleeps until an interrupt is pending or a request arrives. */
 void vcpu_halt_wait(struct vcpu *vcpu);
 

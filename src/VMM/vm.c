@@ -75,8 +75,9 @@ static int choose_backend(struct vm *vm)
         LOG_INFO("execution: KVM (requested with --exec kvm)");
         return 0;
     case VM_EXEC_SOFT:
-        LOG_ERR("execution: the software CPU is not part of this build yet; use --exec kvm");
-        return VERR_NOT_SUPPORTED;
+        vm->backend = &g_cpu_backend_iem;
+        LOG_INFO("execution: software CPU, interpreter (requested with --exec soft)");
+        return 0;
     case VM_EXEC_AUTO:
     default:
         vm->backend = &g_cpu_backend_kvm;
@@ -199,10 +200,18 @@ static void set_run_request(struct vm *vm, enum vm_run_request req)
     rt_mutex_unlock(&vm->state_lock);
 }
 
+static _Thread_local struct vcpu *g_vcpu_current;
+
+struct vcpu *vcpu_current(void)
+{
+    return g_vcpu_current;
+}
+
 static void *vcpu_thread_main(void *arg)
 {
     struct vcpu *v = arg;
     struct vm *vm = v->vm;
+    g_vcpu_current = v;
     for (;;) {
         rt_mutex_lock(&vm->state_lock);
         if (atomic_load(&vm->run_request) != VM_RUN_GO) {
@@ -528,10 +537,10 @@ bool vcpu_intr_pending(const struct vcpu *vcpu)
 int vcpu_intr_ack(struct vcpu *vcpu)
 {
     struct vm *vm = vcpu->vm;
-    if (!vm->intc.ack)
+    if (!vm->intc.ack && !vm->intc.ack_vcpu)
         return -1;
     vm_lock(vm);
-    int vector = vm->intc.ack(vm->intc.opaque);
+    int vector = vm->intc.ack_vcpu ? vm->intc.ack_vcpu(vm->intc.opaque, vcpu) : vm->intc.ack(vm->intc.opaque);
     vm_unlock(vm);
     return vector;
 }

@@ -6,7 +6,9 @@
  * initialization sequence and the OCW commands.  The interrupt router's GSIs 0-15
  * are the IR pins (GSI n is ISA IRQ n: 0-7 on the master, 8-15 on the slave).  The
  * slave's INT output is the master's IR2 pin, and the master's INT output is the
- * INTR line of vCPU 0; the INTA cycle is the vm_intc ack callback.
+ * INTR line of vCPU 0; the INTA cycle is the vm_intc ack callback.  With local
+ * APICs the board redirects the INT output (pic_set_output) into the BSP's LINT0
+ * and the APIC runs the INTA cycle (pic_intack) for ExtINT interrupts.
  *
  * Each input is edge- or level-sensitive: level when the chip's ICW1 LTIM bit is
  * set or the input's ELCR bit is (PIIX3 datasheet, 4.1.12: ELCR1/ELCR2; IRQ0, 1, 2,
@@ -99,7 +101,9 @@ struct pic_state {
     struct io_region *io_master, *io_slave, *io_elcr;
     struct pic_chip chip[2];
     uint16_t elcr_reset; /* ELCR value after reset ("elcr" config) */
-    bool intr;           /* master INT: vCPU 0's INTR line */
+    bool intr;           /* master INT: vCPU 0's INTR line, or the output callback's level */
+    void (*output)(void *opaque, bool level); /* where INT goes instead of vCPU 0 (pic_set_output) */
+    void *output_opaque;
     bool intr_seen;      /* INTR was high at some point since the last INTA */
     bool upm_logged;
 };
@@ -187,7 +191,19 @@ static bool pic_chip_int(const struct pic_chip *c, bool is_master)
     return pic_is_ready(c) && pic_pending(c, is_master) >= 0;
 }
 
-/* Propagates the slave's INT into the master's IR2 and the master's INT to vCPU 0. */
+/* Drives the master's INT output: the board's callback, or vCPU 0's INTR line. */
+static void pic_drive(struct pic_state *s, bool level)
+{
+    if (s->output) {
+        s->output(s->output_opaque, level);
+        return;
+    }
+    struct vcpu *vcpu = vm_get_vcpu(s->vm, 0);
+    if (vcpu)
+        vcpu_set_intr(vcpu, level);
+}
+
+/* Propagates the slave's INT into the master's IR2 and the master's INT to its output. */
 static void pic_update(struct pic_state *s)
 {
     struct pic_chip *m = &s->chip[PIC_MASTER];
@@ -198,9 +214,7 @@ static void pic_update(struct pic_state *s)
         s->intr_seen = true;
     if (intr != s->intr) {
         s->intr = intr;
-        struct vcpu *vcpu = vm_get_vcpu(s->vm, 0);
-        if (vcpu)
-            vcpu_set_intr(vcpu, intr);
+        pic_drive(s, intr);
     }
 }
 
@@ -220,7 +234,7 @@ static void pic_chip_ack(struct pic_chip *c, unsigned ir)
     }
 }
 
-static int pic_intack(void *opaque)
+static int pic_inta(void *opaque)
 {
     struct pic_state *s = opaque;
     struct pic_chip *m = &s->chip[PIC_MASTER];
@@ -492,9 +506,7 @@ static void pic_reset(struct pdm_dev *dev)
     }
     s->intr = false;
     s->intr_seen = false;
-    struct vcpu *vcpu = vm_get_vcpu(s->vm, 0);
-    if (vcpu)
-        vcpu_set_intr(vcpu, false);
+    pic_drive(s, false);
 }
 
 static int pic_region(struct pic_state *s, const char *name, uint16_t port, const struct io_ops *ops,
@@ -535,7 +547,7 @@ static int pic_construct(struct pdm_dev *dev, const struct pdm_cfg *cfg)
         rc = pdm_irq_sink_add(s->vm, pic_gsi_changed, s);
     if (rc)
         return rc;
-    vm_set_intc(s->vm, &(struct vm_intc){pic_intack, s});
+    vm_set_intc(s->vm, &(struct vm_intc){pic_inta, s});
     pic_reset(dev);
     return 0;
 }
@@ -628,12 +640,32 @@ static int pic_load(struct pdm_dev *dev, struct ssm *ssm, uint32_t version)
     }
     memcpy(s->chip, chips, sizeof(chips));
     s->intr = false;
-    struct vcpu *vcpu = vm_get_vcpu(s->vm, 0);
-    if (vcpu)
-        vcpu_set_intr(vcpu, false);
+    pic_drive(s, false);
     pic_update(s);
     s->intr_seen = intr_seen || s->intr;
     return 0;
+}
+
+/* ---- Board wiring ---------------------------------------------------------------------- */
+
+void pic_set_output(struct pdm_dev *pic, void (*fn)(void *opaque, bool level), void *opaque)
+{
+    struct pic_state *s = pdm_dev_state(pic);
+    /* vCPU 0's INTR is no longer ours to drive: leave it low for its new owner. */
+    if (!s->output && s->intr && fn)
+        pic_drive(s, false);
+    s->output = fn;
+    s->output_opaque = opaque;
+    pic_drive(s, s->intr);
+}
+
+int pic_intack(struct pdm_dev *pic)
+{
+    struct pic_state *s = pdm_dev_state(pic);
+    vm_lock(s->vm);
+    int vector = pic_inta(s);
+    vm_unlock(s->vm);
+    return vector;
 }
 
 const struct pdm_dev_desc g_dev_i8259 = {

@@ -41,6 +41,39 @@ static int dev_create(struct vm *vm, const struct pdm_dev_desc *desc, const char
     return rc;
 }
 
+/*
+ * Local APICs and the I/O APIC (software CPU only): the PIC's INT output becomes
+ * LINT0 of the BSP's APIC (virtual wire, ExtINT), the APIC runs the PIC's INTA for
+ * ExtINT interrupts, and the I/O APIC sees every GSI beside the PIC, with ISA IRQ 0
+ * on its pin 2 (the override the firmware's MP and ACPI tables describe).
+ */
+static void pc_pic_to_lint0(void *opaque, bool level)
+{
+    apic_set_lint(opaque, 0, 0, level);
+}
+
+static int pc_pic_inta(void *opaque)
+{
+    return pic_intack(opaque);
+}
+
+static int setup_apic(struct pc_board *pc, struct pdm_dev *pic)
+{
+    struct pdm_cfg *cfg;
+    struct pdm_dev *apic = NULL, *ioapic = NULL;
+    int rc = pdm_cfg_create(&cfg);
+    if (!rc)
+        rc = dev_create(pc->vm, &g_dev_apic, "apic", cfg, &apic);
+    if (!rc && !(rc = pdm_cfg_create(&cfg)))
+        rc = dev_create(pc->vm, &g_dev_ioapic, "ioapic", cfg, &ioapic);
+    if (rc)
+        return rc;
+    ioapic_connect(ioapic, apic);
+    apic_set_extint(apic, pc_pic_inta, pic);
+    pic_set_output(pic, pc_pic_to_lint0, apic);
+    return 0;
+}
+
 static int load_bios(struct pc_board *pc, const char *path)
 {
     void *data = NULL;
@@ -229,6 +262,8 @@ static int setup_fwcfg(struct pc_board *pc, const struct pc_params *params, unsi
         uint32_t wait_ms = 5000;
         rc = fwcfg_add_file(f, "etc/boot-fail-wait", &wait_ms, sizeof(wait_ms));
     }
+    if (!rc && params->apic)
+        rc = fwcfg_set_u32(f, FWCFG_IRQ0_OVERRIDE, 1); /* SeaBIOS's MP table: ISA IRQ 0 on I/O APIC pin 2 */
     if (!rc)
         rc = setup_smbios(pc, &uuid);
     return rc;
@@ -274,12 +309,15 @@ int pc_board_create(struct vm *vm, const struct pc_params *params)
     pc->vm = vm;
     unsigned vcpus = vm_get_vcpu_count(vm);
     struct pdm_cfg *cfg;
+    struct pdm_dev *pic = NULL;
     int rc = map_ram(pc);
     if (!rc)
         rc = load_bios(pc, params->bios_path ? params->bios_path : PC_DEFAULT_BIOS);
     /* Interrupt controller first: everything after it may raise interrupts. */
     if (!rc && !(rc = pdm_cfg_create(&cfg)))
-        rc = dev_create(vm, &g_dev_i8259, "pic", cfg, NULL);
+        rc = dev_create(vm, &g_dev_i8259, "pic", cfg, &pic);
+    if (!rc && params->apic)
+        rc = setup_apic(pc, pic);
     if (!rc && !(rc = pdm_cfg_create(&cfg)))
         rc = dev_create(vm, &g_dev_i8254, "pit", cfg, NULL);
     if (!rc && !(rc = pdm_cfg_create(&cfg)))

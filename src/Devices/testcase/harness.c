@@ -24,8 +24,13 @@ static void watch_sink(void *opaque, unsigned gsi, bool level)
 
 struct vm *harness_vm_create(uint64_t ram_bytes)
 {
+    return harness_vm_create_smp(ram_bytes, 1);
+}
+
+struct vm *harness_vm_create_smp(uint64_t ram_bytes, unsigned vcpus)
+{
     struct vm_params p = {
-        .name = "harness", .ram_bytes = ram_bytes, .vcpu_count = 1,
+        .name = "harness", .ram_bytes = ram_bytes, .vcpu_count = vcpus,
         .exec = VM_EXEC_NONE, .clock_mode = VM_CLOCK_MANUAL,
     };
     struct vm *vm = NULL;

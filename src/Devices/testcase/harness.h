@@ -11,6 +11,8 @@
 
 /* A VM with VM_EXEC_NONE, VM_CLOCK_MANUAL, one (threadless) vCPU and ram_bytes of RAM at 0 (0: none). */
 struct vm *harness_vm_create(uint64_t ram_bytes);
+/* The same with vcpus threadless vCPUs (SMP tests of per-CPU devices such as the local APIC). */
+struct vm *harness_vm_create_smp(uint64_t ram_bytes, unsigned vcpus);
 void harness_vm_destroy(struct vm *vm);
 
 /* cfg is "key=value,key=value" or NULL.  The _try form returns the status; the other asserts success. */

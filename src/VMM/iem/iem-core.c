@@ -1,0 +1,506 @@
+/* iem-core.c - the software CPU backend: vCPU setup, the run loop, fault unwinding and exception nesting, iem_step for tests. */
+
+/*
+ * Design.  The interpreter runs on the vCPU thread that calls vcpu_run.  Its loop, at
+ * every block boundary: takes cross-thread work (map changes, DMA into code pages),
+ * frees invalidated blocks, returns when the core has a request, sleeps while halted,
+ * delivers an external interrupt when RFLAGS.IF is set and no STI/MOV SS shadow is
+ * active, then finds or decodes the block at CS:RIP and runs it.  A block holds at
+ * most IEM_BLOCK_MAX instructions and ends after control transfers, port I/O and
+ * mode changes, so requests and interrupts are looked at within a few dozen
+ * instructions; a block entered with an interrupt shadow or EFLAGS.TF runs one
+ * instruction.
+ *
+ * Faults: iem_raise records the exception and longjmps to the setjmp in vcpu_run (or
+ * iem_step).  RIP goes back to cpu->insn_rip and the exception is delivered with
+ * iem_deliver.  A fault while delivering is combined with the first by the rules of
+ * SDM vol. 3A 6.15 (Tables 6-4 and 6-5): contributory + contributory, or #PF +
+ * contributory/#PF, become #DF; a contributory fault or #PF while delivering #DF is a
+ * triple fault and vcpu_run returns CPU_EXIT_SHUTDOWN.
+ *
+ * Port I/O returns to the loop promptly because the decoder ends a block after every
+ * IN, OUT, INS and OUTS; REP INS/OUTS (and other long REP instructions) may poll
+ * iem_core_should_yield between iterations and stop with RIP at the instruction.
+ */
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <Zydis/Zydis.h>
+
+#include "iem-core.h"
+#include "iem-sys.h"
+
+#define LOG_COMPONENT "iem"
+
+/* What is being delivered when a nested fault happens (SDM vol. 3A Table 6-4). */
+enum { DLV_NONE = -1, DLV_BENIGN = 0, DLV_CONTRIBUTORY, DLV_PAGE_FAULT, DLV_DOUBLE_FAULT };
+
+#define DR6_BS (1u << 14)
+
+static int exception_class(int vector)
+{
+    switch (vector) {
+    case IEM_X_DE:
+    case IEM_X_TS:
+    case IEM_X_NP:
+    case IEM_X_SS:
+    case IEM_X_GP:
+        return DLV_CONTRIBUTORY;
+    case IEM_X_PF:
+        return DLV_PAGE_FAULT;
+    case IEM_X_DF:
+        return DLV_DOUBLE_FAULT;
+    default:
+        return DLV_BENIGN;
+    }
+}
+
+struct iem_cpu *iem_cpu_of(struct vcpu *vcpu)
+{
+    struct iem_core *core = vcpu_get_backend_data(vcpu);
+    return core ? &core->cpu : NULL;
+}
+
+bool iem_core_should_yield(struct iem_cpu *cpu)
+{
+    struct iem_core *core = iem_core_of(cpu);
+    if (core->step_mode)
+        return false;
+    if (atomic_load_explicit(&core->kicked, memory_order_relaxed) || atomic_load_explicit(&core->work, memory_order_relaxed))
+        return true;
+    if (vcpu_has_request(cpu->vcpu))
+        return true;
+    return (cpu->s->rflags & IEM_F_IF) && vcpu_intr_pending(cpu->vcpu);
+}
+
+static bool is_soft_int(uint16_t mnemonic)
+{
+    return mnemonic == ZYDIS_MNEMONIC_INT || mnemonic == ZYDIS_MNEMONIC_INT3 || mnemonic == ZYDIS_MNEMONIC_INTO ||
+           mnemonic == ZYDIS_MNEMONIC_INT1;
+}
+
+/*
+ * Runs at most max instructions of block b.  Single-step (EFLAGS.TF at the start of an
+ * instruction, SDM vol. 3A 17.3.1.4) raises the #DB trap after the instruction.
+ */
+static void exec_block(struct iem_core *core, struct iem_block *b, unsigned max)
+{
+    struct iem_cpu *cpu = &core->cpu;
+    struct cpu_state *s = cpu->s;
+    unsigned n = b->ninsns;
+    if (s->int_shadow || (s->rflags & IEM_F_TF))
+        n = 1;
+    if (n > max)
+        n = max;
+    uint64_t rip_mask = cpu->code_size == 8 ? UINT64_MAX : cpu->code_size == 4 ? 0xffffffffu : 0xffffu;
+    cpu->cur_block = b;
+    cpu->block_dirty = false;
+    const struct iem_insn *in = b->insns;
+    for (unsigned i = 0; i < n; i++, in++) {
+        uint64_t flags_before = s->rflags;
+        cpu->insn_rip = s->rip;
+        cpu->insn = in;
+        int rc = in->fn(cpu, in);
+        cpu->icount++;
+        if (__builtin_expect(cpu->inhibit_irq_next || s->int_shadow, 0)) {
+            s->int_shadow = cpu->inhibit_irq_next;
+            cpu->inhibit_irq_next = false;
+        }
+        if (rc == IEM_NEXT)
+            s->rip = (s->rip + in->len) & rip_mask;
+        if (__builtin_expect(flags_before & (IEM_F_TF | IEM_F_RF), 0)) {
+            /* RF is cleared once an instruction completes, except by IRET which loads it (SDM vol. 3A 17.3.1.1). */
+            if ((flags_before & IEM_F_RF) && in->mnemonic != ZYDIS_MNEMONIC_IRET &&
+                in->mnemonic != ZYDIS_MNEMONIC_IRETD && in->mnemonic != ZYDIS_MNEMONIC_IRETQ)
+                s->rflags &= ~(uint64_t)IEM_F_RF;
+            if ((flags_before & IEM_F_TF) && !s->int_shadow && !is_soft_int(in->mnemonic)) {
+                cpu->cur_block = NULL;
+                s->dr[6] |= DR6_BS;
+                cpu->insn_rip = s->rip; /* a trap: delivered with RIP after the instruction */
+                iem_raise(cpu, IEM_X_DB);
+            }
+        }
+        if (rc != IEM_NEXT || cpu->block_dirty)
+            break;
+    }
+    cpu->cur_block = NULL;
+}
+
+/*
+ * The block at CS:RIP: first through the links of the block that ran before (valid
+ * while nothing was invalidated, flushed or switched since: chain_gen), else the cache.
+ * prev is NULL or a cached block that is still alive (its generation was checked).
+ */
+static struct iem_block *next_block(struct iem_core *core, struct iem_block *prev)
+{
+    struct iem_cpu *cpu = &core->cpu;
+    const struct cpu_state *s = cpu->s;
+    uint64_t lin = s->seg[CPU_CS].base + s->rip;
+    if (cpu->mode != IEM_MODE_LONG64)
+        lin = (uint32_t)lin;
+    if (prev && prev->link_gen == core->chain_gen) {
+        for (int i = 0; i < 2; i++) {
+            struct iem_block *to = prev->link[i].to;
+            if (to && prev->link[i].lin == lin &&
+                (cpu->mode == IEM_MODE_LONG64 || s->rip + to->nbytes - 1 <= s->seg[CPU_CS].limit))
+                return to;
+        }
+    }
+    struct iem_block *b = iem_block_lookup(core);
+    if (prev && b->cached) {
+        if (prev->link_gen != core->chain_gen) {
+            memset(prev->link, 0, sizeof(prev->link));
+            prev->link_gen = core->chain_gen;
+        }
+        int slot = prev->link[0].to ? 1 : 0;
+        prev->link[slot].lin = lin;
+        prev->link[slot].to = b;
+    }
+    return b;
+}
+
+static inline void boundary_work(struct iem_core *core)
+{
+    if (atomic_load_explicit(&core->work, memory_order_relaxed))
+        iem_cache_do_work(core);
+    if (core->dead)
+        iem_cache_free_dead(core);
+}
+
+/* The fault path of vcpu_run: delivers the recorded exception.  False on a triple fault. */
+static bool fault_deliver(struct iem_core *core)
+{
+    struct iem_cpu *cpu = &core->cpu;
+    struct cpu_state *s = cpu->s;
+    int vector = cpu->fault_vector;
+    bool has_error = cpu->fault_has_error;
+    uint32_t error = cpu->fault_error;
+    s->rip = cpu->insn_rip;
+    cpu->cur_block = NULL;
+    cpu->inhibit_irq_next = false;
+    int prev = core->delivering;
+    core->delivering = DLV_NONE;
+    int cls = exception_class(vector);
+    if (prev == DLV_DOUBLE_FAULT && (cls == DLV_CONTRIBUTORY || cls == DLV_PAGE_FAULT)) {
+        LOG_INFO("vCPU %u: triple fault (vector %d while delivering #DF) at %04x:%llx", core->index, vector,
+                 s->seg[CPU_CS].sel, (unsigned long long)s->rip);
+        return false;
+    }
+    if ((prev == DLV_CONTRIBUTORY && cls == DLV_CONTRIBUTORY) ||
+        (prev == DLV_PAGE_FAULT && (cls == DLV_CONTRIBUTORY || cls == DLV_PAGE_FAULT))) {
+        vector = IEM_X_DF;
+        has_error = true;
+        error = 0;
+        cls = DLV_DOUBLE_FAULT;
+    }
+    if (vector == IEM_X_PF)
+        s->cr2 = cpu->fault_cr2;
+    s->int_shadow = false;
+    core->delivering = cls;
+    iem_deliver(cpu, vector, IEM_INT_EXCEPTION, has_error, error, s->rip);
+    core->delivering = DLV_NONE;
+    return true;
+}
+
+/* Runs until the core wants the vCPU back (returns) or a fault unwinds to vcpu_run. */
+static void run_loop(struct iem_core *core)
+{
+    struct iem_cpu *cpu = &core->cpu;
+    struct cpu_state *s = cpu->s;
+    struct vcpu *vcpu = cpu->vcpu;
+    struct iem_block *prev = NULL;
+    uint32_t prev_gen = 0;
+    for (;;) {
+        boundary_work(core);
+        atomic_store_explicit(&core->kicked, false, memory_order_relaxed);
+        if (vcpu_has_request(vcpu))
+            return;
+        if (s->halted) {
+            if (!vcpu_intr_pending(vcpu)) {
+                vcpu_halt_wait(vcpu);
+                continue;
+            }
+            if (!(s->rflags & IEM_F_IF)) {
+                /*
+                 * HLT with IF clear stays halted until NMI, SMI, INIT or reset (SDM vol. 2A HLT);
+                 * a masked pending interrupt must not wake it and vcpu_halt_wait would return at
+                 * once, so poll for the core's requests.
+                 */
+                rt_sleep_ns(RT_NS_PER_MS);
+                continue;
+            }
+        }
+        if ((s->rflags & IEM_F_IF) && !s->int_shadow && vcpu_intr_pending(vcpu)) {
+            int vector = vcpu_intr_ack(vcpu);
+            if (vector >= 0) {
+                s->halted = false;
+                cpu->insn_rip = s->rip;
+                core->delivering = DLV_BENIGN;
+                iem_deliver(cpu, vector & 0xff, IEM_INT_EXTERNAL, false, 0, s->rip);
+                core->delivering = DLV_NONE;
+                prev = NULL;
+                continue;
+            }
+        }
+        if (s->halted) {
+            /* The request went away before the acknowledge: stay halted. */
+            rt_sleep_ns(RT_NS_PER_MS);
+            continue;
+        }
+        /* prev may have been freed once anything died: every death bumps chain_gen. */
+        if (prev && prev_gen != core->chain_gen)
+            prev = NULL;
+        struct iem_block *b = next_block(core, prev);
+        prev = b->cached ? b : NULL;
+        prev_gen = core->chain_gen;
+        exec_block(core, b, IEM_BLOCK_MAX);
+    }
+}
+
+static enum cpu_exit iem_vcpu_run(struct vcpu *vcpu)
+{
+    struct iem_core *core = vcpu_get_backend_data(vcpu);
+    if (!core)
+        return CPU_EXIT_FATAL;
+    struct iem_cpu *cpu = &core->cpu;
+    core->step_mode = false;
+    core->delivering = DLV_NONE;
+    iem_decode_global_init();
+    if (setjmp(cpu->fault_jmp) != 0) {
+        if (!fault_deliver(core)) {
+            core->delivering = DLV_NONE;
+            return CPU_EXIT_SHUTDOWN;
+        }
+    }
+    run_loop(core);
+    return CPU_EXIT_REQUEST;
+}
+
+void iem_step(struct iem_cpu *cpu, uint64_t max_insns, struct iem_step_result *result)
+{
+    struct iem_core *core = iem_core_of(cpu);
+    struct cpu_state *s = cpu->s;
+    memset(result, 0, sizeof(*result));
+    result->status = IEM_STEP_LIMIT;
+    iem_decode_global_init();
+    uint64_t start = cpu->icount;
+    core->step_mode = true;
+    if (setjmp(cpu->fault_jmp) != 0) {
+        s->rip = cpu->insn_rip;
+        cpu->cur_block = NULL;
+        cpu->inhibit_irq_next = false;
+        result->status = IEM_STEP_EXCEPTION;
+        result->vector = cpu->fault_vector;
+        result->has_error = cpu->fault_has_error;
+        result->error = cpu->fault_error;
+        result->cr2 = cpu->fault_vector == IEM_X_PF ? cpu->fault_cr2 : 0;
+        result->executed = cpu->icount - start;
+        core->step_mode = false;
+        return;
+    }
+    struct iem_block *prev = NULL;
+    uint32_t prev_gen = 0;
+    while (!s->halted && cpu->icount - start < max_insns) {
+        boundary_work(core);
+        if (prev && prev_gen != core->chain_gen)
+            prev = NULL;
+        struct iem_block *b = next_block(core, prev);
+        prev = b->cached ? b : NULL;
+        prev_gen = core->chain_gen;
+        uint64_t left = max_insns - (cpu->icount - start);
+        exec_block(core, b, left > IEM_BLOCK_MAX ? IEM_BLOCK_MAX : (unsigned)left);
+    }
+    boundary_work(core);
+    if (s->halted)
+        result->status = IEM_STEP_HLT;
+    result->executed = cpu->icount - start;
+    core->step_mode = false;
+}
+
+int iem_core_try(struct iem_cpu *cpu, void (*fn)(struct iem_cpu *cpu, void *arg), void *arg)
+{
+    struct iem_core *core = iem_core_of(cpu);
+    bool saved = core->step_mode;
+    core->step_mode = true;
+    if (setjmp(cpu->fault_jmp) != 0) {
+        core->step_mode = saved;
+        return cpu->fault_vector;
+    }
+    fn(cpu, arg);
+    core->step_mode = saved;
+    return -1;
+}
+
+/* ---- the backend ---------------------------------------------------------------- */
+
+static void iem_write_watch(void *opaque, uint64_t gpa, uint64_t len)
+{
+    struct iem_vm *ivm = vm_get_backend_data(opaque);
+    if (ivm)
+        iem_cache_write_watch(ivm, gpa, len);
+}
+
+static int iem_vm_init(struct vm *vm)
+{
+    struct iem_vm *ivm = calloc(1, sizeof(*ivm));
+    if (!ivm)
+        return VERR_NO_MEMORY;
+    ivm->vm = vm;
+    if (pthread_rwlock_init(&ivm->snap_lock, NULL) != 0) {
+        free(ivm);
+        return VERR_THREAD;
+    }
+    int rc = rt_mutex_init(&ivm->lock);
+    if (rc) {
+        pthread_rwlock_destroy(&ivm->snap_lock);
+        free(ivm);
+        return rc;
+    }
+    rc = iem_phys_snapshot(ivm);
+    if (!rc)
+        rc = mem_write_watch_add(vm, iem_write_watch, vm);
+    if (rc) {
+        free(ivm->spans);
+        rt_mutex_destroy(&ivm->lock);
+        pthread_rwlock_destroy(&ivm->snap_lock);
+        free(ivm);
+        return rc;
+    }
+    iem_decode_global_init();
+    vm_set_backend_data(vm, ivm);
+    return 0;
+}
+
+static void iem_vm_fini(struct vm *vm)
+{
+    struct iem_vm *ivm = vm_get_backend_data(vm);
+    if (!ivm)
+        return;
+    vm_set_backend_data(vm, NULL);
+    free(ivm->spans);
+    rt_mutex_destroy(&ivm->lock);
+    pthread_rwlock_destroy(&ivm->snap_lock);
+    free(ivm);
+}
+
+static int iem_vcpu_init(struct vcpu *vcpu)
+{
+    struct vm *vm = vcpu_get_vm(vcpu);
+    struct iem_vm *ivm = vm_get_backend_data(vm);
+    if (!ivm)
+        return VERR_INVALID_STATE;
+    struct iem_core *core = calloc(1, sizeof(*core));
+    if (!core)
+        return VERR_NO_MEMORY;
+    core->scratch = iem_block_alloc(IEM_BLOCK_MAX);
+    int rc = core->scratch ? rt_mutex_init(&core->qlock) : VERR_NO_MEMORY;
+    if (rc) {
+        free(core->scratch);
+        free(core);
+        return rc;
+    }
+    core->ivm = ivm;
+    core->index = vcpu_get_index(vcpu);
+    core->delivering = DLV_NONE;
+    core->paging_sig = UINT64_MAX;
+    struct iem_cpu *cpu = &core->cpu;
+    cpu->vcpu = vcpu;
+    cpu->vm = vm;
+    cpu->s = vcpu_state(vcpu);
+    iem_cache_init(core);
+    iem_sys_reset(cpu); /* MTRRs, and the TSC (2 GHz of virtual time) counting from 0 */
+    iem_update_mode(cpu);
+    rt_mutex_lock(&ivm->lock);
+    if (ivm->ncores >= RT_ARRAY_SIZE(ivm->cores)) {
+        rt_mutex_unlock(&ivm->lock);
+        rt_mutex_destroy(&core->qlock);
+        free(core->scratch);
+        free(core);
+        return VERR_TOO_LARGE;
+    }
+    ivm->cores[ivm->ncores++] = core;
+    rt_mutex_unlock(&ivm->lock);
+    vcpu_set_backend_data(vcpu, core);
+    return 0;
+}
+
+static void iem_vcpu_fini(struct vcpu *vcpu)
+{
+    struct iem_core *core = vcpu_get_backend_data(vcpu);
+    if (!core)
+        return;
+    struct iem_vm *ivm = core->ivm;
+    rt_mutex_lock(&ivm->lock);
+    for (unsigned i = 0; i < ivm->ncores; i++) {
+        if (ivm->cores[i] == core) {
+            ivm->cores[i] = ivm->cores[--ivm->ncores];
+            break;
+        }
+    }
+    rt_mutex_unlock(&ivm->lock);
+    vcpu_set_backend_data(vcpu, NULL);
+    iem_cache_fini(core);
+    free(core->scratch);
+    rt_mutex_destroy(&core->qlock);
+    free(core);
+}
+
+static void iem_vcpu_kick(struct vcpu *vcpu)
+{
+    struct iem_core *core = vcpu_get_backend_data(vcpu);
+    if (core)
+        atomic_store(&core->kicked, true);
+}
+
+static int iem_mem_changed(struct vm *vm)
+{
+    struct iem_vm *ivm = vm_get_backend_data(vm);
+    if (!ivm)
+        return 0;
+    int rc = iem_phys_snapshot(ivm);
+    rt_mutex_lock(&ivm->lock);
+    for (unsigned i = 0; i < ivm->ncores; i++)
+        atomic_fetch_or(&ivm->cores[i]->work, IEM_WORK_FLUSH_ALL);
+    rt_mutex_unlock(&ivm->lock);
+    return rc;
+}
+
+static int iem_state_get(struct vcpu *vcpu, struct cpu_state *state)
+{
+    struct iem_core *core = vcpu_get_backend_data(vcpu);
+    if (!core)
+        return VERR_INVALID_STATE;
+    if (state != core->cpu.s)
+        *state = *core->cpu.s;
+    return 0;
+}
+
+static int iem_state_put(struct vcpu *vcpu, const struct cpu_state *state)
+{
+    struct iem_core *core = vcpu_get_backend_data(vcpu);
+    if (!core)
+        return VERR_INVALID_STATE;
+    struct iem_cpu *cpu = &core->cpu;
+    if (state != cpu->s)
+        *cpu->s = *state;
+    cpu->inhibit_irq_next = false;
+    core->delivering = DLV_NONE;
+    iem_update_mode(cpu);
+    iem_tlb_flush(cpu, true);
+    iem_cache_flush_all(core);
+    return 0;
+}
+
+const struct cpu_backend g_cpu_backend_iem = {
+    .name = "soft",
+    .vm_init = iem_vm_init,
+    .vm_fini = iem_vm_fini,
+    .vcpu_init = iem_vcpu_init,
+    .vcpu_fini = iem_vcpu_fini,
+    .vcpu_run = iem_vcpu_run,
+    .vcpu_kick = iem_vcpu_kick,
+    .mem_changed = iem_mem_changed,
+    .state_get = iem_state_get,
+    .state_put = iem_state_put,
+};

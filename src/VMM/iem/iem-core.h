@@ -1,0 +1,208 @@
+/* iem-core.h - private structures of the interpreter core: per-vCPU and per-VM data, decoded blocks, code cache, TLB internals. */
+#ifndef VIREO_IEM_CORE_H
+#define VIREO_IEM_CORE_H
+
+/*
+ * Only the core's files (iem-core.c, iem-decode.c, iem-cache.c, iem-mem.c, iem-ops.c)
+ * and tests use this header; instruction families use iem-internal.h.  The helpers at
+ * the end (iem_core_should_yield, iem_core_lin_to_gpa) are safe for any family to call.
+ */
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "iem-internal.h"
+#include "vireo/rt.h"
+
+/* Physical address width the walker enforces (reserved bits above it); CPUID 0x80000008 must agree. */
+#define IEM_MAXPHYADDR 40
+#define IEM_PHYS_MASK (((uint64_t)1 << IEM_MAXPHYADDR) - 1)
+
+/* TLB tag bits beyond IEM_TLB_VALID: the page also allows this access kind at CPL 3. */
+#define IEM_TLB_USER_OK 2u
+/* Flags kept in the low bits of iem_tlb_entry.gpa (the page address is 4 KiB aligned). */
+#define IEM_TLBF_GLOBAL 0x1u
+#define IEM_TLBF_LARGE  0x2u /* filled from a 2 MiB or 4 MiB page */
+#define IEM_TLBF_LARGE4M 0x4u
+#define IEM_TLBF_MASK   0xfffu
+
+#define IEM_NOGPA UINT64_MAX
+
+/* A straight run of decoded instructions at one guest-physical address. */
+struct iem_block {
+    struct iem_block *hnext;       /* hash chain */
+    struct iem_block *pnext[2];    /* list of the block's first page [0] and second page [1] */
+    uint64_t gpa;                  /* first byte */
+    uint64_t gpa2;                 /* page holding the bytes past the first page, or IEM_NOGPA */
+    uint8_t zmode;                 /* decode mode (ZydisMachineMode) */
+    bool dead;                     /* invalidated: unlinked, freed at the next block boundary */
+    bool cached;                   /* in the hash table (false for the scratch block) */
+    uint16_t ninsns;
+    uint16_t nbytes;               /* bytes covered (the second page included) */
+    /* Direct links to the blocks that followed (by linear address), valid while link_gen == core->chain_gen. */
+    uint32_t link_gen;
+    struct {
+        uint64_t lin;
+        struct iem_block *to;
+    } link[2];
+    struct iem_insn insns[];
+};
+
+/* A guest-physical page holding decoded code. */
+struct iem_code_page {
+    struct iem_code_page *next;
+    uint64_t page;                 /* gpa >> 12 */
+    uint64_t chunks;               /* 64-byte chunks covered by blocks (bit i = bytes 64i..64i+63) */
+    struct iem_block *blocks;
+};
+
+/* Side data of a write TLB entry: the real host page (also for write-slow code pages) and the region for dirty marking. */
+struct iem_tlb_wside {
+    uint8_t *hva;
+    struct mem_region *region;
+    uint64_t region_offset;
+};
+
+/* A copy of the flat guest-physical map for lookups without the core's lock. */
+struct iem_phys_span {
+    uint64_t gpa, size;
+    enum mem_kind kind;
+    bool readonly;
+    uint8_t *hva;
+    struct mem_region *region;
+    uint64_t region_offset;
+};
+
+#define IEM_BLOCK_HASH   16384
+#define IEM_PAGE_HASH    4096
+#define IEM_FILTER_BITS  65536
+#define IEM_PENDING_MAX  256
+#define IEM_CACHE_MAX_BYTES (48u << 20)
+
+/* Cross-thread work a vCPU picks up at its next block boundary. */
+#define IEM_WORK_FLUSH_ALL 0x1u /* map changed: drop TLB and every decoded block */
+#define IEM_WORK_INVAL     0x2u /* ranges queued in pending[] */
+#define IEM_WORK_TLB       0x4u /* drop the TLB */
+
+struct iem_vm;
+
+/* The interpreter's per-vCPU data; struct iem_cpu is what instruction families see. */
+struct iem_core {
+    struct iem_cpu cpu;
+    struct iem_vm *ivm;
+    unsigned index;
+
+    /* Exception nesting (SDM vol. 3A 6.15): the vector being delivered, or -1. */
+    int delivering;
+    bool step_mode;                /* inside iem_step: nothing is delivered */
+    uint64_t paging_sig;           /* CR0/CR4/EFER bits the TLB depends on */
+    uint8_t zmode;                 /* decode mode of the current CS (set by iem_update_mode) */
+    /* Bumped whenever a block dies, the TLB is flushed or the mode changes: block links older than this are stale. */
+    uint32_t chain_gen;
+
+    /* TLB side data (write kind). */
+    struct iem_tlb_wside wside[IEM_TLB_ENTRIES];
+    unsigned tlb_global_count;     /* global entries filled since the last full flush */
+    unsigned tlb_large_count;
+
+    /* Decoded-block cache (this vCPU only). */
+    struct iem_block *bhash[IEM_BLOCK_HASH];
+    struct iem_code_page *phash[IEM_PAGE_HASH];
+    struct iem_block *dead;        /* invalidated blocks awaiting free (chained through hnext) */
+    struct iem_block *scratch;     /* uncached decodes (code outside RAM/ROM, limit-cut blocks) */
+    size_t cache_bytes;
+
+    /* Cross-thread requests. */
+    atomic_uint work;
+    atomic_bool kicked;
+    struct rt_mutex qlock;
+    unsigned npending;
+    struct { uint64_t gpa, len; } pending[IEM_PENDING_MAX];
+};
+
+struct iem_vm {
+    struct vm *vm;
+    pthread_rwlock_t snap_lock;
+    struct iem_phys_span *spans;
+    size_t nspans;
+    struct rt_mutex lock;          /* cores[] */
+    struct iem_core *cores[32];
+    unsigned ncores;
+    /* Pages that may hold decoded code in some vCPU (hashed, never cleared): DMA writes elsewhere skip the queues. */
+    _Atomic(uint64_t) filter[IEM_FILTER_BITS / 64];
+};
+
+static inline struct iem_core *iem_core_of(struct iem_cpu *cpu)
+{
+    return (struct iem_core *)cpu; /* struct iem_cpu is the first member */
+}
+
+/* ---- iem-core.c ---- */
+/* True when a long-running instruction (REP string, ...) should stop at an iteration boundary
+ * and let the run loop look at requests and interrupts (RIP stays at the instruction). */
+bool iem_core_should_yield(struct iem_cpu *cpu);
+/* Runs fn(cpu, arg) with the fault trap set (tests, tools): returns -1, or the vector it raised
+ * (cpu->fault_error, cpu->fault_cr2 tell the rest).  Nothing is delivered. */
+int iem_core_try(struct iem_cpu *cpu, void (*fn)(struct iem_cpu *cpu, void *arg), void *arg);
+
+/* ---- iem-mem.c ---- */
+/* Guest-physical lookup in the VM's span copy; false when gpa is unassigned. */
+bool iem_phys_lookup(struct iem_vm *ivm, uint64_t gpa, struct iem_phys_span *out);
+/* Physical reads/writes of up to 8 bytes (RAM, ROM, MMIO, unassigned); writes honour code pages. */
+uint64_t iem_phys_read(struct iem_core *core, uint64_t gpa, unsigned size);
+void iem_phys_write(struct iem_core *core, uint64_t gpa, unsigned size, uint64_t value);
+/* Translates a linear address for an access kind (IEM_ACC_*, flags IEM_ACC_SYS) through the TLB and
+ * the page walker; raises #PF.  Returns the guest-physical address. */
+uint64_t iem_core_lin_to_gpa(struct iem_cpu *cpu, uint64_t linear, int kind, unsigned flags);
+/* The exec TLB entry for a linear address (filled on a miss; raises #PF). */
+struct iem_tlb_entry *iem_tlb_exec(struct iem_core *core, uint64_t linear);
+/* Drops write entries that map guest page gpa_page (it now holds code). */
+void iem_tlb_protect_page(struct iem_core *core, uint64_t gpa_page);
+/* Rebuilds the span copy (mem_changed). */
+int iem_phys_snapshot(struct iem_vm *ivm);
+/* Whether the current access at CPL 3 must be treated as user (CPL 3 and not IEM_ACC_SYS). */
+static inline bool iem_is_user(const struct iem_cpu *cpu, unsigned flags)
+{
+    return cpu->cpl == 3 && !(flags & IEM_ACC_SYS);
+}
+
+/* ---- iem-cache.c ---- */
+void iem_cache_init(struct iem_core *core);
+void iem_cache_fini(struct iem_core *core);
+struct iem_block *iem_cache_find(struct iem_core *core, uint64_t gpa, uint8_t zmode);
+/* Allocates a block with room for ninsns instructions (NULL when out of memory). */
+struct iem_block *iem_block_alloc(unsigned ninsns);
+/* Inserts a decoded block and records its pages as code pages. */
+void iem_cache_insert(struct iem_core *core, struct iem_block *b);
+/* Whether gpa's page holds decoded code of this vCPU. */
+bool iem_cache_is_code_page(struct iem_core *core, uint64_t gpa);
+/* Drops the blocks overlapping [gpa, gpa+len); returns true when some were dropped. */
+bool iem_cache_invalidate(struct iem_core *core, uint64_t gpa, uint64_t len);
+void iem_cache_flush_all(struct iem_core *core);
+void iem_cache_free_dead(struct iem_core *core);
+/* Takes the cross-thread work queued for this vCPU. */
+void iem_cache_do_work(struct iem_core *core);
+/* Queues an invalidation of [gpa, gpa+len) for every vCPU except skip (NULL: all). */
+void iem_cache_post(struct iem_vm *ivm, uint64_t gpa, uint64_t len, struct iem_core *skip);
+/* The DMA write watcher (mem_write_watch_add). */
+void iem_cache_write_watch(void *opaque, uint64_t gpa, uint64_t len);
+bool iem_filter_test(struct iem_vm *ivm, uint64_t page);
+/* Marks page in the filter; true when the bit was clear. */
+bool iem_filter_set(struct iem_vm *ivm, uint64_t page);
+/* Whether guest writes to gpa's page must take the slow path (decoded code here, or maybe on another vCPU). */
+bool iem_cache_write_is_slow(struct iem_core *core, uint64_t gpa);
+
+/* ---- iem-decode.c ---- */
+/* Finds or decodes the block at CS:RIP (raises #GP/#PF as instruction fetch does). */
+struct iem_block *iem_block_lookup(struct iem_core *core);
+/* Decodes one instruction in Zydis machine mode zmode (tests, tracing): 0, or VERR_NOT_FOUND when the bytes do
+ * not decode (*in then raises #UD or #GP); *ends_block (may be NULL) says whether it ends a block. */
+int iem_decode_one(unsigned zmode, const uint8_t *bytes, size_t len, struct iem_insn *in, bool *ends_block);
+/* Whether a decoded instruction is a placeholder that raises #UD or #GP(0). */
+bool iem_decode_is_fault(const struct iem_insn *in);
+/* Builds the handler index (once); the run loop calls it before decoding. */
+void iem_decode_global_init(void);
+/* The decode mode key of the current CS. */
+uint8_t iem_decode_mode_key(const struct iem_cpu *cpu);
+
+#endif

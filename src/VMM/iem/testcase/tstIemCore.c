@@ -1,0 +1,1178 @@
+/* tstIemCore.c - unit tests of the interpreter core: decoding, fetch faults, page walker and TLB, segmentation, MMIO, self-modifying code. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <Zydis/Zydis.h>
+
+#include "harness.h"
+#include "../iem-core.h"
+
+/* ---- helpers --------------------------------------------------------------------- */
+
+struct acc {
+    unsigned seg;
+    uint64_t addr;
+    unsigned size;
+    uint64_t value;
+    unsigned flags;
+    int kind;
+};
+
+static void do_lin_read(struct iem_cpu *cpu, void *arg)
+{
+    struct acc *a = arg;
+    a->value = iem_lin_read(cpu, a->addr, a->size, a->flags);
+}
+
+static void do_lin_write(struct iem_cpu *cpu, void *arg)
+{
+    struct acc *a = arg;
+    iem_lin_write(cpu, a->addr, a->size, a->value, a->flags);
+}
+
+static void do_translate(struct iem_cpu *cpu, void *arg)
+{
+    struct acc *a = arg;
+    a->value = iem_core_lin_to_gpa(cpu, a->addr, a->kind, a->flags);
+}
+
+static void do_mem_read(struct iem_cpu *cpu, void *arg)
+{
+    struct acc *a = arg;
+    switch (a->size) {
+    case 1:
+        a->value = iem_mem_read8(cpu, a->seg, a->addr);
+        break;
+    case 2:
+        a->value = iem_mem_read16(cpu, a->seg, a->addr);
+        break;
+    case 4:
+        a->value = iem_mem_read32(cpu, a->seg, a->addr);
+        break;
+    default:
+        a->value = iem_mem_read64(cpu, a->seg, a->addr);
+        break;
+    }
+}
+
+static void do_mem_write(struct iem_cpu *cpu, void *arg)
+{
+    struct acc *a = arg;
+    switch (a->size) {
+    case 1:
+        iem_mem_write8(cpu, a->seg, a->addr, (uint8_t)a->value);
+        break;
+    case 2:
+        iem_mem_write16(cpu, a->seg, a->addr, (uint16_t)a->value);
+        break;
+    case 4:
+        iem_mem_write32(cpu, a->seg, a->addr, (uint32_t)a->value);
+        break;
+    default:
+        iem_mem_write64(cpu, a->seg, a->addr, a->value);
+        break;
+    }
+}
+
+/* Runs an access; returns -1 or the vector. */
+static int lin_read(struct iemh *h, uint64_t lin, unsigned size, uint64_t *out)
+{
+    struct acc a = { .addr = lin, .size = size };
+    int v = iemh_try(h, do_lin_read, &a);
+    if (out)
+        *out = a.value;
+    return v;
+}
+
+static int lin_write(struct iemh *h, uint64_t lin, unsigned size, uint64_t value)
+{
+    struct acc a = { .addr = lin, .size = size, .value = value };
+    return iemh_try(h, do_lin_write, &a);
+}
+
+static int mem_rd(struct iemh *h, unsigned seg, uint64_t off, unsigned size, uint64_t *out)
+{
+    struct acc a = { .seg = seg, .addr = off, .size = size };
+    int v = iemh_try(h, do_mem_read, &a);
+    if (out)
+        *out = a.value;
+    return v;
+}
+
+static int mem_wr(struct iemh *h, unsigned seg, uint64_t off, unsigned size, uint64_t value)
+{
+    struct acc a = { .seg = seg, .addr = off, .size = size, .value = value };
+    return iemh_try(h, do_mem_write, &a);
+}
+
+/* A 4-level page-table builder on guest RAM from a bump area. */
+struct pt {
+    struct iemh *h;
+    uint64_t next;
+    uint64_t root;
+};
+
+#define PT_AREA 0x200000u
+#define F_P 0x1ull
+#define F_RW 0x2ull
+#define F_US 0x4ull
+#define F_A 0x20ull
+#define F_D 0x40ull
+#define F_PS 0x80ull
+#define F_G 0x100ull
+#define F_XD (1ull << 63)
+
+static uint64_t *ram64(struct iemh *h, uint64_t gpa)
+{
+    return (uint64_t *)(h->ram + gpa);
+}
+
+static uint32_t *ram32(struct iemh *h, uint64_t gpa)
+{
+    return (uint32_t *)(h->ram + gpa);
+}
+
+static uint64_t pt_new(struct pt *p)
+{
+    uint64_t a = p->next;
+    p->next += 0x1000;
+    memset(p->h->ram + a, 0, 0x1000);
+    return a;
+}
+
+static void pt_init(struct pt *p, struct iemh *h)
+{
+    p->h = h;
+    p->next = PT_AREA;
+    p->root = pt_new(p);
+}
+
+/* Maps lin -> gpa with leaf flags; intermediate entries get upper flags. Returns the leaf entry. */
+static uint64_t *pt_map(struct pt *p, uint64_t lin, uint64_t gpa, uint64_t flags, uint64_t upper)
+{
+    uint64_t table = p->root;
+    for (int level = 4; level > 1; level--) {
+        uint64_t *e = ram64(p->h, table + ((lin >> (12 + 9 * (level - 1))) & 511) * 8);
+        if (!(*e & F_P))
+            *e = pt_new(p) | upper;
+        table = *e & 0xffffffffff000ull;
+    }
+    uint64_t *leaf = ram64(p->h, table + ((lin >> 12) & 511) * 8);
+    *leaf = gpa | flags;
+    return leaf;
+}
+
+/* The entry at a level (4 = PML4E .. 1 = PTE) on lin's path. */
+static uint64_t *pt_entry(struct pt *p, uint64_t lin, int want)
+{
+    uint64_t table = p->root;
+    for (int level = 4; level >= 1; level--) {
+        uint64_t *e = ram64(p->h, table + ((lin >> (12 + 9 * (level - 1))) & 511) * 8);
+        if (level == want)
+            return e;
+        table = *e & 0xffffffffff000ull;
+    }
+    return NULL;
+}
+
+/* Long mode on hand-built tables: code page 0x20000 identity mapped. */
+static struct iemh *long_with_pt(struct pt *p)
+{
+    struct iemh *h = iemh_create(16u << 20);
+    iemh_mode_long64(h, IEMH_FREE_GPA, 0);
+    pt_init(p, h);
+    pt_map(p, IEMH_FREE_GPA, IEMH_FREE_GPA, F_P | F_RW, F_P | F_RW | F_US);
+    h->s->cr3 = p->root;
+    iemh_sync(h);
+    return h;
+}
+
+static void set_cpl3(struct iemh *h)
+{
+    h->s->seg[CPU_CS].sel = IEMH_SEL_CODE64_3;
+    h->s->seg[CPU_CS].attr |= 3u << CPU_SEG_ATTR_DPL_SHIFT;
+    h->s->seg[CPU_SS].sel = IEMH_SEL_DATA32_3;
+    h->s->seg[CPU_SS].attr |= 3u << CPU_SEG_ATTR_DPL_SHIFT;
+    iemh_sync(h);
+}
+
+/* ---- decoding ------------------------------------------------------------------------ */
+
+static void decode(unsigned zmode, const char *hex, struct iem_insn *in, bool *ends, int expect_rc)
+{
+    uint8_t b[32];
+    size_t n = 0;
+    for (const char *p = hex; p[0] && p[1] && n < sizeof(b); p += 2) {
+        unsigned v;
+        assert_int_equal(sscanf(p, "%2x", &v), 1);
+        b[n++] = (uint8_t)v;
+    }
+    assert_int_equal(iem_decode_one(zmode, b, n, in, ends), expect_rc);
+}
+
+static void test_decode_operands_64(void **state)
+{
+    struct iem_insn in;
+    bool ends;
+
+    /* mov rax, [rax + rcx*4 + 0x12345678] */
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "488b848878563412", &in, &ends, 0);
+    assert_int_equal(in.mnemonic, ZYDIS_MNEMONIC_MOV);
+    assert_int_equal(in.len, 8);
+    assert_int_equal(in.opsize, 8);
+    assert_int_equal(in.addrsize, 8);
+    assert_int_equal(in.nops, 2);
+    assert_int_equal(in.op[0].kind, IEM_OPK_GPR);
+    assert_int_equal(in.op[0].reg, CPU_RAX);
+    assert_int_equal(in.op[0].size, 8);
+    assert_int_equal(in.op[1].kind, IEM_OPK_MEM);
+    assert_int_equal(in.op[1].size, 8);
+    assert_int_equal(in.mem.seg, CPU_DS);
+    assert_int_equal(in.mem.base, CPU_RAX);
+    assert_int_equal(in.mem.index, CPU_RCX);
+    assert_int_equal(in.mem.scale, 4);
+    assert_int_equal(in.mem.disp, 0x12345678);
+    assert_false(in.mem.rip_rel);
+    assert_true(in.prefixes & IEM_PFX_REX);
+    assert_false(ends);
+    assert_false(iem_decode_is_fault(&in));
+
+    /* mov eax, [rip + 0x1000] */
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "8b0500100000", &in, &ends, 0);
+    assert_true(in.mem.rip_rel);
+    assert_int_equal(in.mem.base, IEM_NOREG);
+    assert_int_equal(in.mem.disp, 0x1000);
+    assert_int_equal(in.op[0].size, 4);
+
+    /* mov rax, gs:[0x28] */
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "65488b042528000000", &in, &ends, 0);
+    assert_int_equal(in.mem.seg, CPU_GS);
+    assert_int_equal(in.mem.base, IEM_NOREG);
+    assert_int_equal(in.mem.index, IEM_NOREG);
+    assert_int_equal(in.mem.disp, 0x28);
+
+    /* add eax, -1: the imm8 is sign-extended to the 32-bit operand size */
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "83c0ff", &in, &ends, 0);
+    assert_int_equal(in.op[1].kind, IEM_OPK_IMM);
+    assert_int_equal(in.op[1].size, 4);
+    assert_int_equal(in.imm, 0xffffffffu);
+    assert_int_equal(in.modrm_reg, 0);
+    assert_int_equal(in.opcode, 0x83);
+
+    /* push -128: 64-bit operand size */
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "6a80", &in, &ends, 0);
+    assert_int_equal(in.opsize, 8);
+    assert_int_equal(in.imm, 0xffffffffffffff80ull);
+
+    /* in al, 0x60: unsigned imm8, byte operand size */
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "e460", &in, &ends, 0);
+    assert_int_equal(in.opsize, 1);
+    assert_int_equal(in.op[0].kind, IEM_OPK_GPR);
+    assert_int_equal(in.op[1].kind, IEM_OPK_IMM);
+    assert_int_equal(in.op[1].size, 1);
+    assert_int_equal(in.imm, 0x60);
+    assert_true(ends);
+
+    /* movzx eax, ah  and  movzx eax, spl (REX) */
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "0fb6c4", &in, &ends, 0);
+    assert_int_equal(in.op[1].reg, IEM_GPR_AH);
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "400fb6c4", &in, &ends, 0);
+    assert_int_equal(in.op[1].reg, CPU_RSP);
+    assert_int_equal(in.op[1].size, 1);
+
+    /* mov r9, cr3-style registers: mov cr3, rax ends the block */
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "0f22d8", &in, &ends, 0);
+    assert_int_equal(in.op[0].kind, IEM_OPK_CR);
+    assert_int_equal(in.op[0].reg, 3);
+    assert_true(ends);
+
+    /* movdqa xmm0, xmm9 */
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "66410f6fc1", &in, &ends, 0);
+    assert_int_equal(in.op[0].kind, IEM_OPK_XMM);
+    assert_int_equal(in.op[1].reg, 9);
+    assert_int_equal(in.op[1].size, 16);
+    assert_true(in.prefixes & IEM_PFX_OPSZ);
+}
+
+static void test_decode_modes_16_32(void **state)
+{
+    struct iem_insn in;
+    bool ends;
+
+    /* 16-bit: mov ax, [bp+2] defaults to SS */
+    decode(ZYDIS_MACHINE_MODE_REAL_16, "8b4602", &in, &ends, 0);
+    assert_int_equal(in.addrsize, 2);
+    assert_int_equal(in.opsize, 2);
+    assert_int_equal(in.mem.seg, CPU_SS);
+    assert_int_equal(in.mem.base, CPU_RBP);
+    assert_int_equal(in.mem.disp, 2);
+
+    /* 16-bit: mov ax, [bx+si] */
+    decode(ZYDIS_MACHINE_MODE_REAL_16, "8b00", &in, &ends, 0);
+    assert_int_equal(in.mem.base, CPU_RBX);
+    assert_int_equal(in.mem.index, CPU_RSI);
+
+    /* 32-bit call far 0x10:0x12345678 */
+    decode(ZYDIS_MACHINE_MODE_LEGACY_32, "9a785634121000", &in, &ends, 0);
+    assert_int_equal(in.op[0].kind, IEM_OPK_PTR);
+    assert_int_equal(in.imm, 0x12345678);
+    assert_int_equal(in.imm2, 0x10);
+    assert_true(ends);
+
+    /* es movsb: the overridable source side; stosb: ES:EDI */
+    decode(ZYDIS_MACHINE_MODE_LEGACY_32, "26a4", &in, &ends, 0);
+    assert_int_equal(in.mnemonic, ZYDIS_MNEMONIC_MOVSB);
+    assert_int_equal(in.opsize, 1);
+    assert_int_equal(in.mem.seg, CPU_ES);
+    assert_int_equal(in.mem.base, CPU_RSI);
+    assert_int_equal(in.nops, 0);
+    decode(ZYDIS_MACHINE_MODE_LEGACY_32, "f3aa", &in, &ends, 0);
+    assert_int_equal(in.mem.seg, CPU_ES);
+    assert_int_equal(in.mem.base, CPU_RDI);
+    assert_true(in.prefixes & IEM_PFX_REP);
+    /* a16 o32 movsd in 16-bit code */
+    decode(ZYDIS_MACHINE_MODE_REAL_16, "6766a5", &in, &ends, 0);
+    assert_int_equal(in.opsize, 4);
+    assert_int_equal(in.addrsize, 4);
+
+    /* mov eax, cr0 in 16-bit code; mov ss, ax ends the block (interrupt shadow) */
+    decode(ZYDIS_MACHINE_MODE_REAL_16, "0f20c0", &in, &ends, 0);
+    assert_int_equal(in.op[1].kind, IEM_OPK_CR);
+    decode(ZYDIS_MACHINE_MODE_REAL_16, "8ed0", &in, &ends, 0);
+    assert_int_equal(in.op[0].kind, IEM_OPK_SEG);
+    assert_int_equal(in.op[0].reg, CPU_SS);
+    assert_true(ends);
+    decode(ZYDIS_MACHINE_MODE_REAL_16, "8ed8", &in, &ends, 0);
+    assert_false(ends);
+    decode(ZYDIS_MACHINE_MODE_REAL_16, "01c0", &in, &ends, 0);
+    assert_false(ends);
+}
+
+static void test_decode_conditions(void **state)
+{
+    struct iem_insn in;
+    bool ends;
+
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "7f02", &in, &ends, 0);
+    assert_int_equal(in.op[0].kind, IEM_OPK_REL);
+    assert_int_equal(in.imm, 2);
+    assert_int_equal(in.cond, 15);
+    assert_true(ends);
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "ebfe", &in, &ends, 0);
+    assert_int_equal(in.imm, (uint64_t)-2);
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "0f8400010000", &in, &ends, 0);
+    assert_int_equal(in.cond, 4);
+    assert_int_equal(in.imm, 0x100);
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "0f94c0", &in, &ends, 0);
+    assert_int_equal(in.cond, 4);
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "0f4cc1", &in, &ends, 0);
+    assert_int_equal(in.cond, 12);
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "dac1", &in, &ends, 0); /* fcmovb */
+    assert_int_equal(in.cond, 2);
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "dbd9", &in, &ends, 0); /* fcmovnu */
+    assert_int_equal(in.cond, 11);
+
+    /* enter 0x10, 1: two immediates */
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "c8100001", &in, &ends, 0);
+    assert_int_equal(in.imm, 0x10);
+    assert_int_equal(in.imm2, 1);
+    assert_int_equal(in.op[0].reg, 0);
+    assert_int_equal(in.op[1].reg, 1);
+    assert_false(ends);
+}
+
+static void test_decode_invalid(void **state)
+{
+    struct iem_insn in;
+    bool ends;
+
+    /* LOCK on a register destination */
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "f001c0", &in, &ends, VERR_NOT_FOUND);
+    assert_true(iem_decode_is_fault(&in));
+    assert_true(ends);
+    /* AVX (not advertised) and RDRAND (not advertised): #UD */
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "c5f877", &in, &ends, 0);
+    assert_true(iem_decode_is_fault(&in));
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "0fc7f0", &in, &ends, 0);
+    assert_true(iem_decode_is_fault(&in));
+    /* 16 bytes of prefixes: too long */
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "6666666666666666666666666666666690", &in, &ends, VERR_NOT_FOUND);
+    assert_true(iem_decode_is_fault(&in));
+    /* Without BMI1, F3 0F BC is BSF; LZCNT is advertised */
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "f30fbcc0", &in, &ends, 0);
+    assert_int_equal(in.mnemonic, ZYDIS_MNEMONIC_BSF);
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "f30fbdc0", &in, &ends, 0);
+    assert_int_equal(in.mnemonic, ZYDIS_MNEMONIC_LZCNT);
+    /* ENDBR64 is a hint NOP on a processor without CET */
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "f30f1efa", &in, &ends, 0);
+    assert_int_equal(in.mnemonic, ZYDIS_MNEMONIC_NOP);
+    /* A truncated instruction does not decode */
+    decode(ZYDIS_MACHINE_MODE_LONG_64, "8b05", &in, &ends, VERR_NOT_FOUND);
+}
+
+/* ---- fetch and execution ------------------------------------------------------------- */
+
+static void test_fetch_ud_real_mode(void **state)
+{
+    struct iemh *h = iemh_create(0);
+    struct iem_step_result r;
+    iemh_mode_real(h, 0x0700, 0x0c00, 0, 0x7000);
+    static const uint8_t ud2[] = { 0x0f, 0x0b };
+    iemh_exec(h, 0x7c00, ud2, sizeof(ud2), 10, &r);
+    assert_int_equal(r.status, IEM_STEP_EXCEPTION);
+    assert_int_equal(r.vector, IEM_X_UD);
+    assert_int_equal(r.executed, 0);
+    assert_int_equal(h->s->rip, 0x0c00);
+
+    /* An instruction running past the CS limit (IP 0xffff, limit 0xffff): #GP(0) */
+    static const uint8_t mov[] = { 0xb8 };
+    h->s->seg[CPU_CS].sel = 0;
+    h->s->seg[CPU_CS].base = 0;
+    iemh_sync(h);
+    iemh_exec(h, 0xffff, mov, sizeof(mov), 10, &r);
+    assert_int_equal(r.status, IEM_STEP_EXCEPTION);
+    assert_int_equal(r.vector, IEM_X_GP);
+    assert_int_equal(r.error, 0);
+    assert_int_equal(h->s->rip, 0xffff);
+    iemh_destroy(h);
+}
+
+static void test_fetch_page_faults(void **state)
+{
+    struct pt p;
+    struct iemh *h = long_with_pt(&p);
+    struct iem_step_result r;
+
+    /* A 5-byte MOV whose last bytes lie on the next, unmapped page: #PF at the page boundary, RIP unchanged. */
+    uint64_t code = 0x400000;
+    pt_map(&p, code, 0x30000, F_P | F_RW, F_P | F_RW | F_US);
+    static const uint8_t mov[] = { 0xb8, 0x11, 0x22 };
+    iemh_write(h, 0x30000 + 0xffd, mov, sizeof(mov));
+    h->s->rip = code + 0xffd;
+    iemh_sync(h);
+    iemh_run(h, 10, &r);
+    assert_int_equal(r.status, IEM_STEP_EXCEPTION);
+    assert_int_equal(r.vector, IEM_X_PF);
+    assert_int_equal(r.cr2, code + 0x1000);
+    assert_int_equal(r.error, 0x10); /* not present, read, supervisor, instruction fetch (NXE) */
+    assert_int_equal(h->s->rip, code + 0xffd);
+
+    /* Execute-disable page: protection fault with I/D */
+    pt_map(&p, 0x500000, 0x31000, F_P | F_RW | F_XD, F_P | F_RW | F_US);
+    h->s->rip = 0x500000;
+    iemh_sync(h);
+    iemh_run(h, 10, &r);
+    assert_int_equal(r.vector, IEM_X_PF);
+    assert_int_equal(r.error, 0x11);
+    assert_int_equal(r.cr2, 0x500000);
+
+    /* User fetch from a supervisor page */
+    pt_map(&p, 0x600000, 0x32000, F_P | F_RW, F_P | F_RW | F_US);
+    set_cpl3(h);
+    h->s->rip = 0x600000;
+    iemh_run(h, 10, &r);
+    assert_int_equal(r.vector, IEM_X_PF);
+    assert_int_equal(r.error, 0x15);
+
+    /* Non-canonical RIP: #GP(0) */
+    h->s->rip = 0x0000800000000000ull;
+    iemh_run(h, 10, &r);
+    assert_int_equal(r.vector, IEM_X_GP);
+    assert_int_equal(r.error, 0);
+    iemh_destroy(h);
+}
+
+static void test_step_hlt(void **state)
+{
+    struct iemh *h = iemh_create(0);
+    struct iem_step_result r;
+    iemh_mode_prot32(h, 0, 0x8000);
+    static const uint8_t code[] = { 0x90, 0x90, 0xf4, 0x0f, 0x0b }; /* nop; nop; hlt; ud2 */
+    iemh_exec(h, IEMH_FREE_GPA, code, sizeof(code), 100, &r);
+    assert_int_equal(r.status, IEM_STEP_HLT);
+    assert_int_equal(r.executed, 3);
+    assert_int_equal(h->s->rip, IEMH_FREE_GPA + 3);
+    assert_true(h->s->halted);
+
+    /* A limit stops early */
+    iemh_exec(h, IEMH_FREE_GPA, code, sizeof(code), 2, &r);
+    assert_int_equal(r.status, IEM_STEP_LIMIT);
+    assert_int_equal(r.executed, 2);
+    assert_int_equal(h->s->rip, IEMH_FREE_GPA + 2);
+    iemh_destroy(h);
+}
+
+static void test_single_step_trap(void **state)
+{
+    struct iemh *h = iemh_create(0);
+    struct iem_step_result r;
+    iemh_mode_long64(h, 0, 0x8000);
+    h->s->rflags |= IEM_F_TF;
+    iemh_sync(h);
+    static const uint8_t code[] = { 0x90, 0x90, 0xf4 };
+    iemh_exec(h, IEMH_FREE_GPA, code, sizeof(code), 100, &r);
+    /* The #DB trap comes after the first instruction, with RIP past it and DR6.BS set. */
+    assert_int_equal(r.status, IEM_STEP_EXCEPTION);
+    assert_int_equal(r.vector, IEM_X_DB);
+    assert_int_equal(r.executed, 1);
+    assert_int_equal(h->s->rip, IEMH_FREE_GPA + 1);
+    assert_true(h->s->dr[6] & (1u << 14));
+    iemh_destroy(h);
+}
+
+/* ---- paging ---------------------------------------------------------------------------- */
+
+static void test_paging_4level_ad(void **state)
+{
+    struct pt p;
+    struct iemh *h = long_with_pt(&p);
+    uint64_t v;
+    uint64_t *pte = pt_map(&p, 0x7fff00001000ull, 0x40000, F_P | F_RW, F_P | F_RW);
+    *ram64(h, 0x40010) = 0x1122334455667788ull;
+
+    assert_int_equal(lin_read(h, 0x7fff00001010ull, 8, &v), -1);
+    assert_int_equal(v, 0x1122334455667788ull);
+    for (int level = 4; level >= 1; level--)
+        assert_true(*pt_entry(&p, 0x7fff00001000ull, level) & F_A);
+    assert_false(*pte & F_D);
+
+    assert_int_equal(lin_write(h, 0x7fff00001018ull, 4, 0xdeadbeef), -1);
+    assert_true(*pte & F_D);
+    assert_int_equal(*ram32(h, 0x40018), 0xdeadbeef);
+    /* Intermediate entries never get D. */
+    assert_false(*pt_entry(&p, 0x7fff00001000ull, 2) & F_D);
+
+    /* A 2 MiB page: A and D land in the PDE. */
+    uint64_t *pde = pt_entry(&p, 0x7fff00001000ull, 2);
+    uint64_t *pd = pde - ((0x7fff00001000ull >> 21) & 511);
+    pd[5] = 0x600000 | F_P | F_RW | F_PS;
+    uint64_t lin2m = (0x7fff00001000ull & ~0x3fffffffull) | (5ull << 21) | 0x1234;
+    assert_int_equal(lin_write(h, lin2m, 2, 0xabcd), -1);
+    assert_true(pd[5] & F_A);
+    assert_true(pd[5] & F_D);
+    assert_int_equal(*(uint16_t *)(h->ram + 0x601234), 0xabcd);
+    iemh_destroy(h);
+}
+
+static void test_paging_fault_codes(void **state)
+{
+    struct pt p;
+    struct iemh *h = long_with_pt(&p);
+    uint64_t v;
+
+    /* Not present: read 0, write W; CR2 = the address. */
+    assert_int_equal(lin_read(h, 0x900123, 4, &v), IEM_X_PF);
+    assert_int_equal(h->cpu->fault_error, 0);
+    assert_int_equal(h->cpu->fault_cr2, 0x900123);
+    assert_int_equal(lin_write(h, 0x900000, 1, 1), IEM_X_PF);
+    assert_int_equal(h->cpu->fault_error, 2);
+
+    /* Read-only page: supervisor write faults with CR0.WP, succeeds without. */
+    uint64_t *ro = pt_map(&p, 0x901000, 0x41000, F_P, F_P | F_RW | F_US);
+    assert_int_equal(lin_read(h, 0x901000, 4, &v), -1);
+    assert_int_equal(lin_write(h, 0x901000, 4, 7), IEM_X_PF);
+    assert_int_equal(h->cpu->fault_error, 3);
+    assert_false(*ro & F_D); /* a faulting write sets no dirty bit */
+    h->s->cr0 &= ~(uint64_t)IEM_CR0_WP;
+    iemh_sync(h);
+    assert_int_equal(lin_write(h, 0x901000, 4, 7), -1);
+    assert_int_equal(*ram32(h, 0x41000), 7);
+    h->s->cr0 |= IEM_CR0_WP;
+    iemh_sync(h);
+
+    /* Supervisor page, user access: P|U; implicit supervisor accesses (IEM_ACC_SYS) pass. */
+    pt_map(&p, 0x902000, 0x42000, F_P | F_RW, F_P | F_RW | F_US);
+    pt_map(&p, 0x903000, 0x43000, F_P | F_US, F_P | F_RW | F_US);
+    set_cpl3(h);
+    assert_int_equal(lin_read(h, 0x902000, 4, &v), IEM_X_PF);
+    assert_int_equal(h->cpu->fault_error, 5);
+    struct acc a = { .addr = 0x902000, .size = 4, .flags = IEM_ACC_SYS };
+    assert_int_equal(iemh_try(h, do_lin_read, &a), -1);
+    /* User write to a user read-only page: P|W|U even without WP. */
+    assert_int_equal(lin_read(h, 0x903000, 4, &v), -1);
+    assert_int_equal(lin_write(h, 0x903000, 4, 1), IEM_X_PF);
+    assert_int_equal(h->cpu->fault_error, 7);
+    /* An intermediate entry without U/S makes the whole range supervisor. */
+    pt_map(&p, 0xa00000, 0x44000, F_P | F_RW | F_US, F_P | F_RW);
+    assert_int_equal(lin_read(h, 0xa00000, 4, &v), IEM_X_PF);
+    assert_int_equal(h->cpu->fault_error, 5);
+    iemh_destroy(h);
+}
+
+static void test_paging_reserved_bits(void **state)
+{
+    struct pt p;
+    struct iemh *h = long_with_pt(&p);
+    uint64_t v;
+
+    /* PTE bit 45 is above MAXPHYADDR: P|RSVD (and W for a write). */
+    pt_map(&p, 0xb00000, 0x45000 | (1ull << 45), F_P | F_RW, F_P | F_RW);
+    assert_int_equal(lin_read(h, 0xb00000, 4, &v), IEM_X_PF);
+    assert_int_equal(h->cpu->fault_error, 0x9);
+    assert_int_equal(lin_write(h, 0xb00000, 4, 0), IEM_X_PF);
+    assert_int_equal(h->cpu->fault_error, 0xb);
+
+    /* XD with EFER.NXE clear is reserved. */
+    pt_map(&p, 0xb01000, 0x45000, F_P | F_RW | F_XD, F_P | F_RW);
+    assert_int_equal(lin_read(h, 0xb01000, 4, &v), -1);
+    h->s->efer &= ~(uint64_t)IEM_EFER_NXE;
+    iemh_sync(h);
+    assert_int_equal(lin_read(h, 0xb01000, 4, &v), IEM_X_PF);
+    assert_int_equal(h->cpu->fault_error, 0x9);
+    h->s->efer |= IEM_EFER_NXE;
+    iemh_sync(h);
+
+    /* 2 MiB page with bit 13 set; a 1 GiB page (not advertised). */
+    uint64_t *pd = pt_entry(&p, 0xb00000, 2) - (0xb00000 >> 21);
+    pd[8] = 0x800000 | (1u << 13) | F_P | F_RW | F_PS;
+    assert_int_equal(lin_read(h, 8ull << 21, 4, &v), IEM_X_PF);
+    assert_int_equal(h->cpu->fault_error, 0x9);
+    uint64_t *pdpte = pt_entry(&p, 0xb00000, 3);
+    pdpte[1] = 0x40000000 | F_P | F_RW | F_PS;
+    assert_int_equal(lin_read(h, 0x40000000, 4, &v), IEM_X_PF);
+    assert_int_equal(h->cpu->fault_error, 0x9);
+    /* PML4E with PS set */
+    uint64_t *pml4e = ram64(h, p.root);
+    pml4e[2] = pt_new(&p) | F_P | F_RW | F_PS;
+    assert_int_equal(lin_read(h, 2ull << 39, 4, &v), IEM_X_PF);
+    assert_int_equal(h->cpu->fault_error, 0x9);
+    iemh_destroy(h);
+}
+
+/* 32-bit paging with 4 KiB and 4 MiB (PSE, PSE-36) pages, in protected mode. */
+static void test_paging_32bit(void **state)
+{
+    struct iemh *h = iemh_create(16u << 20);
+    iemh_mode_prot32(h, IEMH_FREE_GPA, 0x8000);
+    uint32_t pd = 0x300000, ptab = 0x301000;
+    memset(h->ram + pd, 0, 0x2000);
+    *ram32(h, pd + (0x00000000u >> 22) * 4) = ptab | 0x3;
+    *ram32(h, ptab + (IEMH_FREE_GPA >> 12) * 4) = IEMH_FREE_GPA | 0x3;
+    *ram32(h, ptab + (0x5000u >> 12) * 4) = 0x46000 | 0x3;
+    /* 4 MiB page at 0x800000 -> physical 0x12_00400000 (bits 39:32 = 0x12 in PDE bits 20:13). */
+    *ram32(h, pd + (0x800000u >> 22) * 4) = 0x00400000u | (0x12u << 13) | 0x83;
+    *ram32(h, pd + (0xc00000u >> 22) * 4) = 0x00400000u | (1u << 21) | 0x83;
+    h->s->cr3 = pd;
+    h->s->cr4 |= IEM_CR4_PSE;
+    h->s->cr0 |= IEM_CR0_PG;
+    iemh_sync(h);
+
+    struct acc a = { .addr = 0x5123, .kind = IEM_ACC_READ };
+    assert_int_equal(iemh_try(h, do_translate, &a), -1);
+    assert_int_equal(a.value, 0x46123);
+    assert_true(*ram32(h, pd) & F_A);
+    assert_true(*ram32(h, ptab + 5 * 4) & F_A);
+
+    a.addr = 0x8abcde;
+    assert_int_equal(iemh_try(h, do_translate, &a), -1);
+    assert_int_equal(a.value, 0x1200400000ull + 0xabcde);
+
+    /* Bit 21 of a 4 MiB PDE is reserved. */
+    a.addr = 0xc00000;
+    assert_int_equal(iemh_try(h, do_translate, &a), IEM_X_PF);
+    assert_int_equal(h->cpu->fault_error, 0x9);
+
+    /* Without CR4.PSE the PS bit is ignored: the PDE points to a page table (here empty). */
+    memset(h->ram + 0x424000, 0, 0x1000);
+    h->s->cr4 &= ~(uint64_t)IEM_CR4_PSE;
+    iemh_sync(h);
+    a.addr = 0x800000;
+    assert_int_equal(iemh_try(h, do_translate, &a), IEM_X_PF);
+    /* In 32-bit paging the I/D bit is never reported. */
+    a.kind = IEM_ACC_EXEC;
+    a.addr = 0x1000000;
+    assert_int_equal(iemh_try(h, do_translate, &a), IEM_X_PF);
+    assert_int_equal(h->cpu->fault_error, 0);
+    iemh_destroy(h);
+}
+
+static void test_paging_pae(void **state)
+{
+    struct iemh *h = iemh_create(0);
+    iemh_mode_prot32(h, IEMH_FREE_GPA, 0x8000);
+    uint32_t pdpt = 0x300000, pd = 0x301000, ptab = 0x302000;
+    memset(h->ram + pdpt, 0, 0x3000);
+    *ram64(h, pdpt + 0) = pd | F_P;
+    *ram64(h, pdpt + 8) = pd | F_P | F_RW; /* RW is reserved in a PAE PDPTE */
+    *ram64(h, pd + 0) = ptab | F_P | F_RW;
+    *ram64(h, ptab + (0x7000 >> 12) * 8) = 0x47000 | F_P | F_RW | F_XD;
+    *ram64(h, pd + 8) = 0x600000 | F_P | F_RW | F_PS;
+    h->s->cr3 = pdpt;
+    h->s->cr4 |= IEM_CR4_PAE;
+    h->s->cr0 |= IEM_CR0_PG;
+    h->s->efer |= IEM_EFER_NXE;
+    iemh_sync(h);
+
+    struct acc a = { .addr = 0x7456, .kind = IEM_ACC_WRITE };
+    assert_int_equal(iemh_try(h, do_translate, &a), -1);
+    assert_int_equal(a.value, 0x47456);
+    assert_true(*ram64(h, ptab + 7 * 8) & F_D);
+    assert_false(*ram64(h, pdpt) & F_A); /* PAE PDPTEs have no accessed flag */
+    a.kind = IEM_ACC_EXEC;
+    assert_int_equal(iemh_try(h, do_translate, &a), IEM_X_PF);
+    assert_int_equal(h->cpu->fault_error, 0x11);
+    a.kind = IEM_ACC_READ;
+    a.addr = 0x200000 + 0x1234;
+    assert_int_equal(iemh_try(h, do_translate, &a), -1);
+    assert_int_equal(a.value, 0x601234);
+    a.addr = 0x40000000;
+    assert_int_equal(iemh_try(h, do_translate, &a), IEM_X_PF);
+    assert_int_equal(h->cpu->fault_error, 0x9);
+    iemh_destroy(h);
+}
+
+static void test_tlb_flush_semantics(void **state)
+{
+    struct pt p;
+    struct iemh *h = long_with_pt(&p);
+    uint64_t v;
+    *ram64(h, 0x48000) = 111;
+    *ram64(h, 0x49000) = 222;
+    uint64_t *pte = pt_map(&p, 0xc00000, 0x48000, F_P | F_RW, F_P | F_RW);
+    assert_int_equal(lin_read(h, 0xc00000, 8, &v), -1);
+    assert_int_equal(v, 111);
+
+    /* Changing the PTE without a flush: the TLB keeps the old translation, as hardware may. */
+    *pte = 0x49000 | F_P | F_RW;
+    assert_int_equal(lin_read(h, 0xc00000, 8, &v), -1);
+    assert_int_equal(v, 111);
+    iem_tlb_flush_page(h->cpu, 0xc00123);
+    assert_int_equal(lin_read(h, 0xc00000, 8, &v), -1);
+    assert_int_equal(v, 222);
+
+    /* Global pages survive a non-global flush (MOV CR3 with CR4.PGE) but not a full one. */
+    h->s->cr4 |= IEM_CR4_PGE;
+    iemh_sync(h);
+    *pte = 0x48000 | F_P | F_RW | F_G;
+    assert_int_equal(lin_read(h, 0xc00000, 8, &v), -1);
+    assert_int_equal(v, 111);
+    *pte = 0x49000 | F_P | F_RW | F_G;
+    iem_tlb_flush(h->cpu, false);
+    assert_int_equal(lin_read(h, 0xc00000, 8, &v), -1);
+    assert_int_equal(v, 111);
+    iem_tlb_flush(h->cpu, true);
+    assert_int_equal(lin_read(h, 0xc00000, 8, &v), -1);
+    assert_int_equal(v, 222);
+
+    /* INVLPG anywhere in a 2 MiB page drops all of its 4 KiB pieces. */
+    uint64_t *pd = pt_entry(&p, 0xc00000, 2) - 6;
+    pd[20] = 0x600000 | F_P | F_RW | F_PS;
+    *ram64(h, 0x600000 + 0x5000) = 333;
+    *ram64(h, 0x800000 + 0x5000) = 444;
+    uint64_t lin = 20ull << 21;
+    assert_int_equal(lin_read(h, lin + 0x5000, 8, &v), -1);
+    assert_int_equal(v, 333);
+    pd[20] = 0x800000 | F_P | F_RW | F_PS;
+    iem_tlb_flush_page(h->cpu, lin + 0x1f0000);
+    assert_int_equal(lin_read(h, lin + 0x5000, 8, &v), -1);
+    assert_int_equal(v, 444);
+
+    /* A CR4.PGE change drops everything. */
+    pd[20] = 0x600000 | F_P | F_RW | F_PS;
+    h->s->cr4 &= ~(uint64_t)IEM_CR4_PGE;
+    iemh_sync(h);
+    assert_int_equal(lin_read(h, lin + 0x5000, 8, &v), -1);
+    assert_int_equal(v, 333);
+    iemh_destroy(h);
+}
+
+/* ---- segmentation ------------------------------------------------------------------------ */
+
+static void test_segment_checks(void **state)
+{
+    struct iemh *h = iemh_create(0);
+    uint64_t v;
+    iemh_mode_prot32(h, IEMH_FREE_GPA, 0x8000);
+    struct cpu_seg *ds = &h->s->seg[CPU_DS], *ss = &h->s->seg[CPU_SS], *es = &h->s->seg[CPU_ES];
+    ds->base = 0x50000;
+    ds->limit = 0xfff;
+    *ram32(h, 0x50ffc) = 0xcafef00d;
+    iemh_sync(h);
+    assert_int_equal(mem_rd(h, CPU_DS, 0xffc, 4, &v), -1);
+    assert_int_equal(v, 0xcafef00d);
+    assert_int_equal(mem_rd(h, CPU_DS, 0xffd, 4, &v), IEM_X_GP);
+    assert_int_equal(h->cpu->fault_error, 0);
+
+    /* The same on SS is #SS(0). */
+    ss->limit = 0xfff;
+    iemh_sync(h);
+    assert_int_equal(mem_rd(h, CPU_SS, 0x1000, 1, &v), IEM_X_SS);
+
+    /* Expand-down: offsets above the limit are valid, up to 0xffff with B clear. */
+    es->attr = CPU_SEG_ATTR_P | CPU_SEG_ATTR_S | 0x7;
+    es->limit = 0xfff;
+    es->base = 0;
+    iemh_sync(h);
+    assert_int_equal(mem_rd(h, CPU_ES, 0x800, 4, &v), IEM_X_GP);
+    assert_int_equal(mem_rd(h, CPU_ES, 0x1000, 4, &v), -1);
+    assert_int_equal(mem_rd(h, CPU_ES, 0xfffe, 4, &v), IEM_X_GP);
+
+    /* Read-only data: write #GP; execute-only code: read #GP; unusable: #GP. */
+    es->attr = CPU_SEG_ATTR_P | CPU_SEG_ATTR_S | 0x1;
+    es->limit = 0xffff;
+    iemh_sync(h);
+    assert_int_equal(mem_rd(h, CPU_ES, 0x10, 4, &v), -1);
+    assert_int_equal(mem_wr(h, CPU_ES, 0x10, 4, 1), IEM_X_GP);
+    es->attr = CPU_SEG_ATTR_P | CPU_SEG_ATTR_S | 0x8;
+    iemh_sync(h);
+    assert_int_equal(mem_rd(h, CPU_ES, 0x10, 4, &v), IEM_X_GP);
+    es->attr = CPU_SEG_ATTR_UNUSABLE;
+    iemh_sync(h);
+    assert_int_equal(mem_rd(h, CPU_ES, 0x10, 4, &v), IEM_X_GP);
+
+    /* Real mode: a word at offset 0xffff crosses the 64 KiB limit. */
+    iemh_mode_real(h, 0, 0x7c00, 0, 0x7000);
+    assert_int_equal(mem_rd(h, CPU_DS, 0xfffe, 2, &v), -1);
+    assert_int_equal(mem_rd(h, CPU_DS, 0xffff, 2, &v), IEM_X_GP);
+    assert_int_equal(mem_rd(h, CPU_SS, 0xffff, 2, &v), IEM_X_SS);
+    /* Unreal mode: a big cached limit stays usable in real mode. */
+    h->s->seg[CPU_DS].limit = 0xffffffffu;
+    iemh_sync(h);
+    *ram32(h, 0x100000) = 0x1234;
+    assert_int_equal(mem_rd(h, CPU_DS, 0x100000, 4, &v), -1);
+    assert_int_equal(v, 0x1234);
+
+    /* Long mode: FS base applies, DS base does not; non-canonical is #GP(0), or #SS(0) on SS. */
+    iemh_mode_long64(h, IEMH_FREE_GPA, 0x8000);
+    h->s->seg[CPU_FS].base = 0x50000;
+    h->s->seg[CPU_DS].base = 0x70000;
+    iemh_sync(h);
+    assert_int_equal(mem_rd(h, CPU_FS, 0xffc, 4, &v), -1);
+    assert_int_equal(v, 0xcafef00d);
+    *ram32(h, 0xffc) = 0x5a5a5a5a;
+    assert_int_equal(mem_rd(h, CPU_DS, 0xffc, 4, &v), -1);
+    assert_int_equal(v, 0x5a5a5a5a);
+    assert_int_equal(mem_rd(h, CPU_DS, 0x0000800000000000ull, 4, &v), IEM_X_GP);
+    assert_int_equal(mem_rd(h, CPU_SS, 0x00007ffffffffffcull, 8, &v), IEM_X_SS);
+
+    /* #AC: CPL 3, CR0.AM and EFLAGS.AC, misaligned */
+    set_cpl3(h);
+    h->s->cr0 |= IEM_CR0_AM;
+    h->s->rflags |= IEM_F_AC;
+    iemh_sync(h);
+    assert_int_equal(mem_rd(h, CPU_DS, 0x1002, 4, &v), IEM_X_AC);
+    assert_int_equal(mem_rd(h, CPU_DS, 0x1004, 4, &v), -1);
+    iemh_destroy(h);
+}
+
+/* ---- MMIO and cross-page accesses --------------------------------------------------------- */
+
+struct mmio_log {
+    uint64_t last_off, last_val;
+    unsigned last_size, writes, reads;
+};
+
+static uint64_t mmio_read(void *opaque, uint64_t offset, unsigned size)
+{
+    struct mmio_log *l = opaque;
+    l->reads++;
+    return 0xa0a0a0a0a0a0a0a0ull + offset;
+}
+
+static void mmio_write(void *opaque, uint64_t offset, uint64_t value, unsigned size)
+{
+    struct mmio_log *l = opaque;
+    l->writes++;
+    l->last_off = offset;
+    l->last_val = value;
+    l->last_size = size;
+}
+
+static const struct io_ops g_mmio_ops = { .read = mmio_read, .write = mmio_write, .min_access = 1, .max_access = 8 };
+
+static void test_mmio_access(void **state)
+{
+    struct iemh *h = iemh_create(0);
+    struct mmio_log log = { 0 };
+    uint64_t v;
+    iemh_mode_long64(h, IEMH_FREE_GPA, 0x8000);
+    struct mem_region *r = iemh_mmio_add(h, 0xf0000000u, 0x2000, &g_mmio_ops, &log);
+    assert_non_null(r);
+    assert_int_equal(mem_wr(h, CPU_DS, 0xf0000010u, 4, 0x12345678), -1);
+    assert_int_equal(log.writes, 1);
+    assert_int_equal(log.last_off, 0x10);
+    assert_int_equal(log.last_size, 4);
+    assert_int_equal(log.last_val, 0x12345678);
+    assert_int_equal(mem_rd(h, CPU_DS, 0xf0000020u, 2, &v), -1);
+    assert_int_equal(v, (0xa0a0a0a0a0a0a0a0ull + 0x20) & 0xffff);
+    assert_int_equal(log.reads, 1);
+
+    /* An 8-byte write straddling RAM (last page below) and MMIO: 4 bytes each side. */
+    assert_null(iemh_mmio_add(h, 0x3ff000, 0, &g_mmio_ops, &log)); /* size 0 is refused */
+    mem_region_destroy(r);
+    r = iemh_mmio_add(h, 0x400000, 0x1000, &g_mmio_ops, &log);
+    assert_non_null(r);
+    log.writes = 0;
+    assert_int_equal(mem_wr(h, CPU_DS, 0x3ffffc, 8, 0x1122334455667788ull), -1);
+    assert_int_equal(*ram32(h, 0x3ffffc), 0x55667788);
+    assert_int_equal(log.writes, 1);
+    assert_int_equal(log.last_off, 0);
+    assert_int_equal(log.last_val, 0x11223344);
+    mem_region_destroy(r);
+    iemh_destroy(h);
+}
+
+static void test_cross_page_write(void **state)
+{
+    struct pt p;
+    struct iemh *h = long_with_pt(&p);
+    uint64_t v;
+    /* Two linear neighbours mapped to non-adjacent frames. */
+    pt_map(&p, 0xd00000, 0x4b000, F_P | F_RW, F_P | F_RW);
+    pt_map(&p, 0xd01000, 0x4a000, F_P | F_RW, F_P | F_RW);
+    assert_int_equal(lin_write(h, 0xd00ffd, 8, 0x0807060504030201ull), -1);
+    assert_int_equal(h->ram[0x4bffd], 1);
+    assert_int_equal(h->ram[0x4bfff], 3);
+    assert_int_equal(h->ram[0x4a000], 4);
+    assert_int_equal(h->ram[0x4a004], 8);
+    assert_int_equal(lin_read(h, 0xd00ffe, 4, &v), -1);
+    assert_int_equal(v, 0x05040302);
+
+    /* The second page is read-only: nothing is written to the first, CR2 names the second. */
+    pt_map(&p, 0xd03000, 0x4c000, F_P, F_P | F_RW);
+    pt_map(&p, 0xd02000, 0x4d000, F_P | F_RW, F_P | F_RW);
+    memset(h->ram + 0x4dff0, 0xee, 0x10);
+    assert_int_equal(lin_write(h, 0xd02ffc, 8, 0), IEM_X_PF);
+    assert_int_equal(h->cpu->fault_cr2, 0xd03000);
+    assert_int_equal(h->cpu->fault_error, 3);
+    assert_int_equal(*ram32(h, 0x4dffc), 0xeeeeeeee);
+    iemh_destroy(h);
+}
+
+/* ---- port I/O permission ---------------------------------------------------------------- */
+
+static void do_port_out(struct iem_cpu *cpu, void *arg)
+{
+    struct acc *a = arg;
+    iem_port_out(cpu, (uint16_t)a->addr, a->size, (uint32_t)a->value);
+}
+
+static void test_port_io_permission(void **state)
+{
+    struct iemh *h = iemh_create(0);
+    iemh_mode_prot32(h, IEMH_FREE_GPA, 0x8000);
+    struct acc a = { .addr = 0x80, .size = 1 };
+    /* CPL 0 <= IOPL 0: no bitmap check. */
+    assert_int_equal(iemh_try(h, do_port_out, &a), -1);
+    /* CPL 3 > IOPL: the harness TSS puts its bitmap past the limit, so every port is denied. */
+    h->s->seg[CPU_SS].attr |= 3u << CPU_SEG_ATTR_DPL_SHIFT;
+    iemh_sync(h);
+    assert_int_equal(h->cpu->cpl, 3);
+    assert_int_equal(iemh_try(h, do_port_out, &a), IEM_X_GP);
+    assert_int_equal(h->cpu->fault_error, 0);
+    /* A bitmap within the limit: port 0x80 allowed, a word at 0x87 covers the denied 0x88. */
+    uint8_t bitmap[0x20] = { 0 };
+    bitmap[0x88 / 8] = 1u << (0x88 % 8);
+    iemh_write(h, IEMH_TSS_GPA + 0x68, bitmap, sizeof(bitmap));
+    h->s->seg[CPU_TR].limit = 0x68 + sizeof(bitmap) - 1;
+    iemh_sync(h);
+    assert_int_equal(iemh_try(h, do_port_out, &a), -1);
+    a.addr = 0x87;
+    a.size = 2;
+    assert_int_equal(iemh_try(h, do_port_out, &a), IEM_X_GP);
+    a.size = 1;
+    assert_int_equal(iemh_try(h, do_port_out, &a), -1);
+    /* Ports whose bitmap byte lies past the limit are denied. */
+    a.addr = 0x200;
+    assert_int_equal(iemh_try(h, do_port_out, &a), IEM_X_GP);
+    /* IOPL 3 lifts the check at CPL 3. */
+    h->s->rflags |= IEM_F_IOPL;
+    iemh_sync(h);
+    assert_int_equal(iemh_try(h, do_port_out, &a), -1);
+    iemh_destroy(h);
+}
+
+/* ---- decoded-block cache ------------------------------------------------------------------ */
+
+static void test_smc_invalidation(void **state)
+{
+    struct iemh *h = iemh_create(0);
+    struct iem_core *core = iem_core_of(h->cpu);
+    struct iem_step_result r;
+    iemh_mode_long64(h, IEMH_FREE_GPA, 0x8000);
+    uint8_t zmode = iem_decode_mode_key(h->cpu);
+    static const uint8_t code[] = { 0x90, 0x90, 0x0f, 0x0b };
+    uint64_t at = IEMH_FREE_GPA + 0x100;
+    iemh_exec(h, at, code, sizeof(code), 10, &r);
+    assert_int_equal(r.vector, IEM_X_UD);
+    assert_non_null(iem_cache_find(core, at, zmode));
+    assert_true(iem_cache_is_code_page(core, at));
+
+    /* A guest write elsewhere on the page (another 64-byte chunk) keeps the block. */
+    assert_int_equal(mem_wr(h, CPU_DS, IEMH_FREE_GPA + 0x800, 4, 1), -1);
+    assert_non_null(iem_cache_find(core, at, zmode));
+    /* A write into the code drops it. */
+    assert_int_equal(mem_wr(h, CPU_DS, at + 1, 1, 0x90), -1);
+    assert_null(iem_cache_find(core, at, zmode));
+    assert_false(iem_cache_is_code_page(core, at));
+
+    /* DMA (mem_write from another agent) into code: dropped at the next block boundary. */
+    iemh_exec(h, at, code, sizeof(code), 10, &r);
+    assert_non_null(iem_cache_find(core, at, zmode));
+    static const uint8_t hlt[] = { 0xf4 };
+    iemh_write(h, at + 2, hlt, 1);
+    h->s->rip = at;
+    iemh_run(h, 10, &r);
+    assert_int_equal(r.status, IEM_STEP_HLT);
+    assert_int_equal(h->s->rip, at + 3);
+    iemh_destroy(h);
+}
+
+static void test_smc_same_block(void **state)
+{
+    struct iemh *h = iemh_create(0);
+    struct iem_step_result r;
+    iemh_mode_long64(h, IEMH_FREE_GPA, 0x8000);
+    /*
+     * mov byte [rip+1], 0x0b   ; turns the following "0f 1f 00" (nop) into "0f 0b 00" (ud2)
+     * nop dword [rax]
+     * ud2
+     * Hardware executes the modified instruction: #UD at the second instruction.
+     */
+    static const uint8_t code[] = { 0xc6, 0x05, 0x01, 0x00, 0x00, 0x00, 0x0b, 0x0f, 0x1f, 0x00, 0x0f, 0x0b };
+    h->s->gpr[CPU_RAX] = IEMH_FREE_GPA;
+    iemh_exec(h, IEMH_FREE_GPA, code, sizeof(code), 10, &r);
+    assert_int_equal(r.status, IEM_STEP_EXCEPTION);
+    assert_int_equal(r.vector, IEM_X_UD);
+    assert_int_equal(r.executed, 1);
+    assert_int_equal(h->s->rip, IEMH_FREE_GPA + 7);
+    iemh_destroy(h);
+}
+
+static void test_cross_page_insn_block(void **state)
+{
+    struct iemh *h = iemh_create(0);
+    struct iem_core *core = iem_core_of(h->cpu);
+    struct iem_step_result r;
+    iemh_mode_long64(h, IEMH_FREE_GPA, 0x8000);
+    uint8_t zmode = iem_decode_mode_key(h->cpu);
+    /* "0f 0b" split over a page boundary: a block of its own, recorded on both pages. */
+    static const uint8_t ud2[] = { 0x0f, 0x0b };
+    uint64_t at = IEMH_FREE_GPA + 0xfff;
+    iemh_exec(h, at, ud2, sizeof(ud2), 10, &r);
+    assert_int_equal(r.vector, IEM_X_UD);
+    assert_int_equal(h->s->rip, at);
+    struct iem_block *b = iem_cache_find(core, at, zmode);
+    assert_non_null(b);
+    assert_int_equal(b->ninsns, 1);
+    assert_int_equal(b->gpa2, IEMH_FREE_GPA + 0x1000);
+    assert_true(iem_cache_is_code_page(core, IEMH_FREE_GPA + 0x1000));
+    /* A guest write to the byte on the second page drops the block. */
+    assert_int_equal(mem_wr(h, CPU_DS, IEMH_FREE_GPA + 0x1000, 1, 0x90), -1);
+    assert_null(iem_cache_find(core, at, zmode));
+    iemh_destroy(h);
+}
+
+/* ---- garbage input ----------------------------------------------------------------------------- */
+
+static uint32_t xorshift(uint32_t *st)
+{
+    uint32_t x = *st;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *st = x;
+}
+
+/* Random bytes as code in every mode: only architectural outcomes, never a crash or a hang. */
+static void test_random_code(void **state)
+{
+    struct iemh *h = iemh_create(0);
+    uint32_t seed = 0x1234567u;
+    uint8_t code[4096];
+    for (int mode = 0; mode < 3; mode++) {
+        for (int run = 0; run < 200; run++) {
+            if (mode == 0)
+                iemh_mode_real(h, 0x3000, 0, 0x1000, 0x8000);
+            else if (mode == 1)
+                iemh_mode_prot32(h, 0, 0x180000);
+            else
+                iemh_mode_long64(h, 0, 0x180000);
+            for (size_t i = 0; i < sizeof(code); i++)
+                code[i] = (uint8_t)xorshift(&seed);
+            for (int r = 0; r < 16; r++)
+                if (r != CPU_RSP)
+                    h->s->gpr[r] = 0x100000 + (xorshift(&seed) & 0xfff);
+            iemh_sync(h);
+            struct iem_step_result res;
+            iemh_exec(h, 0x30000, code, sizeof(code), 200, &res);
+            assert_true(res.executed <= 200);
+            assert_true(res.status == IEM_STEP_LIMIT || res.status == IEM_STEP_HLT ||
+                        res.status == IEM_STEP_EXCEPTION);
+            if (res.status == IEM_STEP_EXCEPTION)
+                assert_true(res.vector >= 0 && res.vector < 32);
+        }
+    }
+    iemh_destroy(h);
+}
+
+/* ---- the run loop on a started VM ---------------------------------------------------------- */
+
+struct reset_ctx {
+    struct iemh *h;
+    unsigned resets;
+};
+
+/* Every reset (power-on included) starts at 0:7c00 on UD2 with an empty IVT: #UD, #GP, #DF, shutdown. */
+static void reset_hook(void *opaque)
+{
+    struct reset_ctx *c = opaque;
+    struct cpu_state *s = c->h->s;
+    c->resets++;
+    s->seg[CPU_CS].sel = 0;
+    s->seg[CPU_CS].base = 0;
+    s->rip = 0x7c00;
+    s->idtr.limit = 0;
+    if (c->resets >= 3)
+        vm_request_poweroff(c->h->vm, 7);
+}
+
+static void test_triple_fault_resets(void **state)
+{
+    struct iemh *h = iemh_create(0);
+    struct reset_ctx c = { .h = h };
+    static const uint8_t ud2[] = { 0x0f, 0x0b };
+    iemh_write(h, 0x7c00, ud2, sizeof(ud2));
+    vm_set_reset_hook(h->vm, reset_hook, &c);
+    assert_int_equal(vm_start(h->vm), 0);
+    assert_int_equal(vm_wait(h->vm), 7);
+    assert_true(c.resets >= 3);
+    iemh_destroy(h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decode_operands_64),
+        cmocka_unit_test(test_decode_modes_16_32),
+        cmocka_unit_test(test_decode_conditions),
+        cmocka_unit_test(test_decode_invalid),
+        cmocka_unit_test(test_fetch_ud_real_mode),
+        cmocka_unit_test(test_fetch_page_faults),
+        cmocka_unit_test(test_step_hlt),
+        cmocka_unit_test(test_single_step_trap),
+        cmocka_unit_test(test_paging_4level_ad),
+        cmocka_unit_test(test_paging_fault_codes),
+        cmocka_unit_test(test_paging_reserved_bits),
+        cmocka_unit_test(test_paging_32bit),
+        cmocka_unit_test(test_paging_pae),
+        cmocka_unit_test(test_tlb_flush_semantics),
+        cmocka_unit_test(test_segment_checks),
+        cmocka_unit_test(test_mmio_access),
+        cmocka_unit_test(test_cross_page_write),
+        cmocka_unit_test(test_port_io_permission),
+        cmocka_unit_test(test_smc_invalidation),
+        cmocka_unit_test(test_smc_same_block),
+        cmocka_unit_test(test_cross_page_insn_block),
+        cmocka_unit_test(test_random_code),
+        cmocka_unit_test(test_triple_fault_resets),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
