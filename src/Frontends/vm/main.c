@@ -85,6 +85,27 @@ static int parse_memory(const char *arg, uint64_t *bytes)
     return 0;
 }
 
+/* Where each vCPU was when the VM aborted or timed out: the first thing to look at in the log. */
+static void log_vcpu_states(struct vm *vm)
+{
+    const struct cpu_backend *backend = vm_get_backend(vm);
+    for (unsigned i = 0; backend && i < vm_get_vcpu_count(vm); i++) {
+        struct vcpu *vcpu = vm_get_vcpu(vm, i);
+        struct cpu_state *st = vcpu_state(vcpu);
+        if (backend->state_get(vcpu, st) != 0)
+            continue;
+        LOG_INFO("vCPU %u: cs=%04x rip=%016llx rflags=%08llx cr0=%08llx cr3=%llx cr4=%llx efer=%llx%s", i,
+                 st->seg[CPU_CS].sel, (unsigned long long)st->rip, (unsigned long long)st->rflags,
+                 (unsigned long long)st->cr0, (unsigned long long)st->cr3, (unsigned long long)st->cr4,
+                 (unsigned long long)st->efer, st->halted ? " halted" : "");
+        LOG_INFO("vCPU %u: rax=%llx rbx=%llx rcx=%llx rdx=%llx rsi=%llx rdi=%llx rsp=%llx rbp=%llx", i,
+                 (unsigned long long)st->gpr[CPU_RAX], (unsigned long long)st->gpr[CPU_RBX],
+                 (unsigned long long)st->gpr[CPU_RCX], (unsigned long long)st->gpr[CPU_RDX],
+                 (unsigned long long)st->gpr[CPU_RSI], (unsigned long long)st->gpr[CPU_RDI],
+                 (unsigned long long)st->gpr[CPU_RSP], (unsigned long long)st->gpr[CPU_RBP]);
+    }
+}
+
 int main(int argc, char **argv)
 {
     enum {
@@ -201,6 +222,8 @@ int main(int argc, char **argv)
     }
     int code = vm_wait(vm);
     enum vm_state final = vm_get_state(vm);
+    if (final == VM_STATE_ABORTED || code == EXIT_TIMEOUT)
+        log_vcpu_states(vm);
     vm_destroy(vm);
     LOG_INFO("exit: %s, code %d", vm_state_name(final), code);
     rt_log_close_file();

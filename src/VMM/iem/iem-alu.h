@@ -13,12 +13,15 @@
  * zero leaving every flag unchanged, INC/DEC keeping CF, ROL/ROR touching only CF/OF.
  *
  * Loading flags without POPF (slow, and it would touch the red zone below RSP): OF is set
- * by "add $0x7f, %al" with AL = OF (0x01 + 0x7f overflows, 0x00 + 0x7f does not), then
- * SAHF loads SF/ZF/AF/PF/CF from AH.  Storing: LAHF + SETO.  All six flags travel in one
- * register (AH = SF ZF - AF - PF - CF, AL = OF).  LAHF/SAHF exist in 64-bit mode on every
- * x86-64 host with CPUID.80000001H:ECX.LAHF-SAHF[bit 0], which Vireo's hosts have.  That
- * register is modified before the operands are read, so it is an early-clobber operand
- * ("+&a"): otherwise the compiler may put an input of equal value in RAX too.
+ * by "add $0x7f" on a byte holding the guest's OF (0x01 + 0x7f overflows, 0x00 + 0x7f does
+ * not), then SAHF loads SF/ZF/AF/PF/CF from AH.  Storing: PUSHF/POP with RSP moved past the
+ * 128-byte red zone first (LEA does not touch flags).  LAHF/SAHF exist in 64-bit mode on
+ * every x86-64 host with CPUID.80000001H:ECX.LAHF-SAHF[bit 0], which Vireo's hosts have.
+ * The OF byte is a separate register from RAX: writing AL and then reading AH (or LAHF
+ * followed by SETO into AL) costs a partial-register merge that made every helper about
+ * five times slower.  RAX and the OF register are written before the operands are read, so
+ * they are early-clobber operands ("+&"): otherwise the compiler may put an input of equal
+ * value in the same register.
  *
  * Division must be checked by the caller with iem_alu_div_ok/iem_alu_idiv_ok first: the
  * host would raise SIGFPE on #DE.  Instructions the host cannot execute in 64-bit mode
@@ -58,15 +61,21 @@ static inline bool iem_alu_parity(uint64_t v)
     return !__builtin_parity((unsigned)(v & 0xff));
 }
 
-/* Packs the guest's arithmetic flags as the asm below expects them in RAX, and back. */
+/* Packs the guest's arithmetic flags as the asm below expects them (SF ZF AF PF CF in AH of
+ * RAX, OF in a byte register of its own), and stores the host's RFLAGS back. */
 static inline uint64_t iem_alu_fx_pack(uint64_t fl)
 {
-    return ((fl & 0xd5) << 8) | ((fl >> 11) & 1);
+    return (fl & 0xd5) << 8;
 }
 
-static inline void iem_alu_fx_unpack(uint64_t *fl, uint64_t fx)
+static inline uint64_t iem_alu_of_pack(uint64_t fl)
 {
-    *fl = (*fl & ~(uint64_t)IEM_F_ARITH) | ((fx >> 8) & 0xd5) | ((fx & 1) << 11);
+    return (fl >> 11) & 1;
+}
+
+static inline void iem_alu_fx_unpack(uint64_t *fl, uint64_t host_rflags)
+{
+    *fl = (*fl & ~(uint64_t)IEM_F_ARITH) | (host_rflags & IEM_F_ARITH);
 }
 
 /* Sets SF, ZF and PF from a result of the given size (used by the C-computed instructions). */
@@ -83,41 +92,41 @@ static inline uint64_t iem_alu_szp(unsigned size, uint64_t result)
     return f;
 }
 
-#define IEM_ALU_FIN  "addb $0x7f, %%al\n\tsahf\n\t"
-#define IEM_ALU_FOUT "\n\tlahf\n\tseto %%al"
+#define IEM_ALU_FIN  "addb $0x7f, %b[of]\n\tsahf\n\t"
+#define IEM_ALU_FOUT "\n\tleaq -128(%%rsp), %%rsp\n\tpushfq\n\tpopq %%rax\n\tleaq 128(%%rsp), %%rsp"
 
 /* ---- Two-operand arithmetic and logic: dst = dst OP src ------------------------------- */
 
 #define IEM_ALU_DEF_BINOP(name, insn)                                                         \
     static inline uint64_t iem_alu_##name(unsigned size, uint64_t a, uint64_t b, uint64_t *fl) \
     {                                                                                         \
-        uint64_t fx = iem_alu_fx_pack(*fl);                                                   \
+        uint64_t fx = iem_alu_fx_pack(*fl), of = iem_alu_of_pack(*fl);                                                   \
         switch (size) {                                                                       \
         case 1: {                                                                             \
             uint8_t r = (uint8_t)a;                                                           \
             __asm__(IEM_ALU_FIN insn "b %b[b], %b[r]" IEM_ALU_FOUT                             \
-                    : [r] "+r"(r), "+&a"(fx) : [b] "r"((uint8_t)b) : "cc");                    \
+                    : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : [b] "r"((uint8_t)b) : "cc");                    \
             a = r;                                                                            \
             break;                                                                            \
         }                                                                                     \
         case 2: {                                                                             \
             uint16_t r = (uint16_t)a;                                                         \
             __asm__(IEM_ALU_FIN insn "w %w[b], %w[r]" IEM_ALU_FOUT                             \
-                    : [r] "+r"(r), "+&a"(fx) : [b] "r"((uint16_t)b) : "cc");                   \
+                    : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : [b] "r"((uint16_t)b) : "cc");                   \
             a = r;                                                                            \
             break;                                                                            \
         }                                                                                     \
         case 4: {                                                                             \
             uint32_t r = (uint32_t)a;                                                         \
             __asm__(IEM_ALU_FIN insn "l %k[b], %k[r]" IEM_ALU_FOUT                             \
-                    : [r] "+r"(r), "+&a"(fx) : [b] "r"((uint32_t)b) : "cc");                   \
+                    : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : [b] "r"((uint32_t)b) : "cc");                   \
             a = r;                                                                            \
             break;                                                                            \
         }                                                                                     \
         default: {                                                                            \
             uint64_t r = a;                                                                   \
             __asm__(IEM_ALU_FIN insn "q %q[b], %q[r]" IEM_ALU_FOUT                             \
-                    : [r] "+r"(r), "+&a"(fx) : [b] "r"(b) : "cc");                             \
+                    : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : [b] "r"(b) : "cc");                             \
             a = r;                                                                            \
             break;                                                                            \
         }                                                                                     \
@@ -150,29 +159,29 @@ static inline void iem_alu_test(unsigned size, uint64_t a, uint64_t b, uint64_t 
 #define IEM_ALU_DEF_UNOP(name, insn)                                                          \
     static inline uint64_t iem_alu_##name(unsigned size, uint64_t a, uint64_t *fl)             \
     {                                                                                         \
-        uint64_t fx = iem_alu_fx_pack(*fl);                                                   \
+        uint64_t fx = iem_alu_fx_pack(*fl), of = iem_alu_of_pack(*fl);                                                   \
         switch (size) {                                                                       \
         case 1: {                                                                             \
             uint8_t r = (uint8_t)a;                                                           \
-            __asm__(IEM_ALU_FIN insn "b %b[r]" IEM_ALU_FOUT : [r] "+r"(r), "+&a"(fx) : : "cc"); \
+            __asm__(IEM_ALU_FIN insn "b %b[r]" IEM_ALU_FOUT : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : : "cc"); \
             a = r;                                                                            \
             break;                                                                            \
         }                                                                                     \
         case 2: {                                                                             \
             uint16_t r = (uint16_t)a;                                                         \
-            __asm__(IEM_ALU_FIN insn "w %w[r]" IEM_ALU_FOUT : [r] "+r"(r), "+&a"(fx) : : "cc"); \
+            __asm__(IEM_ALU_FIN insn "w %w[r]" IEM_ALU_FOUT : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : : "cc"); \
             a = r;                                                                            \
             break;                                                                            \
         }                                                                                     \
         case 4: {                                                                             \
             uint32_t r = (uint32_t)a;                                                         \
-            __asm__(IEM_ALU_FIN insn "l %k[r]" IEM_ALU_FOUT : [r] "+r"(r), "+&a"(fx) : : "cc"); \
+            __asm__(IEM_ALU_FIN insn "l %k[r]" IEM_ALU_FOUT : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : : "cc"); \
             a = r;                                                                            \
             break;                                                                            \
         }                                                                                     \
         default: {                                                                            \
             uint64_t r = a;                                                                   \
-            __asm__(IEM_ALU_FIN insn "q %q[r]" IEM_ALU_FOUT : [r] "+r"(r), "+&a"(fx) : : "cc"); \
+            __asm__(IEM_ALU_FIN insn "q %q[r]" IEM_ALU_FOUT : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : : "cc"); \
             a = r;                                                                            \
             break;                                                                            \
         }                                                                                     \
@@ -195,34 +204,34 @@ static inline uint64_t iem_alu_not(unsigned size, uint64_t a)
 #define IEM_ALU_DEF_SHIFT(name, insn)                                                              \
     static inline uint64_t iem_alu_##name(unsigned size, uint64_t a, unsigned count, uint64_t *fl) \
     {                                                                                              \
-        uint64_t fx = iem_alu_fx_pack(*fl);                                                        \
+        uint64_t fx = iem_alu_fx_pack(*fl), of = iem_alu_of_pack(*fl);                                                        \
         uint8_t c = (uint8_t)count;                                                                \
         switch (size) {                                                                            \
         case 1: {                                                                                  \
             uint8_t r = (uint8_t)a;                                                                \
             __asm__(IEM_ALU_FIN insn "b %%cl, %b[r]" IEM_ALU_FOUT                                   \
-                    : [r] "+r"(r), "+&a"(fx) : "c"(c) : "cc");                                      \
+                    : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : "c"(c) : "cc");                                      \
             a = r;                                                                                 \
             break;                                                                                 \
         }                                                                                          \
         case 2: {                                                                                  \
             uint16_t r = (uint16_t)a;                                                              \
             __asm__(IEM_ALU_FIN insn "w %%cl, %w[r]" IEM_ALU_FOUT                                   \
-                    : [r] "+r"(r), "+&a"(fx) : "c"(c) : "cc");                                      \
+                    : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : "c"(c) : "cc");                                      \
             a = r;                                                                                 \
             break;                                                                                 \
         }                                                                                          \
         case 4: {                                                                                  \
             uint32_t r = (uint32_t)a;                                                              \
             __asm__(IEM_ALU_FIN insn "l %%cl, %k[r]" IEM_ALU_FOUT                                   \
-                    : [r] "+r"(r), "+&a"(fx) : "c"(c) : "cc");                                      \
+                    : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : "c"(c) : "cc");                                      \
             a = r;                                                                                 \
             break;                                                                                 \
         }                                                                                          \
         default: {                                                                                 \
             uint64_t r = a;                                                                        \
             __asm__(IEM_ALU_FIN insn "q %%cl, %q[r]" IEM_ALU_FOUT                                   \
-                    : [r] "+r"(r), "+&a"(fx) : "c"(c) : "cc");                                      \
+                    : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : "c"(c) : "cc");                                      \
             a = r;                                                                                 \
             break;                                                                                 \
         }                                                                                          \
@@ -245,27 +254,27 @@ IEM_ALU_DEF_SHIFT(rcr, "rcr")
     static inline uint64_t iem_alu_##name(unsigned size, uint64_t a, uint64_t b, unsigned count, \
                                           uint64_t *fl)                                          \
     {                                                                                            \
-        uint64_t fx = iem_alu_fx_pack(*fl);                                                      \
+        uint64_t fx = iem_alu_fx_pack(*fl), of = iem_alu_of_pack(*fl);                                                      \
         uint8_t c = (uint8_t)count;                                                              \
         switch (size) {                                                                          \
         case 2: {                                                                                \
             uint16_t r = (uint16_t)a;                                                            \
             __asm__(IEM_ALU_FIN insn "w %%cl, %w[b], %w[r]" IEM_ALU_FOUT                          \
-                    : [r] "+r"(r), "+&a"(fx) : [b] "r"((uint16_t)b), "c"(c) : "cc");              \
+                    : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : [b] "r"((uint16_t)b), "c"(c) : "cc");              \
             a = r;                                                                               \
             break;                                                                               \
         }                                                                                        \
         case 4: {                                                                                \
             uint32_t r = (uint32_t)a;                                                            \
             __asm__(IEM_ALU_FIN insn "l %%cl, %k[b], %k[r]" IEM_ALU_FOUT                          \
-                    : [r] "+r"(r), "+&a"(fx) : [b] "r"((uint32_t)b), "c"(c) : "cc");              \
+                    : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : [b] "r"((uint32_t)b), "c"(c) : "cc");              \
             a = r;                                                                               \
             break;                                                                               \
         }                                                                                        \
         default: {                                                                               \
             uint64_t r = a;                                                                      \
             __asm__(IEM_ALU_FIN insn "q %%cl, %q[b], %q[r]" IEM_ALU_FOUT                          \
-                    : [r] "+r"(r), "+&a"(fx) : [b] "r"(b), "c"(c) : "cc");                        \
+                    : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : [b] "r"(b), "c"(c) : "cc");                        \
             a = r;                                                                               \
             break;                                                                               \
         }                                                                                        \
@@ -284,26 +293,26 @@ IEM_ALU_DEF_DSHIFT(shrd, "shrd")
 #define IEM_ALU_DEF_BT(name, insn)                                                            \
     static inline uint64_t iem_alu_##name(unsigned size, uint64_t a, uint64_t bit, uint64_t *fl) \
     {                                                                                         \
-        uint64_t fx = iem_alu_fx_pack(*fl);                                                   \
+        uint64_t fx = iem_alu_fx_pack(*fl), of = iem_alu_of_pack(*fl);                                                   \
         switch (size) {                                                                       \
         case 2: {                                                                             \
             uint16_t r = (uint16_t)a;                                                         \
             __asm__(IEM_ALU_FIN insn "w %w[b], %w[r]" IEM_ALU_FOUT                             \
-                    : [r] "+r"(r), "+&a"(fx) : [b] "r"((uint16_t)bit) : "cc");                 \
+                    : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : [b] "r"((uint16_t)bit) : "cc");                 \
             a = r;                                                                            \
             break;                                                                            \
         }                                                                                     \
         case 4: {                                                                             \
             uint32_t r = (uint32_t)a;                                                         \
             __asm__(IEM_ALU_FIN insn "l %k[b], %k[r]" IEM_ALU_FOUT                             \
-                    : [r] "+r"(r), "+&a"(fx) : [b] "r"((uint32_t)bit) : "cc");                 \
+                    : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : [b] "r"((uint32_t)bit) : "cc");                 \
             a = r;                                                                            \
             break;                                                                            \
         }                                                                                     \
         default: {                                                                            \
             uint64_t r = a;                                                                   \
             __asm__(IEM_ALU_FIN insn "q %q[b], %q[r]" IEM_ALU_FOUT                             \
-                    : [r] "+r"(r), "+&a"(fx) : [b] "r"(bit) : "cc");                           \
+                    : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : [b] "r"(bit) : "cc");                           \
             a = r;                                                                            \
             break;                                                                            \
         }                                                                                     \
@@ -322,26 +331,26 @@ IEM_ALU_DEF_BT(btc, "btc")
 #define IEM_ALU_DEF_BSCAN(name, insn)                                                           \
     static inline uint64_t iem_alu_##name(unsigned size, uint64_t dst, uint64_t src, uint64_t *fl) \
     {                                                                                           \
-        uint64_t fx = iem_alu_fx_pack(*fl);                                                     \
+        uint64_t fx = iem_alu_fx_pack(*fl), of = iem_alu_of_pack(*fl);                                                     \
         switch (size) {                                                                         \
         case 2: {                                                                               \
             uint16_t r = (uint16_t)dst;                                                         \
             __asm__(IEM_ALU_FIN insn "w %w[s], %w[r]" IEM_ALU_FOUT                               \
-                    : [r] "+r"(r), "+&a"(fx) : [s] "r"((uint16_t)src) : "cc");                   \
+                    : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : [s] "r"((uint16_t)src) : "cc");                   \
             dst = r;                                                                            \
             break;                                                                              \
         }                                                                                       \
         case 4: {                                                                               \
             uint32_t r = (uint32_t)dst;                                                         \
             __asm__(IEM_ALU_FIN insn "l %k[s], %k[r]" IEM_ALU_FOUT                               \
-                    : [r] "+r"(r), "+&a"(fx) : [s] "r"((uint32_t)src) : "cc");                   \
+                    : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : [s] "r"((uint32_t)src) : "cc");                   \
             dst = r;                                                                            \
             break;                                                                              \
         }                                                                                       \
         default: {                                                                              \
             uint64_t r = dst;                                                                   \
             __asm__(IEM_ALU_FIN insn "q %q[s], %q[r]" IEM_ALU_FOUT                               \
-                    : [r] "+r"(r), "+&a"(fx) : [s] "r"(src) : "cc");                             \
+                    : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : [s] "r"(src) : "cc");                             \
             dst = r;                                                                            \
             break;                                                                              \
         }                                                                                       \
@@ -413,31 +422,31 @@ static inline uint64_t iem_alu_bswap(unsigned size, uint64_t v)
     static inline uint64_t iem_alu_##name(unsigned size, uint64_t a, uint64_t b, uint64_t *hi,      \
                                           uint64_t *fl)                                            \
     {                                                                                              \
-        uint64_t fx = iem_alu_fx_pack(*fl), lo, h = 0;                                             \
+        uint64_t fx = iem_alu_fx_pack(*fl), of = iem_alu_of_pack(*fl), lo, h = 0;                                             \
         switch (size) {                                                                            \
         case 1:                                                                                    \
-            __asm__(IEM_ALU_FIN "movb %b[a], %%al\n\t" insn "b %b[b]\n\tmovzwq %%ax, %q[lo]"       \
+            __asm__(IEM_ALU_FIN "movzbl %b[a], %%eax\n\t" insn "b %b[b]\n\tmovzwq %%ax, %q[lo]"       \
                     IEM_ALU_FOUT                                                                   \
-                    : "+&a"(fx), [lo] "=&r"(lo) : [a] "r"(a), [b] "r"(b) : "cc");                   \
+                    : "+&a"(fx), [of] "+&r"(of), [lo] "=&r"(lo) : [a] "r"(a), [b] "r"(b) : "cc");                   \
             h = (lo >> 8) & 0xff;                                                                  \
             break;                                                                                 \
         case 2:                                                                                    \
-            __asm__(IEM_ALU_FIN "movw %w[a], %%ax\n\t" insn "w %w[b]\n\tmovzwq %%ax, %q[lo]"       \
+            __asm__(IEM_ALU_FIN "movzwl %w[a], %%eax\n\t" insn "w %w[b]\n\tmovzwq %%ax, %q[lo]"       \
                     IEM_ALU_FOUT                                                                   \
-                    : "+&a"(fx), [lo] "=&r"(lo), "=&d"(h) : [a] "r"(a), [b] "r"(b) : "cc");         \
+                    : "+&a"(fx), [of] "+&r"(of), [lo] "=&r"(lo), "=&d"(h) : [a] "r"(a), [b] "r"(b) : "cc");         \
             h &= 0xffff;                                                                           \
             break;                                                                                 \
         case 4:                                                                                    \
             __asm__(IEM_ALU_FIN "movl %k[a], %%eax\n\t" insn "l %k[b]\n\tmovl %%eax, %k[lo]"       \
                     IEM_ALU_FOUT                                                                   \
-                    : "+&a"(fx), [lo] "=&r"(lo), "=&d"(h) : [a] "r"(a), [b] "r"(b) : "cc");         \
+                    : "+&a"(fx), [of] "+&r"(of), [lo] "=&r"(lo), "=&d"(h) : [a] "r"(a), [b] "r"(b) : "cc");         \
             lo &= 0xffffffffu;                                                                     \
             h &= 0xffffffffu;                                                                      \
             break;                                                                                 \
         default:                                                                                   \
             __asm__(IEM_ALU_FIN "movq %q[a], %%rax\n\t" insn "q %q[b]\n\tmovq %%rax, %q[lo]"       \
                     IEM_ALU_FOUT                                                                   \
-                    : "+&a"(fx), [lo] "=&r"(lo), "=&d"(h) : [a] "r"(a), [b] "r"(b) : "cc");         \
+                    : "+&a"(fx), [of] "+&r"(of), [lo] "=&r"(lo), "=&d"(h) : [a] "r"(a), [b] "r"(b) : "cc");         \
             break;                                                                                 \
         }                                                                                          \
         iem_alu_fx_unpack(fl, fx);                                                                 \
@@ -452,26 +461,26 @@ IEM_ALU_DEF_MUL1(imul1, "imul")
  * product did not fit. */
 static inline uint64_t iem_alu_imul2(unsigned size, uint64_t a, uint64_t b, uint64_t *fl)
 {
-    uint64_t fx = iem_alu_fx_pack(*fl);
+    uint64_t fx = iem_alu_fx_pack(*fl), of = iem_alu_of_pack(*fl);
     switch (size) {
     case 2: {
         uint16_t r = (uint16_t)a;
         __asm__(IEM_ALU_FIN "imulw %w[b], %w[r]" IEM_ALU_FOUT
-                : [r] "+r"(r), "+&a"(fx) : [b] "r"((uint16_t)b) : "cc");
+                : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : [b] "r"((uint16_t)b) : "cc");
         a = r;
         break;
     }
     case 4: {
         uint32_t r = (uint32_t)a;
         __asm__(IEM_ALU_FIN "imull %k[b], %k[r]" IEM_ALU_FOUT
-                : [r] "+r"(r), "+&a"(fx) : [b] "r"((uint32_t)b) : "cc");
+                : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : [b] "r"((uint32_t)b) : "cc");
         a = r;
         break;
     }
     default: {
         uint64_t r = a;
         __asm__(IEM_ALU_FIN "imulq %q[b], %q[r]" IEM_ALU_FOUT
-                : [r] "+r"(r), "+&a"(fx) : [b] "r"(b) : "cc");
+                : [r] "+r"(r), "+&a"(fx), [of] "+&r"(of) : [b] "r"(b) : "cc");
         a = r;
         break;
     }
@@ -525,26 +534,26 @@ static inline bool iem_alu_idiv_ok(unsigned size, uint64_t lo, uint64_t hi, uint
     static inline uint64_t iem_alu_##name(unsigned size, uint64_t lo, uint64_t hi, uint64_t divisor, \
                                           uint64_t *rem, uint64_t *fl)                              \
     {                                                                                               \
-        uint64_t fx = iem_alu_fx_pack(*fl), q, r = 0;                                               \
+        uint64_t fx = iem_alu_fx_pack(*fl), of = iem_alu_of_pack(*fl), q, r = 0;                                               \
         switch (size) {                                                                             \
         case 1:                                                                                     \
-            __asm__(IEM_ALU_FIN "movw %w[lo], %%ax\n\t" insn "b %b[d]\n\tmovzwq %%ax, %q[q]"        \
+            __asm__(IEM_ALU_FIN "movzwl %w[lo], %%eax\n\t" insn "b %b[d]\n\tmovzwq %%ax, %q[q]"        \
                     IEM_ALU_FOUT                                                                    \
-                    : "+&a"(fx), [q] "=&r"(q) : [lo] "r"(lo), [d] "r"(divisor) : "cc");              \
+                    : "+&a"(fx), [of] "+&r"(of), [q] "=&r"(q) : [lo] "r"(lo), [d] "r"(divisor) : "cc");              \
             r = (q >> 8) & 0xff;                                                                    \
             q &= 0xff;                                                                              \
             break;                                                                                  \
         case 2:                                                                                     \
-            __asm__(IEM_ALU_FIN "movw %w[lo], %%ax\n\tmovw %w[hi], %%dx\n\t" insn "w %w[d]\n\t"     \
+            __asm__(IEM_ALU_FIN "movzwl %w[lo], %%eax\n\tmovzwl %w[hi], %%edx\n\t" insn "w %w[d]\n\t"     \
                     "movzwq %%ax, %q[q]" IEM_ALU_FOUT                                               \
-                    : "+&a"(fx), [q] "=&r"(q), "=&d"(r) : [lo] "r"(lo), [hi] "r"(hi), [d] "r"(divisor) \
+                    : "+&a"(fx), [of] "+&r"(of), [q] "=&r"(q), "=&d"(r) : [lo] "r"(lo), [hi] "r"(hi), [d] "r"(divisor) \
                     : "cc");                                                                        \
             r &= 0xffff;                                                                            \
             break;                                                                                  \
         case 4:                                                                                     \
             __asm__(IEM_ALU_FIN "movl %k[lo], %%eax\n\tmovl %k[hi], %%edx\n\t" insn "l %k[d]\n\t"   \
                     "movl %%eax, %k[q]" IEM_ALU_FOUT                                                \
-                    : "+&a"(fx), [q] "=&r"(q), "=&d"(r) : [lo] "r"(lo), [hi] "r"(hi), [d] "r"(divisor) \
+                    : "+&a"(fx), [of] "+&r"(of), [q] "=&r"(q), "=&d"(r) : [lo] "r"(lo), [hi] "r"(hi), [d] "r"(divisor) \
                     : "cc");                                                                        \
             q &= 0xffffffffu;                                                                       \
             r &= 0xffffffffu;                                                                       \
@@ -552,7 +561,7 @@ static inline bool iem_alu_idiv_ok(unsigned size, uint64_t lo, uint64_t hi, uint
         default:                                                                                    \
             __asm__(IEM_ALU_FIN "movq %q[lo], %%rax\n\tmovq %q[hi], %%rdx\n\t" insn "q %q[d]\n\t"   \
                     "movq %%rax, %q[q]" IEM_ALU_FOUT                                                \
-                    : "+&a"(fx), [q] "=&r"(q), "=&d"(r) : [lo] "r"(lo), [hi] "r"(hi), [d] "r"(divisor) \
+                    : "+&a"(fx), [of] "+&r"(of), [q] "=&r"(q), "=&d"(r) : [lo] "r"(lo), [hi] "r"(hi), [d] "r"(divisor) \
                     : "cc");                                                                        \
             break;                                                                                  \
         }                                                                                           \

@@ -23,39 +23,83 @@ static uint64_t alu_src(struct iem_cpu *cpu, const struct iem_insn *in, unsigned
 
 /* ---- ADD OR ADC SBB AND SUB XOR CMP TEST -------------------------------------------------- */
 
-int iem_int_alu_binary(struct iem_cpu *cpu, const struct iem_insn *in)
-{
-    unsigned size = in->op[0].size;
-    uint64_t b = alu_src(cpu, in, 1, size);
-    iem_int_rmw_fn *fn;
+/*
+ * Each mnemonic has its own entry point around one inlined body, so the operation is a
+ * compile-time constant there: the register forms (the common case) run the host
+ * instruction inline on the register file without a call through iem_int_rmw.
+ */
+enum alu_op { ALU_ADD, ALU_OR, ALU_ADC, ALU_SBB, ALU_AND, ALU_SUB, ALU_XOR, ALU_CMP, ALU_TEST };
 
-    switch (in->mnemonic) {
-    case ZYDIS_MNEMONIC_CMP:
-    case ZYDIS_MNEMONIC_TEST: {
-        uint64_t a = iem_op_read(cpu, in, 0), fl = cpu->s->rflags;
-        if (in->prefixes & IEM_PFX_LOCK)
-            iem_raise_ud(cpu);
-        if (in->mnemonic == ZYDIS_MNEMONIC_CMP)
-            iem_alu_cmp(size, a, b, &fl);
-        else
-            iem_alu_test(size, a, b, &fl);
-        cpu->s->rflags = fl;
+static inline uint64_t alu_calc(enum alu_op op, unsigned size, uint64_t a, uint64_t b, uint64_t *fl)
+{
+    switch (op) {
+    case ALU_ADD: return iem_alu_add(size, a, b, fl);
+    case ALU_OR: return iem_alu_or(size, a, b, fl);
+    case ALU_ADC: return iem_alu_adc(size, a, b, fl);
+    case ALU_SBB: return iem_alu_sbb(size, a, b, fl);
+    case ALU_AND: return iem_alu_and(size, a, b, fl);
+    case ALU_SUB: return iem_alu_sub(size, a, b, fl);
+    case ALU_XOR: return iem_alu_xor(size, a, b, fl);
+    case ALU_CMP: return iem_alu_sub(size, a, b, fl);
+    default: return iem_alu_and(size, a, b, fl);
+    }
+}
+
+static iem_int_rmw_fn *const g_alu_rmw[] = {
+    [ALU_ADD] = iem_alu_add, [ALU_OR] = iem_alu_or, [ALU_ADC] = iem_alu_adc, [ALU_SBB] = iem_alu_sbb,
+    [ALU_AND] = iem_alu_and, [ALU_SUB] = iem_alu_sub, [ALU_XOR] = iem_alu_xor,
+};
+
+static inline int alu_binary(struct iem_cpu *cpu, const struct iem_insn *in, enum alu_op op)
+{
+    struct cpu_state *s = cpu->s;
+    unsigned size = in->op[0].size;
+    bool store = op != ALU_CMP && op != ALU_TEST;
+    uint64_t b, fl;
+
+    if (in->op[1].kind == IEM_OPK_IMM)
+        b = in->imm;
+    else if (iem_int_is_gpr(&in->op[1]))
+        b = s->gpr[in->op[1].reg];
+    else
+        b = iem_op_read(cpu, in, 1);
+    if (iem_int_is_gpr(&in->op[0]) && !(in->prefixes & IEM_PFX_LOCK)) {
+        unsigned reg = in->op[0].reg;
+        uint64_t r;
+        fl = s->rflags;
+        r = alu_calc(op, size, s->gpr[reg], b, &fl);
+        s->rflags = fl;
+        if (store)
+            iem_int_gpr_store(s, reg, size, r);
         return IEM_NEXT;
     }
-    case ZYDIS_MNEMONIC_ADD: fn = iem_alu_add; break;
-    case ZYDIS_MNEMONIC_OR: fn = iem_alu_or; break;
-    case ZYDIS_MNEMONIC_ADC: fn = iem_alu_adc; break;
-    case ZYDIS_MNEMONIC_SBB: fn = iem_alu_sbb; break;
-    case ZYDIS_MNEMONIC_AND: fn = iem_alu_and; break;
-    case ZYDIS_MNEMONIC_SUB: fn = iem_alu_sub; break;
-    case ZYDIS_MNEMONIC_XOR: fn = iem_alu_xor; break;
-    default: iem_raise_ud(cpu);
+    b = iem_int_wrap(size, b);
+    if (!store) {
+        uint64_t a = iem_op_read(cpu, in, 0);
+        if (in->prefixes & IEM_PFX_LOCK)
+            iem_raise_ud(cpu);
+        fl = s->rflags;
+        (void)alu_calc(op, size, a, b, &fl);
+        s->rflags = fl;
+        return IEM_NEXT;
     }
-    iem_int_rmw(cpu, in, fn, b, false);
+    iem_int_rmw(cpu, in, g_alu_rmw[op], b, false);
     return IEM_NEXT;
 }
 
+int iem_int_add(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_binary(cpu, in, ALU_ADD); }
+int iem_int_or(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_binary(cpu, in, ALU_OR); }
+int iem_int_adc(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_binary(cpu, in, ALU_ADC); }
+int iem_int_sbb(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_binary(cpu, in, ALU_SBB); }
+int iem_int_and(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_binary(cpu, in, ALU_AND); }
+int iem_int_sub(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_binary(cpu, in, ALU_SUB); }
+int iem_int_xor(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_binary(cpu, in, ALU_XOR); }
+int iem_int_cmp(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_binary(cpu, in, ALU_CMP); }
+int iem_int_test(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_binary(cpu, in, ALU_TEST); }
+
 /* ---- INC DEC NEG NOT ------------------------------------------------------------------------ */
+
+enum alu_unop { ALU_INC, ALU_DEC, ALU_NEG, ALU_NOT };
 
 static uint64_t rmw_inc(unsigned size, uint64_t a, uint64_t b, uint64_t *fl)
 {
@@ -77,19 +121,34 @@ static uint64_t rmw_not(unsigned size, uint64_t a, uint64_t b, uint64_t *fl)
     return iem_alu_not(size, a);
 }
 
-int iem_int_alu_unary(struct iem_cpu *cpu, const struct iem_insn *in)
+static iem_int_rmw_fn *const g_unop_rmw[] = {
+    [ALU_INC] = rmw_inc, [ALU_DEC] = rmw_dec, [ALU_NEG] = rmw_neg, [ALU_NOT] = rmw_not,
+};
+
+static inline int alu_unary(struct iem_cpu *cpu, const struct iem_insn *in, enum alu_unop op)
 {
-    iem_int_rmw_fn *fn;
-    switch (in->mnemonic) {
-    case ZYDIS_MNEMONIC_INC: fn = rmw_inc; break;
-    case ZYDIS_MNEMONIC_DEC: fn = rmw_dec; break;
-    case ZYDIS_MNEMONIC_NEG: fn = rmw_neg; break;
-    case ZYDIS_MNEMONIC_NOT: fn = rmw_not; break;
-    default: iem_raise_ud(cpu);
+    struct cpu_state *s = cpu->s;
+    if (iem_int_is_gpr(&in->op[0]) && !(in->prefixes & IEM_PFX_LOCK)) {
+        unsigned reg = in->op[0].reg, size = in->op[0].size;
+        uint64_t a = s->gpr[reg], fl = s->rflags, r;
+        switch (op) {
+        case ALU_INC: r = iem_alu_inc(size, a, &fl); break;
+        case ALU_DEC: r = iem_alu_dec(size, a, &fl); break;
+        case ALU_NEG: r = iem_alu_neg(size, a, &fl); break;
+        default: r = iem_alu_not(size, a); break;
+        }
+        s->rflags = fl;
+        iem_int_gpr_store(s, reg, size, r);
+        return IEM_NEXT;
     }
-    iem_int_rmw(cpu, in, fn, 0, false);
+    iem_int_rmw(cpu, in, g_unop_rmw[op], 0, false);
     return IEM_NEXT;
 }
+
+int iem_int_inc(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_unary(cpu, in, ALU_INC); }
+int iem_int_dec(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_unary(cpu, in, ALU_DEC); }
+int iem_int_neg(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_unary(cpu, in, ALU_NEG); }
+int iem_int_not(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_unary(cpu, in, ALU_NOT); }
 
 /* ---- Shifts and rotates ---------------------------------------------------------------------- */
 
@@ -107,37 +166,67 @@ ALU_RMW_SHIFT(rcl)
 ALU_RMW_SHIFT(rcr)
 
 /* The count is masked to 5 bits (6 with a 64-bit operand) before anything else (SDM SAL/SAR/
- * SHL/SHR and RCL/RCR/ROL/ROR "Operation"); a masked count of 0 changes neither the operand
- * nor a flag, so nothing is written (the memory operand is still read, as the processor does). */
+ * SHL/SHR and RCL/RCR/ROL/ROR "Operation"). */
 static unsigned alu_count(struct iem_cpu *cpu, const struct iem_insn *in, unsigned idx, unsigned size)
 {
     unsigned count = (unsigned)alu_src(cpu, in, idx, 1);
     return count & (size == 8 ? 0x3f : 0x1f);
 }
 
-int iem_int_alu_shift(struct iem_cpu *cpu, const struct iem_insn *in)
+/* A masked count of 0 changes neither the value nor a flag.  The memory operand is still
+ * read as the processor does; a 32-bit register is still written, so in 64-bit mode its
+ * upper half is cleared (what Intel processors do, e.g. SHL r32, 0). */
+static void alu_count_zero(struct iem_cpu *cpu, const struct iem_insn *in)
 {
+    uint64_t v = iem_op_read(cpu, in, 0);
+    if (in->op[0].kind == IEM_OPK_GPR && in->op[0].size == 4)
+        iem_op_write(cpu, in, 0, v);
+}
+
+enum alu_shop { ALU_SHL, ALU_SHR, ALU_SAR, ALU_ROL, ALU_ROR, ALU_RCL, ALU_RCR };
+
+static iem_int_rmw_fn *const g_shift_rmw[] = {
+    [ALU_SHL] = rmw_shl, [ALU_SHR] = rmw_shr, [ALU_SAR] = rmw_sar, [ALU_ROL] = rmw_rol,
+    [ALU_ROR] = rmw_ror, [ALU_RCL] = rmw_rcl, [ALU_RCR] = rmw_rcr,
+};
+
+static inline int alu_shift(struct iem_cpu *cpu, const struct iem_insn *in, enum alu_shop op)
+{
+    struct cpu_state *s = cpu->s;
     unsigned size = in->op[0].size;
     unsigned count = in->nops >= 2 ? alu_count(cpu, in, 1, size) : 1;
-    iem_int_rmw_fn *fn;
 
-    switch (in->mnemonic) {
-    case ZYDIS_MNEMONIC_SHL: fn = rmw_shl; break;
-    case ZYDIS_MNEMONIC_SHR: fn = rmw_shr; break;
-    case ZYDIS_MNEMONIC_SAR: fn = rmw_sar; break;
-    case ZYDIS_MNEMONIC_ROL: fn = rmw_rol; break;
-    case ZYDIS_MNEMONIC_ROR: fn = rmw_ror; break;
-    case ZYDIS_MNEMONIC_RCL: fn = rmw_rcl; break;
-    case ZYDIS_MNEMONIC_RCR: fn = rmw_rcr; break;
-    default: iem_raise_ud(cpu);
-    }
     if (count == 0) {
-        (void)iem_op_read(cpu, in, 0);
+        alu_count_zero(cpu, in);
         return IEM_NEXT;
     }
-    iem_int_rmw(cpu, in, fn, count, false);
+    if (iem_int_is_gpr(&in->op[0])) {
+        unsigned reg = in->op[0].reg;
+        uint64_t a = s->gpr[reg], fl = s->rflags, r;
+        switch (op) {
+        case ALU_SHL: r = iem_alu_shl(size, a, count, &fl); break;
+        case ALU_SHR: r = iem_alu_shr(size, a, count, &fl); break;
+        case ALU_SAR: r = iem_alu_sar(size, a, count, &fl); break;
+        case ALU_ROL: r = iem_alu_rol(size, a, count, &fl); break;
+        case ALU_ROR: r = iem_alu_ror(size, a, count, &fl); break;
+        case ALU_RCL: r = iem_alu_rcl(size, a, count, &fl); break;
+        default: r = iem_alu_rcr(size, a, count, &fl); break;
+        }
+        s->rflags = fl;
+        iem_int_gpr_store(s, reg, size, r);
+        return IEM_NEXT;
+    }
+    iem_int_rmw(cpu, in, g_shift_rmw[op], count, false);
     return IEM_NEXT;
 }
+
+int iem_int_shl(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_shift(cpu, in, ALU_SHL); }
+int iem_int_shr(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_shift(cpu, in, ALU_SHR); }
+int iem_int_sar(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_shift(cpu, in, ALU_SAR); }
+int iem_int_rol(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_shift(cpu, in, ALU_ROL); }
+int iem_int_ror(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_shift(cpu, in, ALU_ROR); }
+int iem_int_rcl(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_shift(cpu, in, ALU_RCL); }
+int iem_int_rcr(struct iem_cpu *cpu, const struct iem_insn *in) { return alu_shift(cpu, in, ALU_RCR); }
 
 /* SHLD/SHRD r/m, reg, imm8/CL. */
 int iem_int_alu_dshift(struct iem_cpu *cpu, const struct iem_insn *in)
@@ -145,10 +234,13 @@ int iem_int_alu_dshift(struct iem_cpu *cpu, const struct iem_insn *in)
     unsigned size = in->op[0].size;
     uint64_t src = alu_src(cpu, in, 1, size);
     unsigned count = alu_count(cpu, in, 2, size);
-    uint64_t a = iem_op_read(cpu, in, 0), fl = cpu->s->rflags, r;
+    uint64_t a, fl = cpu->s->rflags, r;
 
-    if (count == 0)
+    if (count == 0) {
+        alu_count_zero(cpu, in);
         return IEM_NEXT;
+    }
+    a = iem_op_read(cpu, in, 0);
     if (in->mnemonic == ZYDIS_MNEMONIC_SHLD)
         r = iem_alu_shld(size, a, src, count, &fl);
     else

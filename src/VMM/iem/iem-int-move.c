@@ -16,14 +16,36 @@ static uint64_t move_src(struct iem_cpu *cpu, const struct iem_insn *in, unsigne
 /* MOV: the segment, control and debug register forms are system instructions (iem-sys.h). */
 int iem_int_mov(struct iem_cpu *cpu, const struct iem_insn *in)
 {
-    if (iem_insn_has_opkind(in, IEM_OPK_SEG))
+    const struct iem_operand *dst = &in->op[0], *src = &in->op[1];
+    struct cpu_state *s = cpu->s;
+
+    if (iem_int_is_gpr(dst)) {
+        uint64_t v;
+        if (iem_int_is_gpr(src))
+            v = s->gpr[src->reg];
+        else if (src->kind == IEM_OPK_IMM)
+            v = in->imm;
+        else if (src->kind == IEM_OPK_MEM || src->kind == IEM_OPK_GPR)
+            v = iem_op_read(cpu, in, 1);
+        else
+            goto system;
+        iem_int_gpr_store(s, dst->reg, dst->size, v);
+        return IEM_NEXT;
+    }
+    if (dst->kind == IEM_OPK_MEM || dst->kind == IEM_OPK_GPR) {
+        if (src->kind == IEM_OPK_SEG || src->kind == IEM_OPK_CR || src->kind == IEM_OPK_DR)
+            goto system;
+        iem_op_write(cpu, in, 0, move_src(cpu, in, 1, dst->size));
+        return IEM_NEXT;
+    }
+system:
+    if (dst->kind == IEM_OPK_SEG || src->kind == IEM_OPK_SEG)
         return iem_mov_seg(cpu, in);
-    if (iem_insn_has_opkind(in, IEM_OPK_CR))
+    if (dst->kind == IEM_OPK_CR || src->kind == IEM_OPK_CR)
         return iem_mov_cr(cpu, in);
-    if (iem_insn_has_opkind(in, IEM_OPK_DR))
+    if (dst->kind == IEM_OPK_DR || src->kind == IEM_OPK_DR)
         return iem_mov_dr(cpu, in);
-    iem_op_write(cpu, in, 0, move_src(cpu, in, 1, in->op[0].size));
-    return IEM_NEXT;
+    iem_raise_ud(cpu);
 }
 
 /* MOVZX, MOVSX, MOVSXD (without REX.W MOVSXD is a plain 32-bit move, SDM MOVSX/MOVSXD). */

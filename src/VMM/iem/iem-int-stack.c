@@ -92,6 +92,31 @@ int iem_int_popa(struct iem_cpu *cpu, const struct iem_insn *in)
 }
 
 /*
+ * ENTER's nested frame pointers are read from the enclosing frame while the new frame is
+ * being pushed, and with an odd rBP a read can overlap a slot pushed just before it (SDM
+ * ENTER pushes each copy as soon as it is read).  The writes are only made after every read
+ * succeeded (fault rule), so a read takes the bytes of slots already "pushed" from them.
+ */
+static uint64_t enter_read(struct iem_cpu *cpu, uint64_t off, unsigned size, const uint64_t *pushed,
+                           unsigned npushed)
+{
+    unsigned w = iem_int_stack_width(cpu);
+    uint64_t v = iem_int_mem_read(cpu, CPU_SS, off, size);
+
+    for (unsigned k = 0; k < npushed; k++) {
+        uint64_t slot = stack_slot(cpu, (uint64_t)0 - (k + 1) * size);
+        for (unsigned j = 0; j < size; j++) {
+            uint64_t d = iem_int_wrap(w, off + j - slot);
+            if (d < size) {
+                v &= ~((uint64_t)0xff << (8 * j));
+                v |= ((pushed[k] >> (8 * d)) & 0xff) << (8 * j);
+            }
+        }
+    }
+    return v;
+}
+
+/*
  * ENTER imm16, imm8 (SDM ENTER): push rBP, copy level-1 frame pointers from the enclosing
  * frame (read at rBP - size, rBP - 2*size, ... with the stack width), push the new frame
  * pointer, then rBP = frame pointer (written at the operand size) and rSP -= imm16 (at the
@@ -108,7 +133,7 @@ int iem_int_enter(struct iem_cpu *cpu, const struct iem_insn *in)
     if (level > 0) {
         for (unsigned i = 1; i < level; i++) {
             bp -= size;
-            v[i] = iem_int_mem_read(cpu, CPU_SS, iem_int_wrap(w, bp), size);
+            v[i] = enter_read(cpu, iem_int_wrap(w, bp), size, v, i);
         }
         v[level] = iem_int_wrap(size, frame);
     }

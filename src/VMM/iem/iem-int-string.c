@@ -8,15 +8,20 @@
  * only SI/DI/CX, a 32-bit one in 64-bit mode zero-extends them.  The DS side (MOVS, CMPS,
  * LODS, OUTS) takes the decoder's segment (override included); the ES side never changes.
  *
- * Long repeats run IEM_INT_REP_CHUNK iterations per call and then return IEM_JUMPED with
- * RIP on the instruction, so interrupts and VM requests are taken between chunks.  REP with
+ * Long repeats run at most IEM_INT_REP_CHUNK iterations per call (fewer when
+ * iem_core_should_yield says an interrupt or a request is waiting) and then return
+ * IEM_JUMPED with RIP on the instruction, so interrupts and VM requests are taken between
+ * chunks.  Forward REP MOVS/STOS on RAM move whole page runs at once (str_bulk).  REP with
  * MOVS/STOS/LODS/INS/OUTS repeats whichever of F2/F3 is present (Intel processors treat F2
  * like F3 there); CMPS/SCAS stop on ZF = 0 (F3, REPE) or ZF = 1 (F2, REPNE).
  */
 
+#include <string.h>
+
 #include <Zydis/Mnemonic.h>
 
 #include "iem-alu.h"
+#include "iem-core.h"
 #include "iem-int.h"
 #include "iem-simd.h"
 #include "iem-sys.h"
@@ -105,24 +110,115 @@ static bool str_step(struct iem_cpu *cpu, const struct iem_insn *in, enum str_ki
     return (cpu->s->rflags & IEM_F_ZF) != 0;
 }
 
+/* Bytes from off to the segment limit or the address-size wrap, whichever comes first; 0 for
+ * an expand-down segment (the bulk path leaves those to the element-wise one). */
+static uint64_t str_seg_room(const struct iem_cpu *cpu, unsigned seg, uint64_t off, unsigned asz)
+{
+    uint64_t room = asz >= 8 ? UINT64_MAX : iem_int_wrap(asz, ~(uint64_t)0) - off + 1;
+    if (cpu->mode != IEM_MODE_LONG64) {
+        const struct cpu_seg *sg = &cpu->s->seg[seg];
+        if (cpu->mode == IEM_MODE_PROT && (sg->attr & (CPU_SEG_ATTR_S | 0xc)) == (CPU_SEG_ATTR_S | 0x4))
+            return 0;
+        if (off > sg->limit)
+            return 0;
+        if ((uint64_t)sg->limit - off + 1 < room)
+            room = (uint64_t)sg->limit - off + 1;
+    }
+    return room;
+}
+
+/*
+ * REP MOVS/STOS forward on RAM: after an element went through the full path (segment type
+ * and limit checks, paging, #AC, code-page and MMIO handling), the following elements that
+ * lie in the same guest pages, inside the segment and before the address-size wrap are
+ * copied directly through the TLB's host mappings.  They can raise nothing the element-wise
+ * path would not (same pages, limit checked), and the stores happen in the same order, so
+ * an overlapping MOVS replicates its pattern exactly as hardware does.  Returns the
+ * elements done (0: not applicable).
+ */
+static uint64_t str_bulk(struct iem_cpu *cpu, const struct iem_insn *in, enum str_kind kind, unsigned esize,
+                         uint64_t count)
+{
+    const struct cpu_state *s = cpu->s;
+    unsigned asz = in->addrsize;
+    uint64_t di, dlin, n, bytes, si = 0, slin = 0;
+    uint8_t *dst, *src = NULL;
+
+    if ((s->rflags & IEM_F_DF) || (cpu->cpl == 3 && (s->cr0 & IEM_CR0_AM) && (s->rflags & IEM_F_AC)))
+        return 0;
+    di = iem_gpr_read(cpu, CPU_RDI, asz);
+    dlin = iem_int_linear(cpu, CPU_ES, di);
+    n = count;
+    if (str_seg_room(cpu, CPU_ES, di, asz) / esize < n)
+        n = str_seg_room(cpu, CPU_ES, di, asz) / esize;
+    if ((IEM_PAGE_SIZE - (dlin & (IEM_PAGE_SIZE - 1))) / esize < n)
+        n = (IEM_PAGE_SIZE - (dlin & (IEM_PAGE_SIZE - 1))) / esize;
+    if (kind == STR_MOVS) {
+        si = iem_gpr_read(cpu, CPU_RSI, asz);
+        slin = iem_int_linear(cpu, in->mem.seg, si);
+        if (str_seg_room(cpu, in->mem.seg, si, asz) / esize < n)
+            n = str_seg_room(cpu, in->mem.seg, si, asz) / esize;
+        if ((IEM_PAGE_SIZE - (slin & (IEM_PAGE_SIZE - 1))) / esize < n)
+            n = (IEM_PAGE_SIZE - (slin & (IEM_PAGE_SIZE - 1))) / esize;
+    }
+    if (n == 0)
+        return 0;
+    dst = iem_int_tlb_ram(cpu, dlin, IEM_ACC_WRITE);
+    if (dst == NULL)
+        return 0;
+    if (kind == STR_MOVS) {
+        src = iem_int_tlb_ram(cpu, slin, IEM_ACC_READ);
+        if (src == NULL)
+            return 0;
+    }
+    bytes = n * esize;
+    iem_int_tlb_dirty(cpu, dlin, (unsigned)bytes);
+    if (kind == STR_STOS) {
+        uint64_t v = iem_gpr_read(cpu, CPU_RAX, esize);
+        if (esize == 1) {
+            memset(dst, (int)v, bytes);
+        } else {
+            for (uint64_t i = 0; i < n; i++)
+                memcpy(dst + i * esize, &v, esize);
+        }
+    } else if (dst > src && dst < src + bytes) {
+        /* Forward element copies into their own source: the repeating pattern of hardware. */
+        for (uint64_t i = 0; i < n; i++)
+            memmove(dst + i * esize, src + i * esize, esize);
+    } else {
+        memmove(dst, src, bytes);
+    }
+    iem_gpr_write(cpu, CPU_RDI, asz, di + bytes);
+    if (kind == STR_MOVS)
+        iem_gpr_write(cpu, CPU_RSI, asz, si + bytes);
+    return n;
+}
+
 static int str_run(struct iem_cpu *cpu, const struct iem_insn *in, enum str_kind kind)
 {
     unsigned esize = str_esize(in->mnemonic), asz = in->addrsize;
     uint64_t step = (cpu->s->rflags & IEM_F_DF) ? (uint64_t)0 - esize : esize, count;
     int done = (kind == STR_OUTS) ? IEM_STOP : IEM_NEXT;
+    bool bulk = kind == STR_MOVS || kind == STR_STOS;
 
     if (!(in->prefixes & (IEM_PFX_REP | IEM_PFX_REPNE))) {
         (void)str_step(cpu, in, kind, esize, step);
     } else {
         count = iem_gpr_read(cpu, CPU_RCX, asz);
-        for (unsigned n = 0; count != 0; n++) {
+        for (uint64_t n = 0; count != 0;) {
             bool more;
-            if (n == IEM_INT_REP_CHUNK) {
+            if (n >= IEM_INT_REP_CHUNK || ((n & 255) == 255 && iem_core_should_yield(cpu))) {
                 cpu->s->rip = cpu->insn_rip;
                 return IEM_JUMPED;
             }
             more = str_step(cpu, in, kind, esize, step);
             count = iem_int_wrap(asz, count - 1);
+            n++;
+            if (bulk && count != 0) {
+                uint64_t k = str_bulk(cpu, in, kind, esize, count);
+                count -= k;
+                n += k;
+            }
             iem_gpr_write(cpu, CPU_RCX, asz, count);
             if (!more)
                 break;

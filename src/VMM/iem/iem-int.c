@@ -5,9 +5,15 @@
  * always locked) on guest RAM is done as one atomic host operation on the host mapping of
  * the guest page (a compare-and-swap loop around the host-computed result), so that other
  * vCPU threads and device DMA see it indivisible.  Operands that are MMIO, on a page the
- * TLB will not map for direct writes (decoded code watched for modification), or that
- * straddle a host cache line (a split lock, which Linux may turn into SIGBUS) are done as
- * read, compute, write: the instruction still runs without interruption on its vCPU.
+ * TLB will not map for direct writes (decoded code watched for modification), or not
+ * naturally aligned (a host atomic there could be a split lock, which Linux may turn into
+ * SIGBUS, and is undefined behaviour in C) are done as read, compute, write: the
+ * instruction still runs without interruption on its vCPU.
+ *
+ * The host pointers come from the core's TLB (iem-core.h): an entry with a host address is
+ * plain RAM for that access kind (a write entry is never a page holding decoded code), and
+ * the write side data names the region to mark dirty, exactly as the core's own fast path
+ * does.  REP MOVS/STOS use the same two helpers for their bulk path (iem-int-string.c).
  */
 
 #include <Zydis/Mnemonic.h>
@@ -45,27 +51,37 @@ uint64_t iem_int_linear(const struct iem_cpu *cpu, unsigned seg, uint64_t off)
     return (uint32_t)(cpu->s->seg[seg].base + off);
 }
 
+uint8_t *iem_int_tlb_ram(struct iem_cpu *cpu, uint64_t linear, int kind)
+{
+    const struct iem_tlb_entry *e = &cpu->tlb[kind][(linear / IEM_PAGE_SIZE) % IEM_TLB_ENTRIES];
+    uint64_t want = (linear & IEM_PAGE_MASK) | IEM_TLB_VALID | IEM_TLB_USER_OK;
+
+    /* The core's rule (iem-mem.c): an entry serves CPL 3 only with IEM_TLB_USER_OK. */
+    if ((e->tag | (cpu->cpl == 3 ? 0 : IEM_TLB_USER_OK)) != want || e->hva == NULL)
+        return NULL;
+    return e->hva + (linear & (IEM_PAGE_SIZE - 1));
+}
+
+void iem_int_tlb_dirty(struct iem_cpu *cpu, uint64_t linear, unsigned len)
+{
+    const struct iem_tlb_wside *side = &iem_core_of(cpu)->wside[(linear / IEM_PAGE_SIZE) % IEM_TLB_ENTRIES];
+    mem_region_dirty_mark(side->region, side->region_offset + (linear & (IEM_PAGE_SIZE - 1)), len);
+}
+
 void *iem_int_lock_ptr(struct iem_cpu *cpu, unsigned seg, uint64_t off, unsigned size)
 {
-    struct iem_core *core = iem_core_of(cpu);
     uint64_t linear;
-    unsigned idx;
-    const struct iem_tlb_entry *e;
-    const struct iem_tlb_wside *side;
+    uint8_t *p;
 
     iem_mem_probe_write(cpu, seg, off, size);
     linear = iem_int_linear(cpu, seg, off);
-    if ((linear & 63) + size > 64)
+    if (linear & (size - 1))
         return NULL;
-    /* The probe filled the write entry; a NULL hva there means MMIO, ROM or a code page. */
-    idx = (unsigned)(linear / IEM_PAGE_SIZE) % IEM_TLB_ENTRIES;
-    e = &cpu->tlb[IEM_ACC_WRITE][idx];
-    if (!(e->tag & IEM_TLB_VALID) || (e->tag & IEM_PAGE_MASK) != (linear & IEM_PAGE_MASK) || e->hva == NULL)
-        return NULL;
-    /* Marked dirty before the store, as the core's own direct writes do (display, saved state). */
-    side = &core->wside[idx];
-    mem_region_dirty_mark(side->region, side->region_offset + (linear & (IEM_PAGE_SIZE - 1)), size);
-    return e->hva + (linear & (IEM_PAGE_SIZE - 1));
+    /* The probe filled the write entry; no host address there means MMIO, ROM or a code page. */
+    p = iem_int_tlb_ram(cpu, linear, IEM_ACC_WRITE);
+    if (p != NULL)
+        iem_int_tlb_dirty(cpu, linear, size); /* before the store, as the core's own direct writes */
+    return p;
 }
 
 uint64_t iem_int_atomic_load(const void *p, unsigned size)
@@ -164,14 +180,12 @@ uint64_t iem_int_rmw(struct iem_cpu *cpu, const struct iem_insn *in, iem_int_rmw
 
 const struct iem_handler_map g_iem_map_int[] = {
     /* iem-int-alu.c */
-    INT_MAP(ADD, iem_int_alu_binary), INT_MAP(OR, iem_int_alu_binary), INT_MAP(ADC, iem_int_alu_binary),
-    INT_MAP(SBB, iem_int_alu_binary), INT_MAP(AND, iem_int_alu_binary), INT_MAP(SUB, iem_int_alu_binary),
-    INT_MAP(XOR, iem_int_alu_binary), INT_MAP(CMP, iem_int_alu_binary), INT_MAP(TEST, iem_int_alu_binary),
-    INT_MAP(INC, iem_int_alu_unary), INT_MAP(DEC, iem_int_alu_unary), INT_MAP(NEG, iem_int_alu_unary),
-    INT_MAP(NOT, iem_int_alu_unary),
-    INT_MAP(SHL, iem_int_alu_shift), INT_MAP(SHR, iem_int_alu_shift), INT_MAP(SAR, iem_int_alu_shift),
-    INT_MAP(ROL, iem_int_alu_shift), INT_MAP(ROR, iem_int_alu_shift), INT_MAP(RCL, iem_int_alu_shift),
-    INT_MAP(RCR, iem_int_alu_shift),
+    INT_MAP(ADD, iem_int_add), INT_MAP(OR, iem_int_or), INT_MAP(ADC, iem_int_adc), INT_MAP(SBB, iem_int_sbb),
+    INT_MAP(AND, iem_int_and), INT_MAP(SUB, iem_int_sub), INT_MAP(XOR, iem_int_xor), INT_MAP(CMP, iem_int_cmp),
+    INT_MAP(TEST, iem_int_test),
+    INT_MAP(INC, iem_int_inc), INT_MAP(DEC, iem_int_dec), INT_MAP(NEG, iem_int_neg), INT_MAP(NOT, iem_int_not),
+    INT_MAP(SHL, iem_int_shl), INT_MAP(SHR, iem_int_shr), INT_MAP(SAR, iem_int_sar), INT_MAP(ROL, iem_int_rol),
+    INT_MAP(ROR, iem_int_ror), INT_MAP(RCL, iem_int_rcl), INT_MAP(RCR, iem_int_rcr),
     INT_MAP(SHLD, iem_int_alu_dshift), INT_MAP(SHRD, iem_int_alu_dshift),
     INT_MAP(MUL, iem_int_alu_muldiv), INT_MAP(DIV, iem_int_alu_muldiv), INT_MAP(IDIV, iem_int_alu_muldiv),
     INT_MAP(IMUL, iem_int_alu_imul),
@@ -204,6 +218,10 @@ const struct iem_handler_map g_iem_map_int[] = {
     INT_MAP(XCHG, iem_int_xchg), INT_MAP(XADD, iem_int_xadd), INT_MAP(CMPXCHG, iem_int_cmpxchg),
     INT_MAP(CMPXCHG8B, iem_int_cmpxchg8b), INT_MAP(CMPXCHG16B, iem_int_cmpxchg8b),
     INT_MAP(BSWAP, iem_int_bswap), INT_MAP(XLAT, iem_int_xlat), INT_MAP(NOP, iem_int_nop),
+    /* Cache hints never fault and change nothing architectural (SDM PREFETCHh, PREFETCHW; the
+     * decoder lets 0F 0D through as the multi-byte hint NOP processors execute it as). */
+    INT_MAP(PREFETCHT0, iem_int_nop), INT_MAP(PREFETCHT1, iem_int_nop), INT_MAP(PREFETCHT2, iem_int_nop),
+    INT_MAP(PREFETCHNTA, iem_int_nop), INT_MAP(PREFETCH, iem_int_nop), INT_MAP(PREFETCHW, iem_int_nop),
     /* iem-int-stack.c */
     INT_MAP(PUSH, iem_int_push), INT_MAP(POP, iem_int_pop), INT_MAP(PUSHA, iem_int_pusha),
     INT_MAP(PUSHAD, iem_int_pusha), INT_MAP(POPA, iem_int_popa), INT_MAP(POPAD, iem_int_popa),

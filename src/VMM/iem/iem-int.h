@@ -13,10 +13,16 @@
  *   the others go to iem_simd_movsd/iem_simd_cmpsd (iem-simd.h).  The system forms of MOV,
  *   PUSH, POP, JMP, CALL and RET go to the system family's entry points (iem-sys.h).
  *
- * Long REP string instructions run at most IEM_INT_REP_CHUNK iterations per handler call and
- * then return IEM_JUMPED with RIP left on the instruction (rCX, rSI, rDI hold the progress),
- * so the run loop can take interrupts and requests between chunks exactly as hardware
- * takes them between iterations (SDM vol. 2B, REP: "interrupted string operation").
+ * Long REP string instructions run at most IEM_INT_REP_CHUNK iterations per handler call
+ * (fewer when iem_core_should_yield reports a pending interrupt or request) and then return
+ * IEM_JUMPED with RIP left on the instruction (rCX, rSI, rDI hold the progress), so the run
+ * loop can take interrupts and requests between chunks exactly as hardware takes them
+ * between iterations (SDM vol. 2B, REP: "interrupted string operation").  In iem_step (tests)
+ * a chunk counts as one executed instruction.
+ *
+ * Flags and results of arithmetic come from iem-alu.h (the host CPU runs the instruction).
+ * Handlers follow the fault rule of iem-internal.h: operands are read and memory written
+ * (or probed) before any register or RFLAGS changes.
  */
 
 #include <stdbool.h>
@@ -58,6 +64,25 @@ static inline void iem_int_sp_add(struct iem_cpu *cpu, uint64_t delta)
     cpu->s->gpr[CPU_RSP] = iem_int_sp_after(cpu, delta);
 }
 
+/* A register operand in the register file proper (not AH/CH/DH/BH): the handlers' fast paths. */
+static inline bool iem_int_is_gpr(const struct iem_operand *op)
+{
+    return op->kind == IEM_OPK_GPR && op->reg < 16;
+}
+
+/* Writes a register as an instruction of the given operand size does: 8/16-bit writes keep
+ * the rest, a 32-bit write zero-extends (SDM vol. 1, 3.4.1.1). */
+static inline void iem_int_gpr_store(struct cpu_state *s, unsigned reg, unsigned size, uint64_t v)
+{
+    uint64_t *r = &s->gpr[reg & 15];
+    switch (size) {
+    case 1: *r = (*r & ~(uint64_t)0xff) | (v & 0xff); break;
+    case 2: *r = (*r & ~(uint64_t)0xffff) | (v & 0xffff); break;
+    case 4: *r = (uint32_t)v; break;
+    default: *r = v; break;
+    }
+}
+
 /* Size-dispatched segmented accesses. */
 uint64_t iem_int_mem_read(struct iem_cpu *cpu, unsigned seg, uint64_t off, unsigned size);
 void iem_int_mem_write(struct iem_cpu *cpu, unsigned seg, uint64_t off, unsigned size, uint64_t v);
@@ -66,8 +91,15 @@ void iem_int_mem_write(struct iem_cpu *cpu, unsigned seg, uint64_t off, unsigned
  * vol. 3A, 3.4.4); elsewhere linear addresses are 32 bits wide. */
 uint64_t iem_int_linear(const struct iem_cpu *cpu, unsigned seg, uint64_t off);
 
-/* Host pointer for an atomic access of size bytes at seg:off when it is plain guest RAM
- * inside one cache line, else NULL.  It checks writability first (raises #GP/#SS/#PF as a
+/* Host address of a linear address when the TLB already maps its page to plain RAM for the
+ * access kind (IEM_ACC_READ/WRITE) at the current privilege, else NULL; it neither fills the
+ * TLB nor faults.  A write mapping is never a page holding decoded code. */
+uint8_t *iem_int_tlb_ram(struct iem_cpu *cpu, uint64_t linear, int kind);
+/* Marks [linear, linear + len) dirty; the range lies in one page the write TLB maps to RAM. */
+void iem_int_tlb_dirty(struct iem_cpu *cpu, uint64_t linear, unsigned len);
+
+/* Host pointer for an atomic access of size (1, 2, 4, 8, 16) bytes at seg:off when it is
+ * plain guest RAM and naturally aligned, else NULL.  It checks writability first (raises #GP/#SS/#PF as a
  * write would), so a NULL answer means "use ordinary read and write". */
 void *iem_int_lock_ptr(struct iem_cpu *cpu, unsigned seg, uint64_t off, unsigned size);
 uint64_t iem_int_atomic_load(const void *p, unsigned size);
@@ -96,9 +128,26 @@ static inline void iem_int_no64(struct iem_cpu *cpu)
 /* ---- Handlers, by file ------------------------------------------------------------------- */
 
 /* iem-int-alu.c */
-int iem_int_alu_binary(struct iem_cpu *cpu, const struct iem_insn *in);
-int iem_int_alu_unary(struct iem_cpu *cpu, const struct iem_insn *in);
-int iem_int_alu_shift(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_add(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_or(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_adc(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_sbb(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_and(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_sub(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_xor(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_cmp(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_test(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_inc(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_dec(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_neg(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_not(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_shl(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_shr(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_sar(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_rol(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_ror(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_rcl(struct iem_cpu *cpu, const struct iem_insn *in);
+int iem_int_rcr(struct iem_cpu *cpu, const struct iem_insn *in);
 int iem_int_alu_dshift(struct iem_cpu *cpu, const struct iem_insn *in);
 int iem_int_alu_muldiv(struct iem_cpu *cpu, const struct iem_insn *in);
 int iem_int_alu_imul(struct iem_cpu *cpu, const struct iem_insn *in);
