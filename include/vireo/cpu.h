@@ -107,6 +107,8 @@ enum cpu_exit {
  */
 struct cpu_backend {
     const char *name;
+    /* The guest sees Vireo's local APIC model (the board then creates the APICs). */
+    bool guest_apic;
     int (*vm_init)(struct vm *vm);
     void (*vm_fini)(struct vm *vm);
     int (*vcpu_init)(struct vcpu *vcpu);

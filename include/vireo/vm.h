@@ -275,6 +275,8 @@ struct vm_intc {
 #define VM_INTC_EVENT_INIT 0x2u
 #define VM_INTC_EVENT_SIPI 0x4u
 void vm_set_intc(struct vm *vm, const struct vm_intc *intc);
+/* The installed controller's hooks, for CPU backends (MSRs, TPR/CR8, events). */
+const struct vm_intc *vm_get_intc(struct vm *vm);
 /* The vCPU whose thread is calling (NULL on other threads): per-CPU devices such as the local APIC. */
 struct vcpu *vcpu_current(void);
 /* HLT: sleeps until an interrupt is pending or a request arrives. */

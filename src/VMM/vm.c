@@ -504,6 +504,11 @@ void vm_set_intc(struct vm *vm, const struct vm_intc *intc)
     vm->intc = *intc;
 }
 
+const struct vm_intc *vm_get_intc(struct vm *vm)
+{
+    return &vm->intc;
+}
+
 /* ---- vCPU helpers for backends and devices ---- */
 
 unsigned vcpu_get_index(const struct vcpu *vcpu) { return vcpu->index; }

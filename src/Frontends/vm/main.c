@@ -193,8 +193,11 @@ int main(int argc, char **argv)
     struct vm *vm = NULL;
     unsigned errors_before = rt_log_error_count();
     rc = vm_create(&vp, &vm);
-    if (!rc)
+    if (!rc) {
+        /* The local and I/O APIC models exist for backends that show them to the guest. */
+        pp.apic = vm_get_backend(vm) && vm_get_backend(vm)->guest_apic;
         rc = pc_board_create(vm, &pp);
+    }
     if (!rc)
         rc = vm_start(vm);
     if (rc) {

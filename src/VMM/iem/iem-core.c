@@ -494,6 +494,7 @@ static int iem_state_put(struct vcpu *vcpu, const struct cpu_state *state)
 
 const struct cpu_backend g_cpu_backend_iem = {
     .name = "soft",
+    .guest_apic = true,
     .vm_init = iem_vm_init,
     .vm_fini = iem_vm_fini,
     .vcpu_init = iem_vcpu_init,

@@ -396,6 +396,26 @@ void iem_cr4_write(struct iem_cpu *cpu, uint64_t value)
     iem_update_mode(cpu);
 }
 
+/*
+ * CR8 is the task-priority register's priority class, TPR[7:4] (SDM vol. 3A, 10.8.6.1): with
+ * the local APIC model present it lives there; without one the CPU keeps the value itself.
+ */
+static uint64_t iem_cr8_read(struct iem_cpu *cpu)
+{
+    const struct vm_intc *intc = vm_get_intc(cpu->vm);
+    if (intc->tpr_get)
+        return intc->tpr_get(intc->opaque, cpu->vcpu) >> 4;
+    return cpu->s->cr8 & 0xf;
+}
+
+static void iem_cr8_write(struct iem_cpu *cpu, uint64_t v)
+{
+    const struct vm_intc *intc = vm_get_intc(cpu->vm);
+    if (intc->tpr_set)
+        intc->tpr_set(intc->opaque, cpu->vcpu, (uint8_t)(v << 4));
+    cpu->s->cr8 = v;
+}
+
 int iem_mov_cr(struct iem_cpu *cpu, const struct iem_insn *in)
 {
     struct cpu_state *s = cpu->s;
@@ -412,7 +432,7 @@ int iem_mov_cr(struct iem_cpu *cpu, const struct iem_insn *in)
         case 2: v = s->cr2; break;
         case 3: v = s->cr3; break;
         case 4: v = s->cr4; break;
-        default: v = s->cr8 & 0xf; break;
+        default: v = iem_cr8_read(cpu); break;
         }
         iem_op_write(cpu, in, 0, long64 ? v : (uint32_t)v);
         return IEM_NEXT;
@@ -428,7 +448,7 @@ int iem_mov_cr(struct iem_cpu *cpu, const struct iem_insn *in)
     default:
         if (v & ~0xfULL)
             iem_raise_gp0(cpu);
-        s->cr8 = v;
+        iem_cr8_write(cpu, v);
         break;
     }
     s->rip = iem_sys_next_rip(cpu, in);

@@ -81,11 +81,26 @@ _Static_assert((IEM_MTRR_CAP & 0xff) * 2 <= RT_ARRAY_SIZE(((struct iem_cpu *)0)-
 /* Family 6, model 3Ah (extended model 3, model 0Ah), stepping 9. */
 #define IEM_CPUID_SIGNATURE 0x000306a9u
 
+#define MSR_TSC_DEADLINE     0x6e0u
+
 /*
- * Whether CPUID.1:EDX.APIC is reported.  The local APIC model is wired separately; until
- * it is, guests must use the 8259 PIC and must not find an APIC (as with KVM, kvm-cpuid.c).
+ * The local APIC is a device model (src/Devices/PC/apic.c) reached through the VM's
+ * interrupt-controller hooks; without it (a board with only the PIC) CPUID reports no
+ * APIC and the APIC MSRs keep only the stored base.
  */
-#define IEM_HAVE_LAPIC false
+static const struct vm_intc *lapic(const struct iem_cpu *cpu)
+{
+    const struct vm_intc *intc = cpu->vm ? vm_get_intc(cpu->vm) : NULL;
+    return intc && intc->msr_read && intc->msr_write ? intc : NULL;
+}
+
+/* Keeps the APIC's TSC-deadline timer on the same TSC as RDTSC. */
+static void lapic_tsc_sync(struct iem_cpu *cpu)
+{
+    const struct vm_intc *intc = lapic(cpu);
+    if (intc && intc->tsc_sync)
+        intc->tsc_sync(intc->opaque, cpu->vcpu, cpu->tsc_khz, cpu->tsc_offset);
+}
 
 /* ---- TSC ------------------------------------------------------------------------------- */
 
@@ -117,6 +132,7 @@ void iem_sys_reset(struct iem_cpu *cpu)
         cpu->tsc_khz = IEM_TSC_KHZ_DEFAULT;
     /* Thereafter the TSC counts from 0 at power-on (SDM vol. 3B, 17.17). */
     cpu->tsc_offset = (uint64_t)0 - tsc_ticks(cpu);
+    lapic_tsc_sync(cpu);
     cpu->inhibit_irq_next = false;
 }
 
@@ -197,8 +213,10 @@ void iem_cpuid(struct iem_cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t ou
                  BIT(17) /* PSE36 */ | BIT(19) /* CLFSH */ | BIT(23) /* MMX */ | BIT(24) /* FXSR */ |
                  BIT(25) /* SSE */ | BIT(26) /* SSE2 */;
         /* Hardware reports APIC only while IA32_APIC_BASE enables it (SDM vol. 3A, 10.4.3). */
-        if (IEM_HAVE_LAPIC && (s->apic_base & BIT(11)))
+        if (lapic(cpu) && (s->apic_base & BIT(11)))
             out[3] |= BIT(9);
+        if (lapic(cpu))
+            out[2] |= BIT(24); /* TSC-deadline timer mode */
         if (n > 1) {
             out[1] |= (1u << id_bits(n)) << 16;
             out[3] |= BIT(28); /* HTT: more than one logical processor per package */
@@ -211,7 +229,7 @@ void iem_cpuid(struct iem_cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t ou
         cpuid_cache(cpu, subleaf, out);
         break;
     case 6:
-        if (IEM_HAVE_LAPIC)
+        if (lapic(cpu))
             out[0] = BIT(2); /* ARAT: the APIC timer runs in every C-state */
         break;
     case 0xb:
@@ -310,7 +328,16 @@ bool iem_msr_read(struct iem_cpu *cpu, uint32_t index, uint64_t *value)
     switch (index) {
     case MSR_TSC: v = iem_tsc_read(cpu); break;
     case MSR_PLATFORM_ID: v = 0; break;
-    case MSR_APIC_BASE: v = s->apic_base; break;
+    case MSR_APIC_BASE:
+    case MSR_TSC_DEADLINE: {
+        const struct vm_intc *intc = lapic(cpu);
+        if (intc)
+            return intc->msr_read(intc->opaque, cpu->vcpu, index, value);
+        if (index == MSR_TSC_DEADLINE)
+            return false;
+        v = s->apic_base;
+        break;
+    }
     case MSR_FEATURE_CONTROL: v = 1; break; /* locked */
     case MSR_BIOS_SIGN_ID: v = (uint64_t)IEM_MICROCODE_REV << 32; break;
     case MSR_PLATFORM_INFO: v = (uint64_t)((tsc_khz(cpu) / 100000u) & 0xff) << 8; break;
@@ -401,13 +428,18 @@ bool iem_msr_write(struct iem_cpu *cpu, uint32_t index, uint64_t v)
     switch (index) {
     case MSR_TSC:
         cpu->tsc_offset = v - tsc_ticks(cpu);
+        lapic_tsc_sync(cpu);
         return true;
     case MSR_APIC_BASE:
         /* Bits 0-7, 9 and 10 (x2APIC, not reported) and above MAXPHYADDR are reserved; BSP is read-only. */
         if ((v & 0x6ffULL) || !phys_addr_ok(v))
             return false;
+        if (lapic(cpu) && !lapic(cpu)->msr_write(lapic(cpu)->opaque, cpu->vcpu, index, v))
+            return false;
         s->apic_base = (v & ~BIT64(8)) | (s->apic_base & BIT64(8));
         return true;
+    case MSR_TSC_DEADLINE:
+        return lapic(cpu) && lapic(cpu)->msr_write(lapic(cpu)->opaque, cpu->vcpu, index, v);
     case MSR_BIOS_UPDT_TRIG:
     case MSR_BIOS_SIGN_ID:
         return true;
