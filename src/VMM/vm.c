@@ -80,12 +80,14 @@ static int choose_backend(struct vm *vm)
         return 0;
     case VM_EXEC_AUTO:
     default:
-        vm->backend = &g_cpu_backend_kvm;
-        if (host_has_hw_virt())
+        if (host_has_hw_virt()) {
+            vm->backend = &g_cpu_backend_kvm;
             LOG_INFO("execution: KVM (auto: the host CPU has vmx/svm)");
-        else
-            LOG_WARN("execution: KVM (auto: the host CPU has no vmx/svm, so /dev/kvm emulates in software and "
-                     "guests run slowly; this build has no software CPU yet)");
+        } else {
+            vm->backend = &g_cpu_backend_iem;
+            LOG_INFO("execution: software CPU, interpreter (auto: the host CPU has no vmx/svm, so KVM "
+                     "would only emulate in software)");
+        }
         return 0;
     }
 }
