@@ -76,6 +76,24 @@ start:
     call xorshift
     mov esi, eax
 
+    ; Watchdog: PIT channel 0 one-shot (mode 0, ~55 ms) on IRQ0, the only unmasked PIC input.
+    ; Random code that loops forever with interrupts enabled ends its round this way.
+    mov al, 0x11                    ; ICW1: edge, cascade, ICW4 follows (8259A datasheet)
+    out 0x20, al
+    mov al, 0x08                    ; ICW2: vectors 8-15 (every vector resets anyway)
+    out 0x21, al
+    mov al, 0x04                    ; ICW3: slave on IR2
+    out 0x21, al
+    mov al, 0x01                    ; ICW4: 8086 mode
+    out 0x21, al
+    mov al, 0xfe                    ; OCW1: only IRQ0
+    out 0x21, al
+    mov al, 0x30                    ; PIT: channel 0, lobyte/hibyte, mode 0, binary
+    out 0x43, al
+    mov al, 0xff
+    out 0x40, al
+    out 0x40, al
+
     mov al, bl
     xor ah, ah
     mov bh, 3
@@ -91,6 +109,7 @@ start:
     mov es, ax
     mov ss, ax
     mov sp, 0xfff0
+    sti
     jmp RAND_SEG:0x0000
 
 protected_round:
@@ -101,6 +120,7 @@ protected_round:
     mov es, ax
     mov ss, ax
     mov esp, 0x1fff0
+    sti
     jmp CODE32_SEL:0x10000
 
     bits 16
