@@ -11,4 +11,5 @@ kvm_skip_unless_usable
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vireo-kvm-guests.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+grep -qwE 'vmx|svm' /proc/cpuinfo && guests+=("$guest_sys_gates")
 run_guest_list kvm "$tmp"
