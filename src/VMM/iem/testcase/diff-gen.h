@@ -21,7 +21,9 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <Zydis/Zydis.h>
@@ -109,12 +111,22 @@ struct dg_rng {
     uint64_t s;
 };
 
-static uint64_t dg_rand(struct dg_rng *r)
+static uint64_t dg_mix(uint64_t z)
 {
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
+}
+
+static uint64_t dg_rand(struct dg_rng *r)
+{
+    return dg_mix(r->s += 0x9e3779b97f4a7c15ull);
+}
+
+/* A stream per (seed, stream number): mixed so that neighbouring seeds do not share streams. */
+static void dg_rng_seed(struct dg_rng *r, uint64_t seed, uint64_t stream)
+{
+    r->s = dg_mix(seed ^ dg_mix(stream + 0x632be59bd9b4e019ull));
 }
 
 static unsigned dg_below(struct dg_rng *r, unsigned n)
@@ -315,6 +327,13 @@ struct dg_tmpl {
 
 /* ---- Generator state --------------------------------------------------------------------------- */
 
+/* A register a memory operand needs loaded first (32-bit MOV when r32). */
+struct dg_regset {
+    int reg;
+    uint64_t value;
+    bool r32;
+};
+
 struct dg_memop {
     bool riprel;
     bool asz32;               /* 0x67 */
@@ -325,7 +344,7 @@ struct dg_memop {
     unsigned dispsz;          /* 0, 1, 4 */
     uint64_t target;          /* linear address it designates */
     unsigned nset;
-    struct { int reg; uint64_t value; bool r32; } set[2];
+    struct dg_regset set[2];
 };
 
 struct dg_enc {
@@ -356,6 +375,7 @@ struct dg_gen {
     uint16_t reserved;        /* GPRs nothing may write (a LOOP body's counter) */
     uint16_t avoid_mem;       /* GPRs a memory operand's setup must not use (loaded by the unit before it) */
     uint32_t mxcsr;           /* MXCSR as the last LDMXCSR (or the initial state) set it */
+    bool daz;                 /* MXCSR.DAZ may be set here */
     bool mmx_dirty;           /* an MMX instruction ran since the last EMMS (the x87 stack is full) */
     /*
      * XMM registers that may hold arbitrary bit patterns (written by anything but floating-point
@@ -556,6 +576,7 @@ static void dg_mxcsr_load(struct dg_gen *g, uint32_t v)
     struct dg_enc e = { .map = DG_MAP_0F, .op = 0xae, .has_modrm = true, .reg = 2, .mem = &m };
     dg_emit_x(g, &e, true);
     g->mxcsr = v;
+    g->daz = (v & 0x40) != 0;
 }
 
 /* ---- Flags -------------------------------------------------------------------------------- */
@@ -602,11 +623,8 @@ static int dg_gpr(struct dg_gen *g, bool written, bool legacy8, unsigned size, u
 }
 
 #define DG_MF_NO_RIP  0x01u
-#define DG_MF_NO_67   0x02u
-#define DG_MF_NO_SEG  0x04u
 #define DG_MF_LEGACY  0x08u /* no REX allowed: base and index among the first eight */
 #define DG_MF_FP      0x10u /* floating-point operand: the NaN-free page */
-#define DG_MF_STACK   0x20u /* address must lie in the stack area */
 #define DG_MF_X87     0x40u /* the x87 load area (read only) */
 
 /*
@@ -625,8 +643,6 @@ static void dg_mem_pick(struct dg_gen *g, struct dg_memop *m, unsigned size, uns
         lo = DG_FP_BASE, hi = DG_WR_END - 64;
     if (flags & DG_MF_X87)
         lo = DG_X87_BASE, hi = DG_STACK_BASE - 16;
-    if (flags & DG_MF_STACK)
-        lo = DG_STACK_BASE + 0x200, hi = DG_MEM_END - 0x200;
     if (size > 64)
         size = 64;
     uint64_t a = lo + dg_below(r, (unsigned)(hi - lo - size));
@@ -638,9 +654,9 @@ static void dg_mem_pick(struct dg_gen *g, struct dg_memop *m, unsigned size, uns
     m->target = a;
     m->scale = 1;
     m->base = m->index = -1;
-    if (!(flags & DG_MF_NO_67) && dg_chance(r, 8))
+    if (dg_chance(r, 8))
         m->asz32 = true;
-    if (!(flags & DG_MF_NO_SEG) && dg_chance(r, 4)) {
+    if (dg_chance(r, 4)) {
         static const uint8_t segs[] = { 0x64, 0x65, 0x2e, 0x3e, 0x26, 0x36 };
         m->seg = segs[dg_below(r, 6)];
     }
@@ -718,17 +734,17 @@ static void dg_mem_pick(struct dg_gen *g, struct dg_memop *m, unsigned size, uns
         if (m->asz32)
             v = ((off - (uint64_t)disp) & 0xffffffffu) / mult;
         m->disp = (int32_t)disp;
-        m->set[m->nset++] = (typeof(m->set[0])){ m->base, v, m->asz32 };
+        m->set[m->nset++] = (struct dg_regset){ m->base, v, m->asz32 };
         return;
     }
     m->disp = (int32_t)disp;
     if (m->index >= 0)
-        m->set[m->nset++] = (typeof(m->set[0])){ m->index, (uint64_t)idxv, m->asz32 && idxv >= 0 };
+        m->set[m->nset++] = (struct dg_regset){ m->index, (uint64_t)idxv, m->asz32 && idxv >= 0 };
     if (m->base >= 0) {
         uint64_t bv = off - (uint64_t)idxv * m->scale - (uint64_t)(int64_t)disp;
         if (m->asz32) /* only the low 32 bits take part; garbage above them must be ignored */
             bv = (bv & 0xffffffffu) | (dg_chance(r, 2) ? dg_rand(r) << 32 : 0);
-        m->set[m->nset++] = (typeof(m->set[0])){ m->base, bv, false };
+        m->set[m->nset++] = (struct dg_regset){ m->base, bv, false };
     }
     if (m->base == 4) {
         /* RSP as base: it then also is the stack pointer, so it must stay inside the area. */
@@ -851,7 +867,7 @@ static void dg_unit_generic(struct dg_gen *g, const struct dg_tmpl *t)
         g->seq->no_ftw = true;
     if (t->rk == DG_K_MMX || t->mk == DG_K_MMX)
         g->mmx_dirty = true;
-    if ((t->traits2 & DG_T2_NODAZ) && (g->mxcsr & 0x40))
+    if ((t->traits2 & DG_T2_NODAZ) && g->daz)
         dg_mxcsr_load(g, g->mxcsr & ~0x40u);
     if (t->traits2 & DG_T2_WXMM0)
         g->xmm_taint |= 1u;
@@ -965,6 +981,38 @@ static void dg_unit_generic(struct dg_gen *g, const struct dg_tmpl *t)
     dg_flags_result(g, t->fdef, t->fund);
 }
 
+/*
+ * What the generator knows about the machine, for the places where the code it emits may or may
+ * not run (a branch body) or runs several times (a loop body): there the knowledge of both paths
+ * is merged, always towards "maybe" (flags undefined, DAZ set, MMX state in use, XMM tainted).
+ */
+struct dg_flow {
+    uint32_t undef;
+    bool daz, mmx_dirty;
+    uint16_t xmm_taint;
+};
+
+static struct dg_flow dg_flow_save(const struct dg_gen *g)
+{
+    return (struct dg_flow){ g->undef, g->daz, g->mmx_dirty, g->xmm_taint };
+}
+
+static void dg_flow_restore(struct dg_gen *g, const struct dg_flow *f)
+{
+    g->undef = f->undef;
+    g->daz = f->daz;
+    g->mmx_dirty = f->mmx_dirty;
+    g->xmm_taint = f->xmm_taint;
+}
+
+static void dg_flow_merge(struct dg_gen *g, const struct dg_flow *f)
+{
+    g->undef |= f->undef;
+    g->daz = g->daz || f->daz;
+    g->mmx_dirty = g->mmx_dirty || f->mmx_dirty;
+    g->xmm_taint |= f->xmm_taint;
+}
+
 /* ---- Sequences ---------------------------------------------------------------------------------- */
 
 static void dg_unit(struct dg_gen *g, uint16_t id)
@@ -1017,7 +1065,7 @@ static void dg_add_table(struct dg_gen *g, const struct dg_tmpl *tab)
 static void dg_gen_init(struct dg_gen *g, uint64_t seed)
 {
     memset(g, 0, sizeof(*g));
-    g->rng.s = seed;
+    dg_rng_seed(&g->rng, seed, 0);
     ZydisDecoderInit(&g->dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
 }
 
@@ -1074,6 +1122,7 @@ static void dg_seq_build(struct dg_gen *g, struct dg_seq *q, const uint16_t *poo
     g->avoid_mem = 0;
     dg_state_random(g, &q->init);
     g->mxcsr = q->init.mxcsr;
+    g->daz = (q->init.mxcsr & 0x40) != 0;
     g->mmx_dirty = false;
     g->xmm_taint = 0;
     unsigned units = 1 + dg_below(&g->rng, max_units);

@@ -28,6 +28,7 @@ static void dg_unit_ldmxcsr(struct dg_gen *g, const struct dg_tmpl *t)
     dg_enc_finish_prefixes(g, &e, t);
     dg_emit(g, &e);
     g->mxcsr = v;
+    g->daz = (v & 0x40) != 0;
     if (dg_chance(r, 2)) {
         struct dg_memop m2;
         dg_mem_pick(g, &m2, 4, 1, 0, 0);

@@ -19,16 +19,30 @@
  * without the flags the generator knows to be undefined, XMM, MXCSR (control bits), the x87/MMX
  * state where the sequence used it, and the data and stack memory.
  *
- * Unicorn 2.0.1 limitations this test works around (each also noted where it applies):
- * - MXCSR exception flags are never set (QEMU 5 keeps them in its softfloat status only), and
- *   the x87 status word's exception flags and C1 are not maintained: those bits are masked.
- * - MXCSR.FZ is applied to the x87 status (QEMU 5 update_mxcsr_status): FZ is never set.
- * - Two NaN operands: QEMU picks the NaN with the larger significand (x87 rule) where SSE returns
- *   the first operand: the generator avoids NaN inputs to SSE arithmetic (dg_fp32/dg_fp64).
- * - No alignment check on legacy SSE m128 operands, no reserved-bit check in LDMXCSR, no x87
- *   stack underflow: those faults are not generated.
- * - POPCNT and MOVBE are missing from Unicorn's fixed CPUID: diff-uc.h computes them itself.
- * - DPPS sums its products sequentially, RCPPS/RSQRTPS are exact: see diff-simd.h.
+ * Where Unicorn 2.0.1 (QEMU 5 TCG) differs from the hardware, the generator keeps the case out
+ * or the comparison masks it, with the reason next to the code; on the host these were checked
+ * against the real instruction where the SDM leaves doubt.  In short:
+ * - Engine state: QEMU's "exception in flight" is never cleared (every run restores a fresh CPU
+ *   context, diff-uc.h); lazily tracked flags go stale across LOOPE/LOOPNE and into the
+ *   CMPXCHG8B helper (a JMP $+2 starts a new translation block first, diff-int.h); RIP after
+ *   an unmapped access is the block start (JMP $+2 before the non-canonical access).
+ * - Missing or different features: POPCNT and MOVBE are absent from Unicorn's fixed CPUID
+ *   (computed by the invalid-opcode hook, diff-uc.h); Unicorn has BMI1 where the interpreter has
+ *   not (TZCNT only with sources where TZCNT and BSF agree); F6/F7 /1 TEST is #UD there.
+ * - Faults not raised: no alignment check on m128 operands, no reserved-bit check in LDMXCSR,
+ *   no x87 stack overflow/underflow, LOCK MOV accepted; LOCK CMP aborts Unicorn; a non-canonical
+ *   data address is reported as unmapped and read here as #GP(0).
+ * - Results: MXCSR exception flags never set and FZ applied to the x87 unit (flags masked, FZ
+ *   never set); x87 status exception flags and C1 not kept (masked; C0/C2/C3 checked through
+ *   FNSTSW right after compares); FCOMI keeps OF/SF/AF; an MMX write leaves bits 79:64 alone;
+ *   SSSE3 on MMX registers keeps the tag word; two NaN operands pick the x87 way (the generator
+ *   feeds floating-point instructions no NaN, dg_fp32 and xmm_taint); MIN/MAX return a denormal
+ *   as is under DAZ; DPPS/DPPD sum from +0.0 in order; RCPPS/RSQRTPS are exact; PHADD/PHSUB
+ *   with one register as both operands read overwritten words; PCMPxSTRx "equal ordered" misses
+ *   tail matches and huge explicit lengths crash it; SHLD/SHRD imm8 get RIP-relative addresses
+ *   wrong; LOCK NEG flags come from the old value; CMPXCHG r32 and BSF/BSR r32 with a zero
+ *   source write the register back zero-extended; FLD m32/m64 keeps a signalling NaN signalling;
+ *   CVTPI2PS/PD with a memory source switch to MMX mode.
  */
 
 #include <stdarg.h>
@@ -461,7 +475,7 @@ static void test_diff_group(void **state)
             pool[npool++] = (uint16_t)i;
     assert_true(npool > 0);
     /* Every sequence follows from the seed and the group only. */
-    g_run.gen.rng.s = g_run.seed * 0x9e3779b97f4a7c15ull + (uint64_t)group * 0x632be59bd9b4e019ull;
+    dg_rng_seed(&g_run.gen.rng, g_run.seed, (uint64_t)group + 1);
     uint64_t n = diff_group_count(group);
     uint64_t divergences = 0, faults = 0, gen_bad = 0, insns = 0;
     struct timespec t0, t1;
