@@ -135,9 +135,48 @@ static inline uint64_t iem_alu_szp(unsigned size, uint64_t result)
         return a;                                                                             \
     }
 
-IEM_ALU_DEF_BINOP(add, "add")
+/*
+ * ADD and SUB (and CMP, NEG below) set all six arithmetic flags from their operands alone
+ * (SDM vol. 2A ADD, SUB, NEG: "OF, SF, ZF, AF, CF, and PF flags are set according to the
+ * result"), so the guest's flags need not be loaded into the host first.
+ */
+#define IEM_ALU_DEF_BINOP_FRESH(name, insn)                                                   \
+    static inline uint64_t iem_alu_##name(unsigned size, uint64_t a, uint64_t b, uint64_t *fl) \
+    {                                                                                         \
+        uint64_t fx;                                                                          \
+        switch (size) {                                                                       \
+        case 1: {                                                                             \
+            uint8_t r = (uint8_t)a;                                                           \
+            __asm__(insn "b %b[b], %b[r]" IEM_ALU_FOUT : [r] "+r"(r), "=&a"(fx) : [b] "r"((uint8_t)b) : "cc"); \
+            a = r;                                                                            \
+            break;                                                                            \
+        }                                                                                     \
+        case 2: {                                                                             \
+            uint16_t r = (uint16_t)a;                                                         \
+            __asm__(insn "w %w[b], %w[r]" IEM_ALU_FOUT : [r] "+r"(r), "=&a"(fx) : [b] "r"((uint16_t)b) : "cc"); \
+            a = r;                                                                            \
+            break;                                                                            \
+        }                                                                                     \
+        case 4: {                                                                             \
+            uint32_t r = (uint32_t)a;                                                         \
+            __asm__(insn "l %k[b], %k[r]" IEM_ALU_FOUT : [r] "+r"(r), "=&a"(fx) : [b] "r"((uint32_t)b) : "cc"); \
+            a = r;                                                                            \
+            break;                                                                            \
+        }                                                                                     \
+        default: {                                                                            \
+            uint64_t r = a;                                                                   \
+            __asm__(insn "q %q[b], %q[r]" IEM_ALU_FOUT : [r] "+r"(r), "=&a"(fx) : [b] "r"(b) : "cc"); \
+            a = r;                                                                            \
+            break;                                                                            \
+        }                                                                                     \
+        }                                                                                     \
+        iem_alu_fx_unpack(fl, fx);                                                            \
+        return a;                                                                             \
+    }
+
+IEM_ALU_DEF_BINOP_FRESH(add, "add")
 IEM_ALU_DEF_BINOP(adc, "adc")
-IEM_ALU_DEF_BINOP(sub, "sub")
+IEM_ALU_DEF_BINOP_FRESH(sub, "sub")
 IEM_ALU_DEF_BINOP(sbb, "sbb")
 IEM_ALU_DEF_BINOP(and, "and")
 IEM_ALU_DEF_BINOP(or, "or")

@@ -81,19 +81,18 @@ static bool is_soft_int(uint16_t mnemonic)
 }
 
 /*
- * Runs at most max instructions of block b.  Single-step (EFLAGS.TF at the start of an
- * instruction, SDM vol. 3A 17.3.1.4) raises the #DB trap after the instruction.
+ * The careful loop: the block was entered with an interrupt shadow, EFLAGS.TF or
+ * EFLAGS.RF, so it runs one instruction at a time (at most one with a shadow or TF).
+ * Single-step (EFLAGS.TF at the start of an instruction, SDM vol. 3A 17.3.1.4) raises
+ * the #DB trap after the instruction.
  */
-static void exec_block(struct iem_core *core, struct iem_block *b, unsigned max)
+static __attribute__((noinline)) void exec_block_careful(struct iem_core *core, struct iem_block *b, unsigned n)
 {
     struct iem_cpu *cpu = &core->cpu;
     struct cpu_state *s = cpu->s;
-    unsigned n = b->ninsns;
     if (s->int_shadow || (s->rflags & IEM_F_TF))
         n = 1;
-    if (n > max)
-        n = max;
-    uint64_t rip_mask = cpu->code_size == 8 ? UINT64_MAX : cpu->code_size == 4 ? 0xffffffffu : 0xffffu;
+    uint64_t rip_mask = core->rip_mask;
     cpu->cur_block = b;
     cpu->block_dirty = false;
     const struct iem_insn *in = b->insns;
@@ -101,15 +100,20 @@ static void exec_block(struct iem_core *core, struct iem_block *b, unsigned max)
         uint64_t flags_before = s->rflags;
         cpu->insn_rip = s->rip;
         cpu->insn = in;
+        core->chain_end = in + 1; /* one instruction: no running on, no chaining (chain_left is 0) */
         int rc = in->fn(cpu, in);
+        core->chain_end = NULL;
+        /* A specialised handler has already moved RIP on (iem_fast_next). */
+        bool moved = cpu->insn != in;
         cpu->icount++;
-        if (__builtin_expect(cpu->inhibit_irq_next || s->int_shadow, 0)) {
+        if (cpu->inhibit_irq_next || s->int_shadow) {
             s->int_shadow = cpu->inhibit_irq_next;
             cpu->inhibit_irq_next = false;
         }
-        if (rc == IEM_NEXT)
+        if (rc == IEM_NEXT && !moved)
             s->rip = (s->rip + in->len) & rip_mask;
-        if (__builtin_expect(flags_before & (IEM_F_TF | IEM_F_RF), 0)) {
+        cpu->insn = in;
+        if (flags_before & (IEM_F_TF | IEM_F_RF)) {
             /* RF is cleared once an instruction completes, except by IRET which loads it (SDM vol. 3A 17.3.1.1). */
             if ((flags_before & IEM_F_RF) && in->mnemonic != ZYDIS_MNEMONIC_IRET &&
                 in->mnemonic != ZYDIS_MNEMONIC_IRETD && in->mnemonic != ZYDIS_MNEMONIC_IRETQ)
@@ -128,19 +132,94 @@ static void exec_block(struct iem_core *core, struct iem_block *b, unsigned max)
 }
 
 /*
+ * Runs block b, and the blocks the specialised branch handlers chain into after it
+ * (iem_fast_jump), up to max instructions in all; returns the block that ran last.
+ * Entered without an interrupt shadow and with TF and RF clear, blocks run in the lean
+ * loop below: only the instructions that end a block (the decoder's rule: POPF, IRET,
+ * STI, MOV/POP SS, far transfers, ...) can set TF or RF or open a shadow, so nothing
+ * needs looking at between instructions but the handler's result and an invalidated
+ * block; a shadow opened by the last instruction is applied after the loop.  Retired
+ * instructions are counted once per block; a fault adds the ones before the faulting
+ * instruction (count_base).
+ */
+static struct iem_block *exec_block(struct iem_core *core, struct iem_block *b, unsigned max)
+{
+    struct iem_cpu *cpu = &core->cpu;
+    struct cpu_state *s = cpu->s;
+    unsigned n = b->ninsns;
+    if (n > max)
+        n = max;
+    if (__builtin_expect(s->int_shadow || (s->rflags & (IEM_F_TF | IEM_F_RF)), 0)) {
+        exec_block_careful(core, b, n);
+        return b;
+    }
+    uint64_t rip_mask = core->rip_mask;
+    cpu->cur_block = b;
+    cpu->block_dirty = false;
+    const struct iem_insn *in = b->insns;
+    uint64_t rip = s->rip;
+    core->count_base = in;
+    core->chain_end = in + n;
+    core->chain_left = max - n;
+    cpu->insn_rip = rip;
+    cpu->insn = in;
+    for (;;) {
+        int rc = in->fn(cpu, in);
+        /* Specialised handlers run on into the next instructions and blocks (iem-fast.h):
+         * cpu->insn is the instruction that returned, in the block chain_end belongs to. */
+        in = cpu->insn;
+        if (__builtin_expect(rc != IEM_NEXT, 0)) {
+            in++;
+            break;
+        }
+        if (in == core->chain_end)
+            break;
+        /* IEM_NEXT from a generic handler: it left RIP alone (iem-internal.h). */
+        rip = (cpu->insn_rip + in->len) & rip_mask;
+        s->rip = rip;
+        in++;
+        if (in == core->chain_end || cpu->block_dirty)
+            break;
+        cpu->insn_rip = rip;
+        cpu->insn = in;
+    }
+    b = cpu->cur_block;
+    cpu->icount += (uint64_t)(in - core->count_base);
+    core->count_base = NULL;
+    core->chain_end = NULL;
+    core->chain_left = 0;
+    if (cpu->inhibit_irq_next) {
+        s->int_shadow = true;
+        cpu->inhibit_irq_next = false;
+    }
+    cpu->cur_block = NULL;
+    return b;
+}
+
+/* A fault unwound out of exec_block: count the instructions of the block that retired before it. */
+static inline void count_on_fault(struct iem_core *core)
+{
+    if (core->count_base && core->cpu.insn)
+        core->cpu.icount += (uint64_t)(core->cpu.insn - core->count_base);
+    core->count_base = NULL;
+    core->chain_end = NULL;
+    core->chain_left = 0;
+}
+
+/*
  * The block at CS:RIP: first through the links of the block that ran before (valid
  * while nothing was invalidated, flushed or switched since: chain_gen), else the cache.
  * prev is NULL or a cached block that is still alive (its generation was checked).
  */
-static struct iem_block *next_block(struct iem_core *core, struct iem_block *prev)
+static inline __attribute__((always_inline)) struct iem_block *next_block(struct iem_core *core,
+                                                                          struct iem_block *prev)
 {
     struct iem_cpu *cpu = &core->cpu;
     const struct cpu_state *s = cpu->s;
-    uint64_t lin = s->seg[CPU_CS].base + s->rip;
-    if (cpu->mode != IEM_MODE_LONG64)
-        lin = (uint32_t)lin;
+    /* The linear address as iem_block_lookup computes it (64-bit mode ignores the CS base). */
+    uint64_t lin = cpu->mode == IEM_MODE_LONG64 ? s->rip : (uint32_t)(s->seg[CPU_CS].base + s->rip);
     if (prev && prev->link_gen == core->chain_gen) {
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < IEM_BLOCK_LINKS; i++) {
             struct iem_block *to = prev->link[i].to;
             if (to && prev->link[i].lin == lin &&
                 (cpu->mode == IEM_MODE_LONG64 || s->rip + to->nbytes - 1 <= s->seg[CPU_CS].limit))
@@ -151,9 +230,10 @@ static struct iem_block *next_block(struct iem_core *core, struct iem_block *pre
     if (prev && b->cached) {
         if (prev->link_gen != core->chain_gen) {
             memset(prev->link, 0, sizeof(prev->link));
+            prev->link_next = 0;
             prev->link_gen = core->chain_gen;
         }
-        int slot = prev->link[0].to ? 1 : 0;
+        unsigned slot = prev->link_next++ % IEM_BLOCK_LINKS;
         prev->link[slot].lin = lin;
         prev->link[slot].to = b;
     }
@@ -180,6 +260,7 @@ static bool fault_deliver(struct iem_core *core)
     cpu->cur_block = NULL;
     cpu->inhibit_irq_next = false;
     int prev = core->delivering;
+    count_on_fault(core);
     core->delivering = DLV_NONE;
     int cls = exception_class(vector);
     if (prev == DLV_DOUBLE_FAULT && (cls == DLV_CONTRIBUTORY || cls == DLV_PAGE_FAULT)) {
@@ -211,12 +292,23 @@ static void run_loop(struct iem_core *core)
     struct vcpu *vcpu = cpu->vcpu;
     struct iem_block *prev = NULL;
     uint32_t prev_gen = 0;
+    /*
+     * Requests are looked at on entry and after a kick: every request kicks every vCPU,
+     * this one included (cpu.h, vcpu_kick), and the kick is cleared before the look.
+     * Interrupts raised by this vCPU's own device accesses come without a kick, so the
+     * interrupt line is polled at every block boundary while IF is set.
+     */
+    bool look = true;
     for (;;) {
         boundary_work(core);
-        atomic_store_explicit(&core->kicked, false, memory_order_relaxed);
-        if (vcpu_has_request(vcpu))
-            return;
+        if (look || atomic_load_explicit(&core->kicked, memory_order_relaxed)) {
+            atomic_store_explicit(&core->kicked, false, memory_order_relaxed);
+            if (vcpu_has_request(vcpu))
+                return;
+            look = false;
+        }
         if (s->halted) {
+            look = true;
             if (!vcpu_intr_pending(vcpu)) {
                 vcpu_halt_wait(vcpu);
                 continue;
@@ -252,9 +344,9 @@ static void run_loop(struct iem_core *core)
         if (prev && prev_gen != core->chain_gen)
             prev = NULL;
         struct iem_block *b = next_block(core, prev);
+        prev_gen = core->chain_gen; /* before running: a block that dies while it runs is never a link source */
+        b = exec_block(core, b, IEM_CHAIN_MAX);
         prev = b->cached ? b : NULL;
-        prev_gen = core->chain_gen;
-        exec_block(core, b, IEM_BLOCK_MAX);
     }
 }
 
@@ -287,6 +379,7 @@ void iem_step(struct iem_cpu *cpu, uint64_t max_insns, struct iem_step_result *r
     uint64_t start = cpu->icount;
     core->step_mode = true;
     if (setjmp(cpu->fault_jmp) != 0) {
+        count_on_fault(core);
         s->rip = cpu->insn_rip;
         cpu->cur_block = NULL;
         cpu->inhibit_irq_next = false;
@@ -305,11 +398,11 @@ void iem_step(struct iem_cpu *cpu, uint64_t max_insns, struct iem_step_result *r
         boundary_work(core);
         if (prev && prev_gen != core->chain_gen)
             prev = NULL;
-        struct iem_block *b = next_block(core, prev);
-        prev = b->cached ? b : NULL;
-        prev_gen = core->chain_gen;
         uint64_t left = max_insns - (cpu->icount - start);
-        exec_block(core, b, left > IEM_BLOCK_MAX ? IEM_BLOCK_MAX : (unsigned)left);
+        struct iem_block *b = next_block(core, prev);
+        prev_gen = core->chain_gen;
+        b = exec_block(core, b, left > IEM_CHAIN_MAX ? IEM_CHAIN_MAX : (unsigned)left);
+        prev = b->cached ? b : NULL;
     }
     boundary_work(core);
     if (s->halted)

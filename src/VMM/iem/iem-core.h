@@ -28,6 +28,11 @@
 
 #define IEM_NOGPA UINT64_MAX
 
+/* Successor links per block: a block runs on past conditional branches, so it has several exits. */
+#define IEM_BLOCK_LINKS 4
+/* Instructions one exec_block call runs at most, chained blocks included (run loop). */
+#define IEM_CHAIN_MAX 2048
+
 /* A straight run of decoded instructions at one guest-physical address. */
 struct iem_block {
     struct iem_block *hnext;       /* hash chain */
@@ -44,7 +49,8 @@ struct iem_block {
     struct {
         uint64_t lin;
         struct iem_block *to;
-    } link[2];
+    } link[IEM_BLOCK_LINKS];
+    uint8_t link_next;             /* slot the next new link replaces once all are used */
     struct iem_insn insns[];
 };
 
@@ -96,6 +102,14 @@ struct iem_core {
     int delivering;
     bool step_mode;                /* inside iem_step: nothing is delivered */
     uint64_t paging_sig;           /* CR0/CR4/EFER bits the TLB depends on */
+    /* The first instruction of the block exec_block runs (NULL outside it): a fault counts the retired ones from here. */
+    const struct iem_insn *count_base;
+    /* Where the specialised handlers stop passing control to the next instruction (iem_fast_next). */
+    const struct iem_insn *chain_end;
+    /* Instructions exec_block may still run in blocks it enters through links (iem_fast_jump). */
+    unsigned chain_left;
+    uint64_t rip_mask;             /* RIP wraps at the code size: all ones, 0xffffffff or 0xffff */
+    uint64_t tlb_tag_or;           /* IEM_TLB_USER_OK below CPL 3, else 0: ORed into a tag before the hit test */
     uint8_t zmode;                 /* decode mode of the current CS (set by iem_update_mode) */
     /* Bumped whenever a block dies, the TLB is flushed or the mode changes: block links older than this are stale. */
     uint32_t chain_gen;

@@ -27,9 +27,11 @@
  *   than 15 bytes into #GP(0).  TZCNT is BSF (BMI1 is not advertised), MPX and CET
  *   hints are NOPs, as on a processor without those features.
  *
- * Blocks: straight-line runs of up to IEM_BLOCK_MAX instructions in one page, ending
- * after control transfers, port I/O, and instructions that change mode, paging,
- * descriptor tables or interruptibility.  An instruction that crosses into the next
+ * Blocks: runs of up to IEM_BLOCK_MAX instructions in one page, ending after
+ * unconditional control transfers, port I/O, and instructions that change mode, paging,
+ * descriptor tables or interruptibility; a conditional branch that is not taken falls
+ * through inside its block.  Each instruction gets the specialised handler of
+ * iem_fast_select (iem-int-fast.c) when its form has one.  An instruction that crosses into the next
  * page, or past the CS limit, is decoded only when it is the first of its block, so a
  * fetch fault (#PF on the next page, #GP on the limit) is raised when that
  * instruction executes and not before the instructions in front of it.
@@ -41,6 +43,7 @@
 #include <Zydis/Zydis.h>
 
 #include "iem-core.h"
+#include "iem-fast.h"
 
 #define LOG_COMPONENT "iem"
 
@@ -330,11 +333,16 @@ static void insn_convert(const ZydisDecodedInstruction *zi, const ZydisDecodedOp
         in->opsize = in->addrsize;
 }
 
-/* Whether execution must return to the run loop after this instruction. */
+/*
+ * Whether execution must return to the run loop after this instruction.  Conditional
+ * branches do not end a block: taken, they leave it (IEM_JUMPED); not taken, the block
+ * runs on.  The run loop's lean path (iem-core.c exec_block) relies on every instruction
+ * that can set EFLAGS.TF or RF or open an interrupt shadow (STI, MOV SS, POP SS) ending
+ * its block.
+ */
 static bool insn_ends_block(const ZydisDecodedInstruction *zi, const struct iem_insn *in)
 {
     switch (zi->meta.category) {
-    case ZYDIS_CATEGORY_COND_BR:
     case ZYDIS_CATEGORY_UNCOND_BR:
     case ZYDIS_CATEGORY_CALL:
     case ZYDIS_CATEGORY_RET:
@@ -458,6 +466,9 @@ static ZyanStatus decode_insn(uint8_t zmode, const uint8_t *bytes, size_t len, s
     insn_convert(&zi, zo, in);
     in->fn = handler_for(&zi, in);
     *ends = insn_ends_block(&zi, in) || in->fn == insn_raise_ud;
+    iem_fn *fast = iem_fast_select(in, zmode);
+    if (fast)
+        in->fn = fast;
     return st;
 }
 

@@ -367,3 +367,43 @@ void iem_deliver(struct iem_cpu *cpu, int vector, enum iem_int_kind kind, bool h
         s->nmi_masked = true;
     iem_update_mode(cpu);
 }
+
+/* ---- Local APIC events (NMI, INIT, SIPI) ------------------------------------------------ */
+
+bool iem_intc_events(struct iem_cpu *cpu)
+{
+    struct cpu_state *s = cpu->s;
+    const struct vm_intc *intc = vm_get_intc(cpu->vm);
+    uint8_t sipi_vector = 0;
+    unsigned ev = intc->take_events ? intc->take_events(intc->opaque, cpu->vcpu, &sipi_vector) : 0;
+    bool changed = false;
+    if (ev & VM_INTC_EVENT_INIT) {
+        struct cpu_fpu fpu = s->fpu;
+        uint64_t apic_base = s->apic_base, pat = s->pat, misc = s->misc_enable;
+        cpu_state_reset(s);
+        s->fpu = fpu;
+        s->pat = pat;
+        s->misc_enable = misc;
+        s->apic_base = apic_base;
+        cpu->nmi_pending = false;
+        /* The boot processor restarts at the reset vector; the others wait for a start-up IPI. */
+        cpu->wait_for_sipi = !(apic_base & (1u << 8));
+        s->halted = cpu->wait_for_sipi;
+        iem_update_mode(cpu);
+        iem_tlb_flush(cpu, true);
+        changed = true;
+    }
+    if ((ev & VM_INTC_EVENT_SIPI) && cpu->wait_for_sipi) {
+        /* Real mode at vector:0000 (SDM vol. 3A, 8.4.4.1). */
+        s->seg[CPU_CS].sel = (uint16_t)(sipi_vector << 8);
+        s->seg[CPU_CS].base = (uint64_t)sipi_vector << 12;
+        s->rip = 0;
+        cpu->wait_for_sipi = false;
+        s->halted = false;
+        iem_update_mode(cpu);
+        changed = true;
+    }
+    if (ev & VM_INTC_EVENT_NMI)
+        cpu->nmi_pending = true;
+    return changed;
+}

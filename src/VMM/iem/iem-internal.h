@@ -206,6 +206,9 @@ struct iem_cpu {
 
     /* Interrupt shadow: set by STI and MOV/POP SS for the next instruction. */
     bool inhibit_irq_next;
+    /* Local APIC events taken but not yet acted on (iem_intc_events). */
+    bool nmi_pending;
+    bool wait_for_sipi;            /* after INIT on an application processor */
 
     /* Model-specific state the interpreter owns (the rest lives in cpu_state). */
     uint64_t mtrr_cap, mtrr_def_type, mtrr_fixed[11], mtrr_var[16];
@@ -296,6 +299,15 @@ void iem_iret(struct iem_cpu *cpu, unsigned opsize);
 enum iem_int_kind { IEM_INT_EXCEPTION, IEM_INT_EXTERNAL, IEM_INT_SOFTWARE /* INT n */, IEM_INT_SOFT_EXC /* INT3, INTO */, IEM_INT_ICEBP };
 void iem_deliver(struct iem_cpu *cpu, int vector, enum iem_int_kind kind, bool has_error, uint32_t error,
                  uint64_t next_rip);
+/*
+ * Takes the local APIC's NMI, INIT and start-up IPI events (vm_intc.take_events): INIT
+ * re-initialises the vCPU (SDM vol. 3A, 9.1, table 9-1: x87/SSE state and most MSRs survive)
+ * and puts an application processor into wait-for-SIPI; a SIPI starts a waiting processor at
+ * vector << 12; an NMI becomes cpu->nmi_pending, which the run loop delivers once NMIs are not
+ * blocked (until the next IRET after an NMI).  Returns true when INIT or SIPI changed the flow.
+ */
+bool iem_intc_events(struct iem_cpu *cpu);
+
 /* Hardware task switch (SDM vol. 3A 7.3) through a TSS selector, for JMP/CALL/IRET/task gates. */
 enum iem_task_reason { IEM_TASK_JMP, IEM_TASK_CALL, IEM_TASK_IRET, IEM_TASK_INT };
 void iem_task_switch(struct iem_cpu *cpu, uint16_t tss_sel, enum iem_task_reason why, bool has_error,

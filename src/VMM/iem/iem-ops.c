@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "iem-core.h"
+#include "iem-fast.h"
 
 #define LOG_COMPONENT "iem"
 
@@ -260,35 +261,7 @@ void iem_jump_near(struct iem_cpu *cpu, uint64_t target, unsigned opsize)
 
 bool iem_cond(const struct iem_cpu *cpu, unsigned cond)
 {
-    uint64_t f = cpu->s->rflags;
-    bool r;
-    switch ((cond >> 1) & 7) {
-    case 0:
-        r = f & IEM_F_OF;
-        break;
-    case 1:
-        r = f & IEM_F_CF;
-        break;
-    case 2:
-        r = f & IEM_F_ZF;
-        break;
-    case 3:
-        r = f & (IEM_F_CF | IEM_F_ZF);
-        break;
-    case 4:
-        r = f & IEM_F_SF;
-        break;
-    case 5:
-        r = f & IEM_F_PF;
-        break;
-    case 6:
-        r = !(f & IEM_F_SF) != !(f & IEM_F_OF);
-        break;
-    default:
-        r = (f & IEM_F_ZF) || (!(f & IEM_F_SF) != !(f & IEM_F_OF));
-        break;
-    }
-    return (cond & 1) ? !r : r;
+    return iem_cond_flags(cpu->s->rflags, cond);
 }
 
 /* ---- port I/O ------------------------------------------------------------------------ */
@@ -364,6 +337,8 @@ void iem_update_mode(struct iem_cpu *cpu)
         }
     }
     cpu->tlb_user = cpu->cpl == 3;
+    core->tlb_tag_or = cpu->cpl == 3 ? 0 : IEM_TLB_USER_OK;
+    core->rip_mask = cpu->code_size == 8 ? UINT64_MAX : cpu->code_size == 4 ? 0xffffffffu : 0xffffu;
     core->zmode = iem_decode_mode_key(cpu);
     core->chain_gen++;
     /* Translations depend on these bits; a change drops everything, global entries included. */
