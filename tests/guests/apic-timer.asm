@@ -9,6 +9,7 @@
 ;   6 an unexpected interrupt or exception arrived
 ;   7 CPUID reports no TSC-deadline mode   8 TSC-deadline: the interrupt came before the deadline
 ;   9 the APIC version register is not an integrated APIC (0x1x)
+;  10 a self-IPI with NMI delivery mode did not reach the NMI handler (vector 2)
 %include "vireo-guest.inc"
 
 %define APIC          0xfee00000
@@ -24,6 +25,8 @@
 %define TSC_PER_MS    2000000          ; the software CPU's TSC runs at 2 GHz
 %define IDT_BASE      0x1000
 %define var_ticks     0x0900
+%define var_nmis      0x0904
+%define APIC_ICR_LO   0x300
 %define CODE_SEL      0x08
 %define DATA_SEL      0x10
 
@@ -53,6 +56,7 @@ start:
     loop .idt
     mov word [IDT_BASE + TIMER_VECTOR * 8], tick
     mov word [IDT_BASE + 0xff * 8], spurious
+    mov word [IDT_BASE + 2 * 8], nmi
     lgdt [cs:gdt_ptr]
     lidt [cs:idt_ptr]
     mov eax, cr0
@@ -175,6 +179,20 @@ pm_entry:
 .deadline_ok:
     mov esi, 0xf0000 + msg_deadline
     call com_puts32
+
+    ; --- NMI by self-IPI (ICR: delivery mode 100b NMI, shorthand 01b self); taken even with IF clear
+    mov dword [var_nmis], 0
+    mov dword [APIC + APIC_ICR_LO], (4 << 8) | (1 << 18)
+    mov ecx, 100000
+.wait_nmi:
+    cmp dword [var_nmis], 1
+    je .nmi_ok
+    loop .wait_nmi
+    mov al, 10
+    jmp exit32
+.nmi_ok:
+    mov esi, 0xf0000 + msg_nmi
+    call com_puts32
     mov al, 0
 exit32:
     out TEST_EXIT_PORT, al
@@ -189,7 +207,11 @@ tick:
     iretd
 
 spurious:
-    iretd                              ; spurious interrupts get no EOI (SDM 10.9)
+    iretd
+
+nmi:
+    inc dword [var_nmis]
+    iretd                              ; NMIs get no EOI                              ; spurious interrupts get no EOI (SDM 10.9)
 
 unexpected:
     mov al, 6
@@ -230,6 +252,7 @@ msg_start:    db "VIREO-GUEST apic-timer start", 13, 10, 0
 msg_periodic: db "VIREO-GUEST apic-timer periodic OK", 13, 10, 0
 msg_oneshot:  db "VIREO-GUEST apic-timer one-shot OK", 13, 10, 0
 msg_deadline: db "VIREO-GUEST apic-timer tsc-deadline OK", 13, 10, 0
+msg_nmi:      db "VIREO-GUEST apic-timer self-NMI OK", 13, 10, 0
 
     SERIAL_CODE com
 

@@ -208,7 +208,8 @@ static inline void count_on_fault(struct iem_core *core)
 
 /*
  * The block at CS:RIP: first through the links of the block that ran before (valid
- * while nothing was invalidated, flushed or switched since: chain_gen), else the cache.
+ * while nothing was invalidated, flushed or switched since: chain_gen), then the jump
+ * cache (the same validity), else the cache.
  * prev is NULL or a cached block that is still alive (its generation was checked).
  */
 static inline __attribute__((always_inline)) struct iem_block *next_block(struct iem_core *core,
@@ -226,7 +227,18 @@ static inline __attribute__((always_inline)) struct iem_block *next_block(struct
                 return to;
         }
     }
-    struct iem_block *b = iem_block_lookup(core);
+    /* The jump cache holds what the lookup found at this address in this generation. */
+    struct iem_jcache_entry *j = iem_jcache_slot(core, lin);
+    struct iem_block *b = j->b;
+    if (!b || j->gen != core->chain_gen || j->lin != lin ||
+        (cpu->mode != IEM_MODE_LONG64 && s->rip + b->nbytes - 1 > s->seg[CPU_CS].limit)) {
+        b = iem_block_lookup(core);
+        if (b->cached) {
+            j->lin = lin;
+            j->b = b;
+            j->gen = core->chain_gen;
+        }
+    }
     if (prev && b->cached) {
         if (prev->link_gen != core->chain_gen) {
             memset(prev->link, 0, sizeof(prev->link));
@@ -306,6 +318,22 @@ static void run_loop(struct iem_core *core)
             if (vcpu_has_request(vcpu))
                 return;
             look = false;
+        }
+        /*
+         * The local APIC raises INTR for NMI, INIT and start-up IPIs too, whatever IF says:
+         * take those first (SDM vol. 3A, 10.5.1).  An NMI waits while NMIs are blocked.
+         */
+        if (vcpu_intr_pending(vcpu) && iem_intc_events(cpu))
+            prev = NULL;
+        if (cpu->nmi_pending && !s->nmi_masked && !cpu->wait_for_sipi) {
+            cpu->nmi_pending = false;
+            s->halted = false;
+            cpu->insn_rip = s->rip;
+            core->delivering = DLV_BENIGN;
+            iem_deliver(cpu, IEM_X_NMI, IEM_INT_EXTERNAL, false, 0, s->rip);
+            core->delivering = DLV_NONE;
+            prev = NULL;
+            continue;
         }
         if (s->halted) {
             look = true;

@@ -30,8 +30,20 @@
 
 /* Successor links per block: a block runs on past conditional branches, so it has several exits. */
 #define IEM_BLOCK_LINKS 4
-/* Instructions one exec_block call runs at most, chained blocks included (run loop). */
+/*
+ * Instructions one exec_block call runs at most, chained blocks included (run loop).  It
+ * also bounds the stack a build without tail calls (sanitizers, -O0) uses for chaining.
+ */
 #define IEM_CHAIN_MAX 2048
+/* Entries of the jump cache: blocks by linear address, for block starts the links miss (returns, indirect jumps). */
+#define IEM_JCACHE_BITS 12
+#define IEM_JCACHE (1u << IEM_JCACHE_BITS)
+
+struct iem_jcache_entry {
+    uint64_t lin;
+    struct iem_block *b;
+    uint32_t gen;                  /* valid while == core->chain_gen, as block links are */
+};
 
 /* A straight run of decoded instructions at one guest-physical address. */
 struct iem_block {
@@ -114,6 +126,11 @@ struct iem_core {
     /* Bumped whenever a block dies, the TLB is flushed or the mode changes: block links older than this are stale. */
     uint32_t chain_gen;
 
+    struct iem_jcache_entry jcache[IEM_JCACHE];
+    /* The span the last physical lookup of this vCPU found, valid while span_gen == ivm->snap_gen. */
+    struct iem_phys_span span_cache;
+    uint64_t span_gen;
+
     /* TLB side data (write kind). */
     struct iem_tlb_wside wside[IEM_TLB_ENTRIES];
     unsigned tlb_global_count;     /* global entries filled since the last full flush */
@@ -139,6 +156,7 @@ struct iem_vm {
     pthread_rwlock_t snap_lock;
     struct iem_phys_span *spans;
     size_t nspans;
+    _Atomic(uint64_t) snap_gen;    /* bumped with every new span copy (the vCPUs' span_cache) */
     struct rt_mutex lock;          /* cores[] */
     struct iem_core *cores[32];
     unsigned ncores;
@@ -149,6 +167,11 @@ struct iem_vm {
 static inline struct iem_core *iem_core_of(struct iem_cpu *cpu)
 {
     return (struct iem_core *)cpu; /* struct iem_cpu is the first member */
+}
+
+static inline struct iem_jcache_entry *iem_jcache_slot(struct iem_core *core, uint64_t lin)
+{
+    return &core->jcache[(lin * 0x9e3779b97f4a7c15ull) >> (64 - IEM_JCACHE_BITS)];
 }
 
 /* ---- iem-core.c ---- */

@@ -185,8 +185,9 @@ static inline __attribute__((always_inline)) int iem_fast_next(struct iem_cpu *c
 /*
  * The end of a specialised near branch in 64-bit mode that set RIP (IEM_JUMPED): when the
  * run loop would have nothing to do at this block boundary (no kick, cross-thread work or
- * dead blocks, no interrupt to take) and the block has a live link to the target, the
- * target block starts at once, as run_loop would start it after next_block.  The shadow,
+ * dead blocks, no interrupt to take) and the block has a live link to the target (or the
+ * jump cache knows it), the target block starts at once, as run_loop would start it after
+ * next_block.  The shadow,
  * TF and RF stay clear inside the lean loop (see exec_block), so the target block needs no
  * careful start either.  chain_left bounds the instructions of one exec_block call.
  */
@@ -213,7 +214,13 @@ static inline __attribute__((always_inline)) int iem_fast_jump(struct iem_cpu *c
             break;
         }
     }
-    if (!to || ((s->rflags & IEM_F_IF) && vcpu_intr_pending(cpu->vcpu)))
+    if (!to) {
+        const struct iem_jcache_entry *j = iem_jcache_slot(core, rip);
+        if (!j->b || j->gen != core->chain_gen || j->lin != rip)
+            return IEM_JUMPED;
+        to = j->b;
+    }
+    if ((s->rflags & IEM_F_IF) && vcpu_intr_pending(cpu->vcpu))
         return IEM_JUMPED;
     unsigned n = to->ninsns < core->chain_left ? to->ninsns : core->chain_left;
     cpu->icount += (uint64_t)(in + 1 - core->count_base);

@@ -83,6 +83,7 @@ int iem_phys_snapshot(struct iem_vm *ivm)
     struct iem_phys_span *old = ivm->spans;
     ivm->spans = b.spans;
     ivm->nspans = b.n;
+    atomic_fetch_add(&ivm->snap_gen, 1);
     pthread_rwlock_unlock(&ivm->snap_lock);
     free(old);
     return 0;
@@ -110,10 +111,31 @@ bool iem_phys_lookup(struct iem_vm *ivm, uint64_t gpa, struct iem_phys_span *out
     return found;
 }
 
-/* Host pointer to a whole 4 KiB guest page of RAM/ROM, or NULL. */
-static uint8_t *phys_page_hva(struct iem_vm *ivm, uint64_t page_gpa, struct iem_phys_span *span)
+/*
+ * iem_phys_lookup through the vCPU's last answer, without the lock: page walks and TLB
+ * fills mostly stay in one span.  A copy taken just before the map changes is as stale
+ * as the TLB entries filled from it, and both go at the next block boundary (the core's
+ * IEM_WORK_FLUSH_ALL).
+ */
+static bool core_phys_lookup(struct iem_core *core, uint64_t gpa, struct iem_phys_span *out)
 {
-    if (!iem_phys_lookup(ivm, page_gpa, span) || span->kind == MEM_KIND_MMIO || !span->hva)
+    uint64_t gen = atomic_load_explicit(&core->ivm->snap_gen, memory_order_acquire);
+    const struct iem_phys_span *c = &core->span_cache;
+    if (core->span_gen == gen && gpa - c->gpa < c->size) {
+        *out = *c;
+        return true;
+    }
+    if (!iem_phys_lookup(core->ivm, gpa, out))
+        return false;
+    core->span_cache = *out;
+    core->span_gen = gen;
+    return true;
+}
+
+/* Host pointer to a whole 4 KiB guest page of RAM/ROM, or NULL. */
+static uint8_t *phys_page_hva(struct iem_core *core, uint64_t page_gpa, struct iem_phys_span *span)
+{
+    if (!core_phys_lookup(core, page_gpa, span) || span->kind == MEM_KIND_MMIO || !span->hva)
         return NULL;
     if (span->size - (page_gpa - span->gpa) < IEM_PAGE_SIZE)
         return NULL;
@@ -123,7 +145,7 @@ static uint8_t *phys_page_hva(struct iem_vm *ivm, uint64_t page_gpa, struct iem_
 uint64_t iem_phys_read(struct iem_core *core, uint64_t gpa, unsigned size)
 {
     struct iem_phys_span sp;
-    if (iem_phys_lookup(core->ivm, gpa, &sp) && sp.kind != MEM_KIND_MMIO && sp.hva && sp.size - (gpa - sp.gpa) >= size) {
+    if (core_phys_lookup(core, gpa, &sp) && sp.kind != MEM_KIND_MMIO && sp.hva && sp.size - (gpa - sp.gpa) >= size) {
         const uint8_t *p = sp.hva + (gpa - sp.gpa);
         if (size == 8 && !(gpa & 7))
             return __atomic_load_n((const uint64_t *)p, __ATOMIC_RELAXED);
@@ -139,7 +161,7 @@ uint64_t iem_phys_read(struct iem_core *core, uint64_t gpa, unsigned size)
 void iem_phys_write(struct iem_core *core, uint64_t gpa, unsigned size, uint64_t value)
 {
     struct iem_phys_span sp;
-    if (iem_phys_lookup(core->ivm, gpa, &sp) && sp.kind == MEM_KIND_RAM && !sp.readonly && sp.hva &&
+    if (core_phys_lookup(core, gpa, &sp) && sp.kind == MEM_KIND_RAM && !sp.readonly && sp.hva &&
         sp.size - (gpa - sp.gpa) >= size) {
         memcpy(sp.hva + (gpa - sp.gpa), &value, size);
         mem_region_dirty_mark(sp.region, sp.region_offset + (gpa - sp.gpa), size);
@@ -156,7 +178,7 @@ void iem_phys_write(struct iem_core *core, uint64_t gpa, unsigned size, uint64_t
 static void phys_entry_or(struct iem_core *core, uint64_t gpa, unsigned size, uint64_t bits)
 {
     struct iem_phys_span sp;
-    if (iem_phys_lookup(core->ivm, gpa, &sp) && sp.kind == MEM_KIND_RAM && sp.hva && sp.size - (gpa - sp.gpa) >= size) {
+    if (core_phys_lookup(core, gpa, &sp) && sp.kind == MEM_KIND_RAM && sp.hva && sp.size - (gpa - sp.gpa) >= size) {
         if (sp.readonly)
             return;
         uint8_t *p = sp.hva + (gpa - sp.gpa);
@@ -338,7 +360,7 @@ static struct iem_tlb_entry *tlb_fill(struct iem_core *core, uint64_t lin, int k
     unsigned idx = (lin >> 12) & (IEM_TLB_ENTRIES - 1);
     struct iem_tlb_entry *e = &cpu->tlb[kind][idx];
     struct iem_phys_span sp;
-    uint8_t *hva = phys_page_hva(core->ivm, wr.gpa_page, &sp);
+    uint8_t *hva = phys_page_hva(core, wr.gpa_page, &sp);
     if (kind == IEM_ACC_WRITE) {
         struct iem_tlb_wside *side = &core->wside[idx];
         if (hva && sp.kind == MEM_KIND_RAM && !sp.readonly) {
