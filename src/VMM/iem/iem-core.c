@@ -208,8 +208,8 @@ static inline void count_on_fault(struct iem_core *core)
 
 /*
  * The block at CS:RIP: first through the links of the block that ran before (valid
- * while nothing was invalidated, flushed or switched since: chain_gen), then the jump
- * cache (the same validity), else the cache.
+ * while nothing was invalidated, flushed or switched since, at the same privilege:
+ * iem_link_key), then the jump cache (the same validity), else the cache.
  * prev is NULL or a cached block that is still alive (its generation was checked).
  */
 static inline __attribute__((always_inline)) struct iem_block *next_block(struct iem_core *core,
@@ -219,7 +219,8 @@ static inline __attribute__((always_inline)) struct iem_block *next_block(struct
     const struct cpu_state *s = cpu->s;
     /* The linear address as iem_block_lookup computes it (64-bit mode ignores the CS base). */
     uint64_t lin = cpu->mode == IEM_MODE_LONG64 ? s->rip : (uint32_t)(s->seg[CPU_CS].base + s->rip);
-    if (prev && prev->link_gen == core->chain_gen) {
+    uint32_t key = iem_link_key(core);
+    if (prev && prev->link_gen == key) {
         for (int i = 0; i < IEM_BLOCK_LINKS; i++) {
             struct iem_block *to = prev->link[i].to;
             if (to && prev->link[i].lin == lin &&
@@ -230,20 +231,21 @@ static inline __attribute__((always_inline)) struct iem_block *next_block(struct
     /* The jump cache holds what the lookup found at this address in this generation. */
     struct iem_jcache_entry *j = iem_jcache_slot(core, lin);
     struct iem_block *b = j->b;
-    if (!b || j->gen != core->chain_gen || j->lin != lin ||
+    if (!b || j->gen != key || j->lin != lin ||
         (cpu->mode != IEM_MODE_LONG64 && s->rip + b->nbytes - 1 > s->seg[CPU_CS].limit)) {
         b = iem_block_lookup(core);
+        key = iem_link_key(core); /* a full cache may have been flushed */
         if (b->cached) {
             j->lin = lin;
             j->b = b;
-            j->gen = core->chain_gen;
+            j->gen = key;
         }
     }
     if (prev && b->cached) {
-        if (prev->link_gen != core->chain_gen) {
+        if (prev->link_gen != key) {
             memset(prev->link, 0, sizeof(prev->link));
             prev->link_next = 0;
-            prev->link_gen = core->chain_gen;
+            prev->link_gen = key;
         }
         unsigned slot = prev->link_next++ % IEM_BLOCK_LINKS;
         prev->link[slot].lin = lin;

@@ -42,7 +42,7 @@
 struct iem_jcache_entry {
     uint64_t lin;
     struct iem_block *b;
-    uint32_t gen;                  /* valid while == core->chain_gen, as block links are */
+    uint32_t gen;                  /* valid while == iem_link_key(core), as block links are */
 };
 
 /* A straight run of decoded instructions at one guest-physical address. */
@@ -56,7 +56,7 @@ struct iem_block {
     bool cached;                   /* in the hash table (false for the scratch block) */
     uint16_t ninsns;
     uint16_t nbytes;               /* bytes covered (the second page included) */
-    /* Direct links to the blocks that followed (by linear address), valid while link_gen == core->chain_gen. */
+    /* Direct links to the blocks that followed (by linear address), valid while link_gen == iem_link_key(core). */
     uint32_t link_gen;
     struct {
         uint64_t lin;
@@ -123,7 +123,7 @@ struct iem_core {
     uint64_t rip_mask;             /* RIP wraps at the code size: all ones, 0xffffffff or 0xffff */
     uint64_t tlb_tag_or;           /* IEM_TLB_USER_OK below CPL 3, else 0: ORed into a tag before the hit test */
     uint8_t zmode;                 /* decode mode of the current CS (set by iem_update_mode) */
-    /* Bumped whenever a block dies, the TLB is flushed or the mode changes: block links older than this are stale. */
+    /* Bumped whenever a block dies, the TLB is flushed or the decode mode changes: block links older than this are stale. */
     uint32_t chain_gen;
 
     struct iem_jcache_entry jcache[IEM_JCACHE];
@@ -167,6 +167,17 @@ struct iem_vm {
 static inline struct iem_core *iem_core_of(struct iem_cpu *cpu)
 {
     return (struct iem_core *)cpu; /* struct iem_cpu is the first member */
+}
+
+/*
+ * What block links and jump-cache entries are valid for: the chain generation, and whether
+ * CPL is 3.  A link skips the instruction fetch's checks, and a page may be executable at
+ * CPL 0 but not at CPL 3, so links made at one privilege do not serve the other; they come
+ * back into use when the privilege returns (a system call's round trip).
+ */
+static inline uint32_t iem_link_key(const struct iem_core *core)
+{
+    return (core->chain_gen << 1) | (core->cpu.cpl == 3);
 }
 
 static inline struct iem_jcache_entry *iem_jcache_slot(struct iem_core *core, uint64_t lin)

@@ -640,7 +640,7 @@ static struct iem_block *decode_block(struct iem_core *core, uint64_t lin, uint6
     nb->zmode = b->zmode;
     nb->ninsns = b->ninsns;
     nb->nbytes = b->nbytes;
-    nb->link_gen = core->chain_gen - 1;
+    nb->link_gen = iem_link_key(core) - 2; /* no links yet */
     memcpy(nb->insns, b->insns, b->ninsns * sizeof(struct iem_insn));
     iem_cache_insert(core, nb);
     return nb;

@@ -199,10 +199,11 @@ static inline __attribute__((always_inline)) int iem_fast_jump(struct iem_cpu *c
     /*
      * chain_left is 0 outside the lean loop (cur_block may be NULL there).  Links of the
      * current generation exist only on cached blocks, and only once the dead blocks of the
-     * last invalidation were freed: every death bumps chain_gen, and next_block links only
-     * after the boundary work.
+     * last invalidation were freed: every death bumps chain_gen (iem_link_key), and
+     * next_block links only after the boundary work.
      */
-    if (!core->chain_left || b->link_gen != core->chain_gen ||
+    uint32_t key = iem_link_key(core);
+    if (!core->chain_left || b->link_gen != key ||
         atomic_load_explicit(&core->kicked, memory_order_relaxed) ||
         atomic_load_explicit(&core->work, memory_order_relaxed))
         return IEM_JUMPED;
@@ -216,7 +217,7 @@ static inline __attribute__((always_inline)) int iem_fast_jump(struct iem_cpu *c
     }
     if (!to) {
         const struct iem_jcache_entry *j = iem_jcache_slot(core, rip);
-        if (!j->b || j->gen != core->chain_gen || j->lin != rip)
+        if (!j->b || j->gen != key || j->lin != rip)
             return IEM_JUMPED;
         to = j->b;
     }
