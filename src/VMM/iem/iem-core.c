@@ -6,10 +6,20 @@
  * frees invalidated blocks, returns when the core has a request, sleeps while halted,
  * delivers an external interrupt when RFLAGS.IF is set and no STI/MOV SS shadow is
  * active, then finds or decodes the block at CS:RIP and runs it.  A block holds at
- * most IEM_BLOCK_MAX instructions and ends after control transfers, port I/O and
- * mode changes, so requests and interrupts are looked at within a few dozen
- * instructions; a block entered with an interrupt shadow or EFLAGS.TF runs one
+ * most IEM_BLOCK_MAX instructions and ends after unconditional control transfers, port
+ * I/O and mode changes; a block entered with an interrupt shadow or EFLAGS.TF runs one
  * instruction.
+ *
+ * Speed (the interpreter runs every guest instruction, so the per-instruction path is
+ * kept short): the decoder gives the commonest instruction forms specialised handlers
+ * (iem-int-fast.c) that run on into the next instruction of the block themselves (a
+ * tail call, iem_fast_next) and, after a taken near branch, into the next block when the
+ * run loop would have nothing to do at that boundary (iem_fast_jump: no kick, no
+ * cross-thread work, no interrupt to take, a live link or jump-cache entry).  So
+ * requests and interrupts are still looked at between blocks, at most IEM_CHAIN_MAX
+ * instructions apart.  Blocks find their successors through per-block links and a
+ * direct-mapped jump cache by linear address, both valid for one iem_link_key
+ * (generation and privilege), before the hash of decoded blocks.
  *
  * Faults: iem_raise records the exception and longjmps to the setjmp in vcpu_run (or
  * iem_step).  RIP goes back to cpu->insn_rip and the exception is delivered with

@@ -16,6 +16,12 @@
  * generic ones.  Memory forms are specialised only in 64-bit mode with a 64-bit address
  * size (see iem-fast.h); in other modes the register and immediate forms are.  LOCK-
  * prefixed instructions always stay generic (atomic host operations, #UD rules).
+ *
+ * A specialised handler ends by running the next instruction's handler itself
+ * (iem_fast_end/iem_fast_next) and a taken branch by entering the next block
+ * (iem_fast_jump), see iem-core.c.  Memory forms come in two flavours of effective
+ * address: the general one and base register plus displacement (LIN_b), the form most
+ * memory operands have.
  */
 
 #include <Zydis/Zydis.h>

@@ -11,8 +11,8 @@
  *   operation (the host is x86-64), which is exact by construction; only instructions the
  *   host cannot run in 64-bit mode (BCD, ...) are computed in C.
  * - Decoding: Zydis decodes each instruction once into a compact struct iem_insn with a
- *   handler pointer (halfix/Bochs style).  Instructions are grouped into blocks (straight-
- *   line runs ending at a control transfer, a page end, or IEM_BLOCK_MAX instructions),
+ *   handler pointer (halfix/Bochs style).  Instructions are grouped into blocks (runs
+ *   ending at an unconditional control transfer, a page end, or IEM_BLOCK_MAX instructions),
  *   cached by (guest-physical address, mode key).  A write to a guest-physical page that
  *   holds decoded code (by the guest or device DMA) drops that page's blocks.
  * - Faults: memory and privilege checks deep in a handler raise an exception with

@@ -151,6 +151,17 @@ static const struct enc g_encs[] = {
     { "pop rdx", 1, { 0x5a } },
     { "pop rsp", 1, { 0x5c } },
     { "push rsp", 1, { 0x54 } },
+    { "movzx eax,BYTE PTR [rbx+rsi*2+0x1]", 5, { 0x0f, 0xb6, 0x44, 0x73, 0x01 } },
+    { "movsx rdx,WORD PTR [rbx+rsi*4+0x2]", 6, { 0x48, 0x0f, 0xbf, 0x54, 0xb3, 0x02 } },
+    { "add ecx,DWORD PTR [rbx+rsi*4]", 3, { 0x03, 0x0c, 0xb3 } },
+    { "sub QWORD PTR [rbx+rsi*8+0x8],rdx", 5, { 0x48, 0x29, 0x54, 0xf3, 0x08 } },
+    { "cmp BYTE PTR [rbx+rsi*1+0x1],0x7f", 5, { 0x80, 0x7c, 0x33, 0x01, 0x7f } },
+    { "and WORD PTR [rbx+rsi*2+0x4],0xff0", 7, { 0x66, 0x81, 0x64, 0x73, 0x04, 0xf0, 0x0f } },
+    { "imul eax,DWORD PTR [rbx+rsi*4+0x4]", 5, { 0x0f, 0xaf, 0x44, 0xb3, 0x04 } },
+    { "test DWORD PTR [rbx+rsi*2],eax", 3, { 0x85, 0x04, 0x73 } },
+    { "mov rax,QWORD PTR [rip+0xfff9]", 7, { 0x48, 0x8b, 0x05, 0xf9, 0xff, 0x00, 0x00 } },
+    { "mov DWORD PTR [rip+0xfffa],ecx", 6, { 0x89, 0x0d, 0xfa, 0xff, 0x00, 0x00 } },
+    { "mov BYTE PTR [rbx+rsi*1+0x3],0x5a", 5, { 0xc6, 0x44, 0x33, 0x03, 0x5a } },
 };
 
 #define CODE_GPA  0x20000u
@@ -333,6 +344,7 @@ static const uint8_t g_prog[] = {
     0xfa,                                     /* 4f     cli */
     0xfb,                                     /* 50     sti */
     0xeb, 0xf9,                               /* 51     jmp h */
+    0xe9, 0xa8, 0x4f, 0x02, 0x00,             /* 53 k:  jmp S_LIN */
 };
 
 #define PROG_LIN 0x20000u /* code page: user, so CPL 3 runs it too */
@@ -342,6 +354,7 @@ static const uint8_t g_prog[] = {
 #define U_LIN    0x43000u /* user read/write */
 #define M_LIN    0x44000u /* MMIO at M_GPA */
 #define M_GPA    0xf0000000u
+#define S_LIN    0x45000u /* supervisor-only code: a HLT */
 
 struct mmio_log {
     unsigned reads, writes;
@@ -378,6 +391,8 @@ static struct iemh *prog_create(void)
     pt_map(&p, R_LIN, R_LIN, F_P);
     pt_map(&p, U_LIN, U_LIN, F_P | F_RW | F_US);
     pt_map(&p, M_LIN, M_GPA, F_P | F_RW);
+    pt_map(&p, S_LIN, S_LIN, F_P | F_RW);
+    h->ram[S_LIN] = 0xf4;
     h->s->cr3 = p.root;
     iemh_sync(h);
     iemh_write(h, PROG_LIN, g_prog, sizeof(g_prog));
@@ -584,6 +599,29 @@ static void test_fast_chain_shadow(void **state)
     iemh_destroy(h);
 }
 
+/* k: a link made at CPL 0 into a supervisor-only page is not taken at CPL 3 (the fetch faults). */
+static void test_fast_chain_privilege(void **state)
+{
+    struct iemh *h = prog_create();
+    struct iem_step_result r;
+    prog_run(h, 0x53, &r);
+    assert_int_equal(r.status, IEM_STEP_HLT);
+    assert_int_equal(h->s->rip, S_LIN + 1);
+    /* IRETQ to the same JMP at CPL 3 (program f), with the link and the jump cache still there. */
+    h->s->gpr[CPU_RBX] = D_LIN;
+    h->s->gpr[CPU_R8] = U_LIN + 0x800;
+    h->s->gpr[CPU_R9] = 0x2;
+    h->s->gpr[CPU_R10] = PROG_LIN + 0x53;
+    prog_run(h, 0x2a, &r);
+    assert_int_equal(r.status, IEM_STEP_EXCEPTION);
+    assert_int_equal(r.vector, IEM_X_PF);
+    assert_int_equal(r.error, 0x15); /* present, user, instruction fetch */
+    assert_int_equal(r.cr2, S_LIN);
+    assert_int_equal(h->s->rip, S_LIN);
+    assert_int_equal(h->s->seg[CPU_CS].sel, 0x43);
+    iemh_destroy(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -593,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_fast_chain_limit),
         cmocka_unit_test(test_fast_chain_single_step),
         cmocka_unit_test(test_fast_chain_shadow),
+        cmocka_unit_test(test_fast_chain_privilege),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
