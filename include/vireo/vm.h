@@ -2,6 +2,7 @@
 #ifndef VIREO_VM_H
 #define VIREO_VM_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -87,6 +88,15 @@ void vm_unlock(struct vm *vm);
  */
 void vm_set_reset_hook(struct vm *vm, void (*fn)(void *opaque), void *opaque);
 
+/*
+ * The A20 gate (the chipset's A20M# line): while it is off, CPU accesses see guest-physical
+ * address bit 20 as 0 (the 8086's wrap at 1 MiB).  It is on when the VM is created.  Any
+ * thread may set it; the CPU backend hears of a change as a memory map change (mem_changed),
+ * which every vCPU applies before its next instruction block.  Device DMA ignores it.
+ */
+void vm_set_a20(struct vm *vm, bool enabled);
+bool vm_a20_enabled(struct vm *vm);
+
 /* Backend data hung off the VM (one pointer for the backend's own use). */
 void vm_set_backend_data(struct vm *vm, void *data);
 void *vm_get_backend_data(struct vm *vm);
@@ -169,6 +179,23 @@ int mem_region_dirty_enable(struct mem_region *region, bool enable);
 int mem_region_dirty_fetch(struct mem_region *region, uint64_t *bitmap, size_t words);
 /* Marks pages dirty (software writers, backends that sync their own logs). */
 void mem_region_dirty_mark(struct mem_region *region, uint64_t offset, uint64_t len);
+/*
+ * The bitmap word and bit of the page holding offset in a RAM region (NULL for other kinds
+ * or past the end), for writers that mark one page many times (the software CPU's TLB).
+ * The word stays valid for the region's life.
+ */
+_Atomic(uint64_t) *mem_region_dirty_word(struct mem_region *region, uint64_t offset, uint64_t *bit);
+/*
+ * Marks a page through its word: the bit is tested first, so a page already dirty costs a
+ * load, not a locked operation.  A consumer fetching concurrently may see a write's data
+ * and still find the page clean until the next write to it; display consumers tolerate
+ * that, saved state stops the vCPUs first.
+ */
+static inline void mem_dirty_word_set(_Atomic(uint64_t) *word, uint64_t bit)
+{
+    if (word && !(atomic_load_explicit(word, memory_order_relaxed) & bit))
+        atomic_fetch_or_explicit(word, bit, memory_order_relaxed);
+}
 
 /*
  * Write watchers: called after mem_write stores to RAM (DMA, firmware loads) with the
@@ -232,6 +259,8 @@ bool vcpu_has_request(const struct vcpu *vcpu);
  */
 void vcpu_set_intr(struct vcpu *vcpu, bool level);
 bool vcpu_intr_pending(const struct vcpu *vcpu);
+/* The INTR line itself, for a backend that polls it between guest instructions (no call). */
+const atomic_bool *vcpu_intr_line(const struct vcpu *vcpu);
 int vcpu_intr_ack(struct vcpu *vcpu);
 /*
  * The interrupt controller the board installs: the PIC pair alone, or the local

@@ -36,7 +36,8 @@ struct mem_region {
     uint64_t gpa;
     int priority;
     uint64_t seq;
-    _Atomic(uint64_t) *dirty;     /* RAM: one bit per page while tracking */
+    _Atomic(uint64_t) *dirty;     /* RAM: one bit per page, always kept (writers mark without asking) */
+    bool dirty_tracking;          /* a consumer enabled tracking: fetch is meaningful */
     bool narrow_write_logged;
     struct mem_region *next;
 };
@@ -125,6 +126,18 @@ int mem_region_create_ram(struct vm *vm, const char *name, uint64_t size_bytes, 
         free(r->name);
         free(r);
         return rc;
+    }
+    /*
+     * The dirty bitmap lives as long as the region, whether tracking is on or not, so
+     * writers (the software CPU caches a pointer to a page's word in its TLB) never see
+     * it change or go away; one bit per 4 KiB page is 32 KiB per GiB.
+     */
+    r->dirty = calloc(RT_MAX(((size_bytes >> MEM_PAGE_SHIFT) + 63) / 64, 1), sizeof(uint64_t));
+    if (!r->dirty) {
+        munmap(r->hva, r->mmap_bytes);
+        free(r->name);
+        free(r);
+        return VERR_NO_MEMORY;
     }
     madvise(r->hva, r->mmap_bytes, MADV_DONTDUMP);
     region_link(r);
@@ -400,25 +413,23 @@ static bool span_lookup(struct vm *vm, uint64_t gpa, struct mem_span *out)
 
 /* ---- dirty tracking ---- */
 
+/* Turning tracking on starts from a clean bitmap: pages written before then are not reported. */
 int mem_region_dirty_enable(struct mem_region *region, bool enable)
 {
-    if (!region || region->kind != MEM_KIND_RAM)
+    if (!region || region->kind != MEM_KIND_RAM || !region->dirty)
         return VERR_INVALID_PARAMETER;
-    if (!enable) {
-        free(region->dirty);
-        region->dirty = NULL;
-        return 0;
+    if (enable && !region->dirty_tracking) {
+        size_t words = ((region->size >> MEM_PAGE_SHIFT) + 63) / 64;
+        for (size_t i = 0; i < words; i++)
+            atomic_store(&region->dirty[i], 0);
     }
-    if (region->dirty)
-        return 0;
-    size_t words = ((region->size >> MEM_PAGE_SHIFT) + 63) / 64;
-    region->dirty = calloc(words ? words : 1, sizeof(uint64_t));
-    return region->dirty ? 0 : VERR_NO_MEMORY;
+    region->dirty_tracking = enable;
+    return 0;
 }
 
 int mem_region_dirty_fetch(struct mem_region *region, uint64_t *bitmap, size_t words)
 {
-    if (!region || !region->dirty)
+    if (!region || !region->dirty || !region->dirty_tracking)
         return VERR_INVALID_STATE;
     size_t have = ((region->size >> MEM_PAGE_SHIFT) + 63) / 64;
     if (words < have)
@@ -434,7 +445,17 @@ void mem_region_dirty_mark(struct mem_region *region, uint64_t offset, uint64_t 
         return;
     uint64_t last = RT_MIN(offset + len - 1, region->size - 1);
     for (uint64_t pg = offset >> MEM_PAGE_SHIFT; pg <= last >> MEM_PAGE_SHIFT; pg++)
-        atomic_fetch_or(&region->dirty[pg / 64], 1ULL << (pg % 64));
+        mem_dirty_word_set(&region->dirty[pg / 64], 1ULL << (pg % 64));
+}
+
+_Atomic(uint64_t) *mem_region_dirty_word(struct mem_region *region, uint64_t offset, uint64_t *bit)
+{
+    *bit = 0;
+    if (!region || !region->dirty || offset >= region->size)
+        return NULL;
+    uint64_t pg = offset >> MEM_PAGE_SHIFT;
+    *bit = 1ULL << (pg % 64);
+    return &region->dirty[pg / 64];
 }
 
 int mem_write_watch_add(struct vm *vm, mem_write_watch_fn *fn, void *opaque)

@@ -105,6 +105,7 @@ struct vm {
     bool exit_code_set;
     atomic_bool reset_pending;
     atomic_bool poweroff_pending;
+    atomic_bool a20_enabled;      /* the A20 gate (vm_set_a20) */
 
     struct vcpu **vcpus;
     unsigned vcpu_count;

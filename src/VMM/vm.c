@@ -116,6 +116,7 @@ int vm_create(const struct vm_params *params, struct vm **out)
     }
     vm->state = VM_STATE_CREATED;
     atomic_store(&vm->run_request, VM_RUN_PARK);
+    atomic_store(&vm->a20_enabled, true);
     rc = mem_map_init(vm);
     if (!rc)
         rc = iom_init(vm);
@@ -490,6 +491,26 @@ void vm_unlock(struct vm *vm) { rt_mutex_unlock(&vm->big_lock); }
 void vm_set_backend_data(struct vm *vm, void *data) { vm->backend_data = data; }
 void *vm_get_backend_data(struct vm *vm) { return vm->backend_data; }
 
+void vm_set_a20(struct vm *vm, bool enabled)
+{
+    if (atomic_exchange(&vm->a20_enabled, enabled) == enabled)
+        return;
+    LOG_DEBUG("A20 gate %s", enabled ? "on" : "off");
+    /* The CPU's view of guest-physical memory changed: the backend drops its translations. */
+    vm_lock(vm);
+    if (vm->backend && vm->backend->mem_changed && vm->backend_data) {
+        int rc = vm->backend->mem_changed(vm);
+        if (rc)
+            LOG_ERR("CPU backend '%s' could not apply the A20 gate change: %s", vm->backend->name, rt_err_str(rc));
+    }
+    vm_unlock(vm);
+}
+
+bool vm_a20_enabled(struct vm *vm)
+{
+    return atomic_load_explicit(&vm->a20_enabled, memory_order_acquire);
+}
+
 struct vcpu *vm_get_vcpu(struct vm *vm, unsigned index)
 {
     return index < vm->vcpu_count ? vm->vcpus[index] : NULL;
@@ -539,6 +560,11 @@ void vcpu_set_intr(struct vcpu *vcpu, bool level)
 bool vcpu_intr_pending(const struct vcpu *vcpu)
 {
     return atomic_load(&vcpu->intr_level);
+}
+
+const atomic_bool *vcpu_intr_line(const struct vcpu *vcpu)
+{
+    return &vcpu->intr_level;
 }
 
 int vcpu_intr_ack(struct vcpu *vcpu)

@@ -10,6 +10,10 @@
  *   a dword access at 0xcf8 is CONFIG_ADDRESS; a byte at 0xcf9 is the PIIX3 Reset
  *   Control Register; 0xcfc-0xcff reach the addressed dword at any width.
  * - 0x92: System Control Port A (PIIX3 datasheet 4.7.6): A20 gate bit, fast reset.
+ *   The CPU's A20 line is the OR of this bit and the keyboard controller's A20 output;
+ *   with no 8042 model, the line follows the last write to port 0x92 (as QEMU's pc and
+ *   the SeaBIOS built for it expect) and is on after reset, as the 8042's output port
+ *   comes out of reset high.  The line is the VM's (vm_set_a20), saved with this device.
  *
  * PAM (82441FX datasheet 3.2.18): thirteen segments of 0xC0000-0xFFFFF each show
  * RAM read/write, RAM read-only, or the PCI/ROM side, chosen by the RE/WE bits.
@@ -380,6 +384,7 @@ static void i440fx_reset(struct pdm_dev *dev)
     chip->rcr = 0;
     chip->scpa = 0;
     chip->smram_locked = false;
+    vm_set_a20(chip->vm, true);
 
     /* 82441FX power-on values (datasheet 3.2). */
     struct pci_dev *h = chip->host;
@@ -492,6 +497,7 @@ static void scpa_write(void *opaque, uint64_t offset, uint64_t value, unsigned s
     chip->scpa = (uint8_t)value & ~SCPA_FAST_RESET;
     if ((old & SCPA_A20) != (chip->scpa & SCPA_A20))
         LOG_DEBUG("A20 gate %s through port 0x92", (chip->scpa & SCPA_A20) ? "on" : "off");
+    vm_set_a20(chip->vm, (chip->scpa & SCPA_A20) != 0);
     if (value & SCPA_FAST_RESET) {
         LOG_INFO("reset through port 0x92");
         vm_request_reset(chip->vm);
@@ -592,6 +598,7 @@ static int i440fx_save(struct pdm_dev *dev, struct ssm *ssm)
     ssm_put_u32(ssm, chip->config_address);
     ssm_put_u8(ssm, chip->rcr);
     ssm_put_u8(ssm, chip->scpa);
+    ssm_put_bool(ssm, vm_a20_enabled(chip->vm));
     pci_dev_save(chip->host, ssm);
     pci_dev_save(chip->isa, ssm);
     return ssm_status(ssm);
@@ -600,13 +607,17 @@ static int i440fx_save(struct pdm_dev *dev, struct ssm *ssm)
 static int i440fx_load(struct pdm_dev *dev, struct ssm *ssm, uint32_t version)
 {
     struct i440fx *chip = pdm_dev_state(dev);
-    if (version != 1)
+    if (version != 1 && version != 2)
         return VERR_SSM_VERSION;
     uint32_t address = 0;
     uint8_t rcr = 0, scpa = 0;
+    /* Version 1 had no A20 line: the CPU saw it on whatever port 0x92 said. */
+    bool a20 = true;
     ssm_get_u32(ssm, &address);
     ssm_get_u8(ssm, &rcr);
     ssm_get_u8(ssm, &scpa);
+    if (version >= 2)
+        ssm_get_bool(ssm, &a20);
     int rc = ssm_status(ssm);
     if (!rc)
         rc = pci_dev_load(chip->host, ssm);
@@ -617,6 +628,7 @@ static int i440fx_load(struct pdm_dev *dev, struct ssm *ssm, uint32_t version)
     chip->config_address = address & CONFIG_ADDRESS_MASK;
     chip->rcr = rcr & RCR_SRST;
     chip->scpa = scpa & ~SCPA_FAST_RESET;
+    vm_set_a20(chip->vm, a20);
     /* Derived state follows the restored registers. */
     chip->smram_locked = false;
     smram_apply(chip);
@@ -629,7 +641,7 @@ const struct pdm_dev_desc g_dev_i440fx = {
     .name = "i440fx",
     .description = "i440FX host bridge and PIIX3 ISA bridge: PCI config mechanism #1, PAM, PIRQ routing, port 0x92",
     .state_size = sizeof(struct i440fx),
-    .ssm_version = 1,
+    .ssm_version = 2,
     .construct = i440fx_construct,
     .reset = i440fx_reset,
     .save = i440fx_save,

@@ -158,6 +158,8 @@ void pc_linux_reset(struct pc_board *pc)
     struct vm *vm = pc->vm;
     const uint8_t *img = pc->linux_image;
     size_t setup = setup_bytes(img);
+    /* The 32-bit entry expects A20 enabled, which a boot loader's real-mode part would have done. */
+    vm_set_a20(vm, true);
     mem_write(vm, LINUX_KERNEL_GPA, img + setup, pc->linux_size - setup);
     if (pc->initrd)
         mem_write(vm, pc->initrd_gpa, pc->initrd, pc->initrd_size);

@@ -490,14 +490,24 @@ static void test_port92_smram(void **state)
     struct pdm_dev *chip = harness_dev_create(vm, &g_dev_i440fx, "pci", NULL);
     assert_int_equal(harness_inb(vm, 0x92), 0);
     assert_false(i440fx_a20_enabled(chip));
+    /* The CPU's A20 line is on after reset (the 8042's output) and follows port 0x92 writes. */
+    assert_true(vm_a20_enabled(vm));
+    harness_outb(vm, 0x92, 0x00);
+    assert_false(vm_a20_enabled(vm));
+    /* Saved state carries the line (version 2): off, though the reset in between turns it on. */
+    assert_int_equal(harness_dev_save_reset_load(chip), 0);
+    assert_false(vm_a20_enabled(vm));
     harness_outb(vm, 0x92, 0x02);
     assert_int_equal(harness_inb(vm, 0x92), 0x02);
     assert_true(i440fx_a20_enabled(chip));
+    assert_true(vm_a20_enabled(vm));
     /* Fast reset: the system resets, which turns the A20 bit off again. */
     cfg_write(vm, 0, 0x5a, 0x33, 1);
+    harness_outb(vm, 0x92, 0x00);
     harness_outb(vm, 0x92, 0x03);
     assert_int_equal(harness_inb(vm, 0x92), 0);
     assert_int_equal(cfg_read(vm, 0, 0x5a, 1), 0);
+    assert_true(vm_a20_enabled(vm));
 
     /* SMRAM: D_OPEN writable until D_LCK; then D_OPEN reads 0 and both stick until reset. */
     cfg_write(vm, 0, 0x72, 0xff, 1);
@@ -562,7 +572,7 @@ static void test_save_load(void **state)
     assert_int_not_equal(g_dev_i440fx.load(e.chip, in, 1), 0);
     ssm_destroy(in);
     assert_int_equal(ssm_open(data, len, &in), 0);
-    assert_int_equal(g_dev_i440fx.load(e.chip, in, 2), VERR_SSM_VERSION);
+    assert_int_equal(g_dev_i440fx.load(e.chip, in, g_dev_i440fx.ssm_version + 1), VERR_SSM_VERSION);
     ssm_destroy(in);
     ssm_destroy(ssm);
     /* The failed loads changed nothing. */

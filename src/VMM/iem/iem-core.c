@@ -39,6 +39,7 @@
 #include <Zydis/Zydis.h>
 
 #include "iem-core.h"
+#include "iem-dbg.h"
 #include "iem-sys.h"
 
 #define LOG_COMPONENT "iem"
@@ -92,9 +93,11 @@ static bool is_soft_int(uint16_t mnemonic)
 
 /*
  * The careful loop: the block was entered with an interrupt shadow, EFLAGS.TF or
- * EFLAGS.RF, so it runs one instruction at a time (at most one with a shadow or TF).
- * Single-step (EFLAGS.TF at the start of an instruction, SDM vol. 3A 17.3.1.4) raises
- * the #DB trap after the instruction.
+ * EFLAGS.RF, or with breakpoints enabled in DR7 (core->dbg_exec), so it runs one
+ * instruction at a time (at most one with a shadow or TF).  Single-step (EFLAGS.TF at
+ * the start of an instruction, SDM vol. 3A 17.3.1.4) raises the #DB trap after the
+ * instruction; so do data and I/O breakpoints it hit (17.3.1.2), in the same #DB.
+ * Instruction breakpoints raise their #DB fault before it (iem-dbg.c).
  */
 static __attribute__((noinline)) void exec_block_careful(struct iem_core *core, struct iem_block *b, unsigned n)
 {
@@ -108,29 +111,41 @@ static __attribute__((noinline)) void exec_block_careful(struct iem_core *core, 
     const struct iem_insn *in = b->insns;
     for (unsigned i = 0; i < n; i++, in++) {
         uint64_t flags_before = s->rflags;
-        cpu->insn_rip = s->rip;
+        bool dbg = core->dbg_exec;
+        uint64_t rcx_before = s->gpr[CPU_RCX];
+        uint64_t rip = s->rip;
+        cpu->insn_rip = rip;
+        /* Specialised handlers find RIP as the block's first RIP plus their offset (iem-fast.h). */
+        cpu->block_rip = (rip - in->off) & rip_mask;
         cpu->insn = in;
+        if (dbg) {
+            core->dbg_hits = 0;
+            if (!(flags_before & IEM_F_RF))
+                iem_dbg_insn_check(core);
+        }
         core->chain_end = in + 1; /* one instruction: no running on, no chaining (chain_left is 0) */
         int rc = in->fn(cpu, in);
         core->chain_end = NULL;
-        /* A specialised handler has already moved RIP on (iem_fast_next). */
-        bool moved = cpu->insn != in;
         cpu->icount++;
         if (cpu->inhibit_irq_next || s->int_shadow) {
             s->int_shadow = cpu->inhibit_irq_next;
             cpu->inhibit_irq_next = false;
         }
-        if (rc == IEM_NEXT && !moved)
-            s->rip = (s->rip + in->len) & rip_mask;
+        /* Falling through: generic handlers leave RIP alone, specialised ones need not store it. */
+        if (rc == IEM_NEXT)
+            s->rip = (rip + in->len) & rip_mask;
         cpu->insn = in;
-        if (flags_before & (IEM_F_TF | IEM_F_RF)) {
+        uint32_t db = dbg ? iem_dbg_insn_done(core, in, rcx_before) : 0;
+        if ((flags_before & (IEM_F_TF | IEM_F_RF)) || db) {
             /* RF is cleared once an instruction completes, except by IRET which loads it (SDM vol. 3A 17.3.1.1). */
             if ((flags_before & IEM_F_RF) && in->mnemonic != ZYDIS_MNEMONIC_IRET &&
                 in->mnemonic != ZYDIS_MNEMONIC_IRETD && in->mnemonic != ZYDIS_MNEMONIC_IRETQ)
                 s->rflags &= ~(uint64_t)IEM_F_RF;
-            if ((flags_before & IEM_F_TF) && !s->int_shadow && !is_soft_int(in->mnemonic)) {
+            if ((flags_before & IEM_F_TF) && !s->int_shadow && !is_soft_int(in->mnemonic))
+                db |= DR6_BS;
+            if (db) {
                 cpu->cur_block = NULL;
-                s->dr[6] |= DR6_BS;
+                s->dr[6] |= db;
                 cpu->insn_rip = s->rip; /* a trap: delivered with RIP after the instruction */
                 iem_raise(cpu, IEM_X_DB);
             }
@@ -159,7 +174,7 @@ static struct iem_block *exec_block(struct iem_core *core, struct iem_block *b, 
     unsigned n = b->ninsns;
     if (n > max)
         n = max;
-    if (__builtin_expect(s->int_shadow || (s->rflags & (IEM_F_TF | IEM_F_RF)), 0)) {
+    if (__builtin_expect(s->int_shadow || (s->rflags & (IEM_F_TF | IEM_F_RF)) || core->dbg_exec, 0)) {
         exec_block_careful(core, b, n);
         return b;
     }
@@ -172,6 +187,7 @@ static struct iem_block *exec_block(struct iem_core *core, struct iem_block *b, 
     core->chain_end = in + n;
     core->chain_left = max - n;
     cpu->insn_rip = rip;
+    cpu->block_rip = rip;
     cpu->insn = in;
     for (;;) {
         int rc = in->fn(cpu, in);
@@ -182,8 +198,11 @@ static struct iem_block *exec_block(struct iem_core *core, struct iem_block *b, 
             in++;
             break;
         }
-        if (in == core->chain_end)
+        if (in == core->chain_end) {
+            /* A specialised handler ended the block: RIP follows the last instruction. */
+            s->rip = (cpu->block_rip + in[-1].off + in[-1].len) & rip_mask;
             break;
+        }
         /* IEM_NEXT from a generic handler: it left RIP alone (iem-internal.h). */
         rip = (cpu->insn_rip + in->len) & rip_mask;
         s->rip = rip;
@@ -485,6 +504,11 @@ static int iem_vm_init(struct vm *vm)
         return VERR_THREAD;
     }
     int rc = rt_mutex_init(&ivm->lock);
+    if (!rc) {
+        rc = rt_mutex_init(&ivm->atomic_lock);
+        if (rc)
+            rt_mutex_destroy(&ivm->lock);
+    }
     if (rc) {
         pthread_rwlock_destroy(&ivm->snap_lock);
         free(ivm);
@@ -495,6 +519,7 @@ static int iem_vm_init(struct vm *vm)
         rc = mem_write_watch_add(vm, iem_write_watch, vm);
     if (rc) {
         free(ivm->spans);
+        rt_mutex_destroy(&ivm->atomic_lock);
         rt_mutex_destroy(&ivm->lock);
         pthread_rwlock_destroy(&ivm->snap_lock);
         free(ivm);
@@ -512,6 +537,7 @@ static void iem_vm_fini(struct vm *vm)
         return;
     vm_set_backend_data(vm, NULL);
     free(ivm->spans);
+    rt_mutex_destroy(&ivm->atomic_lock);
     rt_mutex_destroy(&ivm->lock);
     pthread_rwlock_destroy(&ivm->snap_lock);
     free(ivm);
@@ -535,6 +561,7 @@ static int iem_vcpu_init(struct vcpu *vcpu)
     }
     core->ivm = ivm;
     core->index = vcpu_get_index(vcpu);
+    core->intr_line = vcpu_intr_line(vcpu);
     core->delivering = DLV_NONE;
     core->paging_sig = UINT64_MAX;
     struct iem_cpu *cpu = &core->cpu;

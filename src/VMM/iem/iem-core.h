@@ -79,6 +79,8 @@ struct iem_tlb_wside {
     uint8_t *hva;
     struct mem_region *region;
     uint64_t region_offset;
+    _Atomic(uint64_t) *dirty_word;  /* the page's word in the region's dirty bitmap (mem_dirty_word_set) */
+    uint64_t dirty_bit;
 };
 
 /* A copy of the flat guest-physical map for lookups without the core's lock. */
@@ -109,6 +111,7 @@ struct iem_core {
     struct iem_cpu cpu;
     struct iem_vm *ivm;
     unsigned index;
+    const atomic_bool *intr_line;  /* vcpu_intr_line: polled where a chain crosses a block boundary */
 
     /* Exception nesting (SDM vol. 3A 6.15): the vector being delivered, or -1. */
     int delivering;
@@ -123,6 +126,13 @@ struct iem_core {
     uint64_t rip_mask;             /* RIP wraps at the code size: all ones, 0xffffffff or 0xffff */
     uint64_t tlb_tag_or;           /* IEM_TLB_USER_OK below CPL 3, else 0: ORed into a tag before the hit test */
     uint8_t zmode;                 /* decode mode of the current CS (set by iem_update_mode) */
+    /* Debug registers (iem-dbg.c): DR7 enables a breakpoint, so blocks run in exec_block_careful. */
+    bool dbg_exec;
+    uint8_t dbg_data_mask;         /* enabled data breakpoints (bit n: DRn), whose pages the TLB maps slow */
+    uint8_t dbg_hits;              /* B0-B3 of data/I-O breakpoints hit by the executing instruction */
+    bool atomic_held;              /* this vCPU holds ivm->atomic_lock (iem_raise releases it) */
+    /* Physical address mask of the A20 gate (bit 20 clear while the gate is off), read at full TLB flushes. */
+    uint64_t a20_mask;
     /* Bumped whenever a block dies, the TLB is flushed or the decode mode changes: block links older than this are stale. */
     uint32_t chain_gen;
 
@@ -160,6 +170,9 @@ struct iem_vm {
     struct rt_mutex lock;          /* cores[] */
     struct iem_core *cores[32];
     unsigned ncores;
+    /* LOCKed read-modify-writes that no host atomic can do (split, MMIO, code pages) hold this (iem-int.c). */
+    struct rt_mutex atomic_lock;
+    _Atomic(uint64_t) atomic_slow_count; /* how often it was taken (tests) */
     /* Pages that may hold decoded code in some vCPU (hashed, never cleared): DMA writes elsewhere skip the queues. */
     _Atomic(uint64_t) filter[IEM_FILTER_BITS / 64];
 };

@@ -467,8 +467,10 @@ static ZyanStatus decode_insn(uint8_t zmode, const uint8_t *bytes, size_t len, s
     in->fn = handler_for(&zi, in);
     *ends = insn_ends_block(&zi, in) || in->fn == insn_raise_ud;
     iem_fn *fast = iem_fast_select(in, zmode);
-    if (fast)
+    if (fast) {
         in->fn = fast;
+        in->fast = true;
+    }
     return st;
 }
 
@@ -620,6 +622,7 @@ static struct iem_block *decode_block(struct iem_core *core, uint64_t lin, uint6
             break;
         }
         b->ninsns++;
+        in->off = (uint16_t)pos;
         if (!ZYAN_SUCCESS(st)) {
             /* The bytes looked at stay covered so that a later write to them re-decodes. */
             pos += avail;

@@ -12,6 +12,8 @@
  * Error codes carry EXT (bit 0) when the event being delivered did not come from INT n,
  * INT3 or INTO, and IDT (bit 1) when they name an IDT entry (SDM vol. 3A, 6.13).
  */
+#include "iem-core.h"
+#include "iem-dbg.h"
 #include "iem-sys.h"
 
 /* ---- Raising ------------------------------------------------------------------------ */
@@ -27,8 +29,19 @@ static bool vector_has_error(int vector)
     }
 }
 
+/* A fault inside a LOCKed read-modify-write that holds the VM-wide atomic lock (iem-int.c) releases it. */
+static inline void raise_release(struct iem_cpu *cpu)
+{
+    struct iem_core *core = iem_core_of(cpu);
+    if (__builtin_expect(core->atomic_held, 0)) {
+        core->atomic_held = false;
+        rt_mutex_unlock(&core->ivm->atomic_lock);
+    }
+}
+
 _Noreturn void iem_raise(struct iem_cpu *cpu, int vector)
 {
+    raise_release(cpu);
     cpu->fault_vector = vector;
     cpu->fault_has_error = vector_has_error(vector);
     cpu->fault_error = 0;
@@ -37,6 +50,7 @@ _Noreturn void iem_raise(struct iem_cpu *cpu, int vector)
 
 _Noreturn void iem_raise_err(struct iem_cpu *cpu, int vector, uint32_t error_code)
 {
+    raise_release(cpu);
     cpu->fault_vector = vector;
     cpu->fault_has_error = true;
     cpu->fault_error = error_code;
@@ -365,6 +379,9 @@ void iem_deliver(struct iem_cpu *cpu, int vector, enum iem_int_kind kind, bool h
     /* An NMI blocks further NMIs until the next IRET (SDM vol. 3A, 6.7.1). */
     if (vector == IEM_X_NMI && kind == IEM_INT_EXTERNAL)
         s->nmi_masked = true;
+    /* Entering the debug exception handler clears DR7.GD, so the handler may use the debug registers (SDM vol. 3B, 17.2.4). */
+    if (vector == IEM_X_DB && kind == IEM_INT_EXCEPTION)
+        s->dr[7] &= ~(uint64_t)IEM_DR7_GD;
     iem_update_mode(cpu);
 }
 

@@ -59,7 +59,7 @@ static inline __attribute__((always_inline)) uint64_t iem_fast_ea_raw(const stru
     if (m->index < 16)
         a += s->gpr[m->index] * m->scale;
     if (m->rip_rel)
-        a += cpu->insn_rip + in->len;
+        a += cpu->block_rip + in->off + in->len; /* 64-bit mode only: no RIP wrap */
     return a;
 }
 
@@ -100,8 +100,9 @@ static inline __attribute__((always_inline)) uint8_t *iem_fast_wptr(struct iem_c
 /* Marks a direct write through iem_fast_wptr dirty, as the core's own direct writes do. */
 static inline __attribute__((always_inline)) void iem_fast_dirty(struct iem_cpu *cpu, uint64_t lin, unsigned size)
 {
+    (void)size; /* a fast access stays inside its page */
     const struct iem_tlb_wside *side = &iem_core_of(cpu)->wside[(lin >> 12) & (IEM_TLB_ENTRIES - 1)];
-    mem_region_dirty_mark(side->region, side->region_offset + (lin & (IEM_PAGE_SIZE - 1)), size);
+    mem_dirty_word_set(side->dirty_word, side->dirty_bit);
 }
 
 static inline __attribute__((always_inline)) uint64_t iem_fast_load(const uint8_t *p, unsigned size)
@@ -130,6 +131,35 @@ static inline __attribute__((always_inline)) bool iem_fast_canonical(uint64_t a)
 }
 
 /*
+ * RIP inside a chain of specialised handlers.  A specialised handler does not store RIP:
+ * while a chain runs, cpu->insn names the executing instruction and its RIP is the block's
+ * first RIP (cpu->block_rip, set wherever a block is entered) plus its offset in the block,
+ * wrapped at the code size.  s->rip and cpu->insn_rip are brought up to date (iem_fast_sync)
+ * before anything that relies on them runs: a generic handler (the next instruction's, or a
+ * specialised handler's fallback), and the block loop when a chain ends (iem-core.c).
+ */
+static inline __attribute__((always_inline)) uint64_t iem_fast_rip(const struct iem_cpu *cpu,
+                                                                   const struct iem_insn *in)
+{
+    return (cpu->block_rip + in->off) & iem_core_of((struct iem_cpu *)cpu)->rip_mask;
+}
+
+static inline __attribute__((always_inline)) void iem_fast_sync(struct iem_cpu *cpu, const struct iem_insn *in)
+{
+    uint64_t rip = iem_fast_rip(cpu, in);
+    cpu->s->rip = rip;
+    cpu->insn_rip = rip;
+}
+
+/* A specialised handler passing its instruction to the generic handler (the slow cases). */
+static inline __attribute__((always_inline)) int iem_fast_generic(struct iem_cpu *cpu, const struct iem_insn *in,
+                                                                  iem_fn *generic)
+{
+    iem_fast_sync(cpu, in);
+    return generic(cpu, in);
+}
+
+/*
  * What a specialised handler's end needs, loaded at its start: the build compiles with
  * -fno-strict-aliasing, so after the handler's first store the compiler would load all of
  * it again.
@@ -137,7 +167,6 @@ static inline __attribute__((always_inline)) bool iem_fast_canonical(uint64_t a)
 struct iem_fast_ctx {
     struct cpu_state *s;
     const struct iem_insn *next, *end;
-    uint64_t rip;                  /* RIP of the next instruction */
 };
 
 static inline __attribute__((always_inline)) void iem_fast_begin(const struct iem_cpu *cpu, const struct iem_insn *in,
@@ -147,39 +176,36 @@ static inline __attribute__((always_inline)) void iem_fast_begin(const struct ie
     fx->s = cpu->s;
     fx->next = in + 1;
     fx->end = core->chain_end;
-    fx->rip = (cpu->insn_rip + in->len) & core->rip_mask;
+}
+
+/*
+ * The end of a specialised handler that completed its instruction: unless the block ends
+ * here (chain_end), the next instruction's handler runs at once as a tail call, so a run
+ * of specialised handlers goes without returning to the block loop.  cpu->insn always
+ * names the instruction executing; RIP is synchronised only for a generic handler.
+ * A specialised handler never writes to a page holding decoded code (those pages have no
+ * direct write mapping), so the block cannot have been invalidated under it.
+ */
+static inline __attribute__((always_inline)) int iem_fast_chain(struct iem_cpu *cpu, const struct iem_insn *next,
+                                                                const struct iem_insn *end)
+{
+    cpu->insn = next;
+    if ((uintptr_t)next >= (uintptr_t)end)
+        return IEM_NEXT; /* also outside exec_block, where chain_end is NULL */
+    if (!next->fast)
+        iem_fast_sync(cpu, next);
+    return next->fn(cpu, next);
 }
 
 /* iem_fast_next with the context of iem_fast_begin. */
 static inline __attribute__((always_inline)) int iem_fast_end(struct iem_cpu *cpu, const struct iem_fast_ctx *fx)
 {
-    fx->s->rip = fx->rip;
-    cpu->insn_rip = fx->rip;
-    cpu->insn = fx->next;
-    if ((uintptr_t)fx->next >= (uintptr_t)fx->end)
-        return IEM_NEXT;
-    return fx->next->fn(cpu, fx->next);
+    return iem_fast_chain(cpu, fx->next, fx->end);
 }
 
-/*
- * The end of a specialised handler that completed its instruction: RIP moves past it and,
- * unless the block ends here (chain_end), the next instruction's handler runs at once as a
- * tail call, so a run of specialised handlers goes without returning to the block loop.
- * cpu->insn and insn_rip always name the instruction executing (the fault restart point).
- * A specialised handler never writes to a page holding decoded code (those pages have no
- * direct write mapping), so the block cannot have been invalidated under it.
- */
 static inline __attribute__((always_inline)) int iem_fast_next(struct iem_cpu *cpu, const struct iem_insn *in)
 {
-    struct iem_core *core = iem_core_of(cpu);
-    uint64_t rip = (cpu->insn_rip + in->len) & core->rip_mask;
-    const struct iem_insn *next = in + 1;
-    cpu->s->rip = rip;
-    cpu->insn_rip = rip;
-    cpu->insn = next;
-    if ((uintptr_t)next >= (uintptr_t)core->chain_end)
-        return IEM_NEXT; /* also outside exec_block, where chain_end is NULL */
-    return next->fn(cpu, next);
+    return iem_fast_chain(cpu, in + 1, iem_core_of(cpu)->chain_end);
 }
 
 /*
@@ -221,7 +247,7 @@ static inline __attribute__((always_inline)) int iem_fast_jump(struct iem_cpu *c
             return IEM_JUMPED;
         to = j->b;
     }
-    if ((s->rflags & IEM_F_IF) && vcpu_intr_pending(cpu->vcpu))
+    if ((s->rflags & IEM_F_IF) && atomic_load_explicit(core->intr_line, memory_order_relaxed))
         return IEM_JUMPED;
     unsigned n = to->ninsns < core->chain_left ? to->ninsns : core->chain_left;
     cpu->icount += (uint64_t)(in + 1 - core->count_base);
@@ -229,7 +255,8 @@ static inline __attribute__((always_inline)) int iem_fast_jump(struct iem_cpu *c
     core->count_base = to->insns;
     core->chain_end = to->insns + n;
     cpu->cur_block = to;
-    cpu->insn_rip = rip;
+    cpu->block_rip = rip;
+    cpu->insn_rip = rip; /* the first instruction runs with RIP current (s->rip is the target) */
     cpu->insn = to->insns;
     return to->insns[0].fn(cpu, to->insns);
 }

@@ -73,7 +73,7 @@ enum { EA_G, EA_B, EA_COUNT };
         BEGIN;                                                                                  \
         const uint8_t *p = iem_fast_rptr(cpu, LIN_##E(cpu, s, in), N);                          \
         if (!p)                                                                                 \
-            return iem_int_mov(cpu, in);                                                        \
+            return iem_fast_generic(cpu, in, iem_int_mov);                                      \
         iem_int_gpr_store(s, r0, N, iem_fast_load(p, N));                                       \
         END;                                                                                    \
     }                                                                                           \
@@ -83,7 +83,7 @@ enum { EA_G, EA_B, EA_COUNT };
         uint64_t lin = LIN_##E(cpu, s, in);                                                     \
         uint8_t *p = iem_fast_wptr(cpu, lin, N);                                                \
         if (!p)                                                                                 \
-            return iem_int_mov(cpu, in);                                                        \
+            return iem_fast_generic(cpu, in, iem_int_mov);                                      \
         iem_fast_store(p, N, s->gpr[r1]);                                                       \
         iem_fast_dirty(cpu, lin, N);                                                            \
         END;                                                                                    \
@@ -94,7 +94,7 @@ enum { EA_G, EA_B, EA_COUNT };
         uint64_t lin = LIN_##E(cpu, s, in), imm = in->imm;                                      \
         uint8_t *p = iem_fast_wptr(cpu, lin, N);                                                \
         if (!p)                                                                                 \
-            return iem_int_mov(cpu, in);                                                        \
+            return iem_fast_generic(cpu, in, iem_int_mov);                                      \
         iem_fast_store(p, N, imm);                                                              \
         iem_fast_dirty(cpu, lin, N);                                                            \
         END;                                                                                    \
@@ -128,7 +128,7 @@ static inline uint64_t movx_value(uint64_t v, unsigned s, bool sx)
         BEGIN;                                                                                  \
         const uint8_t *p = iem_fast_rptr(cpu, LIN_##E(cpu, s, in), S);                          \
         if (!p)                                                                                 \
-            return iem_int_movx(cpu, in);                                                       \
+            return iem_fast_generic(cpu, in, iem_int_movx);                                     \
         iem_int_gpr_store(s, r0, D, movx_value(iem_fast_load(p, S), S, X));                     \
         END;                                                                                    \
     }
@@ -216,7 +216,7 @@ static inline __attribute__((always_inline)) uint64_t alu_op(enum fast_alu op, u
         uint64_t b_ = (B) & iem_fast_mask(N), lin_ = LIN_##E(cpu, s, in);                       \
         uint8_t *p_ = iem_fast_ptr(cpu, lin_, N, ALU_STORES(OP) ? IEM_ACC_WRITE : IEM_ACC_READ); \
         if (!p_)                                                                                \
-            return iem_int_##name(cpu, in);                                                     \
+            return iem_fast_generic(cpu, in, iem_int_##name);                                   \
         uint64_t fl_ = s->rflags;                                                               \
         uint64_t r_ = alu_op(OP, N, iem_fast_load(p_, N), b_, &fl_);                            \
         if (ALU_STORES(OP)) {                                                                   \
@@ -232,7 +232,7 @@ static inline __attribute__((always_inline)) uint64_t alu_op(enum fast_alu op, u
         BEGIN;                                                                                  \
         const uint8_t *p = iem_fast_rptr(cpu, LIN_##E(cpu, s, in), N);                          \
         if (!p)                                                                                 \
-            return iem_int_##name(cpu, in);                                                     \
+            return iem_fast_generic(cpu, in, iem_int_##name);                                   \
         ALU_REG(OP, N, iem_fast_load(p, N));                                                    \
         END;                                                                                    \
     }                                                                                           \
@@ -327,7 +327,7 @@ static iem_fn *const g_unary[4][4] = {
         BEGIN;                                                                                  \
         unsigned count = (unsigned)((C) & 0xff) & (N == 8 ? 0x3f : 0x1f);                       \
         if (count == 0)                                                                         \
-            return iem_int_##name(cpu, in);                                                     \
+            return iem_fast_generic(cpu, in, iem_int_##name);                                   \
         uint64_t fl = s->rflags;                                                                \
         uint64_t r = iem_alu_##name(N, s->gpr[r0], count, &fl);                                 \
         s->rflags = fl;                                                                         \
@@ -363,7 +363,7 @@ static iem_fn *const g_shift[5][2][4] = {
         BEGIN;                                                                                  \
         const uint8_t *p = iem_fast_rptr(cpu, LIN_##E(cpu, s, in), N);                          \
         if (!p)                                                                                 \
-            return iem_int_alu_imul(cpu, in);                                                   \
+            return iem_fast_generic(cpu, in, iem_int_alu_imul);                                 \
         IMUL_DO(N, s->gpr[r0], iem_fast_load(p, N));                                            \
         END;                                                                                    \
     }
@@ -391,15 +391,16 @@ IMUL_FORMS(8)
 static inline __attribute__((always_inline)) int jump64(struct iem_cpu *cpu, const struct iem_insn *in,
                                                         iem_fn *generic)
 {
-    uint64_t t = cpu->insn_rip + in->len + in->imm;
+    uint64_t t = cpu->block_rip + in->off + in->len + in->imm;
     if (!iem_fast_canonical(t))
-        return generic(cpu, in);
+        return iem_fast_generic(cpu, in, generic);
     cpu->s->rip = t;
     return iem_fast_jump(cpu, in);
 }
 
 static inline int jump_any(struct iem_cpu *cpu, const struct iem_insn *in)
 {
+    iem_fast_sync(cpu, in); /* iem_jump_near may fault */
     iem_jump_near(cpu, cpu->insn_rip + in->len + in->imm, in->opsize);
     return IEM_JUMPED;
 }
@@ -462,10 +463,10 @@ FAST(jmp_rel) { return jump_any(cpu, in); }
 FAST(call64)
 {
     struct cpu_state *s = cpu->s;
-    uint64_t ret = cpu->insn_rip + in->len, t = ret + in->imm, sp = s->gpr[CPU_RSP] - 8;
+    uint64_t ret = cpu->block_rip + in->off + in->len, t = ret + in->imm, sp = s->gpr[CPU_RSP] - 8;
     uint8_t *p = iem_fast_canonical(t) ? iem_fast_wptr(cpu, sp, 8) : NULL;
     if (!p)
-        return iem_int_call(cpu, in);
+        return iem_fast_generic(cpu, in, iem_int_call);
     iem_fast_store(p, 8, ret);
     iem_fast_dirty(cpu, sp, 8);
     s->gpr[CPU_RSP] = sp;
@@ -480,7 +481,7 @@ FAST(ret64)
     const uint8_t *p = iem_fast_rptr(cpu, sp, 8);
     uint64_t t = p ? iem_fast_load(p, 8) : 0;
     if (!p || !iem_fast_canonical(t))
-        return iem_int_ret(cpu, in);
+        return iem_fast_generic(cpu, in, iem_int_ret);
     s->gpr[CPU_RSP] = sp + 8;
     s->rip = t;
     return iem_fast_jump(cpu, in);
@@ -492,7 +493,7 @@ FAST(push64)
     uint64_t sp = s->gpr[CPU_RSP] - 8;
     uint8_t *p = iem_fast_wptr(cpu, sp, 8);
     if (!p)
-        return iem_int_push(cpu, in);
+        return iem_fast_generic(cpu, in, iem_int_push);
     iem_fast_store(p, 8, s->gpr[r0]);
     iem_fast_dirty(cpu, sp, 8);
     s->gpr[CPU_RSP] = sp;
@@ -505,7 +506,7 @@ FAST(pop64)
     uint64_t sp = s->gpr[CPU_RSP];
     const uint8_t *p = iem_fast_rptr(cpu, sp, 8);
     if (!p)
-        return iem_int_pop(cpu, in);
+        return iem_fast_generic(cpu, in, iem_int_pop);
     uint64_t v = iem_fast_load(p, 8);
     s->gpr[CPU_RSP] = sp + 8;
     s->gpr[r0] = v;

@@ -154,6 +154,11 @@ int iem_int_cmpxchg(struct iem_cpu *cpu, const struct iem_insn *in)
         if (p != NULL) {
             old = acc;
             (void)iem_int_atomic_cas(p, size, &old, src);
+        } else if (in->prefixes & IEM_PFX_LOCK) {
+            iem_int_atomic_begin(cpu);
+            old = iem_int_mem_read(cpu, seg, off, size);
+            iem_int_mem_write(cpu, seg, off, size, old == acc ? src : old);
+            iem_int_atomic_end(cpu);
         } else {
             old = iem_int_mem_read(cpu, seg, off, size);
             iem_int_mem_write(cpu, seg, off, size, old == acc ? src : old);
@@ -207,8 +212,13 @@ int iem_int_cmpxchg8b(struct iem_cpu *cpu, const struct iem_insn *in)
     new_lo = iem_gpr_read(cpu, CPU_RBX, half);
     new_hi = iem_gpr_read(cpu, CPU_RCX, half);
 
-    if (in->prefixes & IEM_PFX_LOCK)
+    bool serialise = false;
+    if (in->prefixes & IEM_PFX_LOCK) {
         p = iem_int_lock_ptr(cpu, seg, off, half * 2);
+        serialise = p == NULL;
+    }
+    if (serialise)
+        iem_int_atomic_begin(cpu);
     if (p != NULL && wide) {
         old_lo = cmp_lo;
         old_hi = cmp_hi;
@@ -236,6 +246,8 @@ int iem_int_cmpxchg8b(struct iem_cpu *cpu, const struct iem_insn *in)
         equal = old_lo == cmp_lo && old_hi == cmp_hi;
         iem_mem_write64(cpu, seg, off, equal ? (new_hi << 32) | new_lo : old);
     }
+    if (serialise)
+        iem_int_atomic_end(cpu);
     if (equal) {
         cpu->s->rflags |= IEM_F_ZF;
     } else {

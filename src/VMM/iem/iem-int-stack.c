@@ -117,6 +117,32 @@ static uint64_t enter_read(struct iem_cpu *cpu, uint64_t off, unsigned size, con
 }
 
 /*
+ * ENTER's last check (SDM ENTER, Operation and Protected Mode Exceptions): the final stack
+ * pointer, after the frame pointers and the imm16 bytes of locals, must lie inside SS
+ * (#SS(0)), and be canonical in 64-bit mode (#SS(0)); a frame that would wrap below the stack
+ * segment faults before anything is pushed.  The limit rules are those of a data access
+ * (SDM vol. 3A, 5.3: expand-down segments, in protected mode, hold offsets above the limit).
+ */
+static void enter_check_final_sp(struct iem_cpu *cpu, uint64_t sp)
+{
+    const struct cpu_seg *ss = &cpu->s->seg[CPU_SS];
+
+    if (cpu->mode == IEM_MODE_LONG64) {
+        if ((uint64_t)((int64_t)(sp << 16) >> 16) != sp)
+            iem_raise_err(cpu, IEM_X_SS, 0);
+        return;
+    }
+    if (cpu->mode == IEM_MODE_PROT && (ss->attr & CPU_SEG_ATTR_TYPE_MASK & 0x4)) {
+        uint64_t upper = (ss->attr & CPU_SEG_ATTR_DB) ? 0xffffffffu : 0xffffu;
+        if (sp <= ss->limit || sp > upper)
+            iem_raise_err(cpu, IEM_X_SS, 0);
+        return;
+    }
+    if (sp > ss->limit)
+        iem_raise_err(cpu, IEM_X_SS, 0);
+}
+
+/*
  * ENTER imm16, imm8 (SDM ENTER): push rBP, copy level-1 frame pointers from the enclosing
  * frame (read at rBP - size, rBP - 2*size, ... with the stack width), push the new frame
  * pointer, then rBP = frame pointer (written at the operand size) and rSP -= imm16 (at the
@@ -139,6 +165,7 @@ int iem_int_enter(struct iem_cpu *cpu, const struct iem_insn *in)
     }
     for (unsigned k = 0; k < n; k++)
         iem_mem_probe_write(cpu, CPU_SS, stack_slot(cpu, (uint64_t)0 - (k + 1) * size), size);
+    enter_check_final_sp(cpu, stack_slot(cpu, (uint64_t)0 - n * size - alloc));
     for (unsigned k = 0; k < n; k++)
         iem_int_mem_write(cpu, CPU_SS, stack_slot(cpu, (uint64_t)0 - (k + 1) * size), size, v[k]);
     iem_int_sp_add(cpu, (uint64_t)0 - n * size - alloc);

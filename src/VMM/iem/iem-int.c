@@ -2,13 +2,18 @@
 
 /*
  * Locked instructions: a LOCK-prefixed read-modify-write (and XCHG with memory, which is
- * always locked) on guest RAM is done as one atomic host operation on the host mapping of
- * the guest page (a compare-and-swap loop around the host-computed result), so that other
- * vCPU threads and device DMA see it indivisible.  Operands that are MMIO, on a page the
- * TLB will not map for direct writes (decoded code watched for modification), or not
- * naturally aligned (a host atomic there could be a split lock, which Linux may turn into
- * SIGBUS, and is undefined behaviour in C) are done as read, compute, write: the
- * instruction still runs without interruption on its vCPU.
+ * always locked) on a naturally aligned operand in guest RAM is one atomic host operation
+ * on the host mapping of the guest page (a compare-and-swap loop around the host-computed
+ * result), so that other vCPU threads and device DMA see it indivisible.  That is the fast
+ * path.  Operands no host atomic can serve (not naturally aligned, where a host atomic
+ * could be a split lock, which Linux may turn into SIGBUS and which is undefined behaviour
+ * in C; crossing a page; MMIO; a page the TLB will not map for direct writes, because it
+ * holds decoded code or a data breakpoint) are read, computed and written while the
+ * vCPU holds the VM-wide atomic_lock of the interpreter (iem_int_atomic_begin/end), so such
+ * locked operations of all vCPUs are serialised.  Their atomicity holds against each
+ * other; an aligned host atomic or a plain store by another vCPU to overlapping bytes is
+ * not held off (real processors lock the bus for that, which would mean stopping every
+ * vCPU), which no sane guest depends on.
  *
  * The host pointers come from the core's TLB (iem-core.h): an entry with a host address is
  * plain RAM for that access kind (a write entry is never a page holding decoded code), and
@@ -84,6 +89,21 @@ void *iem_int_lock_ptr(struct iem_cpu *cpu, unsigned seg, uint64_t off, unsigned
     return p;
 }
 
+void iem_int_atomic_begin(struct iem_cpu *cpu)
+{
+    struct iem_core *core = iem_core_of(cpu);
+    rt_mutex_lock(&core->ivm->atomic_lock);
+    core->atomic_held = true;
+    atomic_fetch_add_explicit(&core->ivm->atomic_slow_count, 1, memory_order_relaxed);
+}
+
+void iem_int_atomic_end(struct iem_cpu *cpu)
+{
+    struct iem_core *core = iem_core_of(cpu);
+    core->atomic_held = false;
+    rt_mutex_unlock(&core->ivm->atomic_lock);
+}
+
 uint64_t iem_int_atomic_load(const void *p, unsigned size)
 {
     switch (size) {
@@ -145,6 +165,14 @@ uint64_t iem_int_rmw_at(struct iem_cpu *cpu, const struct iem_insn *in, unsigned
             cpu->s->rflags = fl;
             return a;
         }
+        iem_int_atomic_begin(cpu);
+        a = iem_int_mem_read(cpu, seg, off, size);
+        fl = cpu->s->rflags;
+        r = fn(size, a, b, &fl);
+        iem_int_mem_write(cpu, seg, off, size, r);
+        iem_int_atomic_end(cpu);
+        cpu->s->rflags = fl;
+        return a;
     }
     a = iem_int_mem_read(cpu, seg, off, size);
     fl = cpu->s->rflags;

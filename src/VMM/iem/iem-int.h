@@ -102,6 +102,13 @@ void iem_int_tlb_dirty(struct iem_cpu *cpu, uint64_t linear, unsigned len);
  * plain guest RAM and naturally aligned, else NULL.  It checks writability first (raises #GP/#SS/#PF as a
  * write would), so a NULL answer means "use ordinary read and write". */
 void *iem_int_lock_ptr(struct iem_cpu *cpu, unsigned seg, uint64_t off, unsigned size);
+/*
+ * The VM-wide lock around a LOCKed read-modify-write that iem_int_lock_ptr cannot give a host
+ * pointer for (split or misaligned operands, MMIO, code pages).  A fault between the two
+ * releases it (iem_raise).
+ */
+void iem_int_atomic_begin(struct iem_cpu *cpu);
+void iem_int_atomic_end(struct iem_cpu *cpu);
 uint64_t iem_int_atomic_load(const void *p, unsigned size);
 bool iem_int_atomic_cas(void *p, unsigned size, uint64_t *expected, uint64_t desired);
 

@@ -159,6 +159,8 @@ struct iem_insn {
     uint8_t nops;       /* visible operands */
     uint8_t cond;       /* Jcc/SETcc/CMOVcc/FCMOVcc: condition code 0-15, filled by the decoder from the mnemonic */
     struct iem_operand op[4];
+    uint16_t off;       /* offset from the first byte of its block (RIP = block RIP + off, see iem-fast.h) */
+    bool fast;          /* fn is a specialised handler (iem-int-fast.c): RIP is tracked lazily around it */
     struct iem_mem mem;
     uint64_t imm, imm2;
     uint8_t opcode;     /* the last opcode byte (the handler may need /r or the opcode's low bits) */
@@ -195,6 +197,7 @@ struct iem_cpu {
     unsigned code_size;            /* 2, 4, 8: default operand/address size of CS */
     bool stack32;                  /* SS.B (stack pointer width 32 vs 16 outside 64-bit mode) */
     uint64_t insn_rip;             /* RIP of the instruction executing (fault restart point) */
+    uint64_t block_rip;            /* RIP of the first instruction of the block executing (iem-fast.h) */
     const struct iem_insn *insn;   /* the instruction executing */
 
     /* Exception being raised (set by iem_raise before the longjmp). */

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "iem-core.h"
+#include "iem-dbg.h"
 
 #define LOG_COMPONENT "iem"
 
@@ -216,9 +217,11 @@ static void walk(struct iem_core *core, uint64_t lin, int kind, bool user, struc
     struct iem_cpu *cpu = &core->cpu;
     const struct cpu_state *s = cpu->s;
     bool write = kind == IEM_ACC_WRITE, exec = kind == IEM_ACC_EXEC;
+    /* With the A20 gate off, physical address bit 20 reads as 0 for every CPU access, paging-structure reads included. */
+    uint64_t a20 = core->a20_mask;
     wr->flags = 0;
     if (!(s->cr0 & IEM_CR0_PG)) {
-        wr->gpa_page = lin & ~(uint64_t)0xfff;
+        wr->gpa_page = lin & ~(uint64_t)0xfff & a20;
         wr->user_ok = true;
         return;
     }
@@ -233,7 +236,7 @@ static void walk(struct iem_core *core, uint64_t lin, int kind, bool user, struc
 
     if (!pae) {
         /* 32-bit paging (SDM vol. 3A 4.3). */
-        uint64_t pde_gpa = (s->cr3 & 0xfffff000u) | ((lin >> 20) & 0xffc);
+        uint64_t pde_gpa = ((s->cr3 & 0xfffff000u) | ((lin >> 20) & 0xffc)) & a20;
         uint64_t pde = iem_phys_read(core, pde_gpa, 4);
         if (!(pde & PTE_P))
             page_fault(cpu, lin, err);
@@ -248,7 +251,7 @@ static void walk(struct iem_core *core, uint64_t lin, int kind, bool user, struc
             gpa += lin & 0x3ff000u;
             wr->flags |= IEM_TLBF_LARGE | IEM_TLBF_LARGE4M;
         } else {
-            uint64_t pte_gpa = (pde & 0xfffff000u) | ((lin >> 10) & 0xffc);
+            uint64_t pte_gpa = ((pde & 0xfffff000u) | ((lin >> 10) & 0xffc)) & a20;
             uint64_t pte = iem_phys_read(core, pte_gpa, 4);
             if (!(pte & PTE_P))
                 page_fault(cpu, lin, err);
@@ -273,7 +276,7 @@ static void walk(struct iem_core *core, uint64_t lin, int kind, bool user, struc
             rsvd_hi = (PTE_XD - 1) & ~IEM_PHYS_MASK;
             if (!nxe)
                 rsvd_hi |= PTE_XD;
-            uint64_t pdpte_gpa = (s->cr3 & 0xffffffe0u) | ((lin >> 27) & 0x18);
+            uint64_t pdpte_gpa = ((s->cr3 & 0xffffffe0u) | ((lin >> 27) & 0x18)) & a20;
             uint64_t pdpte = iem_phys_read(core, pdpte_gpa, 8);
             if (!(pdpte & PTE_P))
                 page_fault(cpu, lin, err);
@@ -285,7 +288,7 @@ static void walk(struct iem_core *core, uint64_t lin, int kind, bool user, struc
         }
         for (;;) {
             unsigned shift = 12 + 9 * (level - 1);
-            uint64_t e_gpa = table + (((lin >> shift) & 0x1ff) << 3);
+            uint64_t e_gpa = (table + (((lin >> shift) & 0x1ff) << 3)) & a20;
             uint64_t e = iem_phys_read(core, e_gpa, 8);
             if (!(e & PTE_P))
                 page_fault(cpu, lin, err);
@@ -333,7 +336,7 @@ static void walk(struct iem_core *core, uint64_t lin, int kind, bool user, struc
         if ((ent_val[i] & bits) != bits)
             phys_entry_or(core, ent_gpa[i], ent_size, bits);
     }
-    wr->gpa_page = gpa & ~(uint64_t)0xfff;
+    wr->gpa_page = gpa & ~(uint64_t)0xfff & a20;
     wr->user_ok = us && (!write || rw) && !(exec && xd);
     if (pge && (leaf & PTE_G))
         wr->flags |= IEM_TLBF_GLOBAL;
@@ -367,14 +370,20 @@ static struct iem_tlb_entry *tlb_fill(struct iem_core *core, uint64_t lin, int k
             side->hva = hva;
             side->region = sp.region;
             side->region_offset = sp.region_offset + (wr.gpa_page - sp.gpa);
+            side->dirty_word = mem_region_dirty_word(sp.region, side->region_offset, &side->dirty_bit);
             if (iem_cache_write_is_slow(core, wr.gpa_page))
                 hva = NULL;
         } else {
             side->hva = NULL;
             side->region = NULL;
+            side->dirty_word = NULL;
             hva = NULL;
         }
     }
+    /* Data breakpoints: every access to a watched page takes the slow path, which checks them (iem-dbg.c). */
+    if (__builtin_expect(core->dbg_data_mask != 0, 0) && kind != IEM_ACC_EXEC &&
+        iem_dbg_page_watched(core, lin & ~(uint64_t)0xfff, kind))
+        hva = NULL;
     e->hva = hva;
     e->gpa = wr.gpa_page | wr.flags;
     e->tag = (lin & ~(uint64_t)0xfff) | IEM_TLB_VALID | (wr.user_ok ? IEM_TLB_USER_OK : 0);
@@ -410,6 +419,15 @@ void iem_tlb_flush(struct iem_cpu *cpu, bool global_too)
 {
     struct iem_core *core = iem_core_of(cpu);
     core->chain_gen++;
+    if (global_too) {
+        /*
+         * What translations depend on besides the paging structures: the A20 gate (a change
+         * reaches every vCPU as a full flush through mem_changed) and the pages watched by
+         * data breakpoints (DR writes and state loads flush everything).
+         */
+        core->a20_mask = vm_a20_enabled(cpu->vm) ? UINT64_MAX : ~((uint64_t)1 << 20);
+        iem_dbg_sync(core);
+    }
     if (global_too || core->tlb_global_count == 0) {
         for (int k = 0; k < IEM_ACC_KINDS; k++)
             for (int i = 0; i < IEM_TLB_ENTRIES; i++)
@@ -474,6 +492,7 @@ void iem_tlb_protect_page(struct iem_core *core, uint64_t gpa_page)
 
 /* One translated page of an access. */
 struct xlat {
+    uint64_t lin_page;
     uint64_t gpa_page;
     uint8_t *hva;    /* fast pointer, or NULL for the slow path */
     unsigned idx;    /* TLB slot (write side data) */
@@ -482,6 +501,7 @@ struct xlat {
 static inline void xlat_page(struct iem_core *core, uint64_t lin, int kind, bool user, struct xlat *x)
 {
     struct iem_tlb_entry *e = tlb_get(core, lin, kind, user);
+    x->lin_page = lin & ~(uint64_t)0xfff;
     x->gpa_page = e->gpa & ~(uint64_t)IEM_TLBF_MASK;
     x->hva = e->hva;
     x->idx = (lin >> 12) & (IEM_TLB_ENTRIES - 1);
@@ -493,6 +513,8 @@ static void xlat_read(struct iem_core *core, const struct xlat *x, unsigned off,
         memcpy(buf, x->hva + off, n);
         return;
     }
+    if (core->dbg_data_mask)
+        iem_dbg_data_access(core, x->lin_page + off, n, false);
     uint64_t gpa = x->gpa_page + off;
     if (n == 1 || n == 2 || n == 4 || n == 8) {
         uint64_t v = mem_mmio_read(core->cpu.vm, gpa, n);
@@ -506,6 +528,8 @@ static void write_slow(struct iem_core *core, const struct xlat *x, unsigned off
 {
     struct iem_tlb_wside *side = &core->wside[x->idx];
     uint64_t gpa = x->gpa_page + off;
+    if (core->dbg_data_mask)
+        iem_dbg_data_access(core, x->lin_page + off, n, true);
     if (side->hva) {
         /* RAM holding decoded code: drop the code the write overlaps, then store. */
         memcpy(side->hva + off, buf, n);
@@ -513,7 +537,8 @@ static void write_slow(struct iem_core *core, const struct xlat *x, unsigned off
         iem_cache_invalidate(core, gpa, n);
         if (core->ivm->ncores > 1)
             iem_cache_post(core->ivm, gpa, n, core);
-        if (!iem_cache_write_is_slow(core, gpa)) {
+        if (!iem_cache_write_is_slow(core, gpa) &&
+            !(core->dbg_data_mask && iem_dbg_page_watched(core, x->lin_page, IEM_ACC_WRITE))) {
             struct iem_tlb_entry *e = &core->cpu.tlb[IEM_ACC_WRITE][x->idx];
             if ((e->gpa & ~(uint64_t)IEM_TLBF_MASK) == x->gpa_page)
                 e->hva = side->hva;
@@ -533,8 +558,8 @@ static inline void xlat_write(struct iem_core *core, const struct xlat *x, unsig
 {
     if (x->hva) {
         memcpy(x->hva + off, buf, n);
-        struct iem_tlb_wside *side = &core->wside[x->idx];
-        mem_region_dirty_mark(side->region, side->region_offset + off, n);
+        const struct iem_tlb_wside *side = &core->wside[x->idx];
+        mem_dirty_word_set(side->dirty_word, side->dirty_bit); /* x covers one page */
         return;
     }
     write_slow(core, x, off, buf, n);
@@ -588,6 +613,8 @@ static inline uint64_t lin_read(struct iem_core *core, uint64_t lin, unsigned si
             memcpy(&v, e->hva + off, size);
             return v;
         }
+        if (core->dbg_data_mask)
+            iem_dbg_data_access(core, lin, size, false);
         return mem_mmio_read(core->cpu.vm, (e->gpa & ~(uint64_t)IEM_TLBF_MASK) + off, size);
     }
     uint64_t v = 0;

@@ -6,6 +6,7 @@
  * each).  The control-register writers check every reserved bit and mode rule of
  * SDM vol. 3A, 2.5 and 9.8.5 (IA-32e activation) and keep the TLB and the mode in step.
  */
+#include "iem-dbg.h"
 #include "iem-sys.h"
 
 #include "Zydis/Mnemonic.h"
@@ -393,6 +394,9 @@ void iem_cr4_write(struct iem_cpu *cpu, uint64_t value)
     /* SDM vol. 3A, 4.10.4.1: changes of PSE, PAE and PGE invalidate every TLB entry. */
     if ((old ^ value) & (IEM_CR4_PSE | IEM_CR4_PAE | IEM_CR4_PGE))
         iem_tlb_flush(cpu, true);
+    /* CR4.DE makes R/W = 10 breakpoints I/O breakpoints (SDM vol. 3B, 17.2.4). */
+    if ((old ^ value) & IEM_CR4_DE)
+        iem_dbg_sync(iem_core_of(cpu));
     iem_update_mode(cpu);
 }
 
@@ -497,10 +501,15 @@ int iem_mov_dr(struct iem_cpu *cpu, const struct iem_insn *in)
         n += 2;
     }
     require_cpl0(cpu);
-    /* General detect: the access faults with DR6.BD and clears GD so the handler can use DRs (17.2.4). */
+    /*
+     * General detect: the access faults with DR6.BD and clears GD so the handler can use DRs
+     * (17.2.4).  It is a fault-class #DB other than an instruction breakpoint, so the EFLAGS
+     * image pushed has RF set (17.3.1.1); delivery clears RF in EFLAGS itself.
+     */
     if (s->dr[7] & DR7_GD) {
         s->dr[6] |= DR6_BD;
         s->dr[7] &= ~(uint64_t)DR7_GD;
+        s->rflags |= IEM_F_RF;
         iem_raise(cpu, IEM_X_DB);
     }
     bool long64 = cpu->mode == IEM_MODE_LONG64;
@@ -516,10 +525,21 @@ int iem_mov_dr(struct iem_cpu *cpu, const struct iem_insn *in)
         if (v >> 32)
             iem_raise_gp0(cpu);
         s->dr[n] = n == 6 ? (v & DR6_WRITABLE) | DR6_FIXED1 : (v & DR7_WRITABLE) | DR7_FIXED1;
+        if (n == 6)
+            return IEM_NEXT;
     } else {
         s->dr[n] = v;
+        /* An address with no breakpoint enabled changes nothing the TLB or the block loop keep. */
+        if (!iem_core_of(cpu)->dbg_exec)
+            return IEM_NEXT;
     }
-    return IEM_NEXT;
+    /*
+     * Breakpoints changed: the TLB must stop (or may start again) mapping watched pages
+     * directly, and the next instruction must already be checked, so the block ends here.
+     */
+    iem_dbg_changed(cpu);
+    s->rip = iem_sys_next_rip(cpu, in);
+    return IEM_STOP;
 }
 
 /* ---- Handler map entries of this file ----------------------------------------------------------------------- */

@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -347,6 +348,10 @@ static int kvm_mem_changed(struct vm *vm)
     struct kvm_backend_vm *kvm = kvm_from_vm(vm);
     if (!kvm)
         return VERR_INVALID_STATE;
+    /* The KVM API has no A20 gate: guests always see it on (vm_set_a20 reaches here as a map change). */
+    static atomic_bool a20_logged;
+    if (!vm_a20_enabled(vm) && !atomic_exchange(&a20_logged, true))
+        LOG_INFO("the guest turned the A20 gate off; KVM cannot mask address bit 20, so this is ignored");
 
     struct kvm_slot_list want = {.kvm = kvm};
     mem_for_each_span(vm, kvm_span_collect, &want);

@@ -196,6 +196,7 @@ static void do_call(struct iem_cpu *cpu, void *arg)
 {
     struct call_arg *a = arg;
     cpu->insn_rip = cpu->s->rip;
+    cpu->block_rip = cpu->s->rip; /* the instruction is a block of its own (off 0) */
     cpu->insn = a->in;
     a->rc = a->fn(cpu, a->in);
 }
@@ -216,8 +217,8 @@ static void run_handler(struct iemh *h, iem_fn *fn, const struct iem_insn *in, c
     struct call_arg a = { fn, in, -1 };
     out->vector = iemh_try(h, do_call, &a);
     out->error = out->vector >= 0 ? h->cpu->fault_error : 0;
-    /* A handler that returned IEM_NEXT and did not move on itself leaves RIP to the run loop. */
-    if (out->vector < 0 && a.rc == IEM_NEXT && h->cpu->insn == in)
+    /* A handler that returned IEM_NEXT leaves RIP to the run loop (iem-fast.h). */
+    if (out->vector < 0 && a.rc == IEM_NEXT)
         h->s->rip += in->len;
     out->s = *h->s;
     memcpy(out->data, h->ram + DATA_GPA, AREA_LEN);
