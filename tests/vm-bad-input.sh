@@ -42,7 +42,7 @@ expect memory-negative "memory size '-5' is not a size" --memory -5
 expect serial-bad-path "cannot open 'file:$tmp/no/such/dir/com1.txt'" --serial1 "file:$tmp/no/such/dir/com1.txt"
 expect serial-bad-kind "serial" --serial1 "bogus:1"
 expect unknown-option "unknown or incomplete option '--frobnicate'" --frobnicate
-expect bad-exec "--exec 'vmx' must be auto, kvm or soft" --exec vmx
+expect bad-exec "--exec 'vmx' must be auto, kvm, soft or interp" --exec vmx
 expect initrd-without-kernel "--initrd needs --kernel" --initrd "$tmp/odd.bin"
 
 [ $fails -eq 0 ]

@@ -27,10 +27,13 @@ const char *vm_state_name(enum vm_state state);
 enum vm_exec {
     VM_EXEC_AUTO = 0, /* KVM where the host CPU has vmx/svm, else the software CPU */
     VM_EXEC_KVM,
-    VM_EXEC_SOFT,
+    VM_EXEC_SOFT,     /* the software CPU: the recompiler, with the interpreter for what it does not translate */
     VM_EXEC_NONE,     /* no CPU at all: device tests drive ports and the clock by hand */
+    VM_EXEC_INTERP,   /* the software CPU's interpreter alone (the reference, for comparisons) */
 };
 int vm_exec_parse(const char *name, enum vm_exec *out);
+/* The execution choice the VM was created with (VM_EXEC_AUTO resolved). */
+enum vm_exec vm_get_exec(const struct vm *vm);
 
 enum vm_clock_mode {
     VM_CLOCK_HOST = 0, /* the virtual clock follows host time while running */

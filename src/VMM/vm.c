@@ -35,7 +35,8 @@ int vm_exec_parse(const char *name, enum vm_exec *out)
     static const struct {
         const char *name;
         enum vm_exec exec;
-    } names[] = { { "auto", VM_EXEC_AUTO }, { "kvm", VM_EXEC_KVM }, { "soft", VM_EXEC_SOFT } };
+    } names[] = { { "auto", VM_EXEC_AUTO }, { "kvm", VM_EXEC_KVM }, { "soft", VM_EXEC_SOFT },
+                  { "interp", VM_EXEC_INTERP } };
     for (size_t i = 0; i < RT_ARRAY_SIZE(names); i++) {
         if (strcmp(name, names[i].name) == 0) {
             *out = names[i].exec;
@@ -43,6 +44,11 @@ int vm_exec_parse(const char *name, enum vm_exec *out)
         }
     }
     return VERR_INVALID_PARAMETER;
+}
+
+enum vm_exec vm_get_exec(const struct vm *vm)
+{
+    return vm->params.exec;
 }
 
 /* Whether /proc/cpuinfo shows hardware virtualization (vmx or svm). */
@@ -76,16 +82,22 @@ static int choose_backend(struct vm *vm)
         return 0;
     case VM_EXEC_SOFT:
         vm->backend = &g_cpu_backend_iem;
-        LOG_INFO("execution: software CPU, interpreter (requested with --exec soft)");
+        LOG_INFO("execution: software CPU, recompiler (requested with --exec soft)");
+        return 0;
+    case VM_EXEC_INTERP:
+        vm->backend = &g_cpu_backend_iem;
+        LOG_INFO("execution: software CPU, interpreter only (requested with --exec interp)");
         return 0;
     case VM_EXEC_AUTO:
     default:
         if (host_has_hw_virt()) {
             vm->backend = &g_cpu_backend_kvm;
+            vm->params.exec = VM_EXEC_KVM;
             LOG_INFO("execution: KVM (auto: the host CPU has vmx/svm)");
         } else {
             vm->backend = &g_cpu_backend_iem;
-            LOG_INFO("execution: software CPU, interpreter (auto: the host CPU has no vmx/svm, so KVM "
+            vm->params.exec = VM_EXEC_SOFT;
+            LOG_INFO("execution: software CPU, recompiler (auto: the host CPU has no vmx/svm, so KVM "
                      "would only emulate in software)");
         }
         return 0;

@@ -31,7 +31,8 @@ static void usage(FILE *out)
             "  --initrd FILE          initial ramdisk for --kernel\n"
             "  --append STRING        kernel command line for --kernel\n"
             "  --serial1..4 SPEC      COM1-COM4: null | stdio | file:PATH | unix:PATH | tcp:[ADDR:]PORT\n"
-            "  --exec auto|kvm|soft   execution backend (default auto)\n"
+            "  --exec auto|kvm|soft|interp  execution backend (default auto; soft: the recompiler,\n"
+            "                         interp: the software CPU's interpreter alone)\n"
             "  --test-exit            add the test exit device (port 0xf4) for test guests\n"
             "  --log FILE             write the VM log to FILE\n"
             "  --log-level LEVEL      error | warn | info | debug (default info)\n"
@@ -150,7 +151,7 @@ int main(int argc, char **argv)
             break;
         case OPT_EXEC:
             if (vm_exec_parse(optarg, &vp.exec))
-                return fail_usage("--exec '%s' must be auto, kvm or soft", optarg);
+                return fail_usage("--exec '%s' must be auto, kvm, soft or interp", optarg);
             break;
         case OPT_TEST_EXIT: pp.test_exit = true; break;
         case OPT_LOG: log_path = optarg; break;

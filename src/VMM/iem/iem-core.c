@@ -41,6 +41,7 @@
 #include "iem-core.h"
 #include "iem-dbg.h"
 #include "iem-sys.h"
+#include "../rec/rec.h"
 
 #define LOG_COMPONENT "iem"
 
@@ -225,6 +226,56 @@ static struct iem_block *exec_block(struct iem_core *core, struct iem_block *b, 
     return b;
 }
 
+/*
+ * Runs block b through its translation when it has one (rec.h): the entry conditions of
+ * exec_block's lean loop, and the whole block (max covers it); the translation chains
+ * into further translated blocks itself (rec_chain).  Otherwise the interpreter runs it.
+ */
+static struct iem_block *exec_block_rec(struct iem_core *core, struct iem_block *b, unsigned max)
+{
+    struct iem_cpu *cpu = &core->cpu;
+    struct cpu_state *s = cpu->s;
+    rec_fn *fn;
+    if (s->int_shadow || (s->rflags & (IEM_F_TF | IEM_F_RF)) || core->dbg_exec || !b->cached || b->ninsns > max ||
+        !(fn = rec_block_code(core, b, true)))
+        return exec_block(core, b, max);
+    cpu->cur_block = b;
+    cpu->block_dirty = false;
+    core->count_base = b->insns;
+    /* Specialised handlers the translation calls run their one instruction: no running on, no chaining. */
+    core->chain_end = NULL;
+    core->chain_left = 0;
+    rec_core_set_budget(core->rec, max - b->ninsns);
+    cpu->block_rip = s->rip;
+    cpu->insn_rip = s->rip;
+    cpu->insn = b->insns;
+    fn(cpu);
+    b = cpu->cur_block;
+    cpu->icount += (uint64_t)(cpu->insn - core->count_base) + 1;
+    core->count_base = NULL;
+    core->chain_left = 0;
+    if (cpu->inhibit_irq_next) {
+        s->int_shadow = true;
+        cpu->inhibit_irq_next = false;
+    }
+    cpu->cur_block = NULL;
+    return b;
+}
+
+int iem_rec_enable(struct iem_cpu *cpu, bool enable, unsigned hot_runs)
+{
+    struct iem_core *core = iem_core_of(cpu);
+    if (!enable) {
+        rec_core_destroy(core->rec);
+        core->rec = NULL;
+        return 0;
+    }
+    int rc = core->rec ? 0 : rec_core_create(&core->rec);
+    if (!rc)
+        rec_core_set_hot(core->rec, hot_runs);
+    return rc;
+}
+
 /* A fault unwound out of exec_block: count the instructions of the block that retired before it. */
 static inline void count_on_fault(struct iem_core *core)
 {
@@ -404,7 +455,7 @@ static void run_loop(struct iem_core *core)
             prev = NULL;
         struct iem_block *b = next_block(core, prev);
         prev_gen = core->chain_gen; /* before running: a block that dies while it runs is never a link source */
-        b = exec_block(core, b, IEM_CHAIN_MAX);
+        b = core->rec ? exec_block_rec(core, b, IEM_CHAIN_MAX) : exec_block(core, b, IEM_CHAIN_MAX);
         prev = b->cached ? b : NULL;
     }
 }
@@ -460,7 +511,8 @@ void iem_step(struct iem_cpu *cpu, uint64_t max_insns, struct iem_step_result *r
         uint64_t left = max_insns - (cpu->icount - start);
         struct iem_block *b = next_block(core, prev);
         prev_gen = core->chain_gen;
-        b = exec_block(core, b, left > IEM_CHAIN_MAX ? IEM_CHAIN_MAX : (unsigned)left);
+        unsigned max = left > IEM_CHAIN_MAX ? IEM_CHAIN_MAX : (unsigned)left;
+        b = core->rec ? exec_block_rec(core, b, max) : exec_block(core, b, max);
         prev = b->cached ? b : NULL;
     }
     boundary_work(core);
@@ -569,12 +621,20 @@ static int iem_vcpu_init(struct vcpu *vcpu)
     cpu->vm = vm;
     cpu->s = vcpu_state(vcpu);
     iem_cache_init(core);
+    if (vm_get_exec(vm) == VM_EXEC_SOFT) {
+        rc = rec_core_create(&core->rec);
+        if (rc) {
+            LOG_WARN("vCPU %u: no recompiler (%s): the interpreter runs everything", core->index, rt_err_str(rc));
+            rc = 0;
+        }
+    }
     iem_sys_reset(cpu); /* MTRRs, and the TSC (2 GHz of virtual time) counting from 0 */
     iem_update_mode(cpu);
     rt_mutex_lock(&ivm->lock);
     if (ivm->ncores >= RT_ARRAY_SIZE(ivm->cores)) {
         rt_mutex_unlock(&ivm->lock);
         rt_mutex_destroy(&core->qlock);
+        rec_core_destroy(core->rec);
         free(core->scratch);
         free(core);
         return VERR_TOO_LARGE;
@@ -602,6 +662,16 @@ static void iem_vcpu_fini(struct vcpu *vcpu)
     vcpu_set_backend_data(vcpu, NULL);
     iem_cache_fini(core);
     free(core->scratch);
+    if (core->rec) {
+        struct rec_stats st;
+        rec_core_stats(core->rec, &st);
+        LOG_INFO("vCPU %u: recompiler translated %llu blocks (%llu KiB of code, %llu instructions inline, "
+                 "%llu through the interpreter), code area emptied %llu times", core->index,
+                 (unsigned long long)st.blocks, (unsigned long long)(st.bytes >> 10),
+                 (unsigned long long)st.inline_insns, (unsigned long long)st.call_insns,
+                 (unsigned long long)st.flushes);
+    }
+    rec_core_destroy(core->rec);
     rt_mutex_destroy(&core->qlock);
     free(core);
 }

@@ -63,6 +63,10 @@ struct iem_block {
         struct iem_block *to;
     } link[IEM_BLOCK_LINKS];
     uint8_t link_next;             /* slot the next new link replaces once all are used */
+    /* The recompiler's translation (src/VMM/rec), valid while rec_gen is its code generation. */
+    uint16_t rec_runs;             /* interpreted runs so far: translated once hot */
+    uint32_t rec_gen;
+    void *rec_code;
     struct iem_insn insns[];
 };
 
@@ -112,6 +116,7 @@ struct iem_core {
     struct iem_vm *ivm;
     unsigned index;
     const atomic_bool *intr_line;  /* vcpu_intr_line: polled where a chain crosses a block boundary */
+    struct rec_core *rec;          /* the recompiler runs hot blocks (NULL: interpreter only) */
 
     /* Exception nesting (SDM vol. 3A 6.15): the vector being delivered, or -1. */
     int delivering;

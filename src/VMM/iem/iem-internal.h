@@ -363,6 +363,11 @@ struct iem_step_result {
     uint64_t cr2;
 };
 void iem_step(struct iem_cpu *cpu, uint64_t max_insns, struct iem_step_result *result);
+/*
+ * Runs hot blocks through the recompiler (src/VMM/rec) from now on, or stops: 0 or the
+ * recompiler's error.  A block is translated once it has run hot_runs times interpreted.
+ */
+int iem_rec_enable(struct iem_cpu *cpu, bool enable, unsigned hot_runs);
 
 /* Condition codes 0-15 as in Jcc's low opcode nibble (O, NO, B, AE, E, NE, BE, A, S, NS, P, NP, L, GE, LE, G). */
 bool iem_cond(const struct iem_cpu *cpu, unsigned cond);

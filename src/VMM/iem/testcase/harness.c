@@ -21,7 +21,7 @@ struct iemh *iemh_create(uint64_t ram_bytes)
         .name = "iem-test",
         .ram_bytes = ram_bytes,
         .vcpu_count = 1,
-        .exec = VM_EXEC_SOFT,
+        .exec = VM_EXEC_INTERP, /* the reference; VIREO_TEST_REC below adds the recompiler */
         .clock_mode = VM_CLOCK_MANUAL,
     };
     assert_int_equal(vm_create(&p, &h->vm), 0);
@@ -33,6 +33,10 @@ struct iemh *iemh_create(uint64_t ram_bytes)
     h->cpu = iem_cpu_of(h->vcpu);
     assert_non_null(h->cpu);
     h->s = vcpu_state(h->vcpu);
+    /* VIREO_TEST_REC=N: every test runs on the recompiler, blocks translated after N interpreted runs. */
+    const char *rec = getenv("VIREO_TEST_REC");
+    if (rec && *rec)
+        assert_int_equal(iem_rec_enable(h->cpu, true, (unsigned)strtoul(rec, NULL, 10)), 0);
     iemh_sync(h);
     return h;
 }

@@ -1,0 +1,871 @@
+/* rec-gen.c - the recompiler's translator: a decoded block into one host function, with inline code for the common integer forms and calls to the interpreter for the rest. */
+
+/*
+ * Host register use inside translated code (SysV x86-64; the function saves what it uses):
+ *   r12  struct iem_cpu * (also the struct iem_core *, its first member)
+ *   rbx  struct cpu_state * (guest registers, RIP and RFLAGS stay in memory there)
+ *   rax, rcx, rdx, rsi, rdi, r8-r11  scratch, dead across calls
+ *
+ * Layout of a translation: a fixed prologue (REC_PROLOGUE_BYTES) that saves registers and
+ * loads r12/rbx, the instructions in order, the out-of-line stubs (exits, slow paths),
+ * and a shared epilogue.  A chained successor is entered past its prologue, reusing the
+ * frame (rec_chain in rec-core.c decides, as iem_fast_jump does for the interpreter).
+ *
+ * Every instruction either has inline code (below) or calls the interpreter's handler:
+ * cpu->insn, RIP and cpu->insn_rip are set first, as the generic handler contract needs
+ * (iem-internal.h); a result other than IEM_NEXT, or an invalidated block, leaves the
+ * translation at once.  Inline code never changes guest state before its last check, and
+ * its slow cases jump to a stub that runs the same instruction through the interpreter,
+ * so faults and their order are the interpreter's.  Flags are computed by the same host
+ * instructions the interpreter's helpers use (iem-alu.h), loaded with the guest's flags
+ * first for the operations whose result depends on them, so both CPUs agree bit for bit,
+ * the architecturally undefined flags included.
+ */
+
+#include <stddef.h>
+#include <string.h>
+
+#include <Zydis/Zydis.h>
+
+#include "../iem/iem-core.h"
+#include "../iem/iem-int.h"
+#include "../iem/iem-sys.h"
+#include "rec-internal.h"
+
+#define OFF_S         ((int32_t)offsetof(struct iem_cpu, s))
+#define OFF_INSN      ((int32_t)offsetof(struct iem_cpu, insn))
+#define OFF_INSN_RIP  ((int32_t)offsetof(struct iem_cpu, insn_rip))
+#define OFF_BLOCK_RIP ((int32_t)offsetof(struct iem_cpu, block_rip))
+#define OFF_DIRTY     ((int32_t)offsetof(struct iem_cpu, block_dirty))
+#define OFF_GPR(r)    ((int32_t)(offsetof(struct cpu_state, gpr) + 8 * (r)))
+#define OFF_RIP       ((int32_t)offsetof(struct cpu_state, rip))
+#define OFF_RFLAGS    ((int32_t)offsetof(struct cpu_state, rflags))
+#define OFF_CPL       ((int32_t)offsetof(struct iem_cpu, cpl))
+#define OFF_TLB(kind) ((int32_t)(offsetof(struct iem_cpu, tlb) + (kind) * IEM_TLB_ENTRIES * sizeof(struct iem_tlb_entry)))
+#define OFF_TLB_TAG   ((int32_t)offsetof(struct iem_tlb_entry, tag))
+#define OFF_TLB_HVA   ((int32_t)offsetof(struct iem_tlb_entry, hva))
+#define OFF_TAG_OR    ((int32_t)offsetof(struct iem_core, tlb_tag_or))
+#define OFF_WSIDE_WORD ((int32_t)(offsetof(struct iem_core, wside) + offsetof(struct iem_tlb_wside, dirty_word)))
+#define OFF_WSIDE_BIT  ((int32_t)(offsetof(struct iem_core, wside) + offsetof(struct iem_tlb_wside, dirty_bit)))
+/* The inline TLB code scales slots by these sizes and assumes 256 slots. */
+_Static_assert(sizeof(struct iem_tlb_entry) == 24, "TLB entries of 24 bytes");
+_Static_assert(sizeof(struct iem_tlb_wside) == 40, "TLB side entries of 40 bytes");
+_Static_assert(IEM_TLB_ENTRIES == 256, "256 TLB slots");
+#define OFF_SEGBASE(i) ((int32_t)(offsetof(struct cpu_state, seg) + (i) * sizeof(struct cpu_seg) + \
+                                  offsetof(struct cpu_seg, base)))
+
+/* The executable address of the emission point: a placeholder target in reach, patched later. */
+#define HERE(g) rec_code_exec((g)->code, (g)->b.p)
+
+#define CPU RX_R12
+#define ST  RX_RBX
+
+enum { STUB_CALL, STUB_SLOW };
+
+/* Out-of-line code emitted after the body: where it is reached from and what it does. */
+#define STUB_FROM_MAX 8
+struct stub {
+    uint8_t *from[STUB_FROM_MAX]; /* rel32s to patch (several for the slow cases of one instruction) */
+    uint8_t nfrom;
+    uint8_t kind;
+    uint16_t k;        /* instruction index */
+    uint8_t *resume;   /* STUB_SLOW: where the inline code goes on after the instruction */
+};
+
+struct gen {
+    struct rec_buf b;
+    const struct rec_code *code;
+    const struct iem_block *blk;
+    unsigned code_size;      /* 2, 4, 8 */
+    const void *epilogue;    /* shared epilogue (executable view) */
+    const void *exit_dirty;  /* shared exit after a generic handler invalidated the block */
+    struct stub stubs[6 * IEM_BLOCK_MAX + 8]; /* at most six per instruction (a CALL: its slow cases and their exits) */
+    unsigned nstubs;
+    unsigned ninline, ncall;
+    uint8_t plan[IEM_BLOCK_MAX];        /* enum plan per instruction */
+    uint16_t live_after[IEM_BLOCK_MAX]; /* arithmetic flags observed after it (plan_block) */
+};
+
+static void add_stub(struct gen *g, uint8_t *from, int kind, unsigned k, uint8_t *resume)
+{
+    if (!from)
+        return;
+    /* The slow cases of one instruction share its stub. */
+    if (kind == STUB_SLOW && g->nstubs) {
+        struct stub *last = &g->stubs[g->nstubs - 1];
+        if (last->kind == STUB_SLOW && last->k == k && last->nfrom < STUB_FROM_MAX) {
+            last->from[last->nfrom++] = from;
+            return;
+        }
+    }
+    if (g->nstubs >= RT_ARRAY_SIZE(g->stubs)) {
+        g->b.overflow = true;
+        return;
+    }
+    struct stub *st = &g->stubs[g->nstubs++];
+    memset(st, 0, sizeof(*st));
+    st->from[0] = from;
+    st->nfrom = 1;
+    st->kind = (uint8_t)kind;
+    st->k = (uint16_t)k;
+    st->resume = resume;
+}
+
+/* ---- Pieces shared by every instruction ------------------------------------------------- */
+
+/* rax = RIP of instruction k plus extra, wrapped at the code size. */
+static void emit_rip(struct gen *g, unsigned k, unsigned extra)
+{
+    const struct iem_insn *in = &g->blk->insns[k];
+    rx_load(&g->b, 8, RX_RAX, rx_mem(CPU, OFF_BLOCK_RIP));
+    uint32_t add = (uint32_t)in->off + extra;
+    if (add)
+        rx_alu_ri(&g->b, RX_ADD, 8, RX_RAX, (int32_t)add);
+    if (g->code_size == 4)
+        rx_mov_rr(&g->b, 4, RX_RAX, RX_RAX);
+    else if (g->code_size == 2)
+        rx_movzx_rr(&g->b, 4, 2, RX_RAX, RX_RAX);
+}
+
+/* cpu->insn = instruction k (rsi holds its address afterwards). */
+static void emit_set_insn(struct gen *g, unsigned k)
+{
+    rx_mov_ri(&g->b, 8, RX_RSI, (uint64_t)(uintptr_t)&g->blk->insns[k]);
+    rx_store(&g->b, 8, rx_mem(CPU, OFF_INSN), RX_RSI);
+}
+
+/*
+ * Instruction k through the interpreter: RIP and insn as a handler expects them, the call,
+ * then out on a result other than IEM_NEXT or an invalidated block.
+ */
+static void emit_call(struct gen *g, unsigned k)
+{
+    const struct iem_insn *in = &g->blk->insns[k];
+    emit_rip(g, k, 0);
+    rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
+    rx_store(&g->b, 8, rx_mem(CPU, OFF_INSN_RIP), RX_RAX);
+    emit_set_insn(g, k);
+    rx_mov_rr(&g->b, 8, RX_RDI, CPU);
+    rx_call(&g->b, g->code, (const void *)in->fn);
+    /*
+     * A result other than IEM_NEXT leaves as it is: the handler set RIP and left cpu->insn
+     * alone (a specialised handler moves it on only when it returns IEM_NEXT).  An
+     * invalidated block leaves through the shared stub that moves RIP past cpu->insn.
+     */
+    rx_test_rr(&g->b, 4, RX_RAX, RX_RAX);
+    rx_jcc32(&g->b, g->code, RX_CC_NE, g->epilogue);
+    rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(CPU, OFF_DIRTY), 0);
+    rx_jcc32(&g->b, g->code, RX_CC_NE, g->exit_dirty);
+    g->ncall++;
+}
+
+/* ---- Plans: what each instruction becomes, and the flags it reads and overwrites -------------- */
+
+enum plan {
+    P_CALL = 0,       /* through the interpreter */
+    P_MOV_RR, P_MOV_RI, P_MOVX_RR, P_LEA,
+    P_ALU_RR, P_ALU_RI, P_SHIFT_RI, P_IMUL_RR, P_IMUL_RRI, P_UNARY, P_SETCC, P_CMOV,
+    P_LOAD, P_MOVX_LOAD, P_STORE_R, P_STORE_I, P_ALU_RM, P_PUSH, P_POP,
+    P_JCC, P_JMP, P_CALL_REL, P_RET,
+};
+
+#define F_ALL  IEM_F_ARITH
+#define F_NOAF (IEM_F_ARITH & ~(uint32_t)IEM_F_AF)
+
+/* An instruction whose inline code has no slow path and never leaves the block: flags can die across it. */
+static bool plan_safe(enum plan p)
+{
+    return p >= P_MOV_RR && p <= P_CMOV;
+}
+
+static bool is_gpr(const struct iem_operand *op, unsigned size)
+{
+    return op->kind == IEM_OPK_GPR && op->reg < 16 && op->size == size;
+}
+
+static bool size_ok(unsigned n)
+{
+    return n == 1 || n == 2 || n == 4 || n == 8;
+}
+
+/* ALU operations by mnemonic: the host operation and whether it is a logic operation (AF passes through). */
+static bool alu_of(uint16_t mnemonic, enum rec_alu *op, bool *logic, bool *is_test)
+{
+    *is_test = false;
+    *logic = false;
+    switch (mnemonic) {
+    case ZYDIS_MNEMONIC_ADD: *op = RX_ADD; return true;
+    case ZYDIS_MNEMONIC_SUB: *op = RX_SUB; return true;
+    case ZYDIS_MNEMONIC_CMP: *op = RX_CMP; return true;
+    case ZYDIS_MNEMONIC_ADC: *op = RX_ADC; return true;
+    case ZYDIS_MNEMONIC_SBB: *op = RX_SBB; return true;
+    case ZYDIS_MNEMONIC_OR: *op = RX_OR; *logic = true; return true;
+    case ZYDIS_MNEMONIC_AND: *op = RX_AND; *logic = true; return true;
+    case ZYDIS_MNEMONIC_XOR: *op = RX_XOR; *logic = true; return true;
+    case ZYDIS_MNEMONIC_TEST: *op = RX_AND; *logic = true; *is_test = true; return true;
+    default: return false;
+    }
+}
+
+static bool shift_of(uint16_t mnemonic, enum rec_shift *op)
+{
+    switch (mnemonic) {
+    case ZYDIS_MNEMONIC_SHL: *op = RX_SHL; return true;
+    case ZYDIS_MNEMONIC_SHR: *op = RX_SHR; return true;
+    case ZYDIS_MNEMONIC_SAR: *op = RX_SAR; return true;
+    case ZYDIS_MNEMONIC_ROL: *op = RX_ROL; return true;
+    case ZYDIS_MNEMONIC_ROR: *op = RX_ROR; return true;
+    default: return false;
+    }
+}
+
+/* A memory operand the inline path handles: 64-bit mode, 64-bit address size, a 32-bit displacement. */
+static bool mem_ok(const struct gen *g, const struct iem_insn *in)
+{
+    return g->code_size == 8 && in->addrsize == 8 && in->mem.disp == (int64_t)(int32_t)in->mem.disp;
+}
+
+static enum plan plan_of(const struct gen *g, const struct iem_insn *in)
+{
+    const struct iem_operand *d = &in->op[0], *s = &in->op[1];
+    unsigned n = d->size;
+    enum rec_alu aop;
+    enum rec_shift sop;
+    bool logic, is_test;
+    if (!in->fast || (in->prefixes & IEM_PFX_LOCK))
+        return P_CALL;
+    bool mem = mem_ok(g, in);
+    switch (in->mnemonic) {
+    case ZYDIS_MNEMONIC_MOV:
+        if (in->nops != 2 || !size_ok(n))
+            return P_CALL;
+        if (is_gpr(d, n))
+            return is_gpr(s, n) ? P_MOV_RR : s->kind == IEM_OPK_IMM ? P_MOV_RI
+                   : (s->kind == IEM_OPK_MEM && mem) ? P_LOAD : P_CALL;
+        if (d->kind == IEM_OPK_MEM && mem)
+            return is_gpr(s, n) ? P_STORE_R : s->kind == IEM_OPK_IMM ? P_STORE_I : P_CALL;
+        return P_CALL;
+    case ZYDIS_MNEMONIC_MOVZX: case ZYDIS_MNEMONIC_MOVSX: case ZYDIS_MNEMONIC_MOVSXD:
+        if (in->nops != 2 || !is_gpr(d, n) || !size_ok(s->size))
+            return P_CALL;
+        if (is_gpr(s, s->size))
+            return P_MOVX_RR;
+        return s->kind == IEM_OPK_MEM && mem ? P_MOVX_LOAD : P_CALL;
+    case ZYDIS_MNEMONIC_LEA:
+        return g->code_size == 8 && in->addrsize == 8 && (is_gpr(d, 8) || is_gpr(d, 4)) &&
+               in->mem.disp == (int64_t)(int32_t)in->mem.disp ? P_LEA : P_CALL;
+    case ZYDIS_MNEMONIC_SHL: case ZYDIS_MNEMONIC_SHR: case ZYDIS_MNEMONIC_SAR: case ZYDIS_MNEMONIC_ROL:
+    case ZYDIS_MNEMONIC_ROR:
+        (void)shift_of(in->mnemonic, &sop);
+        /* A count of zero keeps the interpreter's handling (no flags change, the register still written). */
+        if (in->nops == 2 && is_gpr(d, n) && s->kind == IEM_OPK_IMM && ((in->imm & 0xff) & (n == 8 ? 0x3f : 0x1f)))
+            return P_SHIFT_RI;
+        return P_CALL;
+    case ZYDIS_MNEMONIC_IMUL:
+        if (!is_gpr(d, n) || n == 1)
+            return P_CALL;
+        if (in->nops == 2 && is_gpr(s, n))
+            return P_IMUL_RR;
+        if (in->nops == 3 && is_gpr(s, n) && in->op[2].kind == IEM_OPK_IMM &&
+            (int64_t)in->imm == (int64_t)(int32_t)in->imm)
+            return P_IMUL_RRI;
+        return P_CALL;
+    case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_NEG: case ZYDIS_MNEMONIC_NOT:
+        return in->nops == 1 && is_gpr(d, n) ? P_UNARY : P_CALL;
+    case ZYDIS_MNEMONIC_JMP:
+        return g->code_size == 8 && in->opsize == 8 && d->kind == IEM_OPK_REL ? P_JMP : P_CALL;
+    case ZYDIS_MNEMONIC_CALL:
+        return g->code_size == 8 && in->opsize == 8 && d->kind == IEM_OPK_REL ? P_CALL_REL : P_CALL;
+    case ZYDIS_MNEMONIC_RET:
+        return g->code_size == 8 && in->opsize == 8 && in->nops == 0 ? P_RET : P_CALL;
+    case ZYDIS_MNEMONIC_PUSH:
+        return g->code_size == 8 && in->opsize == 8 && is_gpr(d, 8) ? P_PUSH : P_CALL;
+    case ZYDIS_MNEMONIC_POP:
+        return g->code_size == 8 && in->opsize == 8 && is_gpr(d, 8) ? P_POP : P_CALL;
+    default:
+        break;
+    }
+    if (alu_of(in->mnemonic, &aop, &logic, &is_test)) {
+        if (in->nops != 2 || !size_ok(n) || !is_gpr(d, n))
+            return P_CALL;
+        if (is_gpr(s, n))
+            return P_ALU_RR;
+        if (s->kind == IEM_OPK_IMM)
+            return n == 8 && (int64_t)in->imm != (int64_t)(int32_t)in->imm ? P_CALL : P_ALU_RI;
+        return s->kind == IEM_OPK_MEM && mem ? P_ALU_RM : P_CALL;
+    }
+    if (rec_insn_is_jcc(in))
+        return g->code_size == 8 && in->opsize == 8 && d->kind == IEM_OPK_REL ? P_JCC : P_CALL;
+    if (in->mnemonic >= ZYDIS_MNEMONIC_SETB && in->mnemonic <= ZYDIS_MNEMONIC_SETZ && in->nops == 1 && is_gpr(d, 1))
+        return P_SETCC;
+    if (in->mnemonic >= ZYDIS_MNEMONIC_CMOVB && in->mnemonic <= ZYDIS_MNEMONIC_CMOVZ && in->nops == 2 &&
+        (is_gpr(d, 4) || is_gpr(d, 8)) && is_gpr(s, n))
+        return P_CMOV;
+    return P_CALL;
+}
+
+/* Flags a safe instruction reads, and those it overwrites whatever they were (the rest pass through). */
+static void plan_flags(const struct iem_insn *in, enum plan p, uint32_t *reads, uint32_t *kills)
+{
+    enum rec_alu aop;
+    bool logic, is_test;
+    *reads = 0;
+    *kills = 0;
+    switch (p) {
+    case P_ALU_RR: case P_ALU_RI:
+        alu_of(in->mnemonic, &aop, &logic, &is_test);
+        if (aop == RX_ADC || aop == RX_SBB)
+            *reads = IEM_F_CF;
+        *kills = logic ? F_NOAF : F_ALL;
+        break;
+    case P_SHIFT_RI:
+        /* OF (counts above 1) and AF are undefined: the host may keep them. */
+        *kills = in->mnemonic == ZYDIS_MNEMONIC_ROL || in->mnemonic == ZYDIS_MNEMONIC_ROR ? 0
+                 : IEM_F_CF | IEM_F_SF | IEM_F_ZF | IEM_F_PF;
+        break;
+    case P_IMUL_RR: case P_IMUL_RRI:
+        *kills = IEM_F_CF | IEM_F_OF;
+        break;
+    case P_UNARY:
+        if (in->mnemonic == ZYDIS_MNEMONIC_NEG)
+            *kills = F_ALL;
+        else if (in->mnemonic != ZYDIS_MNEMONIC_NOT)
+            *kills = F_ALL & ~(uint32_t)IEM_F_CF;
+        break;
+    case P_SETCC: case P_CMOV:
+        *reads = F_ALL;
+        break;
+    default:
+        break;
+    }
+}
+
+/* Backward pass: the flags still to be observed after each instruction (a fault, exit or read). */
+static void plan_block(struct gen *g)
+{
+    const struct iem_block *blk = g->blk;
+    for (unsigned k = 0; k < blk->ninsns; k++)
+        g->plan[k] = (uint8_t)plan_of(g, &blk->insns[k]);
+    uint32_t live = F_ALL;
+    for (unsigned k = blk->ninsns; k-- > 0;) {
+        g->live_after[k] = (uint16_t)live;
+        enum plan p = (enum plan)g->plan[k];
+        if (!plan_safe(p)) {
+            live = F_ALL;
+            continue;
+        }
+        uint32_t reads, kills;
+        plan_flags(&blk->insns[k], p, &reads, &kills);
+        live = reads | (live & ~kills);
+    }
+}
+
+/* ---- Inline code ----------------------------------------------------------------------------- */
+
+/* Stores the low n bytes of host register r into guest register gr (a 4-byte write zero-extends). */
+static void store_gpr(struct gen *g, unsigned n, unsigned gr, enum rec_reg r)
+{
+    if (n == 4) {
+        rx_mov_rr(&g->b, 4, r, r);
+        rx_store(&g->b, 8, rx_mem(ST, OFF_GPR(gr)), r);
+    } else {
+        rx_store(&g->b, n, rx_mem(ST, OFF_GPR(gr)), r);
+    }
+}
+
+static void load_gpr(struct gen *g, unsigned n, enum rec_reg r, unsigned gr)
+{
+    rx_load(&g->b, n, r, rx_mem(ST, OFF_GPR(gr)));
+}
+
+/* The guest's arithmetic flags into the host's (as iem-alu.h's IEM_ALU_FIN does): clobbers rax, rcx. */
+static void emit_flags_in(struct gen *g)
+{
+    rx_load(&g->b, 4, RX_RCX, rx_mem(ST, OFF_RFLAGS));
+    rx_mov_rr(&g->b, 4, RX_RAX, RX_RCX);
+    rx_shift_ri(&g->b, RX_SHL, 4, RX_RAX, 8);     /* AH = SF ZF - AF - PF - CF */
+    rx_shift_ri(&g->b, RX_SHR, 4, RX_RCX, 11);
+    rx_alu_ri(&g->b, RX_AND, 4, RX_RCX, 1);       /* OF */
+    rx_alu_ri(&g->b, RX_ADD, 1, RX_RCX, 0x7f);    /* overflows exactly when OF was set */
+    rx_sahf(&g->b);
+}
+
+/* The host's arithmetic flags into the guest's RFLAGS (iem_alu_fx_unpack): clobbers rax, rcx. */
+static void emit_flags_out(struct gen *g)
+{
+    rx_pushfq(&g->b);
+    rx_pop(&g->b, RX_RAX);
+    rx_alu_ri(&g->b, RX_AND, 4, RX_RAX, IEM_F_ARITH);
+    rx_load(&g->b, 8, RX_RCX, rx_mem(ST, OFF_RFLAGS));
+    rx_alu_ri(&g->b, RX_AND, 8, RX_RCX, (int32_t)~(uint32_t)IEM_F_ARITH);
+    rx_alu_rr(&g->b, RX_OR, 8, RX_RCX, RX_RAX);
+    rx_store(&g->b, 8, rx_mem(ST, OFF_RFLAGS), RX_RCX);
+}
+
+/*
+ * Whether instruction k's flags must reach RFLAGS, and whether the guest's flags must go
+ * into the host first: always for ADC/SBB (CF) and for the operations whose undefined flags
+ * the host may keep, and for a logic operation only when its AF (passed through) is live.
+ */
+static bool flags_needed(const struct gen *g, unsigned k)
+{
+    return (g->live_after[k] & F_ALL) != 0;
+}
+
+/* A slow case of instruction k: the interpreter runs it whole, then the code after k goes on. */
+static void slow_jump(struct gen *g, unsigned k, enum rec_cc cc)
+{
+    add_stub(g, rx_jcc32(&g->b, g->code, cc, HERE(g)), STUB_SLOW, k, NULL);
+}
+
+/* rsi = the linear address of instruction k's memory operand (mem_ok forms). Clobbers rax, rcx. */
+static void emit_lin(struct gen *g, unsigned k, const struct iem_insn *in)
+{
+    const struct iem_mem *m = &in->mem;
+    int32_t disp = (int32_t)m->disp;
+    if (m->rip_rel) {
+        emit_rip(g, k, in->len);
+        rx_lea(&g->b, 8, RX_RSI, rx_mem(RX_RAX, disp));
+    } else {
+        if (m->base < 16)
+            load_gpr(g, 8, RX_RSI, m->base);
+        else
+            rx_alu_rr(&g->b, RX_XOR, 4, RX_RSI, RX_RSI);
+        if (m->index < 16) {
+            load_gpr(g, 8, RX_RCX, m->index);
+            rx_lea(&g->b, 8, RX_RSI, rx_mem_idx(RX_RSI, RX_RCX, m->scale, disp));
+        } else if (disp) {
+            rx_lea(&g->b, 8, RX_RSI, rx_mem(RX_RSI, disp));
+        }
+    }
+    if (m->seg >= CPU_FS)
+        rx_alu_rm(&g->b, RX_ADD, 8, RX_RSI, rx_mem(ST, OFF_SEGBASE(m->seg)));
+}
+
+/*
+ * rax = host address of [rsi, rsi+n) for an access of this kind when the TLB maps it to
+ * plain RAM at this privilege and it stays in its page (iem_fast_ptr's test), else the
+ * slow case of instruction k.  Clobbers rcx, rdx, r8.
+ */
+static void emit_tlb(struct gen *g, unsigned k, unsigned n, int kind)
+{
+    rx_mov_rr(&g->b, 8, RX_RDX, RX_RSI);
+    rx_shift_ri(&g->b, RX_SHR, 8, RX_RDX, 12);
+    rx_movzx_rr(&g->b, 4, 1, RX_RDX, RX_RDX);                    /* slot (IEM_TLB_ENTRIES = 256) */
+    rx_lea(&g->b, 8, RX_RDX, rx_mem_idx(RX_RDX, RX_RDX, 2, 0)); /* slot * 3 (entries of 24 bytes) */
+    rx_lea(&g->b, 8, RX_RDX, rx_mem_idx(CPU, RX_RDX, 8, OFF_TLB(kind)));
+    rx_mov_rr(&g->b, 8, RX_RCX, RX_RSI);
+    rx_alu_ri(&g->b, RX_AND, 8, RX_RCX, (int32_t)0xfffff000);
+    rx_alu_ri(&g->b, RX_OR, 8, RX_RCX, IEM_TLB_VALID | IEM_TLB_USER_OK);
+    rx_load(&g->b, 8, RX_R8, rx_mem(RX_RDX, OFF_TLB_TAG));
+    rx_alu_rm(&g->b, RX_OR, 8, RX_R8, rx_mem(CPU, OFF_TAG_OR));
+    rx_alu_rr(&g->b, RX_CMP, 8, RX_R8, RX_RCX);
+    slow_jump(g, k, RX_CC_NE);
+    rx_load(&g->b, 8, RX_RAX, rx_mem(RX_RDX, OFF_TLB_HVA));
+    rx_test_rr(&g->b, 8, RX_RAX, RX_RAX);
+    slow_jump(g, k, RX_CC_E);
+    rx_mov_rr(&g->b, 4, RX_RCX, RX_RSI);
+    rx_alu_ri(&g->b, RX_AND, 4, RX_RCX, 0xfff);
+    if (n > 1) {
+        rx_alu_ri(&g->b, RX_CMP, 4, RX_RCX, (int32_t)(IEM_PAGE_SIZE - n));
+        slow_jump(g, k, RX_CC_A);
+        /* A misaligned access at CPL 3 may owe #AC: the interpreter decides. */
+        rx_test_ri(&g->b, 1, RX_RSI, (int32_t)(n - 1));
+        uint8_t *aligned = rx_jcc8(&g->b, RX_CC_E);
+        rx_alu_mi(&g->b, RX_CMP, 4, rx_mem(CPU, OFF_CPL), 3);
+        slow_jump(g, k, RX_CC_E);
+        if (aligned)
+            rx_bind8(&g->b, aligned);
+    }
+    rx_alu_rr(&g->b, RX_ADD, 8, RX_RAX, RX_RCX);
+}
+
+/* Marks the page of the write at rsi dirty (iem_fast_dirty).  Clobbers rcx, rdx, r8. */
+static void emit_dirty(struct gen *g)
+{
+    rx_mov_rr(&g->b, 8, RX_RCX, RX_RSI);
+    rx_shift_ri(&g->b, RX_SHR, 8, RX_RCX, 12);
+    rx_movzx_rr(&g->b, 4, 1, RX_RCX, RX_RCX);
+    rx_lea(&g->b, 8, RX_RCX, rx_mem_idx(RX_RCX, RX_RCX, 4, 0)); /* slot * 5 (side entries of 40 bytes) */
+    rx_load(&g->b, 8, RX_RDX, rx_mem_idx(CPU, RX_RCX, 8, OFF_WSIDE_WORD));
+    rx_test_rr(&g->b, 8, RX_RDX, RX_RDX);
+    uint8_t *none = rx_jcc8(&g->b, RX_CC_E);
+    rx_load(&g->b, 8, RX_RCX, rx_mem_idx(CPU, RX_RCX, 8, OFF_WSIDE_BIT));
+    rx_load(&g->b, 8, RX_R8, rx_mem(RX_RDX, 0));
+    rx_test_rr(&g->b, 8, RX_R8, RX_RCX);
+    uint8_t *set = rx_jcc8(&g->b, RX_CC_NE);
+    static const uint8_t lock = 0xf0;
+    rx_bytes(&g->b, &lock, 1);
+    rx_alu_mr(&g->b, RX_OR, 8, rx_mem(RX_RDX, 0), RX_RCX);
+    if (none)
+        rx_bind8(&g->b, none);
+    if (set)
+        rx_bind8(&g->b, set);
+}
+
+/* dst op= src in rdx (rsi or the immediate), flags as the liveness wants them. */
+static void emit_alu_op(struct gen *g, unsigned k, const struct iem_insn *in, unsigned n, bool imm)
+{
+    enum rec_alu op;
+    bool logic, is_test;
+    alu_of(in->mnemonic, &op, &logic, &is_test);
+    bool store_flags = flags_needed(g, k);
+    bool in_flags = op == RX_ADC || op == RX_SBB || (store_flags && logic && (g->live_after[k] & IEM_F_AF));
+    if (in_flags)
+        emit_flags_in(g);
+    int32_t v = (int32_t)in->imm;
+    if (is_test) {
+        if (imm)
+            rx_test_ri(&g->b, n, RX_RDX, n == 1 ? (int8_t)v : n == 2 ? (int16_t)v : v);
+        else
+            rx_test_rr(&g->b, n, RX_RDX, RX_RSI);
+    } else if (imm) {
+        rx_alu_ri(&g->b, op, n, RX_RDX, n == 1 ? (int8_t)v : n == 2 ? (int16_t)v : v);
+    } else {
+        rx_alu_rr(&g->b, op, n, RX_RDX, RX_RSI);
+    }
+    if (store_flags)
+        emit_flags_out(g);
+    if (!is_test && op != RX_CMP)
+        store_gpr(g, n, in->op[0].reg, RX_RDX);
+}
+
+/*
+ * Evaluates Jcc condition cc on the guest's RFLAGS: afterwards the host's ZF is clear
+ * exactly when the condition (before the cc & 1 inversion) holds.  Clobbers rax, rcx.
+ */
+static void emit_cond(struct gen *g, unsigned cc)
+{
+    static const uint32_t simple[6] = { IEM_F_OF, IEM_F_CF, IEM_F_ZF, IEM_F_CF | IEM_F_ZF, IEM_F_SF, IEM_F_PF };
+    unsigned c = (cc >> 1) & 7;
+    if (c < 6) {
+        rx_test_mi(&g->b, 4, rx_mem(ST, OFF_RFLAGS), (int32_t)simple[c]);
+        return;
+    }
+    /* L: SF != OF (OF is bit 11, SF bit 7); LE: that or ZF (bit 6). */
+    rx_load(&g->b, 4, RX_RAX, rx_mem(ST, OFF_RFLAGS));
+    rx_mov_rr(&g->b, 4, RX_RCX, RX_RAX);
+    rx_shift_ri(&g->b, RX_SHR, 4, RX_RCX, 4);
+    rx_alu_rr(&g->b, RX_XOR, 4, RX_RCX, RX_RAX);
+    rx_alu_ri(&g->b, RX_AND, 4, RX_RCX, IEM_F_SF);
+    if (c == 7) {
+        rx_alu_ri(&g->b, RX_AND, 4, RX_RAX, IEM_F_ZF);
+        rx_alu_rr(&g->b, RX_OR, 4, RX_RCX, RX_RAX);
+    } else {
+        rx_test_rr(&g->b, 4, RX_RCX, RX_RCX);
+    }
+}
+
+/* The host condition that holds when guest condition cc does, after emit_cond. */
+static enum rec_cc cond_host(unsigned cc)
+{
+    return (cc & 1) ? RX_CC_E : RX_CC_NE;
+}
+
+/* Leaves with IEM_JUMPED to the target in rax (64-bit mode): non-canonical goes through the interpreter (#GP). */
+static void emit_jump_rax(struct gen *g, unsigned k)
+{
+    rx_mov_rr(&g->b, 8, RX_RCX, RX_RAX);
+    rx_shift_ri(&g->b, RX_SHL, 8, RX_RCX, 16);
+    rx_shift_ri(&g->b, RX_SAR, 8, RX_RCX, 16);
+    rx_alu_rr(&g->b, RX_CMP, 8, RX_RCX, RX_RAX);
+    add_stub(g, rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g)), STUB_CALL, k, NULL);
+    rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
+    emit_set_insn(g, k);
+    rec_gen_exit_chain(&g->b, g->code, IEM_JUMPED, g->epilogue);
+}
+
+/* rax = the target of instruction k's relative branch (RIP(k) + len + imm). */
+static void emit_rel_target(struct gen *g, unsigned k)
+{
+    const struct iem_insn *in = &g->blk->insns[k];
+    int64_t rel = (int64_t)in->off + (int64_t)in->len + (int64_t)in->imm;
+    rx_load(&g->b, 8, RX_RAX, rx_mem(CPU, OFF_BLOCK_RIP));
+    rx_mov_ri(&g->b, 8, RX_RCX, (uint64_t)rel);
+    rx_alu_rr(&g->b, RX_ADD, 8, RX_RAX, RX_RCX);
+}
+
+static void gen_inline(struct gen *g, unsigned k, enum plan p)
+{
+    const struct iem_insn *in = &g->blk->insns[k];
+    const struct iem_operand *d = &in->op[0], *s = &in->op[1];
+    unsigned n = d->size;
+    bool store_flags = flags_needed(g, k);
+    switch (p) {
+    case P_MOV_RR:
+        load_gpr(g, n, RX_RAX, s->reg);
+        store_gpr(g, n, d->reg, RX_RAX);
+        break;
+    case P_MOV_RI:
+        rx_mov_ri(&g->b, n == 8 ? 8 : 4, RX_RAX, n == 8 ? in->imm : in->imm & 0xffffffffu);
+        store_gpr(g, n, d->reg, RX_RAX);
+        break;
+    case P_MOVX_RR: {
+        /* Extended to 64 bits, then the destination's n bytes stored (a 4-byte one zero-extends). */
+        if (in->mnemonic == ZYDIS_MNEMONIC_MOVZX)
+            rx_movzx_load(&g->b, 4, s->size, RX_RAX, rx_mem(ST, OFF_GPR(s->reg)));
+        else
+            rx_movsx_load(&g->b, 8, s->size, RX_RAX, rx_mem(ST, OFF_GPR(s->reg)));
+        store_gpr(g, n, d->reg, RX_RAX);
+        break;
+    }
+    case P_LEA: {
+        const struct iem_mem *m = &in->mem;
+        if (m->rip_rel) {
+            emit_rip(g, k, in->len);
+            rx_lea(&g->b, 8, RX_RAX, rx_mem(RX_RAX, (int32_t)m->disp));
+        } else {
+            if (m->base < 16)
+                load_gpr(g, 8, RX_RAX, m->base);
+            else
+                rx_alu_rr(&g->b, RX_XOR, 4, RX_RAX, RX_RAX);
+            if (m->index < 16) {
+                load_gpr(g, 8, RX_RCX, m->index);
+                rx_lea(&g->b, 8, RX_RAX, rx_mem_idx(RX_RAX, RX_RCX, m->scale, (int32_t)m->disp));
+            } else if (m->disp) {
+                rx_lea(&g->b, 8, RX_RAX, rx_mem(RX_RAX, (int32_t)m->disp));
+            }
+        }
+        store_gpr(g, n, d->reg, RX_RAX);
+        break;
+    }
+    case P_ALU_RR: case P_ALU_RI:
+        load_gpr(g, n, RX_RDX, d->reg);
+        if (p == P_ALU_RR)
+            load_gpr(g, n, RX_RSI, s->reg);
+        emit_alu_op(g, k, in, n, p == P_ALU_RI);
+        break;
+    case P_SHIFT_RI: {
+        enum rec_shift op = RX_SHL;
+        shift_of(in->mnemonic, &op);
+        load_gpr(g, n, RX_RDX, d->reg);
+        if (store_flags)
+            emit_flags_in(g);
+        rx_shift_ri(&g->b, op, n, RX_RDX, (uint8_t)((in->imm & 0xff) & (n == 8 ? 0x3f : 0x1f)));
+        if (store_flags)
+            emit_flags_out(g);
+        store_gpr(g, n, d->reg, RX_RDX);
+        break;
+    }
+    case P_IMUL_RR: case P_IMUL_RRI:
+        load_gpr(g, n, RX_RSI, s->reg);
+        if (p == P_IMUL_RR)
+            load_gpr(g, n, RX_RDX, d->reg);
+        if (store_flags)
+            emit_flags_in(g);
+        if (p == P_IMUL_RR)
+            rx_imul_rr(&g->b, n, RX_RDX, RX_RSI);
+        else
+            rx_imul_rri(&g->b, n, RX_RDX, RX_RSI, n == 2 ? (int16_t)in->imm : (int32_t)in->imm);
+        if (store_flags)
+            emit_flags_out(g);
+        store_gpr(g, n, d->reg, RX_RDX);
+        break;
+    case P_UNARY:
+        load_gpr(g, n, RX_RDX, d->reg);
+        if (in->mnemonic == ZYDIS_MNEMONIC_NOT) {
+            rx_not(&g->b, n, RX_RDX);
+        } else {
+            if (store_flags)
+                emit_flags_in(g);
+            if (in->mnemonic == ZYDIS_MNEMONIC_INC)
+                rx_inc(&g->b, n, RX_RDX);
+            else if (in->mnemonic == ZYDIS_MNEMONIC_DEC)
+                rx_dec(&g->b, n, RX_RDX);
+            else
+                rx_neg(&g->b, n, RX_RDX);
+            if (store_flags)
+                emit_flags_out(g);
+        }
+        store_gpr(g, n, d->reg, RX_RDX);
+        break;
+    case P_SETCC:
+        emit_cond(g, in->cond);
+        rx_setcc(&g->b, cond_host(in->cond), RX_RDX);
+        rx_store(&g->b, 1, rx_mem(ST, OFF_GPR(d->reg)), RX_RDX);
+        break;
+    case P_CMOV:
+        emit_cond(g, in->cond);
+        load_gpr(g, 8, RX_RDX, d->reg);
+        load_gpr(g, 8, RX_RSI, s->reg);
+        rx_cmov(&g->b, cond_host(in->cond), 8, RX_RDX, RX_RSI);
+        store_gpr(g, n, d->reg, RX_RDX);
+        break;
+    case P_LOAD: case P_MOVX_LOAD: case P_ALU_RM: {
+        unsigned ms = p == P_MOVX_LOAD ? s->size : n;
+        emit_lin(g, k, in);
+        emit_tlb(g, k, ms, IEM_ACC_READ);
+        if (p == P_LOAD) {
+            rx_load(&g->b, n, RX_RDX, rx_mem(RX_RAX, 0));
+            store_gpr(g, n, d->reg, RX_RDX);
+        } else if (p == P_MOVX_LOAD) {
+            if (in->mnemonic == ZYDIS_MNEMONIC_MOVZX)
+                rx_movzx_load(&g->b, 4, ms, RX_RDX, rx_mem(RX_RAX, 0));
+            else
+                rx_movsx_load(&g->b, 8, ms, RX_RDX, rx_mem(RX_RAX, 0));
+            store_gpr(g, n, d->reg, RX_RDX);
+        } else {
+            rx_load(&g->b, n, RX_RSI, rx_mem(RX_RAX, 0));
+            load_gpr(g, n, RX_RDX, d->reg);
+            emit_alu_op(g, k, in, n, false);
+        }
+        break;
+    }
+    case P_STORE_R: case P_STORE_I:
+        emit_lin(g, k, in);
+        emit_tlb(g, k, n, IEM_ACC_WRITE);
+        if (p == P_STORE_R) {
+            load_gpr(g, n, RX_RDX, s->reg);
+            rx_store(&g->b, n, rx_mem(RX_RAX, 0), RX_RDX);
+        } else {
+            rx_mov_ri(&g->b, 8, RX_RDX, in->imm);
+            rx_store(&g->b, n, rx_mem(RX_RAX, 0), RX_RDX);
+        }
+        emit_dirty(g);
+        break;
+    case P_PUSH:
+        load_gpr(g, 8, RX_RSI, CPU_RSP);
+        rx_alu_ri(&g->b, RX_SUB, 8, RX_RSI, 8);
+        emit_tlb(g, k, 8, IEM_ACC_WRITE);
+        load_gpr(g, 8, RX_RDX, d->reg);
+        rx_store(&g->b, 8, rx_mem(RX_RAX, 0), RX_RDX);
+        rx_store(&g->b, 8, rx_mem(ST, OFF_GPR(CPU_RSP)), RX_RSI);
+        emit_dirty(g);
+        break;
+    case P_POP:
+        load_gpr(g, 8, RX_RSI, CPU_RSP);
+        emit_tlb(g, k, 8, IEM_ACC_READ);
+        rx_load(&g->b, 8, RX_RDX, rx_mem(RX_RAX, 0));
+        rx_alu_ri(&g->b, RX_ADD, 8, RX_RSI, 8);
+        rx_store(&g->b, 8, rx_mem(ST, OFF_GPR(CPU_RSP)), RX_RSI);
+        rx_store(&g->b, 8, rx_mem(ST, OFF_GPR(d->reg)), RX_RDX);
+        break;
+    case P_JCC: {
+        emit_cond(g, in->cond);
+        uint8_t *skip = rx_jcc32(&g->b, g->code, (in->cond & 1) ? RX_CC_NE : RX_CC_E, HERE(g));
+        emit_rel_target(g, k);
+        emit_jump_rax(g, k);
+        if (skip)
+            rx_bind32(&g->b, skip);
+        break;
+    }
+    case P_JMP:
+        emit_rel_target(g, k);
+        emit_jump_rax(g, k);
+        break;
+    case P_CALL_REL:
+        /* The return address and the target first: a non-canonical target faults before the push. */
+        emit_rel_target(g, k);
+        rx_mov_rr(&g->b, 8, RX_R9, RX_RAX);
+        rx_shift_ri(&g->b, RX_SHL, 8, RX_R9, 16);
+        rx_shift_ri(&g->b, RX_SAR, 8, RX_R9, 16);
+        rx_alu_rr(&g->b, RX_CMP, 8, RX_R9, RX_RAX);
+        add_stub(g, rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g)), STUB_CALL, k, NULL);
+        load_gpr(g, 8, RX_RSI, CPU_RSP);
+        rx_alu_ri(&g->b, RX_SUB, 8, RX_RSI, 8);
+        emit_tlb(g, k, 8, IEM_ACC_WRITE);
+        rx_mov_rr(&g->b, 8, RX_R10, RX_RAX);  /* host address of the new stack slot */
+        emit_rip(g, k, in->len);             /* the return address */
+        rx_store(&g->b, 8, rx_mem(RX_R10, 0), RX_RAX);
+        rx_store(&g->b, 8, rx_mem(ST, OFF_GPR(CPU_RSP)), RX_RSI);
+        emit_dirty(g);
+        rx_mov_rr(&g->b, 8, RX_RAX, RX_R9);
+        rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
+        emit_set_insn(g, k);
+        rec_gen_exit_chain(&g->b, g->code, IEM_JUMPED, g->epilogue);
+        break;
+    case P_RET:
+        load_gpr(g, 8, RX_RSI, CPU_RSP);
+        emit_tlb(g, k, 8, IEM_ACC_READ);
+        rx_load(&g->b, 8, RX_RAX, rx_mem(RX_RAX, 0));
+        rx_mov_rr(&g->b, 8, RX_RCX, RX_RAX);
+        rx_shift_ri(&g->b, RX_SHL, 8, RX_RCX, 16);
+        rx_shift_ri(&g->b, RX_SAR, 8, RX_RCX, 16);
+        rx_alu_rr(&g->b, RX_CMP, 8, RX_RCX, RX_RAX);
+        slow_jump(g, k, RX_CC_NE);
+        rx_alu_ri(&g->b, RX_ADD, 8, RX_RSI, 8);
+        rx_store(&g->b, 8, rx_mem(ST, OFF_GPR(CPU_RSP)), RX_RSI);
+        rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
+        emit_set_insn(g, k);
+        rec_gen_exit_chain(&g->b, g->code, IEM_JUMPED, g->epilogue);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- The whole block ---------------------------------------------------------------------- */
+
+/* Instruction k completed and the translation leaves after it with IEM_NEXT (RIP after it). */
+static void emit_exit_after(struct gen *g, unsigned k)
+{
+    const struct iem_insn *in = &g->blk->insns[k];
+    emit_rip(g, k, in->len);
+    rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
+    emit_set_insn(g, k);
+    rec_gen_exit_chain(&g->b, g->code, IEM_NEXT, g->epilogue);
+}
+
+static void emit_stubs(struct gen *g)
+{
+    for (unsigned i = 0; i < g->nstubs && !g->b.overflow; i++) {
+        struct stub *st = &g->stubs[i];
+        for (unsigned f = 0; f < st->nfrom; f++)
+            rx_bind32(&g->b, st->from[f]);
+        switch (st->kind) {
+        case STUB_SLOW:
+            /* A slow case of inline code: the interpreter runs the instruction whole, the block goes on. */
+            emit_call(g, st->k);
+            rx_jmp32(&g->b, g->code, rec_code_exec(g->code, st->resume));
+            break;
+        case STUB_CALL:
+        default:
+            /* A slow case of a branch: the interpreter runs it (and leaves, or falls through to the end). */
+            emit_call(g, st->k);
+            emit_exit_after(g, st->k);
+            break;
+        }
+    }
+}
+
+uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t *start, uint8_t *end,
+                       struct rec_gen_result *res)
+{
+    struct gen gs, *g = &gs;
+    memset(g, 0, offsetof(struct gen, stubs)); /* the stub array fills as it is used */
+    g->nstubs = 0;
+    g->ninline = 0;
+    g->ncall = 0;
+    rec_buf_init(&g->b, start, end);
+    g->code = &rc->code;
+    g->blk = blk;
+    g->code_size = blk->zmode == ZYDIS_MACHINE_MODE_LONG_64 ? 8
+                   : (blk->zmode == ZYDIS_MACHINE_MODE_LEGACY_32 || blk->zmode == ZYDIS_MACHINE_MODE_LONG_COMPAT_32) ? 4 : 2;
+    g->epilogue = rc->epilogue;
+    g->exit_dirty = rc->exit_dirty;
+
+    rec_gen_prologue(&g->b);
+    plan_block(g);
+    for (unsigned k = 0; k < blk->ninsns && !g->b.overflow; k++) {
+        enum plan p = (enum plan)g->plan[k];
+        if (p == P_CALL) {
+            emit_call(g, k);
+            continue;
+        }
+        unsigned first = g->nstubs;
+        gen_inline(g, k, p);
+        for (unsigned i = first; i < g->nstubs; i++)
+            if (g->stubs[i].kind == STUB_SLOW)
+                g->stubs[i].resume = g->b.p;
+        g->ninline++;
+    }
+    /* The block ran to its end (its last instruction did not leave): RIP after it. */
+    if (blk->ninsns)
+        emit_exit_after(g, blk->ninsns - 1);
+    emit_stubs(g);
+    if (g->b.overflow)
+        return NULL;
+    res->ninline = g->ninline;
+    res->ncall = g->ncall;
+    return g->b.p;
+}

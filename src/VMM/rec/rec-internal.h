@@ -1,0 +1,58 @@
+/* rec-internal.h - private structures of the recompiler: the per-vCPU code area and the translator's entry points. */
+#ifndef VIREO_REC_INTERNAL_H
+#define VIREO_REC_INTERNAL_H
+
+#include <Zydis/Zydis.h>
+
+#include "rec-x86.h"
+#include "rec.h"
+
+/* Executable memory per vCPU; when it fills, every translation is dropped and blocks translate again. */
+#define REC_CODE_BYTES (32u << 20)
+/* Room one block's translation may take at most (64 instructions with their stubs). */
+#define REC_BLOCK_MAX_BYTES (64u << 10)
+
+struct rec_core {
+    struct rec_code code;
+    uint8_t *next;              /* where the next translation goes (writable view) */
+    uint8_t *first;             /* first byte after the shared code (writable view) */
+    uint32_t gen;               /* translations of other generations are stale */
+    const void *epilogue;       /* shared epilogue (executable view) */
+    const void *exit_dirty;     /* shared: RIP past cpu->insn (rec_exit_dirty), IEM_NEXT, epilogue */
+    unsigned prologue_bytes;    /* a chained block is entered this far into its code */
+    unsigned hot_runs;          /* interpreted runs before translation */
+    unsigned budget;            /* instructions chaining may still add (rec_chain) */
+    struct rec_stats stats;
+};
+
+struct rec_gen_result {
+    unsigned ninline, ncall;
+};
+
+/* Translates blk into [start, end) (writable view): returns the end of the code, or NULL when it did not fit. */
+uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t *start, uint8_t *end,
+                       struct rec_gen_result *res);
+/* The fixed prologue every translation starts with (saves rbx, r12, r13; r12 = cpu, rbx = state). */
+void rec_gen_prologue(struct rec_buf *b);
+void rec_gen_epilogue(struct rec_buf *b);
+/* Leaves a translation with result rc (IEM_NEXT or IEM_JUMPED, RIP and cpu->insn set): into the next block when rec_chain allows, else out through the epilogue. */
+void rec_gen_exit_chain(struct rec_buf *b, const struct rec_code *code, int rc, const void *epilogue);
+/* Called by the shared exit for an invalidated block: RIP past the instruction that ran (cpu->insn). */
+void rec_exit_dirty(struct iem_cpu *cpu);
+/* Called by translated code at a block exit: the body of the next block's translation to run, or NULL. */
+void *rec_chain(struct iem_cpu *cpu, int rc);
+
+static inline bool rec_insn_is_jcc(const struct iem_insn *in)
+{
+    switch (in->mnemonic) {
+    case ZYDIS_MNEMONIC_JO: case ZYDIS_MNEMONIC_JNO: case ZYDIS_MNEMONIC_JB: case ZYDIS_MNEMONIC_JNB:
+    case ZYDIS_MNEMONIC_JZ: case ZYDIS_MNEMONIC_JNZ: case ZYDIS_MNEMONIC_JBE: case ZYDIS_MNEMONIC_JNBE:
+    case ZYDIS_MNEMONIC_JS: case ZYDIS_MNEMONIC_JNS: case ZYDIS_MNEMONIC_JP: case ZYDIS_MNEMONIC_JNP:
+    case ZYDIS_MNEMONIC_JL: case ZYDIS_MNEMONIC_JNL: case ZYDIS_MNEMONIC_JLE: case ZYDIS_MNEMONIC_JNLE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+#endif
