@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # boot-bench.sh OUTDIR SRCROOT - Vireo's software CPU against QEMU TCG and Bochs on the same Linux guest.
 #
-# The guest is the Debian kernel with the busybox initramfs of ../shared/guests/make-initramfs.sh
+# Vireo runs twice: vireo-rec (--exec soft, the recompiler) and vireo-interp (--exec interp, the
+# interpreter alone).  The guest is the Debian kernel with the busybox initramfs of ../shared/guests/make-initramfs.sh
 # (workloads md5 and gzip).  Vireo and QEMU boot it directly (kernel + initrd + command line);
 # Bochs cannot, so it boots the same kernel and initramfs from the BIOS CD of make-iso.sh.
 # Per run: seconds from process start to "VIREO-BOOT-OK" on the serial line (host clock), the
@@ -9,7 +10,7 @@
 # the peak RSS (GNU time).  The table prints each figure and its ratio to QEMU TCG's.
 #
 # Knobs (environment): RUNS=1, MEM_MB=512, MD5_MB=16, GZIP_MB=4, BOCHS=1 (0 skips Bochs),
-# QEMU_THREAD=single (QEMU's TCG in one thread, like Vireo's interpreter; "multi" for MTTCG),
+# QEMU_THREAD=single (QEMU's TCG in one thread, like Vireo's software CPU; "multi" for MTTCG),
 # KERNEL=/boot/vmlinuz-<newest>, LIMIT=1200 seconds per run (then the emulator is stopped).
 set -u
 out=${1:?usage: boot-bench.sh OUTDIR SRCROOT}
@@ -89,8 +90,11 @@ run() {
 
 for ((r = 1; r <= RUNS; r++)); do
     echo "== run $r"
-    serial="$dir/vireo.serial"; rm -f "$serial"
-    run vireo-interp "$r" "$out/stage/bin/vireo-vm" --exec soft --memory "${MEM_MB}M" --kernel "$KERNEL" \
+    serial="$dir/vireo-rec.serial"; rm -f "$serial"
+    run vireo-rec "$r" "$out/stage/bin/vireo-vm" --exec soft --memory "${MEM_MB}M" --kernel "$KERNEL" \
+        --initrd "$dir/initramfs.cpio.gz" --append "$APPEND" --serial1 "file:$serial"
+    serial="$dir/vireo-interp.serial"; rm -f "$serial"
+    run vireo-interp "$r" "$out/stage/bin/vireo-vm" --exec interp --memory "${MEM_MB}M" --kernel "$KERNEL" \
         --initrd "$dir/initramfs.cpio.gz" --append "$APPEND" --serial1 "file:$serial"
     serial="$dir/qemu.serial"; rm -f "$serial"
     run qemu-tcg "$r" qemu-system-x86_64 -machine pc -accel "tcg,thread=$QEMU_THREAD" -smp 1 -m "$MEM_MB" \
