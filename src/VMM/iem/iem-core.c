@@ -40,6 +40,7 @@
 
 #include "iem-core.h"
 #include "iem-dbg.h"
+#include "iem-fast.h"
 #include "iem-sys.h"
 #include "../rec/rec.h"
 
@@ -125,7 +126,8 @@ static __attribute__((noinline)) void exec_block_careful(struct iem_core *core, 
                 iem_dbg_insn_check(core);
         }
         core->chain_end = in + 1; /* one instruction: no running on, no chaining (chain_left is 0) */
-        int rc = in->fn(cpu, in);
+        /* Each instruction may be the last before the loop stops: every one computes its flags. */
+        int rc = b->has_nf ? iem_fast_full(in)(cpu, in) : in->fn(cpu, in);
         core->chain_end = NULL;
         cpu->icount++;
         if (cpu->inhibit_irq_next || s->int_shadow) {
@@ -173,8 +175,14 @@ static struct iem_block *exec_block(struct iem_core *core, struct iem_block *b, 
     struct iem_cpu *cpu = &core->cpu;
     struct cpu_state *s = cpu->s;
     unsigned n = b->ninsns;
-    if (n > max)
+    /* A block with forms that leave the flags alone never stops in the middle of the lean loop. */
+    if (n > max) {
         n = max;
+        if (b->has_nf) {
+            exec_block_careful(core, b, n);
+            return b;
+        }
+    }
     if (__builtin_expect(s->int_shadow || (s->rflags & (IEM_F_TF | IEM_F_RF)) || core->dbg_exec, 0)) {
         exec_block_careful(core, b, n);
         return b;

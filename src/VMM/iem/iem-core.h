@@ -54,6 +54,7 @@ struct iem_block {
     uint8_t zmode;                 /* decode mode (ZydisMachineMode) */
     bool dead;                     /* invalidated: unlinked, freed at the next block boundary */
     bool cached;                   /* in the hash table (false for the scratch block) */
+    bool has_nf;                   /* holds forms without flags (iem_fast_dead_flags): runs whole or carefully */
     uint16_t ninsns;
     uint16_t nbytes;               /* bytes covered (the second page included) */
     /* Direct links to the blocks that followed (by linear address), valid while link_gen == iem_link_key(core). */

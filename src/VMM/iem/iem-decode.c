@@ -79,6 +79,7 @@ static void cond_add(const ZydisMnemonic *list, const int8_t *conds, size_t n)
 
 static void decode_init(void)
 {
+    iem_fast_init();
     static const struct {
         ZydisMachineMode mode;
         ZydisStackWidth width;
@@ -633,6 +634,7 @@ static struct iem_block *decode_block(struct iem_core *core, uint64_t lin, uint6
             break;
     }
     b->nbytes = (uint16_t)pos;
+    b->has_nf = iem_fast_dead_flags(b->insns, b->ninsns);
     if (!cacheable)
         return b;
     struct iem_block *nb = iem_block_alloc(b->ninsns);
@@ -643,6 +645,7 @@ static struct iem_block *decode_block(struct iem_core *core, uint64_t lin, uint6
     nb->zmode = b->zmode;
     nb->ninsns = b->ninsns;
     nb->nbytes = b->nbytes;
+    nb->has_nf = b->has_nf;
     nb->link_gen = iem_link_key(core) - 2; /* no links yet */
     memcpy(nb->insns, b->insns, b->ninsns * sizeof(struct iem_insn));
     iem_cache_insert(core, nb);

@@ -249,6 +249,9 @@ static inline __attribute__((always_inline)) int iem_fast_jump(struct iem_cpu *c
     }
     if ((s->rflags & IEM_F_IF) && atomic_load_explicit(core->intr_line, memory_order_relaxed))
         return IEM_JUMPED;
+    /* A block with forms that leave the flags alone runs whole (exec_block). */
+    if (to->has_nf && to->ninsns > core->chain_left)
+        return IEM_JUMPED;
     unsigned n = to->ninsns < core->chain_left ? to->ninsns : core->chain_left;
     cpu->icount += (uint64_t)(in + 1 - core->count_base);
     core->chain_left -= n;
@@ -264,5 +267,16 @@ static inline __attribute__((always_inline)) int iem_fast_jump(struct iem_cpu *c
 /* ---- iem-int-fast.c ---- */
 /* The specialised handler for a decoded instruction, or NULL to keep the generic one (in->fn). */
 iem_fn *iem_fast_select(const struct iem_insn *in, uint8_t zmode);
+/* Once, before the first decode: sorts the table of what the specialised handlers do to the flags. */
+void iem_fast_init(void);
+/*
+ * The liveness pass over a decoded block: instructions whose flags nothing observes before
+ * later ones overwrite them (no read, fault, exit or block end in between) get the forms
+ * that leave the flags alone.  True when any did; such a block must run whole, or in the
+ * careful loop with iem_fast_full.
+ */
+bool iem_fast_dead_flags(struct iem_insn *insns, unsigned n);
+/* The handler that computes the flags too, for an instruction the liveness pass changed (else in->fn). */
+iem_fn *iem_fast_full(const struct iem_insn *in);
 
 #endif

@@ -24,6 +24,8 @@
  * memory operands have.
  */
 
+#include <stdlib.h>
+
 #include <Zydis/Zydis.h>
 
 #include "iem-alu.h"
@@ -511,6 +513,215 @@ FAST(pop64)
     s->gpr[CPU_RSP] = sp + 8;
     s->gpr[r0] = v;
     END;
+}
+
+/* ---- Forms that leave the flags alone ------------------------------------------------------- */
+
+/*
+ * Where nothing can observe an instruction's flags before later instructions overwrite
+ * them all (no read, no fault, no block exit in between: iem_fast_dead_flags below), the
+ * decoder gives it one of these.  The run loops never stop inside such a stretch: a block
+ * holding one runs whole or in the careful loop, which runs the full forms (iem_fast_full).
+ */
+#define NF_BIN(name, N, EXPR)                                                                   \
+    FAST(name##_rr##N##_nf)                                                                     \
+    {                                                                                           \
+        BEGIN;                                                                                  \
+        uint64_t a = s->gpr[r0], b = s->gpr[r1];                                                \
+        iem_int_gpr_store(s, r0, N, (EXPR));                                                    \
+        END;                                                                                    \
+    }                                                                                           \
+    FAST(name##_ri##N##_nf)                                                                     \
+    {                                                                                           \
+        BEGIN;                                                                                  \
+        uint64_t a = s->gpr[r0], b = in->imm;                                                   \
+        iem_int_gpr_store(s, r0, N, (EXPR));                                                    \
+        END;                                                                                    \
+    }
+#define NF_BIN_SIZES(name, EXPR) NF_BIN(name, 1, EXPR) NF_BIN(name, 2, EXPR) NF_BIN(name, 4, EXPR) NF_BIN(name, 8, EXPR)
+NF_BIN_SIZES(add, a + b)
+NF_BIN_SIZES(sub, a - b)
+NF_BIN_SIZES(or, a | b)
+NF_BIN_SIZES(and, a & b)
+NF_BIN_SIZES(xor, a ^ b)
+
+/* CMP and TEST whose flags nobody reads do nothing. */
+FAST(cmp_test_nf)
+{
+    BEGIN;
+    END;
+}
+
+#define NF_UNARY(name, N, EXPR)                                                                 \
+    FAST(name##_r##N##_nf)                                                                      \
+    {                                                                                           \
+        BEGIN;                                                                                  \
+        uint64_t a = s->gpr[r0];                                                                \
+        iem_int_gpr_store(s, r0, N, (EXPR));                                                    \
+        END;                                                                                    \
+    }
+#define NF_UNARY_SIZES(name, EXPR) NF_UNARY(name, 1, EXPR) NF_UNARY(name, 2, EXPR) NF_UNARY(name, 4, EXPR) NF_UNARY(name, 8, EXPR)
+NF_UNARY_SIZES(inc, a + 1)
+NF_UNARY_SIZES(dec, a - 1)
+NF_UNARY_SIZES(neg, 0 - a)
+
+/* Shifts by an immediate: a masked count of zero still goes to the generic handler, as in the full form. */
+#define NF_SHIFT(name, N, EXPR)                                                                 \
+    FAST(name##_ri##N##_nf)                                                                     \
+    {                                                                                           \
+        BEGIN;                                                                                  \
+        unsigned c = (unsigned)(in->imm & 0xff) & (N == 8 ? 0x3f : 0x1f);                       \
+        if (c == 0)                                                                             \
+            return iem_fast_generic(cpu, in, iem_int_##name);                                   \
+        const unsigned sz = N;                                                                  \
+        uint64_t a = s->gpr[r0];                                                                \
+        iem_int_gpr_store(s, r0, N, (EXPR));                                                    \
+        END;                                                                                    \
+    }
+#define NF_SHIFT_SIZES(name, EXPR) NF_SHIFT(name, 1, EXPR) NF_SHIFT(name, 2, EXPR) NF_SHIFT(name, 4, EXPR) NF_SHIFT(name, 8, EXPR)
+NF_SHIFT_SIZES(shl, (a << c) & iem_fast_mask(sz))
+NF_SHIFT_SIZES(shr, (a & iem_fast_mask(sz)) >> c)
+NF_SHIFT_SIZES(sar, (uint64_t)((int64_t)iem_alu_sext(sz, a) >> c))
+
+#define NF_IMUL(N)                                                                              \
+    FAST(imul_rr##N##_nf)                                                                       \
+    {                                                                                           \
+        BEGIN;                                                                                  \
+        iem_int_gpr_store(s, r0, N, s->gpr[r0] * s->gpr[r1]);                                   \
+        END;                                                                                    \
+    }                                                                                           \
+    FAST(imul_rri##N##_nf)                                                                      \
+    {                                                                                           \
+        BEGIN;                                                                                  \
+        iem_int_gpr_store(s, r0, N, s->gpr[r1] * in->imm);                                      \
+        END;                                                                                    \
+    }
+NF_IMUL(2)
+NF_IMUL(4)
+NF_IMUL(8)
+
+/*
+ * What the liveness pass knows of a specialised handler: the flags it reads, those it
+ * overwrites whatever they were (the rest it leaves or may leave as they were), those it
+ * may write, and its form without flags.  Handlers not listed are treated as able to fault
+ * or leave the block, where every flag is observed.
+ */
+struct fast_flags {
+    iem_fn *full, *nf;
+    uint16_t reads, kills, writes;
+};
+#define FA IEM_F_ARITH
+#define FNOAF (IEM_F_ARITH & ~IEM_F_AF)
+#define FNOCF (IEM_F_ARITH & ~IEM_F_CF)
+#define FSZPC (IEM_F_SF | IEM_F_ZF | IEM_F_PF | IEM_F_CF)
+#define T1(full, nf, r, k, w) { full, nf, r, k, w }
+#define T3(base, r, k, w) T1(base##2, base##2##_nf, r, k, w), T1(base##4, base##4##_nf, r, k, w), T1(base##8, base##8##_nf, r, k, w)
+#define T4(base, r, k, w) T1(base##1, base##1##_nf, r, k, w), T3(base, r, k, w)
+#define T4N(base, nf, r, k, w) T1(base##1, nf, r, k, w), T1(base##2, nf, r, k, w), T1(base##4, nf, r, k, w), T1(base##8, nf, r, k, w)
+#define T16(base, r) T1(base##0, NULL, r, 0, 0), T1(base##1, NULL, r, 0, 0), T1(base##2, NULL, r, 0, 0), \
+    T1(base##3, NULL, r, 0, 0), T1(base##4, NULL, r, 0, 0), T1(base##5, NULL, r, 0, 0), T1(base##6, NULL, r, 0, 0), \
+    T1(base##7, NULL, r, 0, 0), T1(base##8, NULL, r, 0, 0), T1(base##9, NULL, r, 0, 0), T1(base##10, NULL, r, 0, 0), \
+    T1(base##11, NULL, r, 0, 0), T1(base##12, NULL, r, 0, 0), T1(base##13, NULL, r, 0, 0), T1(base##14, NULL, r, 0, 0), \
+    T1(base##15, NULL, r, 0, 0)
+static const struct fast_flags g_fast_flags[] = {
+    T4(add_rr, 0, FA, FA), T4(add_ri, 0, FA, FA), T4(sub_rr, 0, FA, FA), T4(sub_ri, 0, FA, FA),
+    T4(or_rr, 0, FNOAF, FA), T4(or_ri, 0, FNOAF, FA), T4(and_rr, 0, FNOAF, FA), T4(and_ri, 0, FNOAF, FA),
+    T4(xor_rr, 0, FNOAF, FA), T4(xor_ri, 0, FNOAF, FA),
+    T4N(cmp_rr, cmp_test_nf, 0, FA, FA), T4N(cmp_ri, cmp_test_nf, 0, FA, FA),
+    T4N(test_rr, cmp_test_nf, 0, FNOAF, FA), T4N(test_ri, cmp_test_nf, 0, FNOAF, FA),
+    T4N(adc_rr, NULL, IEM_F_CF, FA, FA), T4N(adc_ri, NULL, IEM_F_CF, FA, FA),
+    T4N(sbb_rr, NULL, IEM_F_CF, FA, FA), T4N(sbb_ri, NULL, IEM_F_CF, FA, FA),
+    T4(inc_r, 0, FNOCF, FNOCF), T4(dec_r, 0, FNOCF, FNOCF), T4(neg_r, 0, FA, FA), T4N(not_r, NULL, 0, 0, 0),
+    /* OF (counts above 1) and AF of shifts are undefined and may pass through; a count in CL may be 0. */
+    T4(shl_ri, 0, FSZPC, FA), T4(shr_ri, 0, FSZPC, FA), T4(sar_ri, 0, FSZPC, FA),
+    T4N(rol_ri, NULL, 0, 0, FA), T4N(ror_ri, NULL, 0, 0, FA),
+    T4N(shl_rc, NULL, 0, 0, FA), T4N(shr_rc, NULL, 0, 0, FA), T4N(sar_rc, NULL, 0, 0, FA),
+    T4N(rol_rc, NULL, 0, 0, FA), T4N(ror_rc, NULL, 0, 0, FA),
+    T3(imul_rr, 0, IEM_F_CF | IEM_F_OF, FA), T3(imul_rri, 0, IEM_F_CF | IEM_F_OF, FA),
+    T4N(mov_rr, NULL, 0, 0, 0), T4N(mov_ri, NULL, 0, 0, 0),
+    T1(movx_rr_2_1_0, NULL, 0, 0, 0), T1(movx_rr_4_1_0, NULL, 0, 0, 0), T1(movx_rr_8_1_0, NULL, 0, 0, 0),
+    T1(movx_rr_4_2_0, NULL, 0, 0, 0), T1(movx_rr_8_2_0, NULL, 0, 0, 0), T1(movx_rr_2_1_1, NULL, 0, 0, 0),
+    T1(movx_rr_4_1_1, NULL, 0, 0, 0), T1(movx_rr_8_1_1, NULL, 0, 0, 0), T1(movx_rr_4_2_1, NULL, 0, 0, 0),
+    T1(movx_rr_8_2_1, NULL, 0, 0, 0), T1(movx_rr_8_4_1, NULL, 0, 0, 0), T1(movx_rr_4_4_1, NULL, 0, 0, 0),
+    T1(lea_2_4, NULL, 0, 0, 0), T1(lea_4_4, NULL, 0, 0, 0), T1(lea_2_8, NULL, 0, 0, 0), T1(lea_4_8, NULL, 0, 0, 0),
+    T1(lea_8_8, NULL, 0, 0, 0), T1(lea_8_8b, NULL, 0, 0, 0),
+    T16(setcc_, FA), T16(cmov_rr4_, FA), T16(cmov_rr8_, FA),
+};
+static const struct fast_flags *g_by_full[RT_ARRAY_SIZE(g_fast_flags)];
+static const struct fast_flags *g_by_nf[RT_ARRAY_SIZE(g_fast_flags)];
+static size_t g_nf_count;
+
+static int cmp_full(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)(*(const struct fast_flags *const *)a)->full;
+    uintptr_t y = (uintptr_t)(*(const struct fast_flags *const *)b)->full;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_nf(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)(*(const struct fast_flags *const *)a)->nf;
+    uintptr_t y = (uintptr_t)(*(const struct fast_flags *const *)b)->nf;
+    return x < y ? -1 : x > y;
+}
+
+void iem_fast_init(void)
+{
+    size_t n = RT_ARRAY_SIZE(g_fast_flags);
+    g_nf_count = 0;
+    for (size_t i = 0; i < n; i++) {
+        g_by_full[i] = &g_fast_flags[i];
+        /* cmp_test_nf stands for several full forms: the careful loop needs one per nf form. */
+        if (g_fast_flags[i].nf && g_fast_flags[i].nf != cmp_test_nf)
+            g_by_nf[g_nf_count++] = &g_fast_flags[i];
+    }
+    qsort(g_by_full, n, sizeof(g_by_full[0]), cmp_full);
+    qsort(g_by_nf, g_nf_count, sizeof(g_by_nf[0]), cmp_nf);
+}
+
+static const struct fast_flags *find(const struct fast_flags *const *tab, size_t n, iem_fn *fn, bool by_nf)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        iem_fn *k = by_nf ? tab[mid]->nf : tab[mid]->full;
+        if ((uintptr_t)k == (uintptr_t)fn)
+            return tab[mid];
+        if ((uintptr_t)k < (uintptr_t)fn)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+iem_fn *iem_fast_full(const struct iem_insn *in)
+{
+    /* CMP and TEST share one form without flags: the generic handler does either whole. */
+    if (in->fn == cmp_test_nf)
+        return in->mnemonic == ZYDIS_MNEMONIC_CMP ? iem_int_cmp : iem_int_test;
+    const struct fast_flags *f = find(g_by_nf, g_nf_count, in->fn, true);
+    return f ? f->full : in->fn;
+}
+
+bool iem_fast_dead_flags(struct iem_insn *insns, unsigned n)
+{
+    bool any = false;
+    uint32_t live = IEM_F_ARITH; /* the next block, a fault or an interrupt may look at any flag */
+    for (unsigned k = n; k-- > 0;) {
+        struct iem_insn *in = &insns[k];
+        const struct fast_flags *f = in->fast ? find(g_by_full, RT_ARRAY_SIZE(g_fast_flags), in->fn, false) : NULL;
+        if (!f) {
+            live = IEM_F_ARITH;
+            continue;
+        }
+        if (f->nf && !(live & f->writes)) {
+            in->fn = f->nf;
+            any = true;
+        }
+        live = f->reads | (live & ~(uint32_t)f->kills);
+    }
+    return any;
 }
 
 /* ---- Selection -------------------------------------------------------------------------------------- */

@@ -12,6 +12,7 @@
 
 #include "harness.h"
 #include "../iem-core.h"
+#include "../iem-fast.h"
 
 /* ---- Specialised versus generic, one instruction at a time ---------------------------------- */
 
@@ -623,6 +624,63 @@ static void test_fast_chain_privilege(void **state)
     iemh_destroy(h);
 }
 
+/*
+ * Flags nothing observes are not computed (iem_fast_dead_flags): ADD and SUB below, whose
+ * flags the CMP overwrites.  The block must still show each instruction's flags wherever
+ * execution can stop inside it (here: an instruction limit that cuts the block).
+ */
+static void test_fast_dead_flags(void **state)
+{
+    static const uint8_t code[] = {
+        0x01, 0xd8, /* add eax, ebx */
+        0x29, 0xd1, /* sub ecx, edx */
+        0x39, 0xff, /* cmp edi, edi */
+        0xf4,       /* hlt */
+    };
+    const uint64_t code_gpa = 0x20000, arith = IEM_F_ARITH;
+    struct iem_step_result r;
+    struct iemh *h = iemh_create(0);
+    iemh_mode_long64(h, code_gpa, 0x30000);
+    iemh_write(h, code_gpa, code, sizeof(code));
+    for (int cut = 0; cut < 2; cut++) {
+        h->s->rip = code_gpa;
+        h->s->halted = false;
+        h->s->gpr[CPU_RAX] = 0xffffffffu;
+        h->s->gpr[CPU_RBX] = 1;
+        h->s->gpr[CPU_RCX] = 5;
+        h->s->gpr[CPU_RDX] = 7;
+        h->s->rflags = 0x2 | IEM_F_OF;
+        iemh_sync(h);
+        if (cut) {
+            iemh_run(h, 1, &r);
+            assert_int_equal(r.executed, 1);
+            assert_int_equal(h->s->gpr[CPU_RAX], 0);
+            /* 0xffffffff + 1: carry, zero, parity, auxiliary carry. */
+            assert_int_equal(h->s->rflags & arith, IEM_F_CF | IEM_F_ZF | IEM_F_PF | IEM_F_AF);
+            iemh_run(h, 1, &r);
+            assert_int_equal(h->s->gpr[CPU_RCX], 0xfffffffeu);
+            /* 5 - 7: borrow, sign, auxiliary borrow; 0xfe has odd parity. */
+            assert_int_equal(h->s->rflags & arith, IEM_F_CF | IEM_F_SF | IEM_F_AF);
+        }
+        iemh_run(h, 100, &r);
+        assert_int_equal(r.status, IEM_STEP_HLT);
+        assert_int_equal(h->s->gpr[CPU_RAX], 0);
+        assert_int_equal(h->s->gpr[CPU_RCX], 0xfffffffeu);
+        assert_int_equal(h->s->rflags & arith, IEM_F_ZF | IEM_F_PF);
+    }
+    /* The decoded block really has the forms without flags for ADD and SUB, not for CMP. */
+    struct iem_core *core = iem_core_of(h->cpu);
+    h->s->rip = code_gpa;
+    struct iem_block *b = iem_block_lookup(core);
+    assert_true(b->cached);
+    assert_true(b->has_nf);
+    assert_ptr_not_equal(b->insns[0].fn, iem_fast_full(&b->insns[0]));
+    assert_ptr_not_equal(b->insns[1].fn, iem_fast_full(&b->insns[1]));
+    assert_ptr_equal(b->insns[2].fn, iem_fast_full(&b->insns[2]));
+    iemh_destroy(h);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -633,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_fast_chain_single_step),
         cmocka_unit_test(test_fast_chain_shadow),
         cmocka_unit_test(test_fast_chain_privilege),
+        cmocka_unit_test(test_fast_dead_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
