@@ -635,6 +635,7 @@ static struct iem_block *decode_block(struct iem_core *core, uint64_t lin, uint6
     }
     b->nbytes = (uint16_t)pos;
     b->has_nf = iem_fast_dead_flags(b->insns, b->ninsns);
+    iem_fast_fuse(b->insns, b->ninsns);
     if (!cacheable)
         return b;
     struct iem_block *nb = iem_block_alloc(b->ninsns);

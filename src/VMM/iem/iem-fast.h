@@ -276,6 +276,8 @@ void iem_fast_init(void);
  * careful loop with iem_fast_full.
  */
 bool iem_fast_dead_flags(struct iem_insn *insns, unsigned n);
+/* After iem_fast_dead_flags: CMP/TEST with a register or immediate followed by a 64-bit Jcc get one handler for both. */
+void iem_fast_fuse(struct iem_insn *insns, unsigned n);
 /* The handler that computes the flags too, for an instruction the liveness pass changed (else in->fn). */
 iem_fn *iem_fast_full(const struct iem_insn *in);
 

@@ -515,6 +515,89 @@ FAST(pop64)
     END;
 }
 
+/* ---- CMP or TEST followed by a 64-bit Jcc: one handler for the pair ------------------------------ */
+
+/*
+ * The pair is the commonest sequence there is.  The fused handler computes the flags (and
+ * stores them: the Jcc leaves them as they are), tests the condition on the value it has
+ * in hand, and then is the Jcc (instruction in + 1: its RIP, its fallback, its count) as
+ * jcc64 is.  Where the block must stop after the CMP (chain_end), it stops there.
+ */
+static inline __attribute__((always_inline)) int fused_jcc(struct iem_cpu *cpu, const struct iem_fast_ctx *fx,
+                                                           uint64_t fl, unsigned cond)
+{
+    const struct iem_insn *j = fx->next;
+    if ((uintptr_t)j >= (uintptr_t)fx->end)
+        return iem_fast_end(cpu, fx);
+    cpu->insn = j;
+    if (!iem_cond_flags(fl, cond))
+        return iem_fast_next(cpu, j);
+    return jump64(cpu, j, iem_int_jcc);
+}
+
+#define FUSE_FORMS(name, OP, N, C)                                                              \
+    FAST(name##_rr##N##_j##C)                                                                   \
+    {                                                                                           \
+        BEGIN;                                                                                  \
+        uint64_t fl = s->rflags;                                                                \
+        alu_op(OP, N, s->gpr[r0], s->gpr[r1], &fl);                                             \
+        s->rflags = fl;                                                                         \
+        return fused_jcc(cpu, &fx, fl, C);                                                      \
+    }                                                                                           \
+    FAST(name##_ri##N##_j##C)                                                                   \
+    {                                                                                           \
+        BEGIN;                                                                                  \
+        uint64_t fl = s->rflags;                                                                \
+        alu_op(OP, N, s->gpr[r0], in->imm, &fl);                                                \
+        s->rflags = fl;                                                                         \
+        return fused_jcc(cpu, &fx, fl, C);                                                      \
+    }
+#define FUSE_CONDS(name, OP, N)                                                                 \
+    FUSE_FORMS(name, OP, N, 0) FUSE_FORMS(name, OP, N, 1) FUSE_FORMS(name, OP, N, 2)            \
+    FUSE_FORMS(name, OP, N, 3) FUSE_FORMS(name, OP, N, 4) FUSE_FORMS(name, OP, N, 5)            \
+    FUSE_FORMS(name, OP, N, 6) FUSE_FORMS(name, OP, N, 7) FUSE_FORMS(name, OP, N, 8)            \
+    FUSE_FORMS(name, OP, N, 9) FUSE_FORMS(name, OP, N, 10) FUSE_FORMS(name, OP, N, 11)          \
+    FUSE_FORMS(name, OP, N, 12) FUSE_FORMS(name, OP, N, 13) FUSE_FORMS(name, OP, N, 14)         \
+    FUSE_FORMS(name, OP, N, 15)
+#define FUSE_SIZES(name, OP) FUSE_CONDS(name, OP, 1) FUSE_CONDS(name, OP, 2) FUSE_CONDS(name, OP, 4) FUSE_CONDS(name, OP, 8)
+FUSE_SIZES(cmp, F_CMP)
+FUSE_SIZES(test, F_TEST)
+
+#define FUSE_ROW(name, F, N)                                                                    \
+    {                                                                                           \
+        name##_##F##N##_j0, name##_##F##N##_j1, name##_##F##N##_j2, name##_##F##N##_j3,          \
+        name##_##F##N##_j4, name##_##F##N##_j5, name##_##F##N##_j6, name##_##F##N##_j7,          \
+        name##_##F##N##_j8, name##_##F##N##_j9, name##_##F##N##_j10, name##_##F##N##_j11,        \
+        name##_##F##N##_j12, name##_##F##N##_j13, name##_##F##N##_j14, name##_##F##N##_j15,      \
+    }
+#define FUSE_FORM_ROWS(name, F) { FUSE_ROW(name, F, 1), FUSE_ROW(name, F, 2), FUSE_ROW(name, F, 4), FUSE_ROW(name, F, 8) }
+/* [cmp 0 / test 1][rr 0 / ri 1][size index][condition] */
+static iem_fn *const g_fused[2][2][4][16] = {
+    { FUSE_FORM_ROWS(cmp, rr), FUSE_FORM_ROWS(cmp, ri) },
+    { FUSE_FORM_ROWS(test, rr), FUSE_FORM_ROWS(test, ri) },
+};
+
+void iem_fast_fuse(struct iem_insn *insns, unsigned n)
+{
+    for (unsigned k = 0; k + 1 < n; k++) {
+        struct iem_insn *c = &insns[k];
+        const struct iem_insn *j = &insns[k + 1];
+        if (!c->fast || !j->fast || j->fn != g_jcc64[j->cond & 15])
+            continue;
+        for (int op = 0; op < 2; op++) {
+            for (int form = 0; form < 2; form++) {
+                for (int z = 0; z < 4; z++) {
+                    if (c->fn == g_alu[op ? F_TEST : F_CMP][form ? FORM_RI : FORM_RR][0][z]) {
+                        c->fn = g_fused[op][form][z][j->cond & 15];
+                        goto next;
+                    }
+                }
+            }
+        }
+    next:;
+    }
+}
+
 /* ---- Forms that leave the flags alone ------------------------------------------------------- */
 
 /*

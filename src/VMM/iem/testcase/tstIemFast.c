@@ -681,6 +681,45 @@ static void test_fast_dead_flags(void **state)
     (void)state;
 }
 
+/* CMP + Jcc run as one handler; a limit between them still stops after the CMP, with its flags. */
+static void test_fast_fused_cmp_jcc(void **state)
+{
+    static const uint8_t code[] = {
+        0x39, 0xd8,                   /* 0: cmp eax, ebx */
+        0x75, 0x05,                   /* 2: jne 9 */
+        0xb9, 0x01, 0x00, 0x00, 0x00, /* 4: mov ecx, 1 */
+        0xf4,                         /* 9: hlt */
+    };
+    const uint64_t code_gpa = 0x20000;
+    struct iem_step_result r;
+    struct iemh *h = iemh_create(0);
+    iemh_mode_long64(h, code_gpa, 0x30000);
+    iemh_write(h, code_gpa, code, sizeof(code));
+    for (int round = 0; round < 6; round++) {
+        bool equal = round & 1, cut = round >= 4;
+        h->s->rip = code_gpa;
+        h->s->halted = false;
+        h->s->gpr[CPU_RAX] = 5;
+        h->s->gpr[CPU_RBX] = equal ? 5 : 6;
+        h->s->gpr[CPU_RCX] = 0;
+        iemh_sync(h);
+        if (cut) {
+            iemh_run(h, 1, &r);
+            assert_int_equal(r.executed, 1);
+            assert_int_equal(h->s->rip, code_gpa + 2);
+            assert_int_equal(!!(h->s->rflags & IEM_F_ZF), equal);
+            assert_int_equal(!!(h->s->rflags & IEM_F_CF), !equal); /* 5 - 6 borrows */
+        }
+        iemh_run(h, 100, &r);
+        assert_int_equal(r.status, IEM_STEP_HLT);
+        assert_int_equal(h->s->rip, code_gpa + 10);
+        assert_int_equal(h->s->gpr[CPU_RCX], equal ? 1 : 0);
+        assert_int_equal(!!(h->s->rflags & IEM_F_ZF), equal);
+    }
+    iemh_destroy(h);
+    (void)state;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -692,6 +731,7 @@ int main(void)
         cmocka_unit_test(test_fast_chain_shadow),
         cmocka_unit_test(test_fast_chain_privilege),
         cmocka_unit_test(test_fast_dead_flags),
+        cmocka_unit_test(test_fast_fused_cmp_jcc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
