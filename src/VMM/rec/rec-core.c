@@ -28,27 +28,15 @@ void rec_gen_epilogue(struct rec_buf *b)
     rx_ret(b);
 }
 
-void rec_gen_exit_chain(struct rec_buf *b, const struct rec_code *code, int rc, const void *epilogue)
-{
-    rx_mov_rr(b, 8, RX_RDI, RX_R12);
-    rx_mov_ri(b, 4, RX_RSI, (uint32_t)rc);
-    rx_call(b, code, (const void *)rec_chain);
-    rx_test_rr(b, 8, RX_RAX, RX_RAX);
-    uint8_t *out = rx_jcc8(b, RX_CC_E);
-    rx_jmp_reg(b, RX_RAX);
-    if (out)
-        rx_bind8(b, out);
-    rx_mov_ri(b, 4, RX_RAX, (uint32_t)rc);
-    rx_jmp32(b, code, epilogue);
-}
-
 int rec_core_create(struct rec_core **out)
 {
     struct rec_core *rc = calloc(1, sizeof(*rc));
     if (!rc)
         return VERR_NO_MEMORY;
-    int err = rec_code_init(&rc->code, REC_CODE_BYTES);
+    rc->links = calloc(REC_LINKS_MAX, sizeof(*rc->links));
+    int err = rc->links ? rec_code_init(&rc->code, REC_CODE_BYTES) : VERR_NO_MEMORY;
     if (err) {
+        free(rc->links);
         free(rc);
         return err;
     }
@@ -67,6 +55,7 @@ int rec_core_create(struct rec_core **out)
     rc->prologue_bytes = (unsigned)(b.p - pro);
     if (b.overflow) {
         rec_code_fini(&rc->code);
+        free(rc->links);
         free(rc);
         return VERR_GENERAL;
     }
@@ -89,6 +78,7 @@ void rec_core_destroy(struct rec_core *rc)
     if (!rc)
         return;
     rec_code_fini(&rc->code);
+    free(rc->links);
     free(rc);
 }
 
@@ -114,6 +104,7 @@ static void code_flush(struct rec_core *rc)
     if (rc->gen == 0)
         rc->gen = 1;
     rc->next = rc->first;
+    rc->nlinks = 0;
     rc->stats.flushes++;
 }
 
@@ -129,7 +120,7 @@ rec_fn *rec_block_code(struct iem_core *core, struct iem_block *b, bool may_flus
         return NULL;
     }
     uint8_t *end = rc->code.rw + rc->code.size;
-    if ((size_t)(end - rc->next) < REC_BLOCK_MAX_BYTES) {
+    if ((size_t)(end - rc->next) < REC_BLOCK_MAX_BYTES || rc->nlinks + REC_LINKS_PER_BLOCK > REC_LINKS_MAX) {
         /* Not from inside translated code (rec_chain): the running translation would be overwritten. */
         if (!may_flush)
             return NULL;
@@ -161,7 +152,7 @@ rec_fn *rec_block_code(struct iem_core *core, struct iem_block *b, bool may_flus
  * instruction breakpoints), a live link or jump-cache entry to a block of this decode
  * mode, and room in the chain's instruction budget.  Else NULL: the translation returns.
  */
-void *rec_chain(struct iem_cpu *cpu, int rc)
+void *rec_chain(struct iem_cpu *cpu, int rc, struct rec_link *link)
 {
     (void)rc;
     struct iem_core *core = iem_core_of(cpu);
@@ -197,6 +188,14 @@ void *rec_chain(struct iem_cpu *cpu, int rc)
     rec_fn *fn = rec_block_code(core, to, false);
     if (!fn)
         return NULL;
+    void *body = (uint8_t *)fn + rc_core->prologue_bytes;
+    if (link && long64) {
+        link->lin = lin;
+        link->body = body;
+        link->to = to;
+        link->key = key;
+        link->ninsns = to->ninsns;
+    }
     cpu->icount += (uint64_t)(cpu->insn - core->count_base) + 1;
     rc_core->budget -= to->ninsns;
     core->count_base = to->insns;
@@ -204,5 +203,5 @@ void *rec_chain(struct iem_cpu *cpu, int rc)
     cpu->block_rip = rip;
     cpu->insn_rip = rip;
     cpu->insn = to->insns;
-    return (uint8_t *)fn + rc_core->prologue_bytes;
+    return body;
 }

@@ -51,6 +51,15 @@
 _Static_assert(sizeof(struct iem_tlb_entry) == 24, "TLB entries of 24 bytes");
 _Static_assert(sizeof(struct iem_tlb_wside) == 40, "TLB side entries of 40 bytes");
 _Static_assert(IEM_TLB_ENTRIES == 256, "256 TLB slots");
+#define OFF_ICOUNT    ((int32_t)offsetof(struct iem_cpu, icount))
+#define OFF_CUR_BLOCK ((int32_t)offsetof(struct iem_cpu, cur_block))
+#define OFF_COUNT_BASE ((int32_t)offsetof(struct iem_core, count_base))
+#define OFF_CHAIN_GEN ((int32_t)offsetof(struct iem_core, chain_gen))
+#define OFF_KICKED    ((int32_t)offsetof(struct iem_core, kicked))
+#define OFF_WORK      ((int32_t)offsetof(struct iem_core, work))
+#define OFF_INTR_LINE ((int32_t)offsetof(struct iem_core, intr_line))
+#define OFF_INSNS     ((int32_t)offsetof(struct iem_block, insns))
+_Static_assert(sizeof(atomic_bool) == 1 && sizeof(atomic_uint) == 4, "the inline chain checks read these sizes");
 #define OFF_SEGBASE(i) ((int32_t)(offsetof(struct cpu_state, seg) + (i) * sizeof(struct cpu_seg) + \
                                   offsetof(struct cpu_seg, base)))
 
@@ -79,6 +88,7 @@ struct gen {
     unsigned code_size;      /* 2, 4, 8 */
     const void *epilogue;    /* shared epilogue (executable view) */
     const void *exit_dirty;  /* shared exit after a generic handler invalidated the block */
+    struct rec_core *rc;
     struct stub stubs[6 * IEM_BLOCK_MAX + 8]; /* at most six per instruction (a CALL: its slow cases and their exits) */
     unsigned nstubs;
     unsigned ninline, ncall;
@@ -562,6 +572,82 @@ static enum rec_cc cond_host(unsigned cc)
     return (cc & 1) ? RX_CC_E : RX_CC_NE;
 }
 
+/*
+ * Leaves the translation after instruction k with result rc (IEM_NEXT or IEM_JUMPED; RIP
+ * and cpu->insn set).  In 64-bit code after an inline instruction (nothing can have
+ * opened a shadow or set TF), the exit's link slot is checked first: the same target
+ * RIP, the same link key (nothing died, nothing flushed, same privilege), no kick,
+ * cross-thread work or interrupt to take, room in the chain budget.  Then the target
+ * block starts at once, with the bookkeeping rec_chain does.  Else rec_chain decides
+ * (and fills the slot), and the translation returns when it refuses.
+ */
+static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
+{
+    struct rec_core *rcore = g->rc;
+    struct rec_link *link = NULL;
+    if (fast_ok && g->code_size == 8 && rcore->nlinks < REC_LINKS_MAX)
+        link = &rcore->links[rcore->nlinks++];
+    uint8_t *slow[8];
+    unsigned nslow = 0;
+    if (link) {
+        rx_mov_ri(&g->b, 8, RX_RDX, (uint64_t)(uintptr_t)link);
+        rx_load(&g->b, 8, RX_RAX, rx_mem(ST, OFF_RIP));
+        rx_alu_rm(&g->b, RX_CMP, 8, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, lin)));
+        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+        /* The link key (iem_link_key): chain generation and CPL 3. */
+        rx_load(&g->b, 4, RX_RAX, rx_mem(CPU, OFF_CHAIN_GEN));
+        rx_alu_rr(&g->b, RX_ADD, 4, RX_RAX, RX_RAX);
+        rx_alu_rr(&g->b, RX_XOR, 4, RX_RCX, RX_RCX);
+        rx_alu_mi(&g->b, RX_CMP, 4, rx_mem(CPU, OFF_CPL), 3);
+        rx_setcc(&g->b, RX_CC_E, RX_RCX);
+        rx_alu_rr(&g->b, RX_OR, 4, RX_RAX, RX_RCX);
+        rx_alu_rm(&g->b, RX_CMP, 4, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, key)));
+        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+        rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(CPU, OFF_KICKED), 0);
+        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+        rx_alu_mi(&g->b, RX_CMP, 4, rx_mem(CPU, OFF_WORK), 0);
+        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+        rx_test_mi(&g->b, 4, rx_mem(ST, OFF_RFLAGS), IEM_F_IF);
+        uint8_t *no_if = rx_jcc8(&g->b, RX_CC_E);
+        rx_load(&g->b, 8, RX_RCX, rx_mem(CPU, OFF_INTR_LINE));
+        rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(RX_RCX, 0), 0);
+        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+        if (no_if)
+            rx_bind8(&g->b, no_if);
+        /* The chain budget (rec_core.budget) pays for the target's instructions. */
+        rx_mov_ri(&g->b, 8, RX_RCX, (uint64_t)(uintptr_t)&rcore->budget);
+        rx_load(&g->b, 4, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, ninsns)));
+        rx_alu_mr(&g->b, RX_CMP, 4, rx_mem(RX_RCX, 0), RX_RAX);
+        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_B, HERE(g));
+        rx_alu_mr(&g->b, RX_SUB, 4, rx_mem(RX_RCX, 0), RX_RAX);
+        /* rec_chain's bookkeeping: this block's k + 1 instructions retired, the target's state. */
+        rx_alu_mi(&g->b, RX_ADD, 8, rx_mem(CPU, OFF_ICOUNT), (int32_t)(k + 1));
+        rx_load(&g->b, 8, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, to)));
+        rx_store(&g->b, 8, rx_mem(CPU, OFF_CUR_BLOCK), RX_RAX);
+        rx_lea(&g->b, 8, RX_RCX, rx_mem(RX_RAX, OFF_INSNS));
+        rx_store(&g->b, 8, rx_mem(CPU, OFF_COUNT_BASE), RX_RCX);
+        rx_store(&g->b, 8, rx_mem(CPU, OFF_INSN), RX_RCX);
+        rx_load(&g->b, 8, RX_RAX, rx_mem(ST, OFF_RIP));
+        rx_store(&g->b, 8, rx_mem(CPU, OFF_BLOCK_RIP), RX_RAX);
+        rx_store(&g->b, 8, rx_mem(CPU, OFF_INSN_RIP), RX_RAX);
+        rx_jmp_mem(&g->b, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, body)));
+        for (unsigned i = 0; i < nslow; i++)
+            rx_bind32(&g->b, slow[i]);
+    } else {
+        rx_alu_rr(&g->b, RX_XOR, 4, RX_RDX, RX_RDX);
+    }
+    rx_mov_rr(&g->b, 8, RX_RDI, CPU);
+    rx_mov_ri(&g->b, 4, RX_RSI, (uint32_t)rc);
+    rx_call(&g->b, g->code, (const void *)rec_chain);
+    rx_test_rr(&g->b, 8, RX_RAX, RX_RAX);
+    uint8_t *out = rx_jcc8(&g->b, RX_CC_E);
+    rx_jmp_reg(&g->b, RX_RAX);
+    if (out)
+        rx_bind8(&g->b, out);
+    rx_mov_ri(&g->b, 4, RX_RAX, (uint32_t)rc);
+    rx_jmp32(&g->b, g->code, g->epilogue);
+}
+
 /* Leaves with IEM_JUMPED to the target in rax (64-bit mode): non-canonical goes through the interpreter (#GP). */
 static void emit_jump_rax(struct gen *g, unsigned k)
 {
@@ -572,7 +658,7 @@ static void emit_jump_rax(struct gen *g, unsigned k)
     add_stub(g, rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g)), STUB_CALL, k, NULL);
     rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
     emit_set_insn(g, k);
-    rec_gen_exit_chain(&g->b, g->code, IEM_JUMPED, g->epilogue);
+    emit_exit_chain(g, k, IEM_JUMPED, true);
 }
 
 /* rax = the target of instruction k's relative branch (RIP(k) + len + imm). */
@@ -772,7 +858,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         rx_mov_rr(&g->b, 8, RX_RAX, RX_R9);
         rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
         emit_set_insn(g, k);
-        rec_gen_exit_chain(&g->b, g->code, IEM_JUMPED, g->epilogue);
+        emit_exit_chain(g, k, IEM_JUMPED, true);
         break;
     case P_RET:
         load_gpr(g, 8, RX_RSI, CPU_RSP);
@@ -787,7 +873,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         rx_store(&g->b, 8, rx_mem(ST, OFF_GPR(CPU_RSP)), RX_RSI);
         rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
         emit_set_insn(g, k);
-        rec_gen_exit_chain(&g->b, g->code, IEM_JUMPED, g->epilogue);
+        emit_exit_chain(g, k, IEM_JUMPED, true);
         break;
     default:
         break;
@@ -797,13 +883,13 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
 /* ---- The whole block ---------------------------------------------------------------------- */
 
 /* Instruction k completed and the translation leaves after it with IEM_NEXT (RIP after it). */
-static void emit_exit_after(struct gen *g, unsigned k)
+static void emit_exit_after(struct gen *g, unsigned k, bool fast_ok)
 {
     const struct iem_insn *in = &g->blk->insns[k];
     emit_rip(g, k, in->len);
     rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
     emit_set_insn(g, k);
-    rec_gen_exit_chain(&g->b, g->code, IEM_NEXT, g->epilogue);
+    emit_exit_chain(g, k, IEM_NEXT, fast_ok);
 }
 
 static void emit_stubs(struct gen *g)
@@ -822,7 +908,7 @@ static void emit_stubs(struct gen *g)
         default:
             /* A slow case of a branch: the interpreter runs it (and leaves, or falls through to the end). */
             emit_call(g, st->k);
-            emit_exit_after(g, st->k);
+            emit_exit_after(g, st->k, false);
             break;
         }
     }
@@ -843,6 +929,7 @@ uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t
                    : (blk->zmode == ZYDIS_MACHINE_MODE_LEGACY_32 || blk->zmode == ZYDIS_MACHINE_MODE_LONG_COMPAT_32) ? 4 : 2;
     g->epilogue = rc->epilogue;
     g->exit_dirty = rc->exit_dirty;
+    g->rc = rc;
 
     rec_gen_prologue(&g->b);
     plan_block(g);
@@ -861,7 +948,7 @@ uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t
     }
     /* The block ran to its end (its last instruction did not leave): RIP after it. */
     if (blk->ninsns)
-        emit_exit_after(g, blk->ninsns - 1);
+        emit_exit_after(g, blk->ninsns - 1, g->plan[blk->ninsns - 1] != P_CALL);
     emit_stubs(g);
     if (g->b.overflow)
         return NULL;

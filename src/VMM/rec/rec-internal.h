@@ -12,6 +12,21 @@
 /* Room one block's translation may take at most (64 instructions with their stubs). */
 #define REC_BLOCK_MAX_BYTES (64u << 10)
 
+/*
+ * A block exit's memory of where it went last (filled by rec_chain): the translated code
+ * checks it inline and jumps straight into that block while nothing has changed since
+ * (the link key: no block died, no flush, same privilege).
+ */
+struct rec_link {
+    uint64_t lin;               /* the guest RIP it was filled for (64-bit code: the linear address) */
+    const void *body;           /* the target's translation past its prologue */
+    struct iem_block *to;
+    uint32_t key;               /* iem_link_key when filled */
+    uint32_t ninsns;            /* to's instructions, for the chain budget */
+};
+#define REC_LINKS_MAX (256u << 10)
+#define REC_LINKS_PER_BLOCK (IEM_BLOCK_MAX + 1) /* at most one exit per instruction and the fall-through */
+
 struct rec_core {
     struct rec_code code;
     uint8_t *next;              /* where the next translation goes (writable view) */
@@ -22,6 +37,8 @@ struct rec_core {
     unsigned prologue_bytes;    /* a chained block is entered this far into its code */
     unsigned hot_runs;          /* interpreted runs before translation */
     unsigned budget;            /* instructions chaining may still add (rec_chain) */
+    struct rec_link *links;     /* slots for block exits, handed out with the code and emptied with it */
+    unsigned nlinks;
     struct rec_stats stats;
 };
 
@@ -35,12 +52,10 @@ uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t
 /* The fixed prologue every translation starts with (saves rbx, r12, r13; r12 = cpu, rbx = state). */
 void rec_gen_prologue(struct rec_buf *b);
 void rec_gen_epilogue(struct rec_buf *b);
-/* Leaves a translation with result rc (IEM_NEXT or IEM_JUMPED, RIP and cpu->insn set): into the next block when rec_chain allows, else out through the epilogue. */
-void rec_gen_exit_chain(struct rec_buf *b, const struct rec_code *code, int rc, const void *epilogue);
 /* Called by the shared exit for an invalidated block: RIP past the instruction that ran (cpu->insn). */
 void rec_exit_dirty(struct iem_cpu *cpu);
 /* Called by translated code at a block exit: the body of the next block's translation to run, or NULL. */
-void *rec_chain(struct iem_cpu *cpu, int rc);
+void *rec_chain(struct iem_cpu *cpu, int rc, struct rec_link *link);
 
 static inline bool rec_insn_is_jcc(const struct iem_insn *in)
 {
