@@ -6,10 +6,12 @@
  *   rbx  struct cpu_state * (guest registers, RIP and RFLAGS stay in memory there)
  *   rax, rcx, rdx, rsi, rdi, r8-r11  scratch, dead across calls
  *
- * Layout of a translation: a fixed prologue (REC_PROLOGUE_BYTES) that saves registers and
- * loads r12/rbx, the instructions in order, the out-of-line stubs (exits, slow paths),
- * and a shared epilogue.  A chained successor is entered past its prologue, reusing the
- * frame (rec_chain in rec-core.c decides, as iem_fast_jump does for the interpreter).
+ * Layout of a translation: a fixed prologue (rec_core.prologue_bytes long) that saves
+ * registers and loads r12/rbx, the instructions in order, then the out-of-line stubs
+ * (slow paths); the epilogue and the exit for an invalidated block are shared by all
+ * translations.  A chained successor is entered past its prologue, reusing the frame:
+ * through the exit's link slot, or as rec_chain decides (as iem_fast_jump does for the
+ * interpreter).
  *
  * Every instruction either has inline code (below) or calls the interpreter's handler:
  * cpu->insn, RIP and cpu->insn_rip are set first, as the generic handler contract needs
@@ -19,7 +21,9 @@
  * so faults and their order are the interpreter's.  Flags are computed by the same host
  * instructions the interpreter's helpers use (iem-alu.h), loaded with the guest's flags
  * first for the operations whose result depends on them, so both CPUs agree bit for bit,
- * the architecturally undefined flags included.
+ * the architecturally undefined flags included, wherever flags can be observed (a read,
+ * a possible fault, a block exit); in between, a backward liveness pass (plan_block)
+ * leaves out the flags later instructions overwrite.
  */
 
 #include <stddef.h>
