@@ -92,6 +92,8 @@ struct gen {
     unsigned code_size;      /* 2, 4, 8 */
     const void *epilogue;    /* shared epilogue (executable view) */
     const void *exit_dirty;  /* shared exit after a generic handler invalidated the block */
+    bool cond_in_r8;         /* emit_alu_op left the next Jcc's condition in r8 ... */
+    unsigned cond_in_r8_for; /* ... for this instruction (0: none) */
     struct rec_core *rc;
     struct stub stubs[6 * IEM_BLOCK_MAX + 8]; /* at most six per instruction (a CALL: its slow cases and their exits) */
     unsigned nstubs;
@@ -538,6 +540,17 @@ static void emit_alu_op(struct gen *g, unsigned k, const struct iem_insn *in, un
     } else {
         rx_alu_rr(&g->b, op, n, RX_RDX, RX_RSI);
     }
+    /*
+     * A Jcc right after a register form tests the host's flags of this very operation,
+     * taken into r8 before they are merged into RFLAGS (the host condition codes are the
+     * guest's).  Memory forms are left out: their slow case resumes at the Jcc's code
+     * without having set r8.
+     */
+    g->cond_in_r8 = false;
+    if (k + 1 < g->blk->ninsns && g->plan[k] != P_ALU_RM && g->plan[k + 1] == P_JCC) {
+        rx_setcc(&g->b, (enum rec_cc)(g->blk->insns[k + 1].cond & 15), RX_R8);
+        g->cond_in_r8 = true;
+    }
     if (store_flags)
         emit_flags_out(g);
     if (!is_test && op != RX_CMP)
@@ -831,8 +844,15 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         rx_store(&g->b, 8, rx_mem(ST, OFF_GPR(d->reg)), RX_RDX);
         break;
     case P_JCC: {
-        emit_cond(g, in->cond);
-        uint8_t *skip = rx_jcc32(&g->b, g->code, (in->cond & 1) ? RX_CC_NE : RX_CC_E, HERE(g));
+        uint8_t *skip;
+        if (k > 0 && g->cond_in_r8_for == k) {
+            /* The condition came with the flags of the instruction before (emit_alu_op). */
+            rx_test_rr(&g->b, 1, RX_R8, RX_R8);
+            skip = rx_jcc32(&g->b, g->code, RX_CC_E, HERE(g));
+        } else {
+            emit_cond(g, in->cond);
+            skip = rx_jcc32(&g->b, g->code, (in->cond & 1) ? RX_CC_NE : RX_CC_E, HERE(g));
+        }
         emit_rel_target(g, k);
         emit_jump_rax(g, k);
         if (skip)
@@ -941,10 +961,13 @@ uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t
         enum plan p = (enum plan)g->plan[k];
         if (p == P_CALL) {
             emit_call(g, k);
+            g->cond_in_r8_for = 0;
             continue;
         }
         unsigned first = g->nstubs;
+        g->cond_in_r8 = false;
         gen_inline(g, k, p);
+        g->cond_in_r8_for = g->cond_in_r8 ? k + 1 : 0;
         for (unsigned i = first; i < g->nstubs; i++)
             if (g->stubs[i].kind == STUB_SLOW)
                 g->stubs[i].resume = g->b.p;
