@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # iem-perf-gen.sh SRCROOT - regenerates src/VMM/iem/testcase/perf-work-gen.h: perf-work.h compiled into guest code bytes.
 #
-# The guest code is the .text of a freestanding object: a stub at offset 0 (perf_work's
+# The guest code is the .text of a freestanding object: an entry at offset 0 (perf_work's
 # arguments are already in RDI/RSI/EDX; it calls perf_work and halts) followed by the
 # workload's functions, position-independent (relative calls and jumps only).  The script
 # refuses an object with relocations (a library call or a .rodata table would need one).

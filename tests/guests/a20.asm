@@ -15,8 +15,8 @@
 %define PORT_A_RESET    0x01
 %define LOW_BYTE        0x0500          ; 0000:0500 = physical 0x500
 %define HIGH_OFF        0x0510          ; FFFF:0510 = linear 0x100500
-%define STUB            0x0600          ; 0000:0600 = physical 0x600
-%define STUB_HIGH_OFF   0x0610          ; FFFF:0610 = linear 0x100600
+%define THUNK            0x0600          ; 0000:0600 = physical 0x600
+%define THUNK_HIGH_OFF   0x0610          ; FFFF:0610 = linear 0x100600
 
     bits 16
     org 0
@@ -54,9 +54,9 @@ start:
     GUEST_EXIT 4
 .write_wraps:
     ; mov al, 0x5a; retf at physical 0x600, called through the wrap.
-    mov dword [STUB], 0xcb5ab0
+    mov dword [THUNK], 0xcb5ab0
     xor al, al
-    call 0xffff:STUB_HIGH_OFF
+    call 0xffff:THUNK_HIGH_OFF
     cmp al, 0x5a
     je .fetch_wraps
     GUEST_EXIT 5

@@ -160,6 +160,27 @@ static __attribute__((noinline)) void exec_block_careful(struct iem_core *core, 
 }
 
 /*
+ * The end of a run of blocks (exec_block, exec_block_rec): retired instructions of the
+ * last block counted, the chain state cleared, a shadow opened by the last instruction
+ * applied.  Returns the block that ran last.
+ */
+static struct iem_block *block_done(struct iem_core *core, uint64_t retired)
+{
+    struct iem_cpu *cpu = &core->cpu;
+    struct iem_block *b = cpu->cur_block;
+    cpu->icount += retired;
+    core->count_base = NULL;
+    core->chain_end = NULL;
+    core->chain_left = 0;
+    if (cpu->inhibit_irq_next) {
+        cpu->s->int_shadow = true;
+        cpu->inhibit_irq_next = false;
+    }
+    cpu->cur_block = NULL;
+    return b;
+}
+
+/*
  * Runs block b, and the blocks the specialised branch handlers chain into after it
  * (iem_fast_jump), up to max instructions in all; returns the block that ran last.
  * Entered without an interrupt shadow and with TF and RF clear, blocks run in the lean
@@ -221,17 +242,7 @@ static struct iem_block *exec_block(struct iem_core *core, struct iem_block *b, 
         cpu->insn_rip = rip;
         cpu->insn = in;
     }
-    b = cpu->cur_block;
-    cpu->icount += (uint64_t)(in - core->count_base);
-    core->count_base = NULL;
-    core->chain_end = NULL;
-    core->chain_left = 0;
-    if (cpu->inhibit_irq_next) {
-        s->int_shadow = true;
-        cpu->inhibit_irq_next = false;
-    }
-    cpu->cur_block = NULL;
-    return b;
+    return block_done(core, (uint64_t)(in - core->count_base));
 }
 
 /*
@@ -258,16 +269,8 @@ static struct iem_block *exec_block_rec(struct iem_core *core, struct iem_block 
     cpu->insn_rip = s->rip;
     cpu->insn = b->insns;
     fn(cpu);
-    b = cpu->cur_block;
-    cpu->icount += (uint64_t)(cpu->insn - core->count_base) + 1;
-    core->count_base = NULL;
-    core->chain_left = 0;
-    if (cpu->inhibit_irq_next) {
-        s->int_shadow = true;
-        cpu->inhibit_irq_next = false;
-    }
-    cpu->cur_block = NULL;
-    return b;
+    /* A translation leaves cpu->insn at the last instruction it ran. */
+    return block_done(core, (uint64_t)(cpu->insn - core->count_base) + 1);
 }
 
 int iem_rec_enable(struct iem_cpu *cpu, bool enable, unsigned hot_runs)

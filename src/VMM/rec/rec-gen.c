@@ -7,7 +7,7 @@
  *   rax, rcx, rdx, rsi, rdi, r8-r11  scratch, dead across calls
  *
  * Layout of a translation: a fixed prologue (rec_core.prologue_bytes long) that saves
- * registers and loads r12/rbx, the instructions in order, then the out-of-line stubs
+ * registers and loads r12/rbx, the instructions in order, then the out-of-line tails
  * (slow paths); the epilogue and the exit for an invalidated block are shared by all
  * translations.  A chained successor is entered past its prologue, reusing the frame:
  * through the exit's link slot, or as rec_chain decides (as iem_fast_jump does for the
@@ -17,7 +17,7 @@
  * cpu->insn, RIP and cpu->insn_rip are set first, as the generic handler contract needs
  * (iem-internal.h); a result other than IEM_NEXT, or an invalidated block, leaves the
  * translation at once.  Inline code never changes guest state before its last check, and
- * its slow cases jump to a stub that runs the same instruction through the interpreter,
+ * its slow cases jump to an out-of-line tail that runs the same instruction through the interpreter,
  * so faults and their order are the interpreter's.  Flags are computed by the same host
  * instructions the interpreter's helpers use (iem-alu.h), loaded with the guest's flags
  * first for the operations whose result depends on them, so both CPUs agree bit for bit,
@@ -73,16 +73,16 @@ _Static_assert(sizeof(atomic_bool) == 1 && sizeof(atomic_uint) == 4, "the inline
 #define CPU RX_R12
 #define ST  RX_RBX
 
-enum { STUB_CALL, STUB_SLOW };
+enum { TAIL_BRANCH, TAIL_SLOW };
 
-/* Out-of-line code emitted after the body: where it is reached from and what it does. */
-#define STUB_FROM_MAX 8
-struct stub {
-    uint8_t *from[STUB_FROM_MAX]; /* rel32s to patch (several for the slow cases of one instruction) */
+/* Out-of-line code (a tail) emitted after the body: where it is reached from and what it does. */
+#define TAIL_FROM_MAX 8
+struct tail {
+    uint8_t *from[TAIL_FROM_MAX]; /* rel32s to patch (several for the slow cases of one instruction) */
     uint8_t nfrom;
     uint8_t kind;
     uint16_t k;        /* instruction index */
-    uint8_t *resume;   /* STUB_SLOW: where the inline code goes on after the instruction */
+    uint8_t *resume;   /* TAIL_SLOW: where the inline code goes on after the instruction */
 };
 
 struct gen {
@@ -95,30 +95,30 @@ struct gen {
     bool cond_in_r8;         /* emit_alu_op left the next Jcc's condition in r8 ... */
     unsigned cond_in_r8_for; /* ... for this instruction (0: none) */
     struct rec_core *rc;
-    struct stub stubs[6 * IEM_BLOCK_MAX + 8]; /* at most six per instruction (a CALL: its slow cases and their exits) */
-    unsigned nstubs;
+    struct tail tails[6 * IEM_BLOCK_MAX + 8]; /* at most six per instruction (a CALL: its slow cases and their exits) */
+    unsigned ntails;
     unsigned ninline, ncall;
     uint8_t plan[IEM_BLOCK_MAX];        /* enum plan per instruction */
     uint16_t live_after[IEM_BLOCK_MAX]; /* arithmetic flags observed after it (plan_block) */
 };
 
-static void add_stub(struct gen *g, uint8_t *from, int kind, unsigned k, uint8_t *resume)
+static void add_tail(struct gen *g, uint8_t *from, int kind, unsigned k, uint8_t *resume)
 {
     if (!from)
         return;
-    /* The slow cases of one instruction share its stub. */
-    if (kind == STUB_SLOW && g->nstubs) {
-        struct stub *last = &g->stubs[g->nstubs - 1];
-        if (last->kind == STUB_SLOW && last->k == k && last->nfrom < STUB_FROM_MAX) {
+    /* The slow cases of one instruction share its tail. */
+    if (kind == TAIL_SLOW && g->ntails) {
+        struct tail *last = &g->tails[g->ntails - 1];
+        if (last->kind == TAIL_SLOW && last->k == k && last->nfrom < TAIL_FROM_MAX) {
             last->from[last->nfrom++] = from;
             return;
         }
     }
-    if (g->nstubs >= RT_ARRAY_SIZE(g->stubs)) {
+    if (g->ntails >= RT_ARRAY_SIZE(g->tails)) {
         g->b.overflow = true;
         return;
     }
-    struct stub *st = &g->stubs[g->nstubs++];
+    struct tail *st = &g->tails[g->ntails++];
     memset(st, 0, sizeof(*st));
     st->from[0] = from;
     st->nfrom = 1;
@@ -166,7 +166,7 @@ static void emit_call(struct gen *g, unsigned k)
     /*
      * A result other than IEM_NEXT leaves as it is: the handler set RIP and left cpu->insn
      * alone (a specialised handler moves it on only when it returns IEM_NEXT).  An
-     * invalidated block leaves through the shared stub that moves RIP past cpu->insn.
+     * invalidated block leaves through the shared exit that moves RIP past cpu->insn.
      */
     rx_test_rr(&g->b, 4, RX_RAX, RX_RAX);
     rx_jcc32(&g->b, g->code, RX_CC_NE, g->epilogue);
@@ -431,29 +431,36 @@ static bool flags_needed(const struct gen *g, unsigned k)
 /* A slow case of instruction k: the interpreter runs it whole, then the code after k goes on. */
 static void slow_jump(struct gen *g, unsigned k, enum rec_cc cc)
 {
-    add_stub(g, rx_jcc32(&g->b, g->code, cc, HERE(g)), STUB_SLOW, k, NULL);
+    add_tail(g, rx_jcc32(&g->b, g->code, cc, HERE(g)), TAIL_SLOW, k, NULL);
 }
 
 /* rsi = the linear address of instruction k's memory operand (mem_ok forms). Clobbers rax, rcx. */
-static void emit_lin(struct gen *g, unsigned k, const struct iem_insn *in)
+/* dst = the effective address of instruction k's memory operand (64-bit address size). Clobbers rax, rcx. */
+static void emit_ea(struct gen *g, unsigned k, const struct iem_insn *in, enum rec_reg dst)
 {
     const struct iem_mem *m = &in->mem;
     int32_t disp = (int32_t)m->disp;
     if (m->rip_rel) {
         emit_rip(g, k, in->len);
-        rx_lea(&g->b, 8, RX_RSI, rx_mem(RX_RAX, disp));
-    } else {
-        if (m->base < 16)
-            load_gpr(g, 8, RX_RSI, m->base);
-        else
-            rx_alu_rr(&g->b, RX_XOR, 4, RX_RSI, RX_RSI);
-        if (m->index < 16) {
-            load_gpr(g, 8, RX_RCX, m->index);
-            rx_lea(&g->b, 8, RX_RSI, rx_mem_idx(RX_RSI, RX_RCX, m->scale, disp));
-        } else if (disp) {
-            rx_lea(&g->b, 8, RX_RSI, rx_mem(RX_RSI, disp));
-        }
+        rx_lea(&g->b, 8, dst, rx_mem(RX_RAX, disp));
+        return;
     }
+    if (m->base < 16)
+        load_gpr(g, 8, dst, m->base);
+    else
+        rx_alu_rr(&g->b, RX_XOR, 4, dst, dst);
+    if (m->index < 16) {
+        load_gpr(g, 8, RX_RCX, m->index);
+        rx_lea(&g->b, 8, dst, rx_mem_idx(dst, RX_RCX, m->scale, disp));
+    } else if (disp) {
+        rx_lea(&g->b, 8, dst, rx_mem(dst, disp));
+    }
+}
+
+static void emit_lin(struct gen *g, unsigned k, const struct iem_insn *in)
+{
+    const struct iem_mem *m = &in->mem;
+    emit_ea(g, k, in, RX_RSI);
     if (m->seg >= CPU_FS)
         rx_alu_rm(&g->b, RX_ADD, 8, RX_RSI, rx_mem(ST, OFF_SEGBASE(m->seg)));
 }
@@ -665,14 +672,23 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
     rx_jmp32(&g->b, g->code, g->epilogue);
 }
 
+/*
+ * A branch target in rax that is not canonical goes through the interpreter (its #GP):
+ * to a tail of this kind.  Afterwards tmp holds the target too.
+ */
+static void emit_canonical(struct gen *g, unsigned k, enum rec_reg tmp, int kind)
+{
+    rx_mov_rr(&g->b, 8, tmp, RX_RAX);
+    rx_shift_ri(&g->b, RX_SHL, 8, tmp, 16);
+    rx_shift_ri(&g->b, RX_SAR, 8, tmp, 16);
+    rx_alu_rr(&g->b, RX_CMP, 8, tmp, RX_RAX);
+    add_tail(g, rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g)), kind, k, NULL);
+}
+
 /* Leaves with IEM_JUMPED to the target in rax (64-bit mode): non-canonical goes through the interpreter (#GP). */
 static void emit_jump_rax(struct gen *g, unsigned k)
 {
-    rx_mov_rr(&g->b, 8, RX_RCX, RX_RAX);
-    rx_shift_ri(&g->b, RX_SHL, 8, RX_RCX, 16);
-    rx_shift_ri(&g->b, RX_SAR, 8, RX_RCX, 16);
-    rx_alu_rr(&g->b, RX_CMP, 8, RX_RCX, RX_RAX);
-    add_stub(g, rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g)), STUB_CALL, k, NULL);
+    emit_canonical(g, k, RX_RCX, TAIL_BRANCH);
     rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
     emit_set_insn(g, k);
     emit_exit_chain(g, k, IEM_JUMPED, true);
@@ -712,26 +728,10 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         store_gpr(g, n, d->reg, RX_RAX);
         break;
     }
-    case P_LEA: {
-        const struct iem_mem *m = &in->mem;
-        if (m->rip_rel) {
-            emit_rip(g, k, in->len);
-            rx_lea(&g->b, 8, RX_RAX, rx_mem(RX_RAX, (int32_t)m->disp));
-        } else {
-            if (m->base < 16)
-                load_gpr(g, 8, RX_RAX, m->base);
-            else
-                rx_alu_rr(&g->b, RX_XOR, 4, RX_RAX, RX_RAX);
-            if (m->index < 16) {
-                load_gpr(g, 8, RX_RCX, m->index);
-                rx_lea(&g->b, 8, RX_RAX, rx_mem_idx(RX_RAX, RX_RCX, m->scale, (int32_t)m->disp));
-            } else if (m->disp) {
-                rx_lea(&g->b, 8, RX_RAX, rx_mem(RX_RAX, (int32_t)m->disp));
-            }
-        }
+    case P_LEA:
+        emit_ea(g, k, in, RX_RAX);
         store_gpr(g, n, d->reg, RX_RAX);
         break;
-    }
     case P_ALU_RR: case P_ALU_RI:
         load_gpr(g, n, RX_RDX, d->reg);
         if (p == P_ALU_RR)
@@ -866,11 +866,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
     case P_CALL_REL:
         /* The return address and the target first: a non-canonical target faults before the push. */
         emit_rel_target(g, k);
-        rx_mov_rr(&g->b, 8, RX_R9, RX_RAX);
-        rx_shift_ri(&g->b, RX_SHL, 8, RX_R9, 16);
-        rx_shift_ri(&g->b, RX_SAR, 8, RX_R9, 16);
-        rx_alu_rr(&g->b, RX_CMP, 8, RX_R9, RX_RAX);
-        add_stub(g, rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g)), STUB_CALL, k, NULL);
+        emit_canonical(g, k, RX_R9, TAIL_BRANCH);
         load_gpr(g, 8, RX_RSI, CPU_RSP);
         rx_alu_ri(&g->b, RX_SUB, 8, RX_RSI, 8);
         emit_tlb(g, k, 8, IEM_ACC_WRITE);
@@ -888,11 +884,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         load_gpr(g, 8, RX_RSI, CPU_RSP);
         emit_tlb(g, k, 8, IEM_ACC_READ);
         rx_load(&g->b, 8, RX_RAX, rx_mem(RX_RAX, 0));
-        rx_mov_rr(&g->b, 8, RX_RCX, RX_RAX);
-        rx_shift_ri(&g->b, RX_SHL, 8, RX_RCX, 16);
-        rx_shift_ri(&g->b, RX_SAR, 8, RX_RCX, 16);
-        rx_alu_rr(&g->b, RX_CMP, 8, RX_RCX, RX_RAX);
-        slow_jump(g, k, RX_CC_NE);
+        emit_canonical(g, k, RX_RCX, TAIL_SLOW);
         rx_alu_ri(&g->b, RX_ADD, 8, RX_RSI, 8);
         rx_store(&g->b, 8, rx_mem(ST, OFF_GPR(CPU_RSP)), RX_RSI);
         rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
@@ -916,19 +908,19 @@ static void emit_exit_after(struct gen *g, unsigned k, bool fast_ok)
     emit_exit_chain(g, k, IEM_NEXT, fast_ok);
 }
 
-static void emit_stubs(struct gen *g)
+static void emit_tails(struct gen *g)
 {
-    for (unsigned i = 0; i < g->nstubs && !g->b.overflow; i++) {
-        struct stub *st = &g->stubs[i];
+    for (unsigned i = 0; i < g->ntails && !g->b.overflow; i++) {
+        struct tail *st = &g->tails[i];
         for (unsigned f = 0; f < st->nfrom; f++)
             rx_bind32(&g->b, st->from[f]);
         switch (st->kind) {
-        case STUB_SLOW:
+        case TAIL_SLOW:
             /* A slow case of inline code: the interpreter runs the instruction whole, the block goes on. */
             emit_call(g, st->k);
             rx_jmp32(&g->b, g->code, rec_code_exec(g->code, st->resume));
             break;
-        case STUB_CALL:
+        case TAIL_BRANCH:
         default:
             /* A slow case of a branch: the interpreter runs it (and leaves, or falls through to the end). */
             emit_call(g, st->k);
@@ -942,8 +934,8 @@ uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t
                        struct rec_gen_result *res)
 {
     struct gen gs, *g = &gs;
-    memset(g, 0, offsetof(struct gen, stubs)); /* the stub array fills as it is used */
-    g->nstubs = 0;
+    memset(g, 0, offsetof(struct gen, tails)); /* the tail array fills as it is used */
+    g->ntails = 0;
     g->ninline = 0;
     g->ncall = 0;
     rec_buf_init(&g->b, start, end);
@@ -964,19 +956,19 @@ uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t
             g->cond_in_r8_for = 0;
             continue;
         }
-        unsigned first = g->nstubs;
+        unsigned first = g->ntails;
         g->cond_in_r8 = false;
         gen_inline(g, k, p);
         g->cond_in_r8_for = g->cond_in_r8 ? k + 1 : 0;
-        for (unsigned i = first; i < g->nstubs; i++)
-            if (g->stubs[i].kind == STUB_SLOW)
-                g->stubs[i].resume = g->b.p;
+        for (unsigned i = first; i < g->ntails; i++)
+            if (g->tails[i].kind == TAIL_SLOW)
+                g->tails[i].resume = g->b.p;
         g->ninline++;
     }
     /* The block ran to its end (its last instruction did not leave): RIP after it. */
     if (blk->ninsns)
         emit_exit_after(g, blk->ninsns - 1, g->plan[blk->ninsns - 1] != P_CALL);
-    emit_stubs(g);
+    emit_tails(g);
     if (g->b.overflow)
         return NULL;
     res->ninline = g->ninline;

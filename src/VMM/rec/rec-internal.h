@@ -9,7 +9,7 @@
 
 /* Executable memory per vCPU; when it fills, every translation is dropped and blocks translate again. */
 #define REC_CODE_BYTES (32u << 20)
-/* Room one block's translation may take at most (64 instructions with their stubs). */
+/* Room one block's translation may take at most (64 instructions with their out-of-line tails). */
 #define REC_BLOCK_MAX_BYTES (64u << 10)
 
 /*

@@ -198,6 +198,21 @@ void iemh_mode_long64(struct iemh *h, uint64_t rip, uint64_t rsp)
     iemh_sync(h);
 }
 
+void iemh_map_4k(struct iemh *h)
+{
+    uint64_t pt_gpa = h->ram_bytes - (1u << 20);
+    uint64_t pd0 = IEMH_PT_GPA + 0x2000;
+    for (uint64_t i = 0; i < pt_gpa >> 21; i++) {
+        uint64_t pt[512];
+        for (int j = 0; j < 512; j++)
+            pt[j] = (i << 21) + ((uint64_t)j << 12) + 0x7;
+        iemh_write(h, pt_gpa + i * 0x1000, pt, sizeof(pt));
+        uint64_t pde = (pt_gpa + i * 0x1000) | 0x7;
+        iemh_write(h, pd0 + i * 8, &pde, 8);
+    }
+    iemh_sync(h);
+}
+
 void iemh_run(struct iemh *h, uint64_t max_insns, struct iem_step_result *res)
 {
     iem_step(h->cpu, max_insns, res);

@@ -59,6 +59,11 @@ void iemh_mode_prot32(struct iemh *h, uint32_t eip, uint32_t esp);
 /* 64-bit long mode, CPL 0: CS 0x18, SS/DS/ES/FS/GS 0x10, identity map of 0-4 GiB in 2 MiB pages (present,
  * writable, user) at IEMH_PT_GPA, CR0.PG/WP/NE/MP, CR4.PAE/OSFXSR/OSXMMEXCPT, EFER.LME/LMA/NXE/SCE. */
 void iemh_mode_long64(struct iemh *h, uint64_t rip, uint64_t rsp);
+/*
+ * After iemh_mode_long64: the RAM below its last MiB mapped with 4 KiB pages instead (what a
+ * kernel does after its decompressor), the page tables in that last MiB.
+ */
+void iemh_map_4k(struct iemh *h);
 /* After changing h->s by hand: reload it into the interpreter (mode, CPL, sizes; TLB and code flushed). */
 void iemh_sync(struct iemh *h);
 

@@ -59,19 +59,8 @@ static void run_workload(void **state, bool paging_4k)
     double secs = 0;
     for (uint32_t r = 0; r < rounds; r++) {
         iemh_mode_long64(h, CODE_GPA, STACK_TOP);
-        if (paging_4k) {
-            /* Map the first 2 MiB... of the RAM with 4 KiB pages (what a kernel does after the decompressor). */
-            uint64_t pt_gpa = ram - (1u << 20);
-            uint64_t pd0 = IEMH_PT_GPA + 0x2000;
-            for (uint64_t i = 0; i < (ram - (1u << 20)) >> 21; i++) {
-                uint64_t pt[512];
-                for (int j = 0; j < 512; j++)
-                    pt[j] = (i << 21) + ((uint64_t)j << 12) + 0x7;
-                iemh_write(h, pt_gpa + i * 0x1000, pt, sizeof(pt));
-                uint64_t pde = (pt_gpa + i * 0x1000) | 0x7;
-                iemh_write(h, pd0 + i * 8, &pde, 8);
-            }
-        }
+        if (paging_4k)
+            iemh_map_4k(h);
         iemh_write(h, CODE_GPA, g_perf_guest_code, sizeof(g_perf_guest_code));
         h->s->gpr[CPU_RDI] = WS_GPA;
         h->s->gpr[CPU_RSI] = n;
