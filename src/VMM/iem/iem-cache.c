@@ -23,7 +23,7 @@
 static inline unsigned block_hash(uint64_t gpa, uint8_t zmode)
 {
     uint64_t h = (gpa ^ ((uint64_t)zmode << 40)) * 0x9e3779b97f4a7c15ull;
-    return (unsigned)(h >> 50) & (IEM_BLOCK_HASH - 1);
+    return (unsigned)(h >> (64 - IEM_BLOCK_HASH_BITS));
 }
 
 static inline unsigned page_hash(uint64_t page)
@@ -191,7 +191,7 @@ static void block_kill(struct iem_core *core, struct iem_block *b)
     if (b->gpa2 != IEM_NOGPA)
         page_remove_block(core, b->gpa2 >> 12, b);
     b->dead = true;
-    core->chain_gen++;
+    iem_chain_bump(core);
     core->cache_bytes -= RT_MIN(core->cache_bytes, block_bytes(b));
     b->hnext = core->dead;
     core->dead = b;

@@ -18,8 +18,8 @@
  * cross-thread work, no interrupt to take, a live link or jump-cache entry).  So
  * requests and interrupts are still looked at between blocks, at most IEM_CHAIN_MAX
  * instructions apart.  Blocks find their successors through per-block links and a
- * direct-mapped jump cache by linear address, both valid for one iem_link_key
- * (generation and privilege), before the hash of decoded blocks.
+ * direct-mapped jump cache by linear address, both valid while iem_link_valid
+ * (generations and privilege), before the hash of decoded blocks.
  *
  * Faults: iem_raise records the exception and longjmps to the setjmp in vcpu_run (or
  * iem_step).  RIP goes back to cpu->insn_rip and the exception is delivered with
@@ -300,7 +300,7 @@ static inline void count_on_fault(struct iem_core *core)
 /*
  * The block at CS:RIP: first through the links of the block that ran before (valid
  * while nothing was invalidated, flushed or switched since, at the same privilege:
- * iem_link_key), then the jump cache (the same validity), else the cache.
+ * iem_link_valid), then the jump cache (the same validity), else the cache.
  * prev is NULL or a cached block that is still alive (its generation was checked).
  */
 static inline __attribute__((always_inline)) struct iem_block *next_block(struct iem_core *core,
@@ -310,38 +310,29 @@ static inline __attribute__((always_inline)) struct iem_block *next_block(struct
     const struct cpu_state *s = cpu->s;
     /* The linear address as iem_block_lookup computes it (64-bit mode ignores the CS base). */
     uint64_t lin = cpu->mode == IEM_MODE_LONG64 ? s->rip : (uint32_t)(s->seg[CPU_CS].base + s->rip);
-    uint32_t key = iem_link_key(core);
-    if (prev && prev->link_gen == key) {
+    if (prev) {
         for (int i = 0; i < IEM_BLOCK_LINKS; i++) {
-            struct iem_block *to = prev->link[i].to;
-            if (to && prev->link[i].lin == lin &&
-                (cpu->mode == IEM_MODE_LONG64 || s->rip + to->nbytes - 1 <= s->seg[CPU_CS].limit))
-                return to;
+            const struct iem_link *l = &prev->link[i];
+            if (l->lin == lin && iem_link_valid(core, l) &&
+                (cpu->mode == IEM_MODE_LONG64 || s->rip + l->to->nbytes - 1 <= s->seg[CPU_CS].limit))
+                return l->to;
         }
     }
     /* The jump cache holds what the lookup found at this address in this generation. */
-    struct iem_jcache_entry *j = iem_jcache_slot(core, lin);
-    struct iem_block *b = j->b;
-    if (!b || j->gen != key || j->lin != lin ||
+    struct iem_link *j = iem_jcache_slot(core, lin);
+    struct iem_block *b = j->to;
+    uint64_t mask = j->mask;
+    if (!iem_link_valid(core, j) || j->lin != lin ||
         (cpu->mode != IEM_MODE_LONG64 && s->rip + b->nbytes - 1 > s->seg[CPU_CS].limit)) {
         b = iem_block_lookup(core);
-        key = iem_link_key(core); /* a full cache may have been flushed */
-        if (b->cached) {
-            j->lin = lin;
-            j->b = b;
-            j->gen = key;
-        }
+        if (!b->cached)
+            return b;
+        /* After the lookup: a full cache may have been flushed, and the TLB holds b's pages. */
+        mask = iem_link_mask(core, lin, b);
+        iem_link_set(core, j, lin, b, mask);
     }
-    if (prev && b->cached) {
-        if (prev->link_gen != key) {
-            memset(prev->link, 0, sizeof(prev->link));
-            prev->link_next = 0;
-            prev->link_gen = key;
-        }
-        unsigned slot = prev->link_next++ % IEM_BLOCK_LINKS;
-        prev->link[slot].lin = lin;
-        prev->link[slot].to = b;
-    }
+    if (prev && b->cached)
+        iem_link_set(core, &prev->link[prev->link_next++ % IEM_BLOCK_LINKS], lin, b, mask);
     return b;
 }
 

@@ -39,11 +39,20 @@
 #define IEM_JCACHE_BITS 12
 #define IEM_JCACHE (1u << IEM_JCACHE_BITS)
 
-struct iem_jcache_entry {
+/*
+ * A block link or jump-cache entry: the block that runs at linear address lin, valid while
+ * (core->link_key & mask) == key (iem_link_valid).  The mask keeps user_gen out of links
+ * whose target lies on global pages only: flushes that keep global pages (CR3 writes) leave
+ * those links alone.
+ */
+struct iem_link {
     uint64_t lin;
-    struct iem_block *b;
-    uint32_t gen;                  /* valid while == iem_link_key(core), as block links are */
+    struct iem_block *to;
+    uint64_t key;
+    uint64_t mask;
 };
+/* Linear pages (4 KiB, 2 MiB and 4 MiB, hashed) that links and jump-cache entries depend on: INVLPG elsewhere keeps them. */
+#define IEM_LINK_PAGE_BITS 4096
 
 /* A straight run of decoded instructions at one guest-physical address. */
 struct iem_block {
@@ -57,12 +66,8 @@ struct iem_block {
     bool has_nf;                   /* holds forms without flags (iem_fast_dead_flags): runs whole or carefully */
     uint16_t ninsns;
     uint16_t nbytes;               /* bytes covered (the second page included) */
-    /* Direct links to the blocks that followed (by linear address), valid while link_gen == iem_link_key(core). */
-    uint32_t link_gen;
-    struct {
-        uint64_t lin;
-        struct iem_block *to;
-    } link[IEM_BLOCK_LINKS];
+    /* Direct links to the blocks that followed (by linear address), each valid while iem_link_valid. */
+    struct iem_link link[IEM_BLOCK_LINKS];
     uint8_t link_next;             /* slot the next new link replaces once all are used */
     /* The recompiler's translation (src/VMM/rec), valid while rec_gen is its code generation. */
     uint16_t rec_runs;             /* interpreted runs so far: translated once hot */
@@ -98,7 +103,8 @@ struct iem_phys_span {
     uint64_t region_offset;
 };
 
-#define IEM_BLOCK_HASH   16384
+#define IEM_BLOCK_HASH_BITS 16
+#define IEM_BLOCK_HASH   (1u << IEM_BLOCK_HASH_BITS)
 #define IEM_PAGE_HASH    4096
 #define IEM_FILTER_BITS  65536
 #define IEM_PENDING_MAX  256
@@ -139,10 +145,18 @@ struct iem_core {
     bool atomic_held;              /* this vCPU holds ivm->atomic_lock (iem_raise releases it) */
     /* Physical address mask of the A20 gate (bit 20 clear while the gate is off), read at full TLB flushes. */
     uint64_t a20_mask;
-    /* Bumped whenever a block dies, the TLB is flushed or the decode mode changes: block links older than this are stale. */
+    /*
+     * What links and jump-cache entries depend on (iem_link_valid).  chain_gen: bumped when a
+     * block dies, the decode mode changes, global pages are flushed or INVLPG hits a page in
+     * link_pages (iem_chain_bump).  user_gen: bumped by flushes that keep global pages.
+     * link_key combines both with CPL 3 (iem_link_key_update).
+     */
     uint32_t chain_gen;
+    uint32_t user_gen;
+    uint64_t link_key;
+    uint64_t link_pages[IEM_LINK_PAGE_BITS / 64];
 
-    struct iem_jcache_entry jcache[IEM_JCACHE];
+    struct iem_link jcache[IEM_JCACHE];
     /* The span the last physical lookup of this vCPU found, valid while span_gen == ivm->snap_gen. */
     struct iem_phys_span span_cache;
     uint64_t span_gen;
@@ -189,17 +203,32 @@ static inline struct iem_core *iem_core_of(struct iem_cpu *cpu)
 }
 
 /*
- * What block links and jump-cache entries are valid for: the chain generation, and whether
- * CPL is 3.  A link skips the instruction fetch's checks, and a page may be executable at
- * CPL 0 but not at CPL 3, so links made at one privilege do not serve the other; they come
- * back into use when the privilege returns (a system call's round trip).
+ * What block links and jump-cache entries are valid for: the generations, and whether CPL
+ * is 3.  A link skips the instruction fetch's checks, and a page may be executable at CPL 0
+ * but not at CPL 3, so links made at one privilege do not serve the other; they come back
+ * into use when the privilege returns (a system call's round trip).  Called whenever a
+ * generation or CPL changes.
  */
-static inline uint32_t iem_link_key(const struct iem_core *core)
+static inline void iem_link_key_update(struct iem_core *core)
 {
-    return (core->chain_gen << 1) | (core->cpu.cpl == 3);
+    core->link_key = ((uint64_t)core->user_gen << 32) | (uint32_t)(core->chain_gen << 1) | (core->cpu.cpl == 3);
 }
 
-static inline struct iem_jcache_entry *iem_jcache_slot(struct iem_core *core, uint64_t lin)
+static inline bool iem_link_valid(const struct iem_core *core, const struct iem_link *l)
+{
+    return l->to && (core->link_key & l->mask) == l->key;
+}
+
+static inline void iem_link_set(struct iem_core *core, struct iem_link *l, uint64_t lin, struct iem_block *to,
+                                uint64_t mask)
+{
+    l->lin = lin;
+    l->to = to;
+    l->mask = mask;
+    l->key = core->link_key & mask;
+}
+
+static inline struct iem_link *iem_jcache_slot(struct iem_core *core, uint64_t lin)
 {
     return &core->jcache[(lin * 0x9e3779b97f4a7c15ull) >> (64 - IEM_JCACHE_BITS)];
 }
@@ -223,6 +252,13 @@ void iem_phys_write(struct iem_core *core, uint64_t gpa, unsigned size, uint64_t
 uint64_t iem_core_lin_to_gpa(struct iem_cpu *cpu, uint64_t linear, int kind, unsigned flags);
 /* The exec TLB entry for a linear address (filled on a miss; raises #PF). */
 struct iem_tlb_entry *iem_tlb_exec(struct iem_core *core, uint64_t linear);
+/* Every link and jump-cache entry goes stale (a block died, the decode mode changed, ...). */
+void iem_chain_bump(struct iem_core *core);
+/*
+ * The mask (struct iem_link) of a link to block b, which the lookup just found at linear
+ * address lin: notes the linear pages it depends on for INVLPG (the TLB holds them now).
+ */
+uint64_t iem_link_mask(struct iem_core *core, uint64_t lin, const struct iem_block *b);
 /* Drops write entries that map guest page gpa_page (it now holds code). */
 void iem_tlb_protect_page(struct iem_core *core, uint64_t gpa_page);
 /* Rebuilds the span copy (mem_changed). */

@@ -647,7 +647,6 @@ static struct iem_block *decode_block(struct iem_core *core, uint64_t lin, uint6
     nb->ninsns = b->ninsns;
     nb->nbytes = b->nbytes;
     nb->has_nf = b->has_nf;
-    nb->link_gen = iem_link_key(core) - 2; /* no links yet */
     memcpy(nb->insns, b->insns, b->ninsns * sizeof(struct iem_insn));
     iem_cache_insert(core, nb);
     return nb;

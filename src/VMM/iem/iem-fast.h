@@ -225,27 +225,25 @@ static inline __attribute__((always_inline)) int iem_fast_jump(struct iem_cpu *c
     /*
      * chain_left is 0 outside the lean loop (cur_block may be NULL there).  Links of the
      * current generation exist only on cached blocks, and only once the dead blocks of the
-     * last invalidation were freed: every death bumps chain_gen (iem_link_key), and
+     * last invalidation were freed: every death bumps chain_gen (iem_link_valid), and
      * next_block links only after the boundary work.
      */
-    uint32_t key = iem_link_key(core);
-    if (!core->chain_left || b->link_gen != key ||
-        atomic_load_explicit(&core->kicked, memory_order_relaxed) ||
+    if (!core->chain_left || atomic_load_explicit(&core->kicked, memory_order_relaxed) ||
         atomic_load_explicit(&core->work, memory_order_relaxed))
         return IEM_JUMPED;
     uint64_t rip = s->rip;
     struct iem_block *to = NULL;
     for (int i = 0; i < IEM_BLOCK_LINKS; i++) {
-        if (b->link[i].lin == rip && b->link[i].to) {
+        if (b->link[i].lin == rip && iem_link_valid(core, &b->link[i])) {
             to = b->link[i].to;
             break;
         }
     }
     if (!to) {
-        const struct iem_jcache_entry *j = iem_jcache_slot(core, rip);
-        if (!j->b || j->gen != key || j->lin != rip)
+        const struct iem_link *j = iem_jcache_slot(core, rip);
+        if (j->lin != rip || !iem_link_valid(core, j))
             return IEM_JUMPED;
-        to = j->b;
+        to = j->to;
     }
     if ((s->rflags & IEM_F_IF) && atomic_load_explicit(core->intr_line, memory_order_relaxed))
         return IEM_JUMPED;

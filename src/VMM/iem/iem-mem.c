@@ -415,10 +415,61 @@ uint64_t iem_core_lin_to_gpa(struct iem_cpu *cpu, uint64_t linear, int kind, uns
     return (e->gpa & ~(uint64_t)IEM_TLBF_MASK) | (linear & 0xfff);
 }
 
+/* Filter keys of linear pages: 4 KiB pages by number, large pages by their 2 MiB or 4 MiB number (tagged). */
+static inline uint64_t link_page_key(uint64_t lin, unsigned shift)
+{
+    return (lin >> shift) | ((uint64_t)shift << 56);
+}
+
+static inline unsigned link_page_bit(uint64_t key)
+{
+    return (unsigned)((key * 0x9e3779b97f4a7c15ull) >> 52) & (IEM_LINK_PAGE_BITS - 1);
+}
+
+static inline bool link_page_test(const struct iem_core *core, uint64_t key)
+{
+    unsigned bit = link_page_bit(key);
+    return (core->link_pages[bit / 64] >> (bit % 64)) & 1;
+}
+
+void iem_chain_bump(struct iem_core *core)
+{
+    core->chain_gen++;
+    memset(core->link_pages, 0, sizeof(core->link_pages));
+    iem_link_key_update(core);
+}
+
+/* Notes the page of linear address lin (its exec TLB entry is filled): true when it is not global. */
+static bool link_note_page(struct iem_core *core, uint64_t lin)
+{
+    struct iem_tlb_entry *e = iem_tlb_exec(core, lin);
+    unsigned shift = !(e->gpa & IEM_TLBF_LARGE) ? 12 : (e->gpa & IEM_TLBF_LARGE4M) ? 22 : 21;
+    unsigned bit = link_page_bit(link_page_key(lin, shift));
+    core->link_pages[bit / 64] |= 1ull << (bit % 64);
+    return !(e->gpa & IEM_TLBF_GLOBAL);
+}
+
+uint64_t iem_link_mask(struct iem_core *core, uint64_t lin, const struct iem_block *b)
+{
+    bool user = link_note_page(core, lin);
+    if (b->gpa2 != IEM_NOGPA) {
+        /* The second page as the decoder fetched it (32-bit wrap outside 64-bit code). */
+        uint64_t lin2 = (lin | 0xfff) + 1;
+        user |= link_note_page(core, core->cpu.mode == IEM_MODE_LONG64 ? lin2 : (uint32_t)lin2);
+    }
+    return user ? UINT64_MAX : 0xffffffffu;
+}
+
 void iem_tlb_flush(struct iem_cpu *cpu, bool global_too)
 {
     struct iem_core *core = iem_core_of(cpu);
-    core->chain_gen++;
+    /* Links to global pages survive a flush that keeps them (struct iem_link). */
+    if (global_too) {
+        iem_chain_bump(core);
+    } else {
+        core->user_gen++;
+        iem_link_key_update(core);
+    }
     if (global_too) {
         /*
          * What translations depend on besides the paging structures: the A20 gate (a change
@@ -457,8 +508,10 @@ void iem_tlb_flush(struct iem_cpu *cpu, bool global_too)
 void iem_tlb_flush_page(struct iem_cpu *cpu, uint64_t linear)
 {
     struct iem_core *core = iem_core_of(cpu);
-    core->chain_gen++;
     linear = lin_mask(cpu, linear);
+    if (link_page_test(core, link_page_key(linear, 12)) || link_page_test(core, link_page_key(linear, 21)) ||
+        link_page_test(core, link_page_key(linear, 22)))
+        iem_chain_bump(core);
     uint64_t page = linear & ~(uint64_t)0xfff;
     unsigned idx = (linear >> 12) & (IEM_TLB_ENTRIES - 1);
     for (int k = 0; k < IEM_ACC_KINDS; k++)

@@ -339,12 +339,13 @@ void iem_update_mode(struct iem_cpu *cpu)
     cpu->tlb_user = cpu->cpl == 3;
     core->tlb_tag_or = cpu->cpl == 3 ? 0 : IEM_TLB_USER_OK;
     core->rip_mask = cpu->code_size == 8 ? UINT64_MAX : cpu->code_size == 4 ? 0xffffffffu : 0xffffu;
-    /* Blocks are decoded per mode; the privilege level is part of iem_link_key instead. */
+    /* Blocks are decoded per mode; the privilege level is part of link_key instead. */
     uint8_t zmode = iem_decode_mode_key(cpu);
     if (zmode != core->zmode) {
         core->zmode = zmode;
-        core->chain_gen++;
+        iem_chain_bump(core);
     }
+    iem_link_key_update(core);
     /* Translations depend on these bits; a change drops everything, global entries included. */
     uint64_t sig = (s->cr0 & (IEM_CR0_PE | IEM_CR0_WP | IEM_CR0_PG)) |
                    ((s->cr4 & (uint64_t)(IEM_CR4_PSE | IEM_CR4_PAE | IEM_CR4_PGE)) << 32) |

@@ -1,7 +1,10 @@
 /* rec-core.c - the recompiler's per-vCPU state: the code area and its generations, when blocks get translated, and chaining from one translated block into the next. */
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../iem/iem-core.h"
 #include "rec-internal.h"
@@ -26,6 +29,44 @@ void rec_gen_epilogue(struct rec_buf *b)
     rx_pop(b, RX_R12);
     rx_pop(b, RX_RBX);
     rx_ret(b);
+}
+
+/*
+ * With VIREO_PERF_MAP=1 in the environment, every translation is listed in
+ * /tmp/perf-<pid>.map (address, size, "vireo:<guest RIP>/<guest-physical address>"), the
+ * format Linux perf reads for code generated at run time (perf itself skips it for the
+ * memfd-backed code area; tools/bench/rec-profile.py joins it with perf script output).
+ * With VIREO_PERF_MAP=2 the map also lists each translation's guest instructions and
+ * whether they were translated inline or call the interpreter's handler.
+ */
+static FILE *g_perf_map;
+static int g_perf_map_level;
+static pthread_once_t g_perf_map_once = PTHREAD_ONCE_INIT;
+
+static void perf_map_open(void)
+{
+    const char *v = getenv("VIREO_PERF_MAP");
+    if (!v || (strcmp(v, "1") && strcmp(v, "2")))
+        return;
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)getpid());
+    g_perf_map = fopen(path, "w");
+    if (!g_perf_map)
+        LOG_WARN("VIREO_PERF_MAP: cannot write %s", path);
+    g_perf_map_level = v[0] - '0';
+}
+
+static void perf_map_add(const struct iem_core *core, const struct iem_block *b, size_t size,
+                         const struct rec_gen_result *res)
+{
+    fprintf(g_perf_map, "%lx %lx vireo:%llx/%llx\n", (unsigned long)(uintptr_t)b->rec_code, (unsigned long)size,
+            (unsigned long long)core->cpu.s->rip, (unsigned long long)b->gpa);
+    if (g_perf_map_level == 2) {
+        for (unsigned k = 0; k < b->ninsns; k++)
+            fprintf(g_perf_map, "# +%03x %-10s %s\n", b->insns[k].off,
+                    ZydisMnemonicGetString((ZydisMnemonic)b->insns[k].mnemonic), res->inlined[k] ? "inline" : "call");
+    }
+    fflush(g_perf_map);
 }
 
 int rec_core_create(struct rec_core **out)
@@ -59,8 +100,10 @@ int rec_core_create(struct rec_core **out)
         free(rc);
         return VERR_GENERAL;
     }
+    pthread_once(&g_perf_map_once, perf_map_open);
     rc->first = rc->code.rw + ((size_t)(b.p - rc->code.rw + 63) & ~(size_t)63);
     rc->next = rc->first;
+    rc->end = rc->code.rw + rc->code.size;
     rc->gen = 1;
     rc->hot_runs = REC_HOT_RUNS;
     *out = rc;
@@ -85,6 +128,13 @@ void rec_core_destroy(struct rec_core *rc)
 void rec_core_set_hot(struct rec_core *rc, unsigned runs)
 {
     rc->hot_runs = runs > UINT16_MAX ? UINT16_MAX : runs;
+}
+
+void rec_core_set_code_limit(struct rec_core *rc, size_t bytes)
+{
+    size_t min = 2 * (size_t)REC_BLOCK_MAX_BYTES;
+    bytes = bytes < min ? min : bytes;
+    rc->end = rc->first + bytes <= rc->code.rw + rc->code.size ? rc->first + bytes : rc->code.rw + rc->code.size;
 }
 
 void rec_core_set_budget(struct rec_core *rc, unsigned insns)
@@ -119,7 +169,7 @@ rec_fn *rec_block_code(struct iem_core *core, struct iem_block *b, bool may_flus
         b->rec_runs++;
         return NULL;
     }
-    uint8_t *end = rc->code.rw + rc->code.size;
+    uint8_t *end = rc->end;
     if ((size_t)(end - rc->next) < REC_BLOCK_MAX_BYTES || rc->nlinks + REC_LINKS_PER_BLOCK > REC_LINKS_MAX) {
         /* Not from inside translated code (rec_chain): the running translation would be overwritten. */
         if (!may_flush)
@@ -138,6 +188,8 @@ rec_fn *rec_block_code(struct iem_core *core, struct iem_block *b, bool may_flus
     rc->next = start + (((size_t)(stop - start) + 15) & ~(size_t)15);
     b->rec_code = rec_code_exec(&rc->code, start);
     b->rec_gen = rc->gen;
+    if (g_perf_map)
+        perf_map_add(core, b, (size_t)(stop - start), &res);
     rc->stats.blocks++;
     rc->stats.bytes += (uint64_t)(stop - start);
     rc->stats.inline_insns += res.ninline;
@@ -158,27 +210,27 @@ void *rec_chain(struct iem_cpu *cpu, int rc, struct rec_link *link)
     struct iem_core *core = iem_core_of(cpu);
     struct cpu_state *s = cpu->s;
     const struct iem_block *b = cpu->cur_block;
-    uint32_t key = iem_link_key(core);
     if (cpu->inhibit_irq_next || s->int_shadow || (s->rflags & (IEM_F_TF | IEM_F_RF)) || core->dbg_exec ||
-        b->link_gen != key || atomic_load_explicit(&core->kicked, memory_order_relaxed) ||
+        atomic_load_explicit(&core->kicked, memory_order_relaxed) ||
         atomic_load_explicit(&core->work, memory_order_relaxed))
         return NULL;
     bool long64 = cpu->mode == IEM_MODE_LONG64;
     uint64_t rip = s->rip;
     uint64_t lin = long64 ? rip : (uint32_t)(s->seg[CPU_CS].base + rip);
-    struct iem_block *to = NULL;
+    const struct iem_link *via = NULL;
     for (int i = 0; i < IEM_BLOCK_LINKS; i++) {
-        if (b->link[i].lin == lin && b->link[i].to) {
-            to = b->link[i].to;
+        if (b->link[i].lin == lin && iem_link_valid(core, &b->link[i])) {
+            via = &b->link[i];
             break;
         }
     }
-    if (!to) {
-        const struct iem_jcache_entry *j = iem_jcache_slot(core, lin);
-        if (!j->b || j->gen != key || j->lin != lin)
+    if (!via) {
+        const struct iem_link *j = iem_jcache_slot(core, lin);
+        if (j->lin != lin || !iem_link_valid(core, j))
             return NULL;
-        to = j->b;
+        via = j;
     }
+    struct iem_block *to = via->to;
     struct rec_core *rc_core = core->rec;
     if (to->zmode != core->zmode || to->ninsns > rc_core->budget ||
         (!long64 && rip + to->nbytes - 1 > s->seg[CPU_CS].limit))
@@ -193,7 +245,8 @@ void *rec_chain(struct iem_cpu *cpu, int rc, struct rec_link *link)
         link->lin = lin;
         link->body = body;
         link->to = to;
-        link->key = key;
+        link->key = via->key;
+        link->mask = via->mask;
         link->ninsns = to->ninsns;
     }
     cpu->icount += (uint64_t)(cpu->insn - core->count_base) + 1;

@@ -58,7 +58,7 @@ _Static_assert(IEM_TLB_ENTRIES == 256, "256 TLB slots");
 #define OFF_ICOUNT    ((int32_t)offsetof(struct iem_cpu, icount))
 #define OFF_CUR_BLOCK ((int32_t)offsetof(struct iem_cpu, cur_block))
 #define OFF_COUNT_BASE ((int32_t)offsetof(struct iem_core, count_base))
-#define OFF_CHAIN_GEN ((int32_t)offsetof(struct iem_core, chain_gen))
+#define OFF_LINK_KEY ((int32_t)offsetof(struct iem_core, link_key))
 #define OFF_KICKED    ((int32_t)offsetof(struct iem_core, kicked))
 #define OFF_WORK      ((int32_t)offsetof(struct iem_core, work))
 #define OFF_INTR_LINE ((int32_t)offsetof(struct iem_core, intr_line))
@@ -609,8 +609,12 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
 {
     struct rec_core *rcore = g->rc;
     struct rec_link *link = NULL;
-    if (fast_ok && g->code_size == 8 && rcore->nlinks < REC_LINKS_MAX)
+    if (fast_ok && g->code_size == 8 && rcore->nlinks < REC_LINKS_MAX) {
+        /* A slot used before the last code flush still holds a link into the old code: empty it (no key matches). */
         link = &rcore->links[rcore->nlinks++];
+        memset(link, 0, sizeof(*link));
+        link->key = 1;
+    }
     uint8_t *slow[8];
     unsigned nslow = 0;
     if (link) {
@@ -618,14 +622,10 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
         rx_load(&g->b, 8, RX_RAX, rx_mem(ST, OFF_RIP));
         rx_alu_rm(&g->b, RX_CMP, 8, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, lin)));
         slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
-        /* The link key (iem_link_key): chain generation and CPL 3. */
-        rx_load(&g->b, 4, RX_RAX, rx_mem(CPU, OFF_CHAIN_GEN));
-        rx_alu_rr(&g->b, RX_ADD, 4, RX_RAX, RX_RAX);
-        rx_alu_rr(&g->b, RX_XOR, 4, RX_RCX, RX_RCX);
-        rx_alu_mi(&g->b, RX_CMP, 4, rx_mem(CPU, OFF_CPL), 3);
-        rx_setcc(&g->b, RX_CC_E, RX_RCX);
-        rx_alu_rr(&g->b, RX_OR, 4, RX_RAX, RX_RCX);
-        rx_alu_rm(&g->b, RX_CMP, 4, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, key)));
+        /* The link key (iem_link_valid): generations and CPL 3. */
+        rx_load(&g->b, 8, RX_RAX, rx_mem(CPU, OFF_LINK_KEY));
+        rx_alu_rm(&g->b, RX_AND, 8, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, mask)));
+        rx_alu_rm(&g->b, RX_CMP, 8, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, key)));
         slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
         rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(CPU, OFF_KICKED), 0);
         slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
@@ -951,6 +951,7 @@ uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t
     plan_block(g);
     for (unsigned k = 0; k < blk->ninsns && !g->b.overflow; k++) {
         enum plan p = (enum plan)g->plan[k];
+        res->inlined[k] = p != P_CALL;
         if (p == P_CALL) {
             emit_call(g, k);
             g->cond_in_r8_for = 0;

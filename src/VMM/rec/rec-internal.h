@@ -21,7 +21,7 @@ struct rec_link {
     uint64_t lin;               /* the guest RIP it was filled for (64-bit code: the linear address) */
     const void *body;           /* the target's translation past its prologue */
     struct iem_block *to;
-    uint32_t key;               /* iem_link_key when filled */
+    uint64_t key, mask;         /* valid while (core->link_key & mask) == key, as struct iem_link */
     uint32_t ninsns;            /* to's instructions, for the chain budget */
 };
 #define REC_LINKS_MAX (256u << 10)
@@ -31,6 +31,7 @@ struct rec_core {
     struct rec_code code;
     uint8_t *next;              /* where the next translation goes (writable view) */
     uint8_t *first;             /* first byte after the shared code (writable view) */
+    uint8_t *end;               /* end of the usable code area (writable view) */
     uint32_t gen;               /* translations of other generations are stale */
     const void *epilogue;       /* shared epilogue (executable view) */
     const void *exit_dirty;     /* shared: RIP past cpu->insn (rec_exit_dirty), IEM_NEXT, epilogue */
@@ -44,6 +45,7 @@ struct rec_core {
 
 struct rec_gen_result {
     unsigned ninline, ncall;
+    bool inlined[IEM_BLOCK_MAX];    /* per instruction: translated inline (else a call to its handler) */
 };
 
 /* Translates blk into [start, end) (writable view): returns the end of the code, or NULL when it did not fit. */

@@ -20,6 +20,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct iem_core;
@@ -36,6 +37,8 @@ void rec_core_destroy(struct rec_core *rc);
 void rec_core_set_budget(struct rec_core *rc, unsigned insns);
 /* Interpreted runs before a block is translated (REC_HOT_RUNS by default). */
 void rec_core_set_hot(struct rec_core *rc, unsigned runs);
+/* Tests: use only the first bytes of the code area (at least twice the room one block may take), so it fills sooner. */
+void rec_core_set_code_limit(struct rec_core *rc, size_t bytes);
 /*
  * The translation of b (a cached block) for the current code generation: translated once
  * the block has run REC_HOT_RUNS times in the interpreter; NULL while it is not (yet)

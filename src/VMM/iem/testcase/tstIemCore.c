@@ -13,6 +13,7 @@
 
 #include "harness.h"
 #include "../iem-core.h"
+#include "../../rec/rec-internal.h"
 
 /* ---- helpers --------------------------------------------------------------------- */
 
@@ -784,6 +785,150 @@ static void test_tlb_flush_semantics(void **state)
     iemh_destroy(h);
 }
 
+/*
+ * Block links and jump-cache entries (and the recompiler's link slots) follow remapped code
+ * pages: a caller loop at linear 0x40000000 calls code at 0x40001000 (and in a 2 MiB page at
+ * 0x40200000); after the mapping changes, the flush that architecturally makes the new
+ * mapping visible must make the loop call the new code.  INVLPG of a page no link depends
+ * on leaves the links alone (chain_gen unchanged), one of a page they depend on does not.
+ */
+static void put_caller(struct iemh *h, uint64_t gpa, uint64_t lin, uint64_t target)
+{
+    int32_t rel = (int32_t)(target - (lin + 5));
+    uint8_t code[] = { 0xe8, (uint8_t)rel, (uint8_t)(rel >> 8), (uint8_t)(rel >> 16), (uint8_t)(rel >> 24),
+                       0xff, 0xc9,   /* dec ecx */
+                       0x75, 0xf7,   /* jnz back to the call */
+                       0xf4 };       /* hlt */
+    iemh_write(h, gpa, code, sizeof(code));
+}
+
+static uint64_t run_caller(struct iemh *h, uint64_t lin)
+{
+    struct iem_step_result r;
+    h->s->gpr[CPU_RCX] = 60;
+    h->s->gpr[CPU_RDX] = 0;
+    h->s->gpr[CPU_RSP] = 0x40010ff0;
+    h->s->rip = lin;
+    h->s->halted = false;
+    iemh_run(h, 100000, &r);
+    assert_int_equal(r.status, IEM_STEP_HLT);
+    return h->s->gpr[CPU_RDX];
+}
+
+static void test_links_follow_remaps(void **state)
+{
+    struct pt p;
+    struct iemh *h = long_with_pt(&p);
+    struct iem_core *core = iem_core_of(h->cpu);
+    static const uint8_t add1[] = { 0x83, 0xc2, 0x01, 0xc3 };   /* add edx, 1; ret */
+    static const uint8_t add100[] = { 0x83, 0xc2, 0x64, 0xc3 }; /* add edx, 100; ret */
+    const uint64_t caller = 0x40000000, callee = 0x40001000, caller2 = 0x40002000, big = 0x40200000;
+    put_caller(h, 0x100000, caller, callee);
+    put_caller(h, 0x104000, caller2, big + 0x3000);
+    iemh_write(h, 0x101000, add1, sizeof(add1));
+    iemh_write(h, 0x102000, add100, sizeof(add100));
+    iemh_write(h, 0x403000, add1, sizeof(add1));
+    iemh_write(h, 0x603000, add100, sizeof(add100));
+    pt_map(&p, caller, 0x100000, F_P | F_RW, F_P | F_RW | F_US);
+    uint64_t *callee_pte = pt_map(&p, callee, 0x101000, F_P | F_RW, F_P | F_RW | F_US);
+    pt_map(&p, caller2, 0x104000, F_P | F_RW, F_P | F_RW | F_US);
+    pt_map(&p, 0x40010000, 0x103000, F_P | F_RW, F_P | F_RW | F_US);
+    uint64_t *big_pde = pt_entry(&p, caller, 2) + 1;
+    *big_pde = 0x400000 | F_P | F_RW | F_PS;
+
+    assert_int_equal(run_caller(h, caller), 60);
+    assert_int_equal(run_caller(h, caller), 60);
+    /* INVLPG of a page no link depends on keeps them; of the callee's page it does not. */
+    uint32_t gen = core->chain_gen;
+    iem_tlb_flush_page(h->cpu, 0x40005000);
+    assert_int_equal(core->chain_gen, gen);
+    *callee_pte = 0x102000 | F_P | F_RW;
+    iem_tlb_flush_page(h->cpu, callee);
+    assert_int_not_equal(core->chain_gen, gen);
+    assert_int_equal(run_caller(h, caller), 6000);
+
+    /* A non-global page and a flush that keeps global pages (MOV CR3). */
+    *callee_pte = 0x101000 | F_P | F_RW;
+    iem_tlb_flush(h->cpu, false);
+    assert_int_equal(run_caller(h, caller), 60);
+
+    /* INVLPG anywhere in the 2 MiB page the callee lies in. */
+    assert_int_equal(run_caller(h, caller2), 60);
+    assert_int_equal(run_caller(h, caller2), 60);
+    *big_pde = 0x600000 | F_P | F_RW | F_PS;
+    iem_tlb_flush_page(h->cpu, big + 0x100000);
+    assert_int_equal(run_caller(h, caller2), 6000);
+
+    /* Global pages: links survive MOV CR3 (the old mapping may stay in use), not a global flush. */
+    h->s->cr4 |= IEM_CR4_PGE;
+    iemh_sync(h);
+    *callee_pte = 0x101000 | F_P | F_RW | F_G;
+    *pt_entry(&p, caller, 1) |= F_G;
+    assert_int_equal(run_caller(h, caller), 60);
+    assert_int_equal(run_caller(h, caller), 60);
+    gen = core->chain_gen;
+    *callee_pte = 0x102000 | F_P | F_RW | F_G;
+    iem_tlb_flush(h->cpu, false);
+    assert_int_equal(core->chain_gen, gen);
+    iem_tlb_flush(h->cpu, true);
+    assert_int_equal(run_caller(h, caller), 6000);
+    iemh_destroy(h);
+}
+
+/*
+ * The recompiler's code area fills and is emptied while a loop over many blocks runs: the
+ * blocks translate again into the same link slots, which must not keep links into the
+ * old code (the same target RIP and link key as before the flush).
+ */
+static void test_rec_code_flush(void **state)
+{
+    enum { NBLOCKS = 1500, ROUNDS = 30 };
+    struct iemh *h = iemh_create(16u << 20);
+    struct iem_core *core = iem_core_of(h->cpu);
+    struct iem_step_result r;
+    iemh_mode_long64(h, IEMH_FREE_GPA, 0x8000);
+    assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+    rec_core_set_code_limit(core->rec, 160u << 10);
+    static uint8_t code[NBLOCKS * 9 + 16];
+    size_t n = 0;
+    uint64_t per_round = 0;
+    for (unsigned i = 0; i < NBLOCKS; i++) {
+        uint8_t v = (uint8_t)(i % 100 + 1);
+        per_round += v;
+        const uint8_t blk[] = { 0x48, 0x83, 0xc0, v, 0xe9, 0, 0, 0, 0 }; /* add rax, v; jmp next */
+        memcpy(code + n, blk, sizeof(blk));
+        n += sizeof(blk);
+    }
+    int32_t back = -(int32_t)(n + 2 + 6);
+    const uint8_t tail[] = { 0xff, 0xc9, 0x0f, 0x85, (uint8_t)back, (uint8_t)(back >> 8), (uint8_t)(back >> 16),
+                             (uint8_t)(back >> 24), 0xf4 }; /* dec ecx; jnz start; hlt */
+    memcpy(code + n, tail, sizeof(tail));
+    n += sizeof(tail);
+    h->s->gpr[CPU_RAX] = 0;
+    h->s->gpr[CPU_RCX] = ROUNDS;
+    iemh_exec(h, IEMH_FREE_GPA + 0x10000, code, n, 10u << 20, &r);
+    assert_int_equal(r.status, IEM_STEP_HLT);
+    assert_int_equal(h->s->gpr[CPU_RAX], per_round * ROUNDS);
+    struct rec_stats st;
+    rec_core_stats(core->rec, &st);
+    assert_true(st.flushes >= 2);
+    assert_true(st.blocks > 2 * NBLOCKS);
+    /* Every link slot of the current code that a translation could follow leads into the current code. */
+    const struct rec_core *rc = core->rec;
+    unsigned live = 0;
+    for (unsigned i = 0; i < rc->nlinks; i++) {
+        const struct rec_link *l = &rc->links[i];
+        if ((core->link_key & l->mask) != l->key)
+            continue;
+        live++;
+        assert_non_null(l->to);
+        assert_int_equal(l->to->rec_gen, rc->gen);
+        assert_ptr_equal(l->body, (const uint8_t *)l->to->rec_code + rc->prologue_bytes);
+    }
+    assert_true(live > 0);
+    iemh_destroy(h);
+}
+
 /* ---- segmentation ------------------------------------------------------------------------ */
 
 static void test_segment_checks(void **state)
@@ -1165,6 +1310,8 @@ int main(void)
         cmocka_unit_test(test_paging_32bit),
         cmocka_unit_test(test_paging_pae),
         cmocka_unit_test(test_tlb_flush_semantics),
+        cmocka_unit_test(test_links_follow_remaps),
+        cmocka_unit_test(test_rec_code_flush),
         cmocka_unit_test(test_segment_checks),
         cmocka_unit_test(test_mmio_access),
         cmocka_unit_test(test_cross_page_write),
