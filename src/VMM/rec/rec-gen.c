@@ -3,7 +3,8 @@
 /*
  * Host register use inside translated code (SysV x86-64; the function saves what it uses):
  *   r12  struct iem_cpu * (also the struct iem_core *, its first member)
- *   rbx  struct cpu_state * (guest registers, RIP and RFLAGS stay in memory there)
+ *   rbx  struct cpu_state * (guest registers and RIP stay in memory there)
+ *   r13  the guest's arithmetic flags while they are pending (below)
  *   rax, rcx, rdx, rsi, rdi, r8-r11  scratch, dead across calls
  *
  * Layout of a translation: a fixed prologue (rec_core.prologue_bytes long) that saves
@@ -24,6 +25,14 @@
  * the architecturally undefined flags included, wherever flags can be observed (a read,
  * a possible fault, a block exit); in between, a backward liveness pass (plan_block)
  * leaves out the flags later instructions overwrite.
+ *
+ * Pending flags: an inline instruction leaves its flags in r13 (the host's PUSHFQ image,
+ * whose arithmetic bits sit where RFLAGS has them) instead of merging them into RFLAGS in
+ * memory; later inline code reads them there.  They are merged (emit_flags_merge) before
+ * anything else can see RFLAGS: a call to a handler (inline or in a tail) and every exit.
+ * Whether they are pending is known at translation time at each point (gen.fpend); a tail
+ * records it for its instruction's start, and one that resumes inline code reloads r13
+ * from RFLAGS when the code after the instruction expects pending flags.
  */
 
 #include <stddef.h>
@@ -83,6 +92,8 @@ struct tail {
     uint8_t kind;
     uint16_t k;        /* instruction index */
     uint8_t *resume;   /* TAIL_SLOW: where the inline code goes on after the instruction */
+    bool fpend;        /* flags pending in r13 when the instruction started */
+    bool fpend_after;  /* TAIL_SLOW: ... and at resume */
 };
 
 struct gen {
@@ -92,6 +103,10 @@ struct gen {
     unsigned code_size;      /* 2, 4, 8 */
     const void *epilogue;    /* shared epilogue (executable view) */
     const void *exit_dirty;  /* shared exit after a generic handler invalidated the block */
+    bool fpend;              /* at the emission point the guest's arithmetic flags are in r13, not yet in RFLAGS */
+    bool fpend_insn;         /* fpend when the current instruction started */
+    bool exit_self;          /* the next exit (emit_exit_chain) goes to this block's own start */
+    const void *body;        /* this translation past its prologue (executable view) */
     bool cond_in_r8;         /* emit_alu_op left the next Jcc's condition in r8 ... */
     unsigned cond_in_r8_for; /* ... for this instruction (0: none) */
     struct rec_core *rc;
@@ -125,6 +140,7 @@ static void add_tail(struct gen *g, uint8_t *from, int kind, unsigned k, uint8_t
     st->kind = (uint8_t)kind;
     st->k = (uint16_t)k;
     st->resume = resume;
+    st->fpend = g->fpend_insn;
 }
 
 /* ---- Pieces shared by every instruction ------------------------------------------------- */
@@ -150,13 +166,28 @@ static void emit_set_insn(struct gen *g, unsigned k)
     rx_store(&g->b, 8, rx_mem(CPU, OFF_INSN), RX_RSI);
 }
 
+/* Pending flags (r13) into RFLAGS: afterwards RFLAGS holds them.  Clobbers rax, rcx. */
+static void emit_flags_merge(struct gen *g)
+{
+    if (!g->fpend)
+        return;
+    rx_mov_rr(&g->b, 4, RX_RAX, RX_R13);
+    rx_alu_ri(&g->b, RX_AND, 4, RX_RAX, IEM_F_ARITH);
+    rx_load(&g->b, 8, RX_RCX, rx_mem(ST, OFF_RFLAGS));
+    rx_alu_ri(&g->b, RX_AND, 8, RX_RCX, (int32_t)~(uint32_t)IEM_F_ARITH);
+    rx_alu_rr(&g->b, RX_OR, 8, RX_RCX, RX_RAX);
+    rx_store(&g->b, 8, rx_mem(ST, OFF_RFLAGS), RX_RCX);
+    g->fpend = false;
+}
+
 /*
- * Instruction k through the interpreter: RIP and insn as a handler expects them, the call,
- * then out on a result other than IEM_NEXT or an invalidated block.
+ * Instruction k through the interpreter: pending flags merged, RIP and insn as a handler
+ * expects them, the call, then out on a result other than IEM_NEXT or an invalidated block.
  */
 static void emit_call(struct gen *g, unsigned k)
 {
     const struct iem_insn *in = &g->blk->insns[k];
+    emit_flags_merge(g);
     emit_rip(g, k, 0);
     rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
     rx_store(&g->b, 8, rx_mem(CPU, OFF_INSN_RIP), RX_RAX);
@@ -179,9 +210,9 @@ static void emit_call(struct gen *g, unsigned k)
 
 enum plan {
     P_CALL = 0,       /* through the interpreter */
-    P_MOV_RR, P_MOV_RI, P_MOVX_RR, P_LEA,
-    P_ALU_RR, P_ALU_RI, P_SHIFT_RI, P_IMUL_RR, P_IMUL_RRI, P_UNARY, P_SETCC, P_CMOV,
-    P_LOAD, P_MOVX_LOAD, P_STORE_R, P_STORE_I, P_ALU_RM, P_PUSH, P_POP,
+    P_NOP, P_MOV_RR, P_MOV_RI, P_MOVX_RR, P_LEA,
+    P_ALU_RR, P_ALU_RI, P_SHIFT_RI, P_SHIFT_RCL, P_IMUL_RR, P_IMUL_RRI, P_UNARY, P_SETCC, P_CMOV,
+    P_LOAD, P_MOVX_LOAD, P_STORE_R, P_STORE_I, P_ALU_RM, P_CMP_MR, P_CMP_MI, P_PUSH, P_POP,
     P_JCC, P_JMP, P_CALL_REL, P_RET,
 };
 
@@ -191,7 +222,7 @@ enum plan {
 /* An instruction whose inline code has no slow path and never leaves the block: flags can die across it. */
 static bool plan_safe(enum plan p)
 {
-    return p >= P_MOV_RR && p <= P_CMOV;
+    return p >= P_NOP && p <= P_CMOV;
 }
 
 static bool is_gpr(const struct iem_operand *op, unsigned size)
@@ -248,6 +279,8 @@ static enum plan plan_of(const struct gen *g, const struct iem_insn *in)
     enum rec_alu aop;
     enum rec_shift sop;
     bool logic, is_test;
+    if (in->mnemonic == ZYDIS_MNEMONIC_NOP && !(in->prefixes & IEM_PFX_LOCK))
+        return P_NOP; /* the hinting forms with a memory operand access nothing either */
     if (!in->fast || (in->prefixes & IEM_PFX_LOCK))
         return P_CALL;
     bool mem = mem_ok(g, in);
@@ -276,6 +309,9 @@ static enum plan plan_of(const struct gen *g, const struct iem_insn *in)
         /* A count of zero keeps the interpreter's handling (no flags change, the register still written). */
         if (in->nops == 2 && is_gpr(d, n) && s->kind == IEM_OPK_IMM && ((in->imm & 0xff) & (n == 8 ? 0x3f : 0x1f)))
             return P_SHIFT_RI;
+        /* By CL: the host's shift by the same count, zero included (then no flag changes, as the guest's). */
+        if (in->nops == 2 && is_gpr(d, n) && is_gpr(s, 1) && s->reg == CPU_RCX)
+            return P_SHIFT_RCL;
         return P_CALL;
     case ZYDIS_MNEMONIC_IMUL:
         if (!is_gpr(d, n) || n == 1)
@@ -302,6 +338,14 @@ static enum plan plan_of(const struct gen *g, const struct iem_insn *in)
         break;
     }
     if (alu_of(in->mnemonic, &aop, &logic, &is_test)) {
+        /* CMP and TEST of a memory operand only read it. */
+        if (in->nops == 2 && size_ok(n) && d->kind == IEM_OPK_MEM && mem && (aop == RX_CMP || is_test)) {
+            if (is_gpr(s, n))
+                return P_CMP_MR;
+            if (s->kind == IEM_OPK_IMM && !(n == 8 && (int64_t)in->imm != (int64_t)(int32_t)in->imm))
+                return P_CMP_MI;
+            return P_CALL;
+        }
         if (in->nops != 2 || !size_ok(n) || !is_gpr(d, n))
             return P_CALL;
         if (is_gpr(s, n))
@@ -333,6 +377,9 @@ static void plan_flags(const struct iem_insn *in, enum plan p, uint32_t *reads, 
         if (aop == RX_ADC || aop == RX_SBB)
             *reads = IEM_F_CF;
         *kills = logic ? F_NOAF : F_ALL;
+        break;
+    case P_SHIFT_RCL:
+        /* A count of zero changes no flag. */
         break;
     case P_SHIFT_RI:
         /* OF (counts above 1) and AF are undefined: the host may keep them. */
@@ -397,7 +444,10 @@ static void load_gpr(struct gen *g, unsigned n, enum rec_reg r, unsigned gr)
 /* The guest's arithmetic flags into the host's (as iem-alu.h's IEM_ALU_FIN does): clobbers rax, rcx. */
 static void emit_flags_in(struct gen *g)
 {
-    rx_load(&g->b, 4, RX_RCX, rx_mem(ST, OFF_RFLAGS));
+    if (g->fpend)
+        rx_mov_rr(&g->b, 4, RX_RCX, RX_R13);
+    else
+        rx_load(&g->b, 4, RX_RCX, rx_mem(ST, OFF_RFLAGS));
     rx_mov_rr(&g->b, 4, RX_RAX, RX_RCX);
     rx_shift_ri(&g->b, RX_SHL, 4, RX_RAX, 8);     /* AH = SF ZF - AF - PF - CF */
     rx_shift_ri(&g->b, RX_SHR, 4, RX_RCX, 11);
@@ -406,16 +456,12 @@ static void emit_flags_in(struct gen *g)
     rx_sahf(&g->b);
 }
 
-/* The host's arithmetic flags into the guest's RFLAGS (iem_alu_fx_unpack): clobbers rax, rcx. */
+/* The host's arithmetic flags become the guest's, pending in r13 (emit_flags_merge puts them into RFLAGS). */
 static void emit_flags_out(struct gen *g)
 {
     rx_pushfq(&g->b);
-    rx_pop(&g->b, RX_RAX);
-    rx_alu_ri(&g->b, RX_AND, 4, RX_RAX, IEM_F_ARITH);
-    rx_load(&g->b, 8, RX_RCX, rx_mem(ST, OFF_RFLAGS));
-    rx_alu_ri(&g->b, RX_AND, 8, RX_RCX, (int32_t)~(uint32_t)IEM_F_ARITH);
-    rx_alu_rr(&g->b, RX_OR, 8, RX_RCX, RX_RAX);
-    rx_store(&g->b, 8, rx_mem(ST, OFF_RFLAGS), RX_RCX);
+    rx_pop(&g->b, RX_R13);
+    g->fpend = true;
 }
 
 /*
@@ -554,7 +600,8 @@ static void emit_alu_op(struct gen *g, unsigned k, const struct iem_insn *in, un
      * without having set r8.
      */
     g->cond_in_r8 = false;
-    if (k + 1 < g->blk->ninsns && g->plan[k] != P_ALU_RM && g->plan[k + 1] == P_JCC) {
+    if (k + 1 < g->blk->ninsns && g->plan[k] != P_ALU_RM && g->plan[k] != P_CMP_MR && g->plan[k] != P_CMP_MI &&
+        g->plan[k + 1] == P_JCC) {
         rx_setcc(&g->b, (enum rec_cc)(g->blk->insns[k + 1].cond & 15), RX_R8);
         g->cond_in_r8 = true;
     }
@@ -573,11 +620,17 @@ static void emit_cond(struct gen *g, unsigned cc)
     static const uint32_t simple[6] = { IEM_F_OF, IEM_F_CF, IEM_F_ZF, IEM_F_CF | IEM_F_ZF, IEM_F_SF, IEM_F_PF };
     unsigned c = (cc >> 1) & 7;
     if (c < 6) {
-        rx_test_mi(&g->b, 4, rx_mem(ST, OFF_RFLAGS), (int32_t)simple[c]);
+        if (g->fpend)
+            rx_test_ri(&g->b, 4, RX_R13, (int32_t)simple[c]);
+        else
+            rx_test_mi(&g->b, 4, rx_mem(ST, OFF_RFLAGS), (int32_t)simple[c]);
         return;
     }
     /* L: SF != OF (OF is bit 11, SF bit 7); LE: that or ZF (bit 6). */
-    rx_load(&g->b, 4, RX_RAX, rx_mem(ST, OFF_RFLAGS));
+    if (g->fpend)
+        rx_mov_rr(&g->b, 4, RX_RAX, RX_R13);
+    else
+        rx_load(&g->b, 4, RX_RAX, rx_mem(ST, OFF_RFLAGS));
     rx_mov_rr(&g->b, 4, RX_RCX, RX_RAX);
     rx_shift_ri(&g->b, RX_SHR, 4, RX_RCX, 4);
     rx_alu_rr(&g->b, RX_XOR, 4, RX_RCX, RX_RAX);
@@ -608,15 +661,52 @@ static enum rec_cc cond_host(unsigned cc)
 static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
 {
     struct rec_core *rcore = g->rc;
+    /* The code after an exit is reached only by other paths, which keep their flags state. */
+    bool fpend = g->fpend;
+    emit_flags_merge(g);
+    bool self = g->exit_self && fast_ok && g->code_size == 8;
+    g->exit_self = false;
     struct rec_link *link = NULL;
+    uint8_t *slow[8];
+    unsigned nslow = 0;
+    if (self) {
+        /*
+         * A loop back to this block's start at the same RIP: the block, its RIP and the
+         * link key stay what they are, so only rec_chain's other conditions and the
+         * instruction count remain.
+         */
+        rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(CPU, OFF_KICKED), 0);
+        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+        rx_alu_mi(&g->b, RX_CMP, 4, rx_mem(CPU, OFF_WORK), 0);
+        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+        rx_test_mi(&g->b, 4, rx_mem(ST, OFF_RFLAGS), IEM_F_IF);
+        uint8_t *no_if = rx_jcc8(&g->b, RX_CC_E);
+        rx_load(&g->b, 8, RX_RCX, rx_mem(CPU, OFF_INTR_LINE));
+        rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(RX_RCX, 0), 0);
+        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+        if (no_if)
+            rx_bind8(&g->b, no_if);
+        rx_mov_ri(&g->b, 8, RX_RCX, (uint64_t)(uintptr_t)&rcore->budget);
+        rx_alu_mi(&g->b, RX_CMP, 4, rx_mem(RX_RCX, 0), (int32_t)g->blk->ninsns);
+        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_B, HERE(g));
+        rx_alu_mi(&g->b, RX_SUB, 4, rx_mem(RX_RCX, 0), (int32_t)g->blk->ninsns);
+        rx_alu_mi(&g->b, RX_ADD, 8, rx_mem(CPU, OFF_ICOUNT), (int32_t)(k + 1));
+        emit_set_insn(g, 0);
+        rx_load(&g->b, 8, RX_RAX, rx_mem(CPU, OFF_BLOCK_RIP));
+        rx_store(&g->b, 8, rx_mem(CPU, OFF_INSN_RIP), RX_RAX);
+        rx_jmp32(&g->b, g->code, g->body);
+        for (unsigned i = 0; i < nslow; i++)
+            rx_bind32(&g->b, slow[i]);
+        nslow = 0;
+        /* rec_chain decides the rest, without a slot of its own (it would hold this same link). */
+        fast_ok = false;
+    }
     if (fast_ok && g->code_size == 8 && rcore->nlinks < REC_LINKS_MAX) {
         /* A slot used before the last code flush still holds a link into the old code: empty it (no key matches). */
         link = &rcore->links[rcore->nlinks++];
         memset(link, 0, sizeof(*link));
         link->key = 1;
     }
-    uint8_t *slow[8];
-    unsigned nslow = 0;
     if (link) {
         rx_mov_ri(&g->b, 8, RX_RDX, (uint64_t)(uintptr_t)link);
         rx_load(&g->b, 8, RX_RAX, rx_mem(ST, OFF_RIP));
@@ -670,6 +760,7 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
         rx_bind8(&g->b, out);
     rx_mov_ri(&g->b, 4, RX_RAX, (uint32_t)rc);
     rx_jmp32(&g->b, g->code, g->epilogue);
+    g->fpend = fpend;
 }
 
 /*
@@ -711,6 +802,8 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
     unsigned n = d->size;
     bool store_flags = flags_needed(g, k);
     switch (p) {
+    case P_NOP:
+        break;
     case P_MOV_RR:
         load_gpr(g, n, RX_RAX, s->reg);
         store_gpr(g, n, d->reg, RX_RAX);
@@ -745,6 +838,19 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         if (store_flags)
             emit_flags_in(g);
         rx_shift_ri(&g->b, op, n, RX_RDX, (uint8_t)((in->imm & 0xff) & (n == 8 ? 0x3f : 0x1f)));
+        if (store_flags)
+            emit_flags_out(g);
+        store_gpr(g, n, d->reg, RX_RDX);
+        break;
+    }
+    case P_SHIFT_RCL: {
+        enum rec_shift op = RX_SHL;
+        shift_of(in->mnemonic, &op);
+        load_gpr(g, n, RX_RDX, d->reg);
+        if (store_flags)
+            emit_flags_in(g);                  /* clobbers rcx: the count comes after */
+        load_gpr(g, 1, RX_RCX, CPU_RCX);
+        rx_shift_rcl(&g->b, op, n, RX_RDX);
         if (store_flags)
             emit_flags_out(g);
         store_gpr(g, n, d->reg, RX_RDX);
@@ -814,6 +920,15 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         }
         break;
     }
+    case P_CMP_MR: case P_CMP_MI:
+        /* The memory operand is the first (rdx), as emit_alu_op wants it; nothing is stored. */
+        emit_lin(g, k, in);
+        emit_tlb(g, k, n, IEM_ACC_READ);
+        rx_load(&g->b, n, RX_RDX, rx_mem(RX_RAX, 0));
+        if (p == P_CMP_MR)
+            load_gpr(g, n, RX_RSI, s->reg);
+        emit_alu_op(g, k, in, n, p == P_CMP_MI);
+        break;
     case P_STORE_R: case P_STORE_I:
         emit_lin(g, k, in);
         emit_tlb(g, k, n, IEM_ACC_WRITE);
@@ -854,6 +969,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
             skip = rx_jcc32(&g->b, g->code, (in->cond & 1) ? RX_CC_NE : RX_CC_E, HERE(g));
         }
         emit_rel_target(g, k);
+        g->exit_self = (int64_t)in->off + (int64_t)in->len + (int64_t)in->imm == 0;
         emit_jump_rax(g, k);
         if (skip)
             rx_bind32(&g->b, skip);
@@ -861,6 +977,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
     }
     case P_JMP:
         emit_rel_target(g, k);
+        g->exit_self = (int64_t)in->off + (int64_t)in->len + (int64_t)in->imm == 0;
         emit_jump_rax(g, k);
         break;
     case P_CALL_REL:
@@ -914,10 +1031,13 @@ static void emit_tails(struct gen *g)
         struct tail *st = &g->tails[i];
         for (unsigned f = 0; f < st->nfrom; f++)
             rx_bind32(&g->b, st->from[f]);
+        g->fpend = st->fpend;
         switch (st->kind) {
         case TAIL_SLOW:
             /* A slow case of inline code: the interpreter runs the instruction whole, the block goes on. */
             emit_call(g, st->k);
+            if (st->fpend_after)
+                rx_load(&g->b, 8, RX_R13, rx_mem(ST, OFF_RFLAGS));
             rx_jmp32(&g->b, g->code, rec_code_exec(g->code, st->resume));
             break;
         case TAIL_BRANCH:
@@ -948,10 +1068,12 @@ uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t
     g->rc = rc;
 
     rec_gen_prologue(&g->b);
+    g->body = HERE(g);
     plan_block(g);
     for (unsigned k = 0; k < blk->ninsns && !g->b.overflow; k++) {
         enum plan p = (enum plan)g->plan[k];
         res->inlined[k] = p != P_CALL;
+        g->fpend_insn = g->fpend;
         if (p == P_CALL) {
             emit_call(g, k);
             g->cond_in_r8_for = 0;
@@ -961,9 +1083,12 @@ uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t
         g->cond_in_r8 = false;
         gen_inline(g, k, p);
         g->cond_in_r8_for = g->cond_in_r8 ? k + 1 : 0;
-        for (unsigned i = first; i < g->ntails; i++)
-            if (g->tails[i].kind == TAIL_SLOW)
+        for (unsigned i = first; i < g->ntails; i++) {
+            if (g->tails[i].kind == TAIL_SLOW) {
                 g->tails[i].resume = g->b.p;
+                g->tails[i].fpend_after = g->fpend;
+            }
+        }
         g->ninline++;
     }
     /* The block ran to its end (its last instruction did not leave): RIP after it. */

@@ -929,6 +929,43 @@ static void test_rec_code_flush(void **state)
     iemh_destroy(h);
 }
 
+/*
+ * A translated block that loops back to its own start runs on in place: the results and
+ * the retired-instruction count are the interpreter's, and an instruction limit still
+ * stops it (the chain budget) with RIP at the loop.
+ */
+static void test_rec_self_loop(void **state)
+{
+    struct iemh *h = iemh_create(0);
+    struct iem_step_result r;
+    iemh_mode_long64(h, IEMH_FREE_GPA, 0x8000);
+    assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+    /* add rax, 3; dec ecx; jnz <the add>; hlt */
+    static const uint8_t code[] = { 0x48, 0x83, 0xc0, 0x03, 0xff, 0xc9, 0x75, 0xf8, 0xf4 };
+    uint64_t at = IEMH_FREE_GPA + 0x100;
+    h->s->gpr[CPU_RAX] = 0;
+    h->s->gpr[CPU_RCX] = 5000;
+    iemh_exec(h, at, code, sizeof(code), 1u << 20, &r);
+    assert_int_equal(r.status, IEM_STEP_HLT);
+    assert_int_equal(h->s->gpr[CPU_RAX], 15000);
+    assert_int_equal(r.executed, 3 * 5000 + 1);
+    /* Stopped by the instruction limit between two rounds. */
+    h->s->gpr[CPU_RAX] = 0;
+    h->s->gpr[CPU_RCX] = 5000;
+    h->s->halted = false;
+    h->s->rip = at;
+    iemh_run(h, 3 * 1000, &r);
+    assert_int_equal(r.status, IEM_STEP_LIMIT);
+    assert_true(r.executed <= 3 * 1000);
+    assert_int_equal(r.executed % 3, 0);
+    assert_int_equal(h->s->rip, at);
+    assert_int_equal(h->s->gpr[CPU_RAX], r.executed);
+    struct rec_stats st;
+    rec_core_stats(iem_core_of(h->cpu)->rec, &st);
+    assert_true(st.blocks >= 1);
+    iemh_destroy(h);
+}
+
 /* ---- segmentation ------------------------------------------------------------------------ */
 
 static void test_segment_checks(void **state)
@@ -1312,6 +1349,7 @@ int main(void)
         cmocka_unit_test(test_tlb_flush_semantics),
         cmocka_unit_test(test_links_follow_remaps),
         cmocka_unit_test(test_rec_code_flush),
+        cmocka_unit_test(test_rec_self_loop),
         cmocka_unit_test(test_segment_checks),
         cmocka_unit_test(test_mmio_access),
         cmocka_unit_test(test_cross_page_write),
