@@ -538,13 +538,17 @@ static void emit_tlb(struct gen *g, unsigned k, unsigned n, int kind)
     if (n > 1) {
         rx_alu_ri(&g->b, RX_CMP, 4, RX_RCX, (int32_t)(IEM_PAGE_SIZE - n));
         slow_jump(g, k, RX_CC_A);
-        /* A misaligned access at CPL 3 may owe #AC: the interpreter decides. */
+        /* A misaligned access at CPL 3 with EFLAGS.AC set may owe #AC: the interpreter decides. */
         rx_test_ri(&g->b, 1, RX_RSI, (int32_t)(n - 1));
         uint8_t *aligned = rx_jcc8(&g->b, RX_CC_E);
+        rx_test_mi(&g->b, 4, rx_mem(ST, OFF_RFLAGS), IEM_F_AC);
+        uint8_t *no_ac = rx_jcc8(&g->b, RX_CC_E);
         rx_alu_mi(&g->b, RX_CMP, 4, rx_mem(CPU, OFF_CPL), 3);
         slow_jump(g, k, RX_CC_E);
         if (aligned)
             rx_bind8(&g->b, aligned);
+        if (no_ac)
+            rx_bind8(&g->b, no_ac);
     }
     rx_alu_rr(&g->b, RX_ADD, 8, RX_RAX, RX_RCX);
 }
