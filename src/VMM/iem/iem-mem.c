@@ -463,14 +463,8 @@ uint64_t iem_link_mask(struct iem_core *core, uint64_t lin, const struct iem_blo
 void iem_tlb_flush(struct iem_cpu *cpu, bool global_too)
 {
     struct iem_core *core = iem_core_of(cpu);
-    /* Links to global pages survive a flush that keeps them (struct iem_link). */
     if (global_too) {
         iem_chain_bump(core);
-    } else {
-        core->user_gen++;
-        iem_link_key_update(core);
-    }
-    if (global_too) {
         /*
          * What translations depend on besides the paging structures: the A20 gate (a change
          * reaches every vCPU as a full flush through mem_changed) and the pages watched by
@@ -478,6 +472,10 @@ void iem_tlb_flush(struct iem_cpu *cpu, bool global_too)
          */
         core->a20_mask = vm_a20_enabled(cpu->vm) ? UINT64_MAX : ~((uint64_t)1 << 20);
         iem_dbg_sync(core);
+    } else {
+        /* Links to global pages survive a flush that keeps them (struct iem_link). */
+        core->user_gen++;
+        iem_link_key_update(core);
     }
     if (global_too || core->tlb_global_count == 0) {
         for (int k = 0; k < IEM_ACC_KINDS; k++)

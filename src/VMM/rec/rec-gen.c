@@ -600,12 +600,11 @@ static void emit_alu_op(struct gen *g, unsigned k, const struct iem_insn *in, un
     /*
      * A Jcc right after a register form tests the host's flags of this very operation,
      * taken into r8 before they are merged into RFLAGS (the host condition codes are the
-     * guest's).  Memory forms are left out: their slow case resumes at the Jcc's code
+     * guest's).  Forms with a slow case (memory operands) are left out: it resumes at the Jcc's code
      * without having set r8.
      */
     g->cond_in_r8 = false;
-    if (k + 1 < g->blk->ninsns && g->plan[k] != P_ALU_RM && g->plan[k] != P_CMP_MR && g->plan[k] != P_CMP_MI &&
-        g->plan[k + 1] == P_JCC) {
+    if (k + 1 < g->blk->ninsns && plan_safe((enum plan)g->plan[k]) && g->plan[k + 1] == P_JCC) {
         rx_setcc(&g->b, (enum rec_cc)(g->blk->insns[k + 1].cond & 15), RX_R8);
         g->cond_in_r8 = true;
     }
@@ -662,6 +661,22 @@ static enum rec_cc cond_host(unsigned cc)
  * block starts at once, with the bookkeeping rec_chain does.  Else rec_chain decides
  * (and fills the slot), and the translation returns when it refuses.
  */
+/* rec_chain's conditions besides the link: a kick, cross-thread work or an interrupt to take go to slow[]. */
+static void emit_run_on_checks(struct gen *g, uint8_t **slow, unsigned *nslow)
+{
+    rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(CPU, OFF_KICKED), 0);
+    slow[(*nslow)++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+    rx_alu_mi(&g->b, RX_CMP, 4, rx_mem(CPU, OFF_WORK), 0);
+    slow[(*nslow)++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+    rx_test_mi(&g->b, 4, rx_mem(ST, OFF_RFLAGS), IEM_F_IF);
+    uint8_t *no_if = rx_jcc8(&g->b, RX_CC_E);
+    rx_load(&g->b, 8, RX_RCX, rx_mem(CPU, OFF_INTR_LINE));
+    rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(RX_RCX, 0), 0);
+    slow[(*nslow)++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+    if (no_if)
+        rx_bind8(&g->b, no_if);
+}
+
 static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
 {
     struct rec_core *rcore = g->rc;
@@ -679,17 +694,7 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
          * link key stay what they are, so only rec_chain's other conditions and the
          * instruction count remain.
          */
-        rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(CPU, OFF_KICKED), 0);
-        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
-        rx_alu_mi(&g->b, RX_CMP, 4, rx_mem(CPU, OFF_WORK), 0);
-        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
-        rx_test_mi(&g->b, 4, rx_mem(ST, OFF_RFLAGS), IEM_F_IF);
-        uint8_t *no_if = rx_jcc8(&g->b, RX_CC_E);
-        rx_load(&g->b, 8, RX_RCX, rx_mem(CPU, OFF_INTR_LINE));
-        rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(RX_RCX, 0), 0);
-        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
-        if (no_if)
-            rx_bind8(&g->b, no_if);
+        emit_run_on_checks(g, slow, &nslow);
         rx_mov_ri(&g->b, 8, RX_RCX, (uint64_t)(uintptr_t)&rcore->budget);
         rx_alu_mi(&g->b, RX_CMP, 4, rx_mem(RX_RCX, 0), (int32_t)g->blk->ninsns);
         slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_B, HERE(g));
@@ -721,17 +726,7 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
         rx_alu_rm(&g->b, RX_AND, 8, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, mask)));
         rx_alu_rm(&g->b, RX_CMP, 8, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, key)));
         slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
-        rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(CPU, OFF_KICKED), 0);
-        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
-        rx_alu_mi(&g->b, RX_CMP, 4, rx_mem(CPU, OFF_WORK), 0);
-        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
-        rx_test_mi(&g->b, 4, rx_mem(ST, OFF_RFLAGS), IEM_F_IF);
-        uint8_t *no_if = rx_jcc8(&g->b, RX_CC_E);
-        rx_load(&g->b, 8, RX_RCX, rx_mem(CPU, OFF_INTR_LINE));
-        rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(RX_RCX, 0), 0);
-        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
-        if (no_if)
-            rx_bind8(&g->b, no_if);
+        emit_run_on_checks(g, slow, &nslow);
         /* The chain budget (rec_core.budget) pays for the target's instructions. */
         rx_mov_ri(&g->b, 8, RX_RCX, (uint64_t)(uintptr_t)&rcore->budget);
         rx_load(&g->b, 4, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, ninsns)));
