@@ -62,7 +62,7 @@ uint8_t *iem_int_tlb_ram(struct iem_cpu *cpu, uint64_t linear, int kind)
     uint64_t want = (linear & IEM_PAGE_MASK) | IEM_TLB_VALID | IEM_TLB_USER_OK;
 
     /* The core's rule (iem-mem.c): an entry serves CPL 3 only with IEM_TLB_USER_OK. */
-    if ((e->tag | (cpu->cpl == 3 ? 0 : IEM_TLB_USER_OK)) != want || e->hva == NULL)
+    if ((e->tag | (cpu->cpl == 3 ? 0 : IEM_TLB_USER_OK)) != want) /* IEM_TLB_SLOW: no host mapping */
         return NULL;
     return e->hva + (linear & (IEM_PAGE_SIZE - 1));
 }

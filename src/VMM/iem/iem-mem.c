@@ -384,9 +384,9 @@ static struct iem_tlb_entry *tlb_fill(struct iem_core *core, uint64_t lin, int k
     if (__builtin_expect(core->dbg_data_mask != 0, 0) && kind != IEM_ACC_EXEC &&
         iem_dbg_page_watched(core, lin & ~(uint64_t)0xfff, kind))
         hva = NULL;
-    e->hva = hva;
     e->gpa = wr.gpa_page | wr.flags;
     e->tag = (lin & ~(uint64_t)0xfff) | IEM_TLB_VALID | (wr.user_ok ? IEM_TLB_USER_OK : 0);
+    iem_tlb_set_hva(e, hva);
     if (wr.flags & IEM_TLBF_GLOBAL)
         core->tlb_global_count++;
     if (wr.flags & IEM_TLBF_LARGE)
@@ -397,8 +397,8 @@ static struct iem_tlb_entry *tlb_fill(struct iem_core *core, uint64_t lin, int k
 static inline struct iem_tlb_entry *tlb_get(struct iem_core *core, uint64_t lin, int kind, bool user)
 {
     struct iem_tlb_entry *e = &core->cpu.tlb[kind][(lin >> 12) & (IEM_TLB_ENTRIES - 1)];
-    uint64_t want = (lin & ~(uint64_t)0xfff) | IEM_TLB_VALID | IEM_TLB_USER_OK;
-    if (__builtin_expect((e->tag | (user ? 0 : IEM_TLB_USER_OK)) != want, 0))
+    uint64_t want = (lin & ~(uint64_t)0xfff) | IEM_TLB_VALID | IEM_TLB_USER_OK | IEM_TLB_SLOW;
+    if (__builtin_expect((e->tag | (user ? 0 : IEM_TLB_USER_OK) | IEM_TLB_SLOW) != want, 0))
         e = tlb_fill(core, lin, kind, user);
     return e;
 }
@@ -535,7 +535,7 @@ void iem_tlb_protect_page(struct iem_core *core, uint64_t gpa_page)
     for (int i = 0; i < IEM_TLB_ENTRIES; i++) {
         struct iem_tlb_entry *e = &core->cpu.tlb[IEM_ACC_WRITE][i];
         if ((e->tag & IEM_TLB_VALID) && (e->gpa & ~(uint64_t)IEM_TLBF_MASK) == gpa_page)
-            e->hva = NULL;
+            iem_tlb_set_hva(e, NULL);
     }
 }
 
@@ -592,7 +592,7 @@ static void write_slow(struct iem_core *core, const struct xlat *x, unsigned off
             !(core->dbg_data_mask && iem_dbg_page_watched(core, x->lin_page, IEM_ACC_WRITE))) {
             struct iem_tlb_entry *e = &core->cpu.tlb[IEM_ACC_WRITE][x->idx];
             if ((e->gpa & ~(uint64_t)IEM_TLBF_MASK) == x->gpa_page)
-                e->hva = side->hva;
+                iem_tlb_set_hva(e, side->hva);
         }
         return;
     }

@@ -104,6 +104,7 @@ int rec_core_create(struct rec_core **out)
     rc->first = rc->code.rw + ((size_t)(b.p - rc->code.rw + 63) & ~(size_t)63);
     rc->next = rc->first;
     rc->end = rc->code.rw + rc->code.size;
+    rc->pure = rec_probe_host(rc);
     rc->gen = 1;
     rc->hot_runs = REC_HOT_RUNS;
     *out = rc;
@@ -128,6 +129,140 @@ void rec_core_destroy(struct rec_core *rc)
 void rec_core_set_hot(struct rec_core *rc, unsigned runs)
 {
     rc->hot_runs = runs > UINT16_MAX ? UINT16_MAX : runs;
+}
+
+void rec_core_limit_pure(struct rec_core *rc, unsigned mask)
+{
+    rc->pure &= mask;
+}
+
+/*
+ * The host-flag probe.  The interpreter computes an operation's flags by running the
+ * host's instruction with the guest's flags loaded (iem-alu.h: register operands, shifts
+ * by CL, two-operand IMUL); the translation may leave the load out only where the host
+ * gives the same flags whatever was loaded, and where it uses another encoding (an
+ * immediate operand) only if that gives the same flags too.  Each form gets a small
+ * function emitted with the translator's own encoders into the free code area, called
+ * with the flags all clear and all set (loaded as emit_flags_in does) for operands that
+ * reach every result class (zero, sign, carry out, parity, overflow).  The code written is
+ * dropped afterwards: translations start at rc->first.
+ */
+typedef uint64_t probe_fn(uint64_t flags_in, uint64_t a, uint64_t b);
+
+enum { PR_ALU_RR, PR_ALU_RI, PR_TEST_RR, PR_TEST_RI, PR_SHIFT_CL, PR_IMUL_RR };
+
+/* probe(flags_in, a, b): the host's arithmetic flags after the form on a (and b, or imm). */
+static probe_fn *probe_emit(struct rec_core *rc, struct rec_buf *b, int form, unsigned op, unsigned size, int32_t imm)
+{
+    uint8_t *start = b->p;
+    /* flags_in (rdi) into the host flags: OF through ADD 0x7f on its bit, the rest by SAHF. */
+    rx_mov_rr(b, 4, RX_RCX, RX_RDI);
+    rx_mov_rr(b, 4, RX_RAX, RX_RCX);
+    rx_shift_ri(b, RX_SHL, 4, RX_RAX, 8);
+    rx_shift_ri(b, RX_SHR, 4, RX_RCX, 11);
+    rx_alu_ri(b, RX_AND, 4, RX_RCX, 1);
+    rx_alu_ri(b, RX_ADD, 1, RX_RCX, 0x7f);
+    rx_sahf(b);
+    switch (form) {
+    case PR_ALU_RR: rx_alu_rr(b, (enum rec_alu)op, size, RX_RSI, RX_RDX); break;
+    case PR_ALU_RI: rx_alu_ri(b, (enum rec_alu)op, size, RX_RSI, imm); break;
+    case PR_TEST_RR: rx_test_rr(b, size, RX_RSI, RX_RDX); break;
+    case PR_TEST_RI: rx_test_ri(b, size, RX_RSI, imm); break;
+    case PR_SHIFT_CL:
+        rx_mov_rr(b, 4, RX_RCX, RX_RDX);
+        rx_shift_rcl(b, (enum rec_shift)op, size, RX_RSI);
+        break;
+    default: rx_imul_rr(b, size, RX_RSI, RX_RDX); break;
+    }
+    rx_pushfq(b);
+    rx_pop(b, RX_RAX);
+    rx_ret(b);
+    return b->overflow ? NULL : (probe_fn *)rec_code_exec(&rc->code, start);
+}
+
+static const uint64_t g_probe_vals[] = {
+    0, 1, 2, 3, 0x0f, 0x10, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0x8000, 0xffff, 0x10000, 0x7fffffff,
+    0x80000000, 0xffffffff, 0x100000000ull, 0x7fffffffffffffffull, 0x8000000000000000ull, ~0ull,
+    0x123456789abcdef0ull, 0xfedcba9876543210ull, 0x5555555555555555ull, 0xaaaaaaaaaaaaaaaaull,
+    0x0f0f0f0f0f0f0f0full, 0x00000000deadbeefull, 0x8000000080008080ull,
+};
+#define PROBE_NVALS (sizeof(g_probe_vals) / sizeof(g_probe_vals[0]))
+
+/* Whether fn gives the interpreter's flags (ref with the flags loaded) for any flags before, on a by each b. */
+static bool probe_same(probe_fn *fn, probe_fn *ref, const uint64_t *bs, unsigned nb)
+{
+    if (!fn || !ref)
+        return false;
+    for (unsigned i = 0; i < PROBE_NVALS; i++) {
+        for (unsigned j = 0; j < nb; j++) {
+            uint64_t a = g_probe_vals[i], bv = bs[j];
+            uint64_t want = ref(0, a, bv) & IEM_F_ARITH;
+            if ((ref(IEM_F_ARITH, a, bv) & IEM_F_ARITH) != want || (fn(0, a, bv) & IEM_F_ARITH) != want ||
+                (fn(IEM_F_ARITH, a, bv) & IEM_F_ARITH) != want)
+                return false;
+        }
+    }
+    return true;
+}
+
+/* A logic operation (AND/OR/XOR, or TEST for op RX_CMP) in the register and immediate forms the translator emits. */
+static bool probe_logic(struct rec_core *rc, struct rec_buf *b, unsigned op, unsigned n)
+{
+    static const int32_t imms[] = { 0, 1, 0x7f, -1, -128, 0x10, 0x12345678, (int32_t)0x80000000 };
+    bool test = op == RX_CMP;
+    probe_fn *ref = probe_emit(rc, b, test ? PR_TEST_RR : PR_ALU_RR, op, n, 0);
+    if (!probe_same(ref, ref, g_probe_vals, PROBE_NVALS))
+        return false;
+    for (unsigned i = 0; i < sizeof(imms) / sizeof(imms[0]); i++) {
+        /* The immediate as the translator passes it for this size (emit_alu_op), and as the interpreter's operand. */
+        int32_t v = n == 1 ? (int8_t)imms[i] : n == 2 ? (int16_t)imms[i] : imms[i];
+        uint64_t bv = (uint64_t)(int64_t)v;
+        if (!probe_same(probe_emit(rc, b, test ? PR_TEST_RI : PR_ALU_RI, op, n, v), ref, &bv, 1))
+            return false;
+    }
+    return true;
+}
+
+static pthread_mutex_t g_probe_lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_probe_result = -1; /* the first core's probe, for every later one (a property of the host) */
+
+unsigned rec_probe_host(struct rec_core *rc)
+{
+    static const unsigned sizes[] = { 1, 2, 4, 8 };
+    pthread_mutex_lock(&g_probe_lock);
+    if (g_probe_result >= 0) {
+        pthread_mutex_unlock(&g_probe_lock);
+        return (unsigned)g_probe_result;
+    }
+    struct rec_buf b;
+    rec_buf_init(&b, rc->next, rc->end);
+    unsigned pure = REC_PURE_LOGIC | REC_PURE_SHIFT | REC_PURE_IMUL;
+    for (unsigned i = 0; i < 4; i++) {
+        unsigned n = sizes[i];
+        if (!probe_logic(rc, &b, RX_AND, n) || !probe_logic(rc, &b, RX_OR, n) || !probe_logic(rc, &b, RX_XOR, n) ||
+            !probe_logic(rc, &b, RX_CMP, n))
+            pure &= ~REC_PURE_LOGIC;
+        static const enum rec_shift shifts[] = { RX_SHL, RX_SHR, RX_SAR };
+        uint64_t counts[63];
+        unsigned ncounts = n == 8 ? 63u : 31u;
+        for (unsigned c = 0; c < ncounts; c++)
+            counts[c] = c + 1;
+        for (unsigned s = 0; s < 3; s++) {
+            probe_fn *fn = probe_emit(rc, &b, PR_SHIFT_CL, shifts[s], n, 0);
+            if (!probe_same(fn, fn, counts, ncounts))
+                pure &= ~REC_PURE_SHIFT;
+        }
+        probe_fn *imul = n > 1 ? probe_emit(rc, &b, PR_IMUL_RR, 0, n, 0) : NULL;
+        if (n > 1 && !probe_same(imul, imul, g_probe_vals, PROBE_NVALS))
+            pure &= ~REC_PURE_IMUL;
+    }
+    /* The probes are gone with the next translation: rc->next stays at rc->first. */
+    LOG_INFO("host flags independent of the flags before: logic AF %s, shifts %s, IMUL %s",
+             (pure & REC_PURE_LOGIC) ? "yes" : "no", (pure & REC_PURE_SHIFT) ? "yes" : "no",
+             (pure & REC_PURE_IMUL) ? "yes" : "no");
+    g_probe_result = (int)pure;
+    pthread_mutex_unlock(&g_probe_lock);
+    return pure;
 }
 
 void rec_core_set_code_limit(struct rec_core *rc, size_t bytes)

@@ -56,12 +56,12 @@
 #define OFF_CPL       ((int32_t)offsetof(struct iem_cpu, cpl))
 #define OFF_TLB(kind) ((int32_t)(offsetof(struct iem_cpu, tlb) + (kind) * IEM_TLB_ENTRIES * sizeof(struct iem_tlb_entry)))
 #define OFF_TLB_TAG   ((int32_t)offsetof(struct iem_tlb_entry, tag))
-#define OFF_TLB_HVA   ((int32_t)offsetof(struct iem_tlb_entry, hva))
+#define OFF_TLB_ADDEND ((int32_t)offsetof(struct iem_tlb_entry, addend))
 #define OFF_TAG_OR    ((int32_t)offsetof(struct iem_core, tlb_tag_or))
 #define OFF_WSIDE_WORD ((int32_t)(offsetof(struct iem_core, wside) + offsetof(struct iem_tlb_wside, dirty_word)))
 #define OFF_WSIDE_BIT  ((int32_t)(offsetof(struct iem_core, wside) + offsetof(struct iem_tlb_wside, dirty_bit)))
 /* The inline TLB code scales slots by these sizes and assumes 256 slots. */
-_Static_assert(sizeof(struct iem_tlb_entry) == 24, "TLB entries of 24 bytes");
+_Static_assert(sizeof(struct iem_tlb_entry) == 32, "TLB entries of 32 bytes");
 _Static_assert(sizeof(struct iem_tlb_wside) == 40, "TLB side entries of 40 bytes");
 _Static_assert(IEM_TLB_ENTRIES == 256, "256 TLB slots");
 #define OFF_ICOUNT    ((int32_t)offsetof(struct iem_cpu, icount))
@@ -364,8 +364,12 @@ static enum plan plan_of(const struct gen *g, const struct iem_insn *in)
     return P_CALL;
 }
 
-/* Flags a safe instruction reads, and those it overwrites whatever they were (the rest pass through). */
-static void plan_flags(const struct iem_insn *in, enum plan p, uint32_t *reads, uint32_t *kills)
+/*
+ * Flags a safe instruction reads, and those it overwrites whatever they were (the rest pass
+ * through).  Undefined flags the host sets independently of the flags before (pure, from
+ * rec_probe_host) are overwritten too.
+ */
+static void plan_flags(const struct iem_insn *in, enum plan p, unsigned pure, uint32_t *reads, uint32_t *kills)
 {
     enum rec_alu aop;
     bool logic, is_test;
@@ -376,7 +380,7 @@ static void plan_flags(const struct iem_insn *in, enum plan p, uint32_t *reads, 
         alu_of(in->mnemonic, &aop, &logic, &is_test);
         if (aop == RX_ADC || aop == RX_SBB)
             *reads = IEM_F_CF;
-        *kills = logic ? F_NOAF : F_ALL;
+        *kills = logic && !(pure & REC_PURE_LOGIC) ? F_NOAF : F_ALL;
         break;
     case P_SHIFT_RCL:
         /* A count of zero changes no flag. */
@@ -384,10 +388,10 @@ static void plan_flags(const struct iem_insn *in, enum plan p, uint32_t *reads, 
     case P_SHIFT_RI:
         /* OF (counts above 1) and AF are undefined: the host may keep them. */
         *kills = in->mnemonic == ZYDIS_MNEMONIC_ROL || in->mnemonic == ZYDIS_MNEMONIC_ROR ? 0
-                 : IEM_F_CF | IEM_F_SF | IEM_F_ZF | IEM_F_PF;
+                 : (pure & REC_PURE_SHIFT) ? F_ALL : IEM_F_CF | IEM_F_SF | IEM_F_ZF | IEM_F_PF;
         break;
     case P_IMUL_RR: case P_IMUL_RRI:
-        *kills = IEM_F_CF | IEM_F_OF;
+        *kills = (pure & REC_PURE_IMUL) ? F_ALL : IEM_F_CF | IEM_F_OF;
         break;
     case P_UNARY:
         if (in->mnemonic == ZYDIS_MNEMONIC_NEG)
@@ -418,7 +422,7 @@ static void plan_block(struct gen *g)
             continue;
         }
         uint32_t reads, kills;
-        plan_flags(&blk->insns[k], p, &reads, &kills);
+        plan_flags(&blk->insns[k], p, g->rc->pure, &reads, &kills);
         live = reads | (live & ~kills);
     }
 }
@@ -434,6 +438,12 @@ static void store_gpr(struct gen *g, unsigned n, unsigned gr, enum rec_reg r)
     } else {
         rx_store(&g->b, n, rx_mem(ST, OFF_GPR(gr)), r);
     }
+}
+
+/* store_gpr for a value whose host register a 32-bit operation wrote (already zero-extended at n = 4). */
+static void store_gpr_z(struct gen *g, unsigned n, unsigned gr, enum rec_reg r)
+{
+    rx_store(&g->b, n == 4 ? 8 : n, rx_mem(ST, OFF_GPR(gr)), r);
 }
 
 static void load_gpr(struct gen *g, unsigned n, enum rec_reg r, unsigned gr)
@@ -514,30 +524,28 @@ static void emit_lin(struct gen *g, unsigned k, const struct iem_insn *in)
 /*
  * rax = host address of [rsi, rsi+n) for an access of this kind when the TLB maps it to
  * plain RAM at this privilege and it stays in its page (iem_fast_ptr's test), else the
- * slow case of instruction k.  Clobbers rcx, rdx, r8.
+ * slow case of instruction k.  One compare covers the rest: the tag of the page of the
+ * access's last byte, with VALID and USER_OK, against the entry's tag (an entry without a
+ * host mapping carries IEM_TLB_SLOW; below CPL 3 tlb_tag_or supplies USER_OK); an access
+ * that crosses into the next page names a page this slot cannot hold.  Clobbers rcx, rdx, r8.
  */
 static void emit_tlb(struct gen *g, unsigned k, unsigned n, int kind)
 {
-    rx_mov_rr(&g->b, 8, RX_RDX, RX_RSI);
-    rx_shift_ri(&g->b, RX_SHR, 8, RX_RDX, 12);
+    rx_mov_rr(&g->b, 4, RX_RDX, RX_RSI);
+    rx_shift_ri(&g->b, RX_SHR, 4, RX_RDX, 12);
     rx_movzx_rr(&g->b, 4, 1, RX_RDX, RX_RDX);                    /* slot (IEM_TLB_ENTRIES = 256) */
-    rx_lea(&g->b, 8, RX_RDX, rx_mem_idx(RX_RDX, RX_RDX, 2, 0)); /* slot * 3 (entries of 24 bytes) */
-    rx_lea(&g->b, 8, RX_RDX, rx_mem_idx(CPU, RX_RDX, 8, OFF_TLB(kind)));
-    rx_mov_rr(&g->b, 8, RX_RCX, RX_RSI);
+    rx_shift_ri(&g->b, RX_SHL, 4, RX_RDX, 5);                    /* entries of 32 bytes */
+    if (n > 1)
+        rx_lea(&g->b, 8, RX_RCX, rx_mem(RX_RSI, (int32_t)n - 1));
+    else
+        rx_mov_rr(&g->b, 8, RX_RCX, RX_RSI);
     rx_alu_ri(&g->b, RX_AND, 8, RX_RCX, (int32_t)0xfffff000);
     rx_alu_ri(&g->b, RX_OR, 8, RX_RCX, IEM_TLB_VALID | IEM_TLB_USER_OK);
-    rx_load(&g->b, 8, RX_R8, rx_mem(RX_RDX, OFF_TLB_TAG));
+    rx_load(&g->b, 8, RX_R8, rx_mem_idx(CPU, RX_RDX, 1, OFF_TLB(kind) + OFF_TLB_TAG));
     rx_alu_rm(&g->b, RX_OR, 8, RX_R8, rx_mem(CPU, OFF_TAG_OR));
     rx_alu_rr(&g->b, RX_CMP, 8, RX_R8, RX_RCX);
     slow_jump(g, k, RX_CC_NE);
-    rx_load(&g->b, 8, RX_RAX, rx_mem(RX_RDX, OFF_TLB_HVA));
-    rx_test_rr(&g->b, 8, RX_RAX, RX_RAX);
-    slow_jump(g, k, RX_CC_E);
-    rx_mov_rr(&g->b, 4, RX_RCX, RX_RSI);
-    rx_alu_ri(&g->b, RX_AND, 4, RX_RCX, 0xfff);
     if (n > 1) {
-        rx_alu_ri(&g->b, RX_CMP, 4, RX_RCX, (int32_t)(IEM_PAGE_SIZE - n));
-        slow_jump(g, k, RX_CC_A);
         /* A misaligned access at CPL 3 with EFLAGS.AC set may owe #AC: the interpreter decides. */
         rx_test_ri(&g->b, 1, RX_RSI, (int32_t)(n - 1));
         uint8_t *aligned = rx_jcc8(&g->b, RX_CC_E);
@@ -550,7 +558,8 @@ static void emit_tlb(struct gen *g, unsigned k, unsigned n, int kind)
         if (no_ac)
             rx_bind8(&g->b, no_ac);
     }
-    rx_alu_rr(&g->b, RX_ADD, 8, RX_RAX, RX_RCX);
+    rx_load(&g->b, 8, RX_RAX, rx_mem_idx(CPU, RX_RDX, 1, OFF_TLB(kind) + OFF_TLB_ADDEND));
+    rx_alu_rr(&g->b, RX_ADD, 8, RX_RAX, RX_RSI);
 }
 
 /* Marks the page of the write at rsi dirty (iem_fast_dirty).  Clobbers rcx, rdx, r8. */
@@ -583,7 +592,8 @@ static void emit_alu_op(struct gen *g, unsigned k, const struct iem_insn *in, un
     bool logic, is_test;
     alu_of(in->mnemonic, &op, &logic, &is_test);
     bool store_flags = flags_needed(g, k);
-    bool in_flags = op == RX_ADC || op == RX_SBB || (store_flags && logic && (g->live_after[k] & IEM_F_AF));
+    bool in_flags = op == RX_ADC || op == RX_SBB ||
+                    (store_flags && logic && (g->live_after[k] & IEM_F_AF) && !(g->rc->pure & REC_PURE_LOGIC));
     if (in_flags)
         emit_flags_in(g);
     int32_t v = (int32_t)in->imm;
@@ -611,7 +621,7 @@ static void emit_alu_op(struct gen *g, unsigned k, const struct iem_insn *in, un
     if (store_flags)
         emit_flags_out(g);
     if (!is_test && op != RX_CMP)
-        store_gpr(g, n, in->op[0].reg, RX_RDX);
+        store_gpr_z(g, n, in->op[0].reg, RX_RDX);
 }
 
 /*
@@ -805,19 +815,21 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         break;
     case P_MOV_RR:
         load_gpr(g, n, RX_RAX, s->reg);
-        store_gpr(g, n, d->reg, RX_RAX);
+        store_gpr_z(g, n, d->reg, RX_RAX);
         break;
     case P_MOV_RI:
         rx_mov_ri(&g->b, n == 8 ? 8 : 4, RX_RAX, n == 8 ? in->imm : in->imm & 0xffffffffu);
-        store_gpr(g, n, d->reg, RX_RAX);
+        store_gpr_z(g, n, d->reg, RX_RAX);
         break;
     case P_MOVX_RR: {
         /* Extended to 64 bits, then the destination's n bytes stored (a 4-byte one zero-extends). */
-        if (in->mnemonic == ZYDIS_MNEMONIC_MOVZX)
+        if (in->mnemonic == ZYDIS_MNEMONIC_MOVZX) {
             rx_movzx_load(&g->b, 4, s->size, RX_RAX, rx_mem(ST, OFF_GPR(s->reg)));
-        else
+            store_gpr_z(g, n, d->reg, RX_RAX);
+        } else {
             rx_movsx_load(&g->b, 8, s->size, RX_RAX, rx_mem(ST, OFF_GPR(s->reg)));
-        store_gpr(g, n, d->reg, RX_RAX);
+            store_gpr(g, n, d->reg, RX_RAX);
+        }
         break;
     }
     case P_LEA:
@@ -834,12 +846,20 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         enum rec_shift op = RX_SHL;
         shift_of(in->mnemonic, &op);
         load_gpr(g, n, RX_RDX, d->reg);
-        if (store_flags)
-            emit_flags_in(g);
-        rx_shift_ri(&g->b, op, n, RX_RDX, (uint8_t)((in->imm & 0xff) & (n == 8 ? 0x3f : 0x1f)));
-        if (store_flags)
+        uint8_t count = (uint8_t)((in->imm & 0xff) & (n == 8 ? 0x3f : 0x1f));
+        if (store_flags) {
+            /* ROL/ROR keep SF ZF AF PF (defined); the others may keep their undefined OF/AF unless the host is pure. */
+            bool rot = op == RX_ROL || op == RX_ROR;
+            if (rot || !(g->rc->pure & REC_PURE_SHIFT))
+                emit_flags_in(g);
+            /* By CL as the interpreter shifts: the immediate form may leave other undefined flags. */
+            rx_mov_ri(&g->b, 4, RX_RCX, count);
+            rx_shift_rcl(&g->b, op, n, RX_RDX);
             emit_flags_out(g);
-        store_gpr(g, n, d->reg, RX_RDX);
+        } else {
+            rx_shift_ri(&g->b, op, n, RX_RDX, count);
+        }
+        store_gpr_z(g, n, d->reg, RX_RDX);
         break;
     }
     case P_SHIFT_RCL: {
@@ -852,22 +872,26 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         rx_shift_rcl(&g->b, op, n, RX_RDX);
         if (store_flags)
             emit_flags_out(g);
-        store_gpr(g, n, d->reg, RX_RDX);
+        store_gpr_z(g, n, d->reg, RX_RDX);
         break;
     }
     case P_IMUL_RR: case P_IMUL_RRI:
         load_gpr(g, n, RX_RSI, s->reg);
         if (p == P_IMUL_RR)
             load_gpr(g, n, RX_RDX, d->reg);
-        if (store_flags)
+        if (store_flags && !(g->rc->pure & REC_PURE_IMUL))
             emit_flags_in(g);
-        if (p == P_IMUL_RR)
+        if (p == P_IMUL_RR) {
             rx_imul_rr(&g->b, n, RX_RDX, RX_RSI);
-        else
-            rx_imul_rri(&g->b, n, RX_RDX, RX_RSI, n == 2 ? (int16_t)in->imm : (int32_t)in->imm);
+        } else {
+            /* Two-operand IMUL as the interpreter multiplies (the three-operand form's undefined flags may differ). */
+            rx_mov_rr(&g->b, 8, RX_RDX, RX_RSI);
+            rx_mov_ri(&g->b, 8, RX_RSI, (uint64_t)(int64_t)(n == 2 ? (int16_t)in->imm : (int32_t)in->imm));
+            rx_imul_rr(&g->b, n, RX_RDX, RX_RSI);
+        }
         if (store_flags)
             emit_flags_out(g);
-        store_gpr(g, n, d->reg, RX_RDX);
+        store_gpr_z(g, n, d->reg, RX_RDX);
         break;
     case P_UNARY:
         load_gpr(g, n, RX_RDX, d->reg);
@@ -885,7 +909,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
             if (store_flags)
                 emit_flags_out(g);
         }
-        store_gpr(g, n, d->reg, RX_RDX);
+        store_gpr_z(g, n, d->reg, RX_RDX);
         break;
     case P_SETCC:
         emit_cond(g, in->cond);
@@ -905,13 +929,15 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         emit_tlb(g, k, ms, IEM_ACC_READ);
         if (p == P_LOAD) {
             rx_load(&g->b, n, RX_RDX, rx_mem(RX_RAX, 0));
-            store_gpr(g, n, d->reg, RX_RDX);
+            store_gpr_z(g, n, d->reg, RX_RDX);
         } else if (p == P_MOVX_LOAD) {
-            if (in->mnemonic == ZYDIS_MNEMONIC_MOVZX)
+            if (in->mnemonic == ZYDIS_MNEMONIC_MOVZX) {
                 rx_movzx_load(&g->b, 4, ms, RX_RDX, rx_mem(RX_RAX, 0));
-            else
+                store_gpr_z(g, n, d->reg, RX_RDX);
+            } else {
                 rx_movsx_load(&g->b, 8, ms, RX_RDX, rx_mem(RX_RAX, 0));
-            store_gpr(g, n, d->reg, RX_RDX);
+                store_gpr(g, n, d->reg, RX_RDX);
+            }
         } else {
             rx_load(&g->b, n, RX_RSI, rx_mem(RX_RAX, 0));
             load_gpr(g, n, RX_RDX, d->reg);

@@ -38,10 +38,28 @@ struct rec_core {
     unsigned prologue_bytes;    /* a chained block is entered this far into its code */
     unsigned hot_runs;          /* interpreted runs before translation */
     unsigned budget;            /* instructions chaining may still add (rec_chain) */
+    unsigned pure;              /* REC_PURE_*: host operations whose flags do not depend on the flags before */
     struct rec_link *links;     /* slots for block exits, handed out with the code and emptied with it */
     unsigned nlinks;
     struct rec_stats stats;
 };
+
+/*
+ * Host operations whose arithmetic flags come out the same whatever the flags going in
+ * (rec_probe_host, at start-up): the interpreter runs them with the guest's flags loaded
+ * (iem-alu.h), so the translation must load them too unless the result cannot depend on
+ * them.  The SDM leaves these flags undefined, so it is a property of the host CPU:
+ * LOGIC: AF after AND/OR/XOR/TEST, register and immediate forms alike; SHIFT: OF and AF
+ * after SHL/SHR/SAR by CL = 1..31 (63); IMUL: SF, ZF, AF and PF after two-operand IMUL.
+ * The translation uses the interpreter's encodings where undefined flags are observed
+ * (shifts by CL, two-operand IMUL): the host's immediate forms may differ (ROL by an
+ * immediate keeps OF where ROL by CL does not).
+ */
+#define REC_PURE_LOGIC 1u
+#define REC_PURE_SHIFT 2u
+#define REC_PURE_IMUL  4u
+/* Probes the host in the code area's free space (before any translation): the REC_PURE_* that hold. */
+unsigned rec_probe_host(struct rec_core *rc);
 
 struct rec_gen_result {
     unsigned ninline, ncall;

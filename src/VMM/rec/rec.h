@@ -39,6 +39,8 @@ void rec_core_set_budget(struct rec_core *rc, unsigned insns);
 void rec_core_set_hot(struct rec_core *rc, unsigned runs);
 /* Tests: use only the first bytes of the code area (at least twice the room one block may take), so it fills sooner. */
 void rec_core_set_code_limit(struct rec_core *rc, size_t bytes);
+/* Tests: the translator assumes no more than these REC_PURE_* host flag properties (0: loads the guest's flags for every operation whose undefined flags may depend on them). */
+void rec_core_limit_pure(struct rec_core *rc, unsigned mask);
 /*
  * The translation of b (a cached block) for the current code generation: translated once
  * the block has run REC_HOT_RUNS times in the interpreter; NULL while it is not (yet)

@@ -966,6 +966,80 @@ static void test_rec_self_loop(void **state)
     iemh_destroy(h);
 }
 
+/*
+ * The flags an operation leaves where the SDM calls them undefined (AF after logic, OF/AF
+ * after shifts, SF ZF AF PF after IMUL) must be the interpreter's wherever the guest can
+ * see them: here at a #GP right after the operation, entered with every arithmetic flag
+ * clear and with every one set.  Checked with the host properties the probe found
+ * (rec_probe_host) and with none assumed (the guest's flags loaded first).
+ */
+static void run_flags_case(const uint8_t *op, size_t oplen, uint64_t flags_in, bool rec, unsigned pure,
+                           uint64_t *flags_out)
+{
+    struct iemh *h = iemh_create(0);
+    iemh_mode_long64(h, IEMH_FREE_GPA, 0x8000);
+    if (rec) {
+        assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+        rec_core_limit_pure(iem_core_of(h->cpu)->rec, pure);
+    }
+    /* op; mov ecx, [rdx] with rdx non-canonical (#GP); hlt */
+    uint8_t code[32];
+    memcpy(code, op, oplen);
+    static const uint8_t tail[] = { 0x8b, 0x0a, 0xf4 };
+    memcpy(code + oplen, tail, sizeof(tail));
+    h->s->gpr[CPU_RAX] = 0x12345687;
+    h->s->gpr[CPU_RBX] = 0x80000081;
+    h->s->gpr[CPU_RDX] = 0x8000000000000000ull;
+    h->s->rflags = 0x2 | flags_in;
+    iemh_sync(h);
+    struct iem_step_result r;
+    iemh_exec(h, IEMH_FREE_GPA + 0x100, code, oplen + sizeof(tail), 100, &r);
+    assert_int_equal(r.status, IEM_STEP_EXCEPTION);
+    assert_int_equal(r.vector, 13);
+    assert_int_equal(h->s->rip, IEMH_FREE_GPA + 0x100 + oplen);
+    *flags_out = h->s->rflags;
+    iemh_destroy(h);
+}
+
+static void test_rec_undefined_flags(void **state)
+{
+    static const struct { uint8_t bytes[8]; uint8_t len; } ops[] = {
+        { { 0x21, 0xd8 }, 2 },             /* and eax, ebx */
+        { { 0x09, 0xd8 }, 2 },             /* or eax, ebx */
+        { { 0x30, 0xd8 }, 2 },             /* xor al, bl */
+        { { 0x48, 0x85, 0xd8 }, 3 },       /* test rax, rbx */
+        { { 0x83, 0xe0, 0x7f }, 3 },       /* and eax, 0x7f */
+        { { 0xc1, 0xe0, 0x05 }, 3 },       /* shl eax, 5 */
+        { { 0xc0, 0xe8, 0x03 }, 3 },       /* shr al, 3 */
+        { { 0x66, 0xc1, 0xf8, 0x11 }, 4 }, /* sar ax, 17 */
+        { { 0x48, 0xc1, 0xe0, 0x21 }, 4 }, /* shl rax, 33 */
+        { { 0xc1, 0xc0, 0x03 }, 3 },       /* rol eax, 3 (SF ZF AF PF kept: defined) */
+        { { 0x0f, 0xaf, 0xc3 }, 3 },       /* imul eax, ebx */
+        { { 0x6b, 0xc3, 0x07 }, 3 },       /* imul eax, ebx, 7 */
+        { { 0x48, 0x0f, 0xaf, 0xc3 }, 4 }, /* imul rax, rbx */
+    };
+    static const uint64_t ins[] = { 0, 0x8d5 /* OF SF ZF AF PF CF */ };
+    unsigned probed = 0;
+    {
+        struct iemh *h = iemh_create(0);
+        assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+        probed = iem_core_of(h->cpu)->rec->pure;
+        iemh_destroy(h);
+    }
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        for (size_t f = 0; f < 2; f++) {
+            uint64_t ref, got_probed, got_none;
+            run_flags_case(ops[i].bytes, ops[i].len, ins[f], false, 0, &ref);
+            run_flags_case(ops[i].bytes, ops[i].len, ins[f], true, probed, &got_probed);
+            run_flags_case(ops[i].bytes, ops[i].len, ins[f], true, 0, &got_none);
+            if (got_probed != ref || got_none != ref)
+                fail_msg("op %zu flags in %#llx: interpreter %#llx, recompiler %#llx (probed) %#llx (none)", i,
+                         (unsigned long long)ins[f], (unsigned long long)ref, (unsigned long long)got_probed,
+                         (unsigned long long)got_none);
+        }
+    }
+}
+
 /* ---- segmentation ------------------------------------------------------------------------ */
 
 static void test_segment_checks(void **state)
@@ -1350,6 +1424,7 @@ int main(void)
         cmocka_unit_test(test_links_follow_remaps),
         cmocka_unit_test(test_rec_code_flush),
         cmocka_unit_test(test_rec_self_loop),
+        cmocka_unit_test(test_rec_undefined_flags),
         cmocka_unit_test(test_segment_checks),
         cmocka_unit_test(test_mmio_access),
         cmocka_unit_test(test_cross_page_write),
