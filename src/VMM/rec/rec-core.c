@@ -21,6 +21,8 @@ void rec_gen_prologue(struct rec_buf *b)
     rx_push(b, RX_R13);
     rx_mov_rr(b, 8, RX_R12, RX_RDI);
     rx_load(b, 8, RX_RBX, rx_mem(RX_R12, OFF_S));
+    /* A translation starts with the guest's flags pending in r13 (rec-gen.c): chained entries bring them there. */
+    rx_load(b, 8, RX_R13, rx_mem(RX_RBX, (int32_t)offsetof(struct cpu_state, rflags)));
 }
 
 void rec_gen_epilogue(struct rec_buf *b)

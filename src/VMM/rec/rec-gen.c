@@ -29,10 +29,14 @@
  * Pending flags: an inline instruction leaves its flags in r13 (the host's PUSHFQ image,
  * whose arithmetic bits sit where RFLAGS has them) instead of merging them into RFLAGS in
  * memory; later inline code reads them there.  They are merged (emit_flags_merge) before
- * anything else can see RFLAGS: a call to a handler (inline or in a tail) and every exit.
- * Whether they are pending is known at translation time at each point (gen.fpend); a tail
- * records it for its instruction's start, and one that resumes inline code reloads r13
- * from RFLAGS when the code after the instruction expects pending flags.
+ * anything else can see RFLAGS: a call to a handler (inline or in a tail) and a return to
+ * the run loop.  Whether they are pending is known at translation time at each point
+ * (gen.fpend); a tail records it for its instruction's start, and one that resumes inline
+ * code reloads r13 from RFLAGS when the code after the instruction expects pending flags.
+ * Every translation starts with them pending: the prologue loads r13 from RFLAGS, and a
+ * block exit that runs on into the next translation (a link, a self-loop or rec_chain, which
+ * leaves r13 alone as the ABI has it) passes r13 along unmerged, after loading it from
+ * RFLAGS where a handler had the last word.
  */
 
 #include <stddef.h>
@@ -692,7 +696,10 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
     struct rec_core *rcore = g->rc;
     /* The code after an exit is reached only by other paths, which keep their flags state. */
     bool fpend = g->fpend;
-    emit_flags_merge(g);
+    /* The next translation starts with the flags pending in r13; only the return to the run loop merges them. */
+    if (!g->fpend)
+        rx_load(&g->b, 8, RX_R13, rx_mem(ST, OFF_RFLAGS));
+    g->fpend = true;
     bool self = g->exit_self && fast_ok && g->code_size == 8;
     g->exit_self = false;
     struct rec_link *link = NULL;
@@ -767,6 +774,7 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
     rx_jmp_reg(&g->b, RX_RAX);
     if (out)
         rx_bind8(&g->b, out);
+    emit_flags_merge(g);
     rx_mov_ri(&g->b, 4, RX_RAX, (uint32_t)rc);
     rx_jmp32(&g->b, g->code, g->epilogue);
     g->fpend = fpend;
@@ -1094,6 +1102,7 @@ uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t
 
     rec_gen_prologue(&g->b);
     g->body = HERE(g);
+    g->fpend = true; /* the prologue, or the exit that chained here, left the flags in r13 */
     plan_block(g);
     for (unsigned k = 0; k < blk->ninsns && !g->b.overflow; k++) {
         enum plan p = (enum plan)g->plan[k];

@@ -967,6 +967,37 @@ static void test_rec_self_loop(void **state)
 }
 
 /*
+ * Flags a handler (not inline code) set before a block exit reach the next translation,
+ * which starts with them pending in r13: through rec_chain on the first round and through
+ * the exit's link afterwards.  BT runs through the interpreter; SETC in the next block
+ * reads its CF.
+ */
+static void test_rec_flags_across_chain(void **state)
+{
+    for (int bit = 3; bit <= 4; bit++) {
+        struct iemh *h = iemh_create(0);
+        iemh_mode_long64(h, IEMH_FREE_GPA, 0x8000);
+        assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+        /* mov edx, 100; L: bt eax, bit; jmp B; B: setc cl; add ebx, ecx; dec edx; jnz L; hlt */
+        const uint8_t code[] = { 0xba, 0x64, 0x00, 0x00, 0x00, 0x0f, 0xba, 0xe0, (uint8_t)bit, 0xeb, 0x00,
+                                 0x0f, 0x92, 0xc1, 0x01, 0xcb, 0xff, 0xca, 0x75, 0xf1, 0xf4 };
+        h->s->gpr[CPU_RAX] = 0x8; /* bit 3 set, bit 4 clear */
+        h->s->gpr[CPU_RBX] = 0;
+        h->s->gpr[CPU_RCX] = 0;
+        h->s->rflags = 0x2 | (bit == 3 ? 0 : IEM_F_CF); /* CF before the loop: the opposite of BT's */
+        iemh_sync(h);
+        struct iem_step_result r;
+        iemh_exec(h, IEMH_FREE_GPA + 0x100, code, sizeof(code), 10000, &r);
+        assert_int_equal(r.status, IEM_STEP_HLT);
+        assert_int_equal(h->s->gpr[CPU_RBX], bit == 3 ? 100 : 0);
+        struct rec_stats st;
+        rec_core_stats(iem_core_of(h->cpu)->rec, &st);
+        assert_true(st.blocks >= 2);
+        iemh_destroy(h);
+    }
+}
+
+/*
  * The flags an operation leaves where the SDM calls them undefined (AF after logic, OF/AF
  * after shifts, SF ZF AF PF after IMUL) must be the interpreter's wherever the guest can
  * see them: here at a #GP right after the operation, entered with every arithmetic flag
@@ -1425,6 +1456,7 @@ int main(void)
         cmocka_unit_test(test_rec_code_flush),
         cmocka_unit_test(test_rec_self_loop),
         cmocka_unit_test(test_rec_undefined_flags),
+        cmocka_unit_test(test_rec_flags_across_chain),
         cmocka_unit_test(test_segment_checks),
         cmocka_unit_test(test_mmio_access),
         cmocka_unit_test(test_cross_page_write),
