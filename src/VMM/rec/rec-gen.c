@@ -531,13 +531,15 @@ static void emit_lin(struct gen *g, unsigned k, const struct iem_insn *in)
  * slow case of instruction k.  One compare covers the rest: the tag of the page of the
  * access's last byte, with VALID and USER_OK, against the entry's tag (an entry without a
  * host mapping carries IEM_TLB_SLOW; below CPL 3 tlb_tag_or supplies USER_OK); an access
- * that crosses into the next page names a page this slot cannot hold.  Clobbers rcx, rdx, r8.
+ * that crosses into the next page names a page this slot cannot hold.  Leaves the slot in
+ * r11 (for emit_dirty).  Clobbers rcx, rdx, r8.
  */
 static void emit_tlb(struct gen *g, unsigned k, unsigned n, int kind)
 {
-    rx_mov_rr(&g->b, 4, RX_RDX, RX_RSI);
-    rx_shift_ri(&g->b, RX_SHR, 4, RX_RDX, 12);
-    rx_movzx_rr(&g->b, 4, 1, RX_RDX, RX_RDX);                    /* slot (IEM_TLB_ENTRIES = 256) */
+    rx_mov_rr(&g->b, 4, RX_R11, RX_RSI);
+    rx_shift_ri(&g->b, RX_SHR, 4, RX_R11, 12);
+    rx_movzx_rr(&g->b, 4, 1, RX_R11, RX_R11);                    /* slot (IEM_TLB_ENTRIES = 256) */
+    rx_mov_rr(&g->b, 4, RX_RDX, RX_R11);
     rx_shift_ri(&g->b, RX_SHL, 4, RX_RDX, 5);                    /* entries of 32 bytes */
     if (n > 1)
         rx_lea(&g->b, 8, RX_RCX, rx_mem(RX_RSI, (int32_t)n - 1));
@@ -566,25 +568,21 @@ static void emit_tlb(struct gen *g, unsigned k, unsigned n, int kind)
     rx_alu_rr(&g->b, RX_ADD, 8, RX_RAX, RX_RSI);
 }
 
-/* Marks the page of the write at rsi dirty (iem_fast_dirty).  Clobbers rcx, rdx, r8. */
+/*
+ * Marks the page of the write just done dirty (iem_fast_dirty), its TLB slot in r11 from
+ * emit_tlb.  A write entry without IEM_TLB_SLOW maps RAM, whose dirty bitmap always exists,
+ * so the side entry's word is never NULL on this path.  Clobbers rcx, rdx.
+ */
 static void emit_dirty(struct gen *g)
 {
-    rx_mov_rr(&g->b, 8, RX_RCX, RX_RSI);
-    rx_shift_ri(&g->b, RX_SHR, 8, RX_RCX, 12);
-    rx_movzx_rr(&g->b, 4, 1, RX_RCX, RX_RCX);
-    rx_lea(&g->b, 8, RX_RCX, rx_mem_idx(RX_RCX, RX_RCX, 4, 0)); /* slot * 5 (side entries of 40 bytes) */
+    rx_lea(&g->b, 8, RX_RCX, rx_mem_idx(RX_R11, RX_R11, 4, 0)); /* slot * 5 (side entries of 40 bytes) */
     rx_load(&g->b, 8, RX_RDX, rx_mem_idx(CPU, RX_RCX, 8, OFF_WSIDE_WORD));
-    rx_test_rr(&g->b, 8, RX_RDX, RX_RDX);
-    uint8_t *none = rx_jcc8(&g->b, RX_CC_E);
     rx_load(&g->b, 8, RX_RCX, rx_mem_idx(CPU, RX_RCX, 8, OFF_WSIDE_BIT));
-    rx_load(&g->b, 8, RX_R8, rx_mem(RX_RDX, 0));
-    rx_test_rr(&g->b, 8, RX_R8, RX_RCX);
+    rx_test_mr(&g->b, 8, rx_mem(RX_RDX, 0), RX_RCX);
     uint8_t *set = rx_jcc8(&g->b, RX_CC_NE);
     static const uint8_t lock = 0xf0;
     rx_bytes(&g->b, &lock, 1);
     rx_alu_mr(&g->b, RX_OR, 8, rx_mem(RX_RDX, 0), RX_RCX);
-    if (none)
-        rx_bind8(&g->b, none);
     if (set)
         rx_bind8(&g->b, set);
 }

@@ -515,6 +515,11 @@ void rx_test_rr(struct rec_buf *b, unsigned size, enum rec_reg a, enum rec_reg c
                size == 1 ? 0x84 : 0x85, c, rm_reg(a));
 }
 
+void rx_test_mr(struct rec_buf *b, unsigned size, struct rec_mem m, enum rec_reg r)
+{
+    emit_modrm(b, size, RX_SZ_1248, byte_flags(size, RX_F_BYTE_REG), size == 1 ? 0x84 : 0x85, r, rm_mem(m));
+}
+
 /*
  * TEST r/m, imm: F6 /0 ib, F7 /0 iw/id, or A8 ib / A9 iw/id for the accumulator.  TEST
  * has no sign-extended imm8 form, and a narrower TEST would change SF, so the operand

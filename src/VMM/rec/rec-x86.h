@@ -124,6 +124,7 @@ void rx_alu_mi(struct rec_buf *b, enum rec_alu op, unsigned size, struct rec_mem
 void rx_test_rr(struct rec_buf *b, unsigned size, enum rec_reg a, enum rec_reg c);
 void rx_test_ri(struct rec_buf *b, unsigned size, enum rec_reg a, int32_t imm);
 void rx_test_mi(struct rec_buf *b, unsigned size, struct rec_mem m, int32_t imm);
+void rx_test_mr(struct rec_buf *b, unsigned size, struct rec_mem m, enum rec_reg r);
 /* Shift/rotate by an immediate (count 1 uses the short form) or by CL. */
 void rx_shift_ri(struct rec_buf *b, enum rec_shift op, unsigned size, enum rec_reg r, uint8_t count);
 void rx_shift_rcl(struct rec_buf *b, enum rec_shift op, unsigned size, enum rec_reg r);

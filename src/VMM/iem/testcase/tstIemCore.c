@@ -967,6 +967,59 @@ static void test_rec_self_loop(void **state)
 }
 
 /*
+ * Guest writes mark their pages in the RAM region's dirty bitmap, on the interpreter and
+ * in translated code (inline stores, immediate stores, PUSH, CALL), and pages only read
+ * stay clean.
+ */
+static void test_dirty_log(void **state)
+{
+    for (int rec = 0; rec < 2; rec++) {
+        struct iemh *h = iemh_create(0);
+        iemh_mode_long64(h, IEMH_FREE_GPA + 0x100, 0x70100);
+        if (rec)
+            assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+        /* L: mov [rdi], eax; mov dword [rsi], 5; push rax; pop rax; mov eax, [rbx]; call F; dec ecx; jnz L; hlt
+         * F: ret */
+        static const uint8_t code[] = { 0x89, 0x07, 0xc7, 0x06, 0x05, 0x00, 0x00, 0x00, 0x50, 0x58, 0x8b, 0x03,
+                                        0xe8, 0x05, 0x00, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xeb, 0xf4, 0xc3 };
+        iemh_write(h, IEMH_FREE_GPA + 0x100, code, sizeof(code));
+        h->s->gpr[CPU_RDI] = 0x50000;
+        h->s->gpr[CPU_RSI] = 0x60008;
+        h->s->gpr[CPU_RBX] = 0x90000;
+        h->s->gpr[CPU_RCX] = 40;
+        iemh_sync(h);
+        uint64_t bitmap[(4u << 20) / 4096 / 64];
+        assert_int_equal(mem_region_dirty_enable(h->ram_region, true), 0);
+        struct iem_step_result r;
+        iemh_run(h, 10000, &r);
+        assert_int_equal(r.status, IEM_STEP_HLT);
+        assert_int_equal(mem_region_dirty_fetch(h->ram_region, bitmap, RT_ARRAY_SIZE(bitmap)), 0);
+#define PAGE_DIRTY(gpa) ((bitmap[((gpa) >> 12) / 64] >> (((gpa) >> 12) % 64)) & 1)
+        assert_true(PAGE_DIRTY(0x50000));
+        assert_true(PAGE_DIRTY(0x60000));
+        assert_true(PAGE_DIRTY(0x70000)); /* the stack: PUSH and CALL */
+        assert_false(PAGE_DIRTY(0x90000)); /* only read */
+        assert_false(PAGE_DIRTY(0xa0000));
+        /* Fetching cleared the bitmap: another round marks again. */
+        h->s->gpr[CPU_RCX] = 40;
+        h->s->rip = IEMH_FREE_GPA + 0x100;
+        h->s->halted = false;
+        iemh_run(h, 10000, &r);
+        assert_int_equal(r.status, IEM_STEP_HLT);
+        assert_int_equal(mem_region_dirty_fetch(h->ram_region, bitmap, RT_ARRAY_SIZE(bitmap)), 0);
+        assert_true(PAGE_DIRTY(0x50000) && PAGE_DIRTY(0x60000) && PAGE_DIRTY(0x70000));
+        assert_false(PAGE_DIRTY(0x90000));
+#undef PAGE_DIRTY
+        if (rec) {
+            struct rec_stats st;
+            rec_core_stats(iem_core_of(h->cpu)->rec, &st);
+            assert_true(st.inline_insns >= 8);
+        }
+        iemh_destroy(h);
+    }
+}
+
+/*
  * Flags a handler (not inline code) set before a block exit reach the next translation,
  * which starts with them pending in r13: through rec_chain on the first round and through
  * the exit's link afterwards.  BT runs through the interpreter; SETC in the next block
@@ -1457,6 +1510,7 @@ int main(void)
         cmocka_unit_test(test_rec_self_loop),
         cmocka_unit_test(test_rec_undefined_flags),
         cmocka_unit_test(test_rec_flags_across_chain),
+        cmocka_unit_test(test_dirty_log),
         cmocka_unit_test(test_segment_checks),
         cmocka_unit_test(test_mmio_access),
         cmocka_unit_test(test_cross_page_write),

@@ -500,6 +500,12 @@ static void test_alu_mem(void **state)
             assert_int_equal(d.in.mnemonic, ZYDIS_MNEMONIC_TEST);
             expect_mem(&d, &d.op[0], size, m);
             expect_imm(&d, &d.op[1], (uint64_t)(int64_t)imm);
+
+            rx_test_mr(fresh(), size, m, r);
+            decode(&d);
+            assert_int_equal(d.in.mnemonic, ZYDIS_MNEMONIC_TEST);
+            expect_mem(&d, &d.op[0], size, m);
+            expect_reg(&d.op[1], size, r);
         }
     }
 }
