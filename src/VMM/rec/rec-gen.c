@@ -664,15 +664,6 @@ static enum rec_cc cond_host(unsigned cc)
     return (cc & 1) ? RX_CC_E : RX_CC_NE;
 }
 
-/*
- * Leaves the translation after instruction k with result rc (IEM_NEXT or IEM_JUMPED; RIP
- * and cpu->insn set).  In 64-bit code after an inline instruction (nothing can have
- * opened a shadow or set TF), the exit's link slot is checked first: the same target
- * RIP, the same link key (nothing died, nothing flushed, same privilege), no kick,
- * cross-thread work or interrupt to take, room in the chain budget.  Then the target
- * block starts at once, with the bookkeeping rec_chain does.  Else rec_chain decides
- * (and fills the slot), and the translation returns when it refuses.
- */
 /* rec_chain's conditions besides the link: a kick, cross-thread work or an interrupt to take go to slow[]. */
 static void emit_run_on_checks(struct gen *g, uint8_t **slow, unsigned *nslow)
 {
@@ -689,6 +680,15 @@ static void emit_run_on_checks(struct gen *g, uint8_t **slow, unsigned *nslow)
         rx_bind8(&g->b, no_if);
 }
 
+/*
+ * Leaves the translation after instruction k with result rc (IEM_NEXT or IEM_JUMPED) for
+ * the RIP in rax.  In 64-bit code after an inline instruction (nothing can have opened a
+ * shadow or set TF), the exit's link slot is checked first: the same target RIP, the same
+ * link key (nothing died, nothing flushed, same privilege), no kick, cross-thread work or
+ * interrupt to take, room in the chain budget.  Then the target block starts at once,
+ * with the bookkeeping rec_chain does.  Else RIP and cpu->insn are stored, rec_chain
+ * decides (and fills the slot), and the translation returns when it refuses.
+ */
 static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
 {
     struct rec_core *rcore = g->rc;
@@ -703,6 +703,12 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
     struct rec_link *link = NULL;
     uint8_t *slow[8];
     unsigned nslow = 0;
+    /*
+     * RIP, cpu->insn and cpu->insn_rip are exit state: translated code keeps its position in
+     * block_rip and the instruction offsets, and sets them itself before a handler call.  So
+     * the ways on into translated code below leave them alone; only the way out through
+     * rec_chain stores them.  The checks keep rax (the target) intact.
+     */
     if (self) {
         /*
          * A loop back to this block's start at the same RIP: the block, its RIP and the
@@ -715,9 +721,6 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
         slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_B, HERE(g));
         rx_alu_mi(&g->b, RX_SUB, 4, rx_mem(RX_RCX, 0), (int32_t)g->blk->ninsns);
         rx_alu_mi(&g->b, RX_ADD, 8, rx_mem(CPU, OFF_ICOUNT), (int32_t)(k + 1));
-        emit_set_insn(g, 0);
-        rx_load(&g->b, 8, RX_RAX, rx_mem(CPU, OFF_BLOCK_RIP));
-        rx_store(&g->b, 8, rx_mem(CPU, OFF_INSN_RIP), RX_RAX);
         rx_jmp32(&g->b, g->code, g->body);
         for (unsigned i = 0; i < nslow; i++)
             rx_bind32(&g->b, slow[i]);
@@ -733,37 +736,38 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
     }
     if (link) {
         rx_mov_ri(&g->b, 8, RX_RDX, (uint64_t)(uintptr_t)link);
-        rx_load(&g->b, 8, RX_RAX, rx_mem(ST, OFF_RIP));
         rx_alu_rm(&g->b, RX_CMP, 8, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, lin)));
         slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
         /* The link key (iem_link_valid): generations and CPL 3. */
-        rx_load(&g->b, 8, RX_RAX, rx_mem(CPU, OFF_LINK_KEY));
-        rx_alu_rm(&g->b, RX_AND, 8, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, mask)));
-        rx_alu_rm(&g->b, RX_CMP, 8, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, key)));
+        rx_load(&g->b, 8, RX_RCX, rx_mem(CPU, OFF_LINK_KEY));
+        rx_alu_rm(&g->b, RX_AND, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, mask)));
+        rx_alu_rm(&g->b, RX_CMP, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, key)));
         slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
         emit_run_on_checks(g, slow, &nslow);
         /* The chain budget (rec_core.budget) pays for the target's instructions. */
         rx_mov_ri(&g->b, 8, RX_RCX, (uint64_t)(uintptr_t)&rcore->budget);
-        rx_load(&g->b, 4, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, ninsns)));
-        rx_alu_mr(&g->b, RX_CMP, 4, rx_mem(RX_RCX, 0), RX_RAX);
+        rx_load(&g->b, 4, RX_R8, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, ninsns)));
+        rx_alu_mr(&g->b, RX_CMP, 4, rx_mem(RX_RCX, 0), RX_R8);
         slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_B, HERE(g));
-        rx_alu_mr(&g->b, RX_SUB, 4, rx_mem(RX_RCX, 0), RX_RAX);
-        /* rec_chain's bookkeeping: this block's k + 1 instructions retired, the target's state. */
+        rx_alu_mr(&g->b, RX_SUB, 4, rx_mem(RX_RCX, 0), RX_R8);
+        /* rec_chain's bookkeeping: this block's k + 1 instructions retired, the target's block and RIP. */
         rx_alu_mi(&g->b, RX_ADD, 8, rx_mem(CPU, OFF_ICOUNT), (int32_t)(k + 1));
-        rx_load(&g->b, 8, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, to)));
-        rx_store(&g->b, 8, rx_mem(CPU, OFF_CUR_BLOCK), RX_RAX);
-        rx_lea(&g->b, 8, RX_RCX, rx_mem(RX_RAX, OFF_INSNS));
+        rx_load(&g->b, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, to)));
+        rx_store(&g->b, 8, rx_mem(CPU, OFF_CUR_BLOCK), RX_RCX);
+        rx_lea(&g->b, 8, RX_RCX, rx_mem(RX_RCX, OFF_INSNS));
         rx_store(&g->b, 8, rx_mem(CPU, OFF_COUNT_BASE), RX_RCX);
-        rx_store(&g->b, 8, rx_mem(CPU, OFF_INSN), RX_RCX);
-        rx_load(&g->b, 8, RX_RAX, rx_mem(ST, OFF_RIP));
         rx_store(&g->b, 8, rx_mem(CPU, OFF_BLOCK_RIP), RX_RAX);
-        rx_store(&g->b, 8, rx_mem(CPU, OFF_INSN_RIP), RX_RAX);
         rx_jmp_mem(&g->b, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, body)));
         for (unsigned i = 0; i < nslow; i++)
             rx_bind32(&g->b, slow[i]);
-    } else {
-        rx_alu_rr(&g->b, RX_XOR, 4, RX_RDX, RX_RDX);
     }
+    /* Out through rec_chain: the exit state first. */
+    rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
+    emit_set_insn(g, k);
+    if (link)
+        rx_mov_ri(&g->b, 8, RX_RDX, (uint64_t)(uintptr_t)link);
+    else
+        rx_alu_rr(&g->b, RX_XOR, 4, RX_RDX, RX_RDX);
     rx_mov_rr(&g->b, 8, RX_RDI, CPU);
     rx_mov_ri(&g->b, 4, RX_RSI, (uint32_t)rc);
     rx_call(&g->b, g->code, (const void *)rec_chain);
@@ -791,12 +795,14 @@ static void emit_canonical(struct gen *g, unsigned k, enum rec_reg tmp, int kind
     add_tail(g, rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g)), kind, k, NULL);
 }
 
-/* Leaves with IEM_JUMPED to the target in rax (64-bit mode): non-canonical goes through the interpreter (#GP). */
+/*
+ * Leaves with IEM_JUMPED to the target in rax (64-bit mode): non-canonical goes through the
+ * interpreter (#GP).  A branch to the block's own start needs no check: it runs there.
+ */
 static void emit_jump_rax(struct gen *g, unsigned k)
 {
-    emit_canonical(g, k, RX_RCX, TAIL_BRANCH);
-    rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
-    emit_set_insn(g, k);
+    if (!g->exit_self)
+        emit_canonical(g, k, RX_RCX, TAIL_BRANCH);
     emit_exit_chain(g, k, IEM_JUMPED, true);
 }
 
@@ -806,8 +812,13 @@ static void emit_rel_target(struct gen *g, unsigned k)
     const struct iem_insn *in = &g->blk->insns[k];
     int64_t rel = (int64_t)in->off + (int64_t)in->len + (int64_t)in->imm;
     rx_load(&g->b, 8, RX_RAX, rx_mem(CPU, OFF_BLOCK_RIP));
-    rx_mov_ri(&g->b, 8, RX_RCX, (uint64_t)rel);
-    rx_alu_rr(&g->b, RX_ADD, 8, RX_RAX, RX_RCX);
+    if (rel == (int64_t)(int32_t)rel) {
+        if (rel)
+            rx_lea(&g->b, 8, RX_RAX, rx_mem(RX_RAX, (int32_t)rel));
+    } else {
+        rx_mov_ri(&g->b, 8, RX_RCX, (uint64_t)rel);
+        rx_alu_rr(&g->b, RX_ADD, 8, RX_RAX, RX_RCX);
+    }
 }
 
 static void gen_inline(struct gen *g, unsigned k, enum plan p)
@@ -1024,8 +1035,6 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         rx_store(&g->b, 8, rx_mem(ST, OFF_GPR(CPU_RSP)), RX_RSI);
         emit_dirty(g);
         rx_mov_rr(&g->b, 8, RX_RAX, RX_R9);
-        rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
-        emit_set_insn(g, k);
         emit_exit_chain(g, k, IEM_JUMPED, true);
         break;
     case P_RET:
@@ -1035,8 +1044,6 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         emit_canonical(g, k, RX_RCX, TAIL_SLOW);
         rx_alu_ri(&g->b, RX_ADD, 8, RX_RSI, 8);
         rx_store(&g->b, 8, rx_mem(ST, OFF_GPR(CPU_RSP)), RX_RSI);
-        rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
-        emit_set_insn(g, k);
         emit_exit_chain(g, k, IEM_JUMPED, true);
         break;
     default:
@@ -1051,8 +1058,6 @@ static void emit_exit_after(struct gen *g, unsigned k, bool fast_ok)
 {
     const struct iem_insn *in = &g->blk->insns[k];
     emit_rip(g, k, in->len);
-    rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
-    emit_set_insn(g, k);
     emit_exit_chain(g, k, IEM_NEXT, fast_ok);
 }
 
