@@ -84,13 +84,16 @@ struct iem_code_page {
     struct iem_block *blocks;
 };
 
-/* Side data of a write TLB entry: the real host page (also for write-slow code pages) and the region for dirty marking. */
+/*
+ * Side data of a write TLB entry: the real host page (also for write-slow code pages) and
+ * its bit in the RAM region's dirty bitmap.  32 bytes, as a TLB entry: translated code
+ * indexes both with the same scaled slot.
+ */
 struct iem_tlb_wside {
     uint8_t *hva;
-    struct mem_region *region;
-    uint64_t region_offset;
     _Atomic(uint64_t) *dirty_word;  /* the page's word in the region's dirty bitmap (mem_dirty_word_set) */
     uint64_t dirty_bit;
+    uint64_t reserved;
 };
 
 /* A copy of the flat guest-physical map for lookups without the core's lock. */

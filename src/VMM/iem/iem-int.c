@@ -69,8 +69,10 @@ uint8_t *iem_int_tlb_ram(struct iem_cpu *cpu, uint64_t linear, int kind)
 
 void iem_int_tlb_dirty(struct iem_cpu *cpu, uint64_t linear, unsigned len)
 {
+    /* Callers write within the page of linear (iem_int_tlb_ram). */
+    (void)len;
     const struct iem_tlb_wside *side = &iem_core_of(cpu)->wside[(linear / IEM_PAGE_SIZE) % IEM_TLB_ENTRIES];
-    mem_region_dirty_mark(side->region, side->region_offset + (linear & (IEM_PAGE_SIZE - 1)), len);
+    mem_dirty_word_set(side->dirty_word, side->dirty_bit);
 }
 
 void *iem_int_lock_ptr(struct iem_cpu *cpu, unsigned seg, uint64_t off, unsigned size)

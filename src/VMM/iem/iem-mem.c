@@ -368,14 +368,12 @@ static struct iem_tlb_entry *tlb_fill(struct iem_core *core, uint64_t lin, int k
         struct iem_tlb_wside *side = &core->wside[idx];
         if (hva && sp.kind == MEM_KIND_RAM && !sp.readonly) {
             side->hva = hva;
-            side->region = sp.region;
-            side->region_offset = sp.region_offset + (wr.gpa_page - sp.gpa);
-            side->dirty_word = mem_region_dirty_word(sp.region, side->region_offset, &side->dirty_bit);
+            side->dirty_word = mem_region_dirty_word(sp.region, sp.region_offset + (wr.gpa_page - sp.gpa),
+                                                     &side->dirty_bit);
             if (iem_cache_write_is_slow(core, wr.gpa_page))
                 hva = NULL;
         } else {
             side->hva = NULL;
-            side->region = NULL;
             side->dirty_word = NULL;
             hva = NULL;
         }
@@ -584,7 +582,7 @@ static void write_slow(struct iem_core *core, const struct xlat *x, unsigned off
     if (side->hva) {
         /* RAM holding decoded code: drop the code the write overlaps, then store. */
         memcpy(side->hva + off, buf, n);
-        mem_region_dirty_mark(side->region, side->region_offset + off, n);
+        mem_dirty_word_set(side->dirty_word, side->dirty_bit); /* x covers one page */
         iem_cache_invalidate(core, gpa, n);
         if (core->ivm->ncores > 1)
             iem_cache_post(core->ivm, gpa, n, core);

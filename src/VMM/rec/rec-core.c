@@ -15,10 +15,14 @@
 
 void rec_gen_prologue(struct rec_buf *b)
 {
-    /* Three pushes keep the stack 16-byte aligned for the calls the body makes (SysV ABI). */
+    /* Six pushes and eight bytes more keep the stack 16-byte aligned for the calls the body makes (SysV ABI). */
     rx_push(b, RX_RBX);
     rx_push(b, RX_R12);
     rx_push(b, RX_R13);
+    rx_push(b, RX_RBP);
+    rx_push(b, RX_R14);
+    rx_push(b, RX_R15);
+    rx_alu_ri(b, RX_SUB, 8, RX_RSP, 8);
     rx_mov_rr(b, 8, RX_R12, RX_RDI);
     rx_load(b, 8, RX_RBX, rx_mem(RX_R12, OFF_S));
     /* A translation starts with the guest's flags pending in r13 (rec-gen.c): chained entries bring them there. */
@@ -27,6 +31,10 @@ void rec_gen_prologue(struct rec_buf *b)
 
 void rec_gen_epilogue(struct rec_buf *b)
 {
+    rx_alu_ri(b, RX_ADD, 8, RX_RSP, 8);
+    rx_pop(b, RX_R15);
+    rx_pop(b, RX_R14);
+    rx_pop(b, RX_RBP);
     rx_pop(b, RX_R13);
     rx_pop(b, RX_R12);
     rx_pop(b, RX_RBX);

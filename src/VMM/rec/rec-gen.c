@@ -3,8 +3,9 @@
 /*
  * Host register use inside translated code (SysV x86-64; the function saves what it uses):
  *   r12  struct iem_cpu * (also the struct iem_core *, its first member)
- *   rbx  struct cpu_state * (guest registers and RIP stay in memory there)
+ *   rbx  struct cpu_state * (guest registers and RIP live in memory there)
  *   r13  the guest's arithmetic flags while they are pending (below)
+ *   rbp, r14, r15  the register cache (below)
  *   rax, rcx, rdx, rsi, rdi, r8-r11  scratch, dead across calls
  *
  * Layout of a translation: a fixed prologue (rec_core.prologue_bytes long) that saves
@@ -33,6 +34,15 @@
  * the run loop.  Whether they are pending is known at translation time at each point
  * (gen.fpend); a tail records it for its instruction's start, and one that resumes inline
  * code reloads r13 from RFLAGS when the code after the instruction expects pending flags.
+ * Register cache: the three guest registers an instruction sequence uses most (plan_cache)
+ * live in rbp, r14 and r15 within a translation: loaded at first use, written back
+ * (when changed) before anything else can see guest registers: a handler call (inline or
+ * in a tail, which then reloads what the code it resumes expects) and every exit; a
+ * handler may change any register, so after one the cache starts empty again.  Which
+ * host register holds which guest register is fixed per translation; whether it holds it
+ * yet (valid) and whether memory is behind (dirty) is known at translation time at each
+ * point, as for the flags.
+ *
  * Every translation starts with them pending: the prologue loads r13 from RFLAGS, and a
  * block exit that runs on into the next translation (a link, a self-loop or rec_chain, which
  * leaves r13 alone as the ABI has it) passes r13 along unmerged, after loading it from
@@ -54,7 +64,7 @@
 #define OFF_INSN_RIP  ((int32_t)offsetof(struct iem_cpu, insn_rip))
 #define OFF_BLOCK_RIP ((int32_t)offsetof(struct iem_cpu, block_rip))
 #define OFF_DIRTY     ((int32_t)offsetof(struct iem_cpu, block_dirty))
-#define OFF_GPR(r)    ((int32_t)(offsetof(struct cpu_state, gpr) + 8 * (r)))
+#define OFF_GPR_(r)   ((int32_t)(offsetof(struct cpu_state, gpr) + 8 * (r)))
 #define OFF_RIP       ((int32_t)offsetof(struct cpu_state, rip))
 #define OFF_RFLAGS    ((int32_t)offsetof(struct cpu_state, rflags))
 #define OFF_CPL       ((int32_t)offsetof(struct iem_cpu, cpl))
@@ -66,7 +76,7 @@
 #define OFF_WSIDE_BIT  ((int32_t)(offsetof(struct iem_core, wside) + offsetof(struct iem_tlb_wside, dirty_bit)))
 /* The inline TLB code scales slots by these sizes and assumes 256 slots. */
 _Static_assert(sizeof(struct iem_tlb_entry) == 32, "TLB entries of 32 bytes");
-_Static_assert(sizeof(struct iem_tlb_wside) == 40, "TLB side entries of 40 bytes");
+_Static_assert(sizeof(struct iem_tlb_wside) == 32, "TLB side entries of 32 bytes");
 _Static_assert(IEM_TLB_ENTRIES == 256, "256 TLB slots");
 #define OFF_ICOUNT    ((int32_t)offsetof(struct iem_cpu, icount))
 #define OFF_CUR_BLOCK ((int32_t)offsetof(struct iem_cpu, cur_block))
@@ -98,7 +108,13 @@ struct tail {
     uint8_t *resume;   /* TAIL_SLOW: where the inline code goes on after the instruction */
     bool fpend;        /* flags pending in r13 when the instruction started */
     bool fpend_after;  /* TAIL_SLOW: ... and at resume */
+    uint8_t cvalid, cdirty; /* the register cache when the instruction started */
+    uint8_t cvalid_after;   /* TAIL_SLOW: cache slots the code at resume expects loaded */
 };
+
+/* The register cache's host registers (callee-saved: they survive the calls translated code makes). */
+#define NCACHE 3
+static const enum rec_reg g_cache_host[NCACHE] = { RX_RBP, RX_R14, RX_R15 };
 
 struct gen {
     struct rec_buf b;
@@ -114,6 +130,10 @@ struct gen {
     bool cond_in_r8;         /* emit_alu_op left the next Jcc's condition in r8 ... */
     unsigned cond_in_r8_for; /* ... for this instruction (0: none) */
     struct rec_core *rc;
+    int8_t cache_slot[16];   /* guest register -> register cache slot, or -1 (fixed per translation) */
+    int8_t cache_guest[NCACHE]; /* slot -> guest register, or -1 */
+    uint8_t cvalid, cdirty;  /* at the emission point: slots holding their register, and those memory lacks */
+    uint8_t cvalid_insn, cdirty_insn; /* ... when the current instruction started */
     struct tail tails[6 * IEM_BLOCK_MAX + 8]; /* at most six per instruction (a CALL: its slow cases and their exits) */
     unsigned ntails;
     unsigned ninline, ncall;
@@ -145,6 +165,8 @@ static void add_tail(struct gen *g, uint8_t *from, int kind, unsigned k, uint8_t
     st->k = (uint16_t)k;
     st->resume = resume;
     st->fpend = g->fpend_insn;
+    st->cvalid = g->cvalid_insn;
+    st->cdirty = g->cdirty_insn;
 }
 
 /* ---- Pieces shared by every instruction ------------------------------------------------- */
@@ -170,6 +192,24 @@ static void emit_set_insn(struct gen *g, unsigned k)
     rx_store(&g->b, 8, rx_mem(CPU, OFF_INSN), RX_RSI);
 }
 
+/* Changed cached registers back to memory (the cache stays valid). */
+static void cache_flush(struct gen *g)
+{
+    for (unsigned i = 0; i < NCACHE; i++)
+        if (g->cdirty & (1u << i))
+            rx_store(&g->b, 8, rx_mem(ST, OFF_GPR_(g->cache_guest[i])), g_cache_host[i]);
+    g->cdirty = 0;
+}
+
+/* Loads the cache slots in mask that are not loaded yet. */
+static void cache_load(struct gen *g, uint8_t mask)
+{
+    for (unsigned i = 0; i < NCACHE; i++)
+        if ((mask & ~g->cvalid) & (1u << i))
+            rx_load(&g->b, 8, g_cache_host[i], rx_mem(ST, OFF_GPR_(g->cache_guest[i])));
+    g->cvalid |= mask;
+}
+
 /* Pending flags (r13) into RFLAGS: afterwards RFLAGS holds them.  Clobbers rax, rcx. */
 static void emit_flags_merge(struct gen *g)
 {
@@ -192,6 +232,7 @@ static void emit_call(struct gen *g, unsigned k)
 {
     const struct iem_insn *in = &g->blk->insns[k];
     emit_flags_merge(g);
+    cache_flush(g);
     emit_rip(g, k, 0);
     rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
     rx_store(&g->b, 8, rx_mem(CPU, OFF_INSN_RIP), RX_RAX);
@@ -207,6 +248,8 @@ static void emit_call(struct gen *g, unsigned k)
     rx_jcc32(&g->b, g->code, RX_CC_NE, g->epilogue);
     rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(CPU, OFF_DIRTY), 0);
     rx_jcc32(&g->b, g->code, RX_CC_NE, g->exit_dirty);
+    /* The handler may have changed any guest register. */
+    g->cvalid = 0;
     g->ncall++;
 }
 
@@ -431,28 +474,121 @@ static void plan_block(struct gen *g)
     }
 }
 
+/* Whether plan p computes instruction's memory operand address (base and index registers read). */
+static bool plan_uses_mem(enum plan p)
+{
+    return p == P_LEA || p == P_LOAD || p == P_MOVX_LOAD || p == P_STORE_R || p == P_STORE_I || p == P_ALU_RM ||
+           p == P_CMP_MR || p == P_CMP_MI;
+}
+
+/* The register cache's guest registers: the NCACHE the inline instructions name most, twice at least. */
+static void plan_cache(struct gen *g)
+{
+    unsigned count[16] = { 0 };
+    for (unsigned k = 0; k < g->blk->ninsns; k++) {
+        enum plan p = (enum plan)g->plan[k];
+        const struct iem_insn *in = &g->blk->insns[k];
+        if (p == P_CALL)
+            continue;
+        for (unsigned i = 0; i < in->nops && i < 4; i++)
+            if (in->op[i].kind == IEM_OPK_GPR && in->op[i].reg < 16)
+                count[in->op[i].reg]++;
+        if (plan_uses_mem(p)) {
+            if (in->mem.base < 16)
+                count[in->mem.base]++;
+            if (in->mem.index < 16)
+                count[in->mem.index]++;
+        }
+        if (p == P_PUSH || p == P_POP || p == P_CALL_REL || p == P_RET)
+            count[CPU_RSP] += 2;
+        if (p == P_SHIFT_RCL)
+            count[CPU_RCX]++;
+    }
+    memset(g->cache_slot, -1, sizeof(g->cache_slot));
+    for (unsigned i = 0; i < NCACHE; i++) {
+        int best = -1;
+        for (int r = 0; r < 16; r++)
+            if (g->cache_slot[r] < 0 && count[r] >= 2 && (best < 0 || count[r] > count[best]))
+                best = r;
+        g->cache_guest[i] = (int8_t)best;
+        if (best >= 0)
+            g->cache_slot[best] = (int8_t)i;
+    }
+    g->cvalid = g->cdirty = 0;
+}
+
 /* ---- Inline code ----------------------------------------------------------------------------- */
+
+/* The cached host register of guest register gr, loaded, or RX_NONE when gr is not cached. */
+static enum rec_reg cache_reg(struct gen *g, unsigned gr)
+{
+    int slot = gr < 16 ? g->cache_slot[gr] : -1;
+    if (slot < 0)
+        return RX_NONE;
+    cache_load(g, (uint8_t)(1u << slot));
+    return g_cache_host[slot];
+}
+
+/* A write of the low n bytes into a cached guest register (a 4-byte write zero-extends): RX_NONE if not cached. */
+static enum rec_reg cache_reg_write(struct gen *g, unsigned n, unsigned gr)
+{
+    int slot = gr < 16 ? g->cache_slot[gr] : -1;
+    if (slot < 0)
+        return RX_NONE;
+    if (n < 4)
+        cache_load(g, (uint8_t)(1u << slot)); /* the bytes above stay */
+    g->cvalid |= (uint8_t)(1u << slot);
+    g->cdirty |= (uint8_t)(1u << slot);
+    return g_cache_host[slot];
+}
 
 /* Stores the low n bytes of host register r into guest register gr (a 4-byte write zero-extends). */
 static void store_gpr(struct gen *g, unsigned n, unsigned gr, enum rec_reg r)
 {
+    enum rec_reg h = cache_reg_write(g, n, gr);
+    if (h != RX_NONE) {
+        if (h != r || n == 4)
+            rx_mov_rr(&g->b, n, h, r);
+        return;
+    }
     if (n == 4) {
         rx_mov_rr(&g->b, 4, r, r);
-        rx_store(&g->b, 8, rx_mem(ST, OFF_GPR(gr)), r);
+        rx_store(&g->b, 8, rx_mem(ST, OFF_GPR_(gr)), r);
     } else {
-        rx_store(&g->b, n, rx_mem(ST, OFF_GPR(gr)), r);
+        rx_store(&g->b, n, rx_mem(ST, OFF_GPR_(gr)), r);
     }
 }
 
 /* store_gpr for a value whose host register a 32-bit operation wrote (already zero-extended at n = 4). */
 static void store_gpr_z(struct gen *g, unsigned n, unsigned gr, enum rec_reg r)
 {
-    rx_store(&g->b, n == 4 ? 8 : n, rx_mem(ST, OFF_GPR(gr)), r);
+    enum rec_reg h = cache_reg_write(g, n, gr);
+    if (h != RX_NONE) {
+        if (h != r)
+            rx_mov_rr(&g->b, n, h, r);
+        return;
+    }
+    rx_store(&g->b, n == 4 ? 8 : n, rx_mem(ST, OFF_GPR_(gr)), r);
 }
 
 static void load_gpr(struct gen *g, unsigned n, enum rec_reg r, unsigned gr)
 {
-    rx_load(&g->b, n, r, rx_mem(ST, OFF_GPR(gr)));
+    enum rec_reg h = cache_reg(g, gr);
+    if (h != RX_NONE) {
+        rx_mov_rr(&g->b, n, r, h);
+        return;
+    }
+    rx_load(&g->b, n, r, rx_mem(ST, OFF_GPR_(gr)));
+}
+
+/* The host register holding guest register gr: its cache register, or scratch loaded with its low n bytes. */
+static enum rec_reg src_gpr(struct gen *g, unsigned n, unsigned gr, enum rec_reg scratch)
+{
+    enum rec_reg h = cache_reg(g, gr);
+    if (h != RX_NONE)
+        return h;
+    load_gpr(g, n, scratch, gr);
+    return scratch;
 }
 
 /* The guest's arithmetic flags into the host's (as iem-alu.h's IEM_ALU_FIN does): clobbers rax, rcx. */
@@ -505,16 +641,16 @@ static void emit_ea(struct gen *g, unsigned k, const struct iem_insn *in, enum r
         rx_lea(&g->b, 8, dst, rx_mem(RX_RAX, disp));
         return;
     }
-    if (m->base < 16)
-        load_gpr(g, 8, dst, m->base);
-    else
-        rx_alu_rr(&g->b, RX_XOR, 4, dst, dst);
-    if (m->index < 16) {
-        load_gpr(g, 8, RX_RCX, m->index);
-        rx_lea(&g->b, 8, dst, rx_mem_idx(dst, RX_RCX, m->scale, disp));
-    } else if (disp) {
-        rx_lea(&g->b, 8, dst, rx_mem(dst, disp));
+    if (m->base >= 16 && m->index >= 16) {
+        rx_mov_ri(&g->b, 8, dst, (uint64_t)(int64_t)disp);
+        return;
     }
+    /* Cached registers take part as they are. */
+    enum rec_reg base = m->base < 16 ? src_gpr(g, 8, m->base, dst) : RX_NONE;
+    enum rec_reg index = m->index < 16 ? src_gpr(g, 8, m->index, RX_RCX) : RX_NONE;
+    if (index == RX_NONE && base == dst && !disp)
+        return;
+    rx_lea(&g->b, 8, dst, rx_mem_idx(base, index, index == RX_NONE ? 1 : m->scale, disp));
 }
 
 static void emit_lin(struct gen *g, unsigned k, const struct iem_insn *in)
@@ -526,28 +662,27 @@ static void emit_lin(struct gen *g, unsigned k, const struct iem_insn *in)
 }
 
 /*
- * rax = host address of [rsi, rsi+n) for an access of this kind when the TLB maps it to
+ * The host address of [rsi, rsi+n) for an access of this kind when the TLB maps it to
  * plain RAM at this privilege and it stays in its page (iem_fast_ptr's test), else the
- * slow case of instruction k.  One compare covers the rest: the tag of the page of the
- * access's last byte, with VALID and USER_OK, against the entry's tag (an entry without a
- * host mapping carries IEM_TLB_SLOW; below CPL 3 tlb_tag_or supplies USER_OK); an access
- * that crosses into the next page names a page this slot cannot hold.  Leaves the slot in
- * r11 (for emit_dirty).  Clobbers rcx, rdx, r8.
+ * slow case of instruction k: returned as [rax + rsi] (rax the entry's addend).  One
+ * compare covers the rest: the tag of the page of the access's last byte, with VALID and
+ * USER_OK, against the entry's tag (an entry without a host mapping carries IEM_TLB_SLOW;
+ * below CPL 3 tlb_tag_or supplies USER_OK); an access that crosses into the next page
+ * names a page this slot cannot hold.  Leaves the slot times 32 in r11 (emit_dirty).
+ * Clobbers rcx, r8.
  */
-static void emit_tlb(struct gen *g, unsigned k, unsigned n, int kind)
+static struct rec_mem emit_tlb(struct gen *g, unsigned k, unsigned n, int kind)
 {
     rx_mov_rr(&g->b, 4, RX_R11, RX_RSI);
-    rx_shift_ri(&g->b, RX_SHR, 4, RX_R11, 12);
-    rx_movzx_rr(&g->b, 4, 1, RX_R11, RX_R11);                    /* slot (IEM_TLB_ENTRIES = 256) */
-    rx_mov_rr(&g->b, 4, RX_RDX, RX_R11);
-    rx_shift_ri(&g->b, RX_SHL, 4, RX_RDX, 5);                    /* entries of 32 bytes */
+    rx_shift_ri(&g->b, RX_SHR, 4, RX_R11, 12 - 5);
+    rx_alu_ri(&g->b, RX_AND, 4, RX_R11, (IEM_TLB_ENTRIES - 1) << 5); /* slot * 32: entries of 32 bytes */
     if (n > 1)
         rx_lea(&g->b, 8, RX_RCX, rx_mem(RX_RSI, (int32_t)n - 1));
     else
         rx_mov_rr(&g->b, 8, RX_RCX, RX_RSI);
     rx_alu_ri(&g->b, RX_AND, 8, RX_RCX, (int32_t)0xfffff000);
     rx_alu_ri(&g->b, RX_OR, 8, RX_RCX, IEM_TLB_VALID | IEM_TLB_USER_OK);
-    rx_load(&g->b, 8, RX_R8, rx_mem_idx(CPU, RX_RDX, 1, OFF_TLB(kind) + OFF_TLB_TAG));
+    rx_load(&g->b, 8, RX_R8, rx_mem_idx(CPU, RX_R11, 1, OFF_TLB(kind) + OFF_TLB_TAG));
     rx_alu_rm(&g->b, RX_OR, 8, RX_R8, rx_mem(CPU, OFF_TAG_OR));
     rx_alu_rr(&g->b, RX_CMP, 8, RX_R8, RX_RCX);
     slow_jump(g, k, RX_CC_NE);
@@ -564,20 +699,19 @@ static void emit_tlb(struct gen *g, unsigned k, unsigned n, int kind)
         if (no_ac)
             rx_bind8(&g->b, no_ac);
     }
-    rx_load(&g->b, 8, RX_RAX, rx_mem_idx(CPU, RX_RDX, 1, OFF_TLB(kind) + OFF_TLB_ADDEND));
-    rx_alu_rr(&g->b, RX_ADD, 8, RX_RAX, RX_RSI);
+    rx_load(&g->b, 8, RX_RAX, rx_mem_idx(CPU, RX_R11, 1, OFF_TLB(kind) + OFF_TLB_ADDEND));
+    return rx_mem_idx(RX_RAX, RX_RSI, 1, 0);
 }
 
 /*
- * Marks the page of the write just done dirty (iem_fast_dirty), its TLB slot in r11 from
- * emit_tlb.  A write entry without IEM_TLB_SLOW maps RAM, whose dirty bitmap always exists,
- * so the side entry's word is never NULL on this path.  Clobbers rcx, rdx.
+ * Marks the page of the write just done dirty (iem_fast_dirty), its TLB slot times 32 in
+ * r11 from emit_tlb.  A write entry without IEM_TLB_SLOW maps RAM, whose dirty bitmap
+ * always exists, so the side entry's word is never NULL on this path.  Clobbers rcx, rdx.
  */
 static void emit_dirty(struct gen *g)
 {
-    rx_lea(&g->b, 8, RX_RCX, rx_mem_idx(RX_R11, RX_R11, 4, 0)); /* slot * 5 (side entries of 40 bytes) */
-    rx_load(&g->b, 8, RX_RDX, rx_mem_idx(CPU, RX_RCX, 8, OFF_WSIDE_WORD));
-    rx_load(&g->b, 8, RX_RCX, rx_mem_idx(CPU, RX_RCX, 8, OFF_WSIDE_BIT));
+    rx_load(&g->b, 8, RX_RDX, rx_mem_idx(CPU, RX_R11, 1, OFF_WSIDE_WORD));
+    rx_load(&g->b, 8, RX_RCX, rx_mem_idx(CPU, RX_R11, 1, OFF_WSIDE_BIT));
     rx_test_mr(&g->b, 8, rx_mem(RX_RDX, 0), RX_RCX);
     uint8_t *set = rx_jcc8(&g->b, RX_CC_NE);
     static const uint8_t lock = 0xf0;
@@ -587,8 +721,12 @@ static void emit_dirty(struct gen *g)
         rx_bind8(&g->b, set);
 }
 
-/* dst op= src in rdx (rsi or the immediate), flags as the liveness wants them. */
-static void emit_alu_op(struct gen *g, unsigned k, const struct iem_insn *in, unsigned n, bool imm)
+/*
+ * dst op= src (or the immediate) in dreg (rdx, or the destination's own cache register)
+ * and sreg, flags as the liveness wants them.
+ */
+static void emit_alu_op(struct gen *g, unsigned k, const struct iem_insn *in, unsigned n, bool imm,
+                        enum rec_reg dreg, enum rec_reg sreg)
 {
     enum rec_alu op;
     bool logic, is_test;
@@ -601,13 +739,13 @@ static void emit_alu_op(struct gen *g, unsigned k, const struct iem_insn *in, un
     int32_t v = (int32_t)in->imm;
     if (is_test) {
         if (imm)
-            rx_test_ri(&g->b, n, RX_RDX, n == 1 ? (int8_t)v : n == 2 ? (int16_t)v : v);
+            rx_test_ri(&g->b, n, dreg, n == 1 ? (int8_t)v : n == 2 ? (int16_t)v : v);
         else
-            rx_test_rr(&g->b, n, RX_RDX, RX_RSI);
+            rx_test_rr(&g->b, n, dreg, sreg);
     } else if (imm) {
-        rx_alu_ri(&g->b, op, n, RX_RDX, n == 1 ? (int8_t)v : n == 2 ? (int16_t)v : v);
+        rx_alu_ri(&g->b, op, n, dreg, n == 1 ? (int8_t)v : n == 2 ? (int16_t)v : v);
     } else {
-        rx_alu_rr(&g->b, op, n, RX_RDX, RX_RSI);
+        rx_alu_rr(&g->b, op, n, dreg, sreg);
     }
     /*
      * A Jcc right after a register form tests the host's flags of this very operation,
@@ -623,7 +761,7 @@ static void emit_alu_op(struct gen *g, unsigned k, const struct iem_insn *in, un
     if (store_flags)
         emit_flags_out(g);
     if (!is_test && op != RX_CMP)
-        store_gpr_z(g, n, in->op[0].reg, RX_RDX);
+        store_gpr_z(g, n, in->op[0].reg, dreg); /* for a cache register: marks it changed */
 }
 
 /*
@@ -692,8 +830,10 @@ static void emit_run_on_checks(struct gen *g, uint8_t **slow, unsigned *nslow)
 static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
 {
     struct rec_core *rcore = g->rc;
-    /* The code after an exit is reached only by other paths, which keep their flags state. */
+    /* The code after an exit is reached only by other paths, which keep their flags and cache state. */
     bool fpend = g->fpend;
+    uint8_t cvalid = g->cvalid, cdirty = g->cdirty;
+    cache_flush(g); /* the next translation starts with an empty cache */
     /* The next translation starts with the flags pending in r13; only the return to the run loop merges them. */
     if (!g->fpend)
         rx_load(&g->b, 8, RX_R13, rx_mem(ST, OFF_RFLAGS));
@@ -780,6 +920,8 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
     rx_mov_ri(&g->b, 4, RX_RAX, (uint32_t)rc);
     rx_jmp32(&g->b, g->code, g->epilogue);
     g->fpend = fpend;
+    g->cvalid = cvalid;
+    g->cdirty = cdirty;
 }
 
 /*
@@ -827,24 +969,37 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
     const struct iem_operand *d = &in->op[0], *s = &in->op[1];
     unsigned n = d->size;
     bool store_flags = flags_needed(g, k);
+    struct rec_mem hm; /* host address of the memory operand (emit_tlb) */
     switch (p) {
     case P_NOP:
         break;
-    case P_MOV_RR:
-        load_gpr(g, n, RX_RAX, s->reg);
-        store_gpr_z(g, n, d->reg, RX_RAX);
+    case P_MOV_RR: {
+        enum rec_reg r = src_gpr(g, n, s->reg, RX_RAX);
+        if (n == 4 && g->cache_slot[d->reg] >= 0) {
+            /* Always a move, even onto itself: a 4-byte MOV clears the upper half. */
+            rx_mov_rr(&g->b, 4, cache_reg_write(g, 4, d->reg), r);
+            break;
+        }
+        /* A cache register's upper half belongs to its guest register: a 4-byte copy to memory zero-extends it first. */
+        if (r != RX_RAX && n == 4) {
+            rx_mov_rr(&g->b, 4, RX_RAX, r);
+            r = RX_RAX;
+        }
+        store_gpr_z(g, n, d->reg, r);
         break;
+    }
     case P_MOV_RI:
         rx_mov_ri(&g->b, n == 8 ? 8 : 4, RX_RAX, n == 8 ? in->imm : in->imm & 0xffffffffu);
         store_gpr_z(g, n, d->reg, RX_RAX);
         break;
     case P_MOVX_RR: {
         /* Extended to 64 bits, then the destination's n bytes stored (a 4-byte one zero-extends). */
+        load_gpr(g, s->size, RX_RAX, s->reg);
         if (in->mnemonic == ZYDIS_MNEMONIC_MOVZX) {
-            rx_movzx_load(&g->b, 4, s->size, RX_RAX, rx_mem(ST, OFF_GPR(s->reg)));
+            rx_movzx_rr(&g->b, 4, s->size, RX_RAX, RX_RAX);
             store_gpr_z(g, n, d->reg, RX_RAX);
         } else {
-            rx_movsx_load(&g->b, 8, s->size, RX_RAX, rx_mem(ST, OFF_GPR(s->reg)));
+            rx_movsx_rr(&g->b, 8, s->size, RX_RAX, RX_RAX);
             store_gpr(g, n, d->reg, RX_RAX);
         }
         break;
@@ -853,12 +1008,13 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         emit_ea(g, k, in, RX_RAX);
         store_gpr(g, n, d->reg, RX_RAX);
         break;
-    case P_ALU_RR: case P_ALU_RI:
-        load_gpr(g, n, RX_RDX, d->reg);
-        if (p == P_ALU_RR)
-            load_gpr(g, n, RX_RSI, s->reg);
-        emit_alu_op(g, k, in, n, p == P_ALU_RI);
+    case P_ALU_RR: case P_ALU_RI: {
+        /* On the cache registers themselves where they hold the operands (same width, same partial writes). */
+        enum rec_reg dreg = src_gpr(g, n, d->reg, RX_RDX);
+        enum rec_reg sreg = p == P_ALU_RR ? src_gpr(g, n, s->reg, RX_RSI) : RX_NONE;
+        emit_alu_op(g, k, in, n, p == P_ALU_RI, dreg, sreg);
         break;
+    }
     case P_SHIFT_RI: {
         enum rec_shift op = RX_SHL;
         shift_of(in->mnemonic, &op);
@@ -931,7 +1087,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
     case P_SETCC:
         emit_cond(g, in->cond);
         rx_setcc(&g->b, cond_host(in->cond), RX_RDX);
-        rx_store(&g->b, 1, rx_mem(ST, OFF_GPR(d->reg)), RX_RDX);
+        store_gpr(g, 1, d->reg, RX_RDX);
         break;
     case P_CMOV:
         emit_cond(g, in->cond);
@@ -943,62 +1099,67 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
     case P_LOAD: case P_MOVX_LOAD: case P_ALU_RM: {
         unsigned ms = p == P_MOVX_LOAD ? s->size : n;
         emit_lin(g, k, in);
-        emit_tlb(g, k, ms, IEM_ACC_READ);
+        hm = emit_tlb(g, k, ms, IEM_ACC_READ);
         if (p == P_LOAD) {
-            rx_load(&g->b, n, RX_RDX, rx_mem(RX_RAX, 0));
-            store_gpr_z(g, n, d->reg, RX_RDX);
+            /* Straight into the destination's cache register (a 1- or 2-byte load keeps the bytes above). */
+            enum rec_reg h = cache_reg_write(g, n, d->reg);
+            if (h != RX_NONE) {
+                rx_load(&g->b, n, h, hm);
+            } else {
+                rx_load(&g->b, n, RX_RDX, hm);
+                store_gpr_z(g, n, d->reg, RX_RDX);
+            }
         } else if (p == P_MOVX_LOAD) {
-            if (in->mnemonic == ZYDIS_MNEMONIC_MOVZX) {
-                rx_movzx_load(&g->b, 4, ms, RX_RDX, rx_mem(RX_RAX, 0));
+            enum rec_reg h = in->mnemonic == ZYDIS_MNEMONIC_MOVZX && n >= 4 ? cache_reg_write(g, n, d->reg) : RX_NONE;
+            if (h != RX_NONE) {
+                rx_movzx_load(&g->b, 4, ms, h, hm);
+            } else if (in->mnemonic == ZYDIS_MNEMONIC_MOVZX) {
+                rx_movzx_load(&g->b, 4, ms, RX_RDX, hm);
                 store_gpr_z(g, n, d->reg, RX_RDX);
             } else {
-                rx_movsx_load(&g->b, 8, ms, RX_RDX, rx_mem(RX_RAX, 0));
+                rx_movsx_load(&g->b, 8, ms, RX_RDX, hm);
                 store_gpr(g, n, d->reg, RX_RDX);
             }
         } else {
-            rx_load(&g->b, n, RX_RSI, rx_mem(RX_RAX, 0));
-            load_gpr(g, n, RX_RDX, d->reg);
-            emit_alu_op(g, k, in, n, false);
+            rx_load(&g->b, n, RX_RSI, hm);
+            emit_alu_op(g, k, in, n, false, src_gpr(g, n, d->reg, RX_RDX), RX_RSI);
         }
         break;
     }
     case P_CMP_MR: case P_CMP_MI:
         /* The memory operand is the first (rdx), as emit_alu_op wants it; nothing is stored. */
         emit_lin(g, k, in);
-        emit_tlb(g, k, n, IEM_ACC_READ);
-        rx_load(&g->b, n, RX_RDX, rx_mem(RX_RAX, 0));
-        if (p == P_CMP_MR)
-            load_gpr(g, n, RX_RSI, s->reg);
-        emit_alu_op(g, k, in, n, p == P_CMP_MI);
+        hm = emit_tlb(g, k, n, IEM_ACC_READ);
+        rx_load(&g->b, n, RX_RDX, hm);
+        emit_alu_op(g, k, in, n, p == P_CMP_MI, RX_RDX, p == P_CMP_MR ? src_gpr(g, n, s->reg, RX_RSI) : RX_NONE);
         break;
     case P_STORE_R: case P_STORE_I:
         emit_lin(g, k, in);
-        emit_tlb(g, k, n, IEM_ACC_WRITE);
+        hm = emit_tlb(g, k, n, IEM_ACC_WRITE);
         if (p == P_STORE_R) {
-            load_gpr(g, n, RX_RDX, s->reg);
-            rx_store(&g->b, n, rx_mem(RX_RAX, 0), RX_RDX);
+            rx_store(&g->b, n, hm, src_gpr(g, n, s->reg, RX_RDX));
         } else {
             rx_mov_ri(&g->b, 8, RX_RDX, in->imm);
-            rx_store(&g->b, n, rx_mem(RX_RAX, 0), RX_RDX);
+            rx_store(&g->b, n, hm, RX_RDX);
         }
         emit_dirty(g);
         break;
     case P_PUSH:
         load_gpr(g, 8, RX_RSI, CPU_RSP);
         rx_alu_ri(&g->b, RX_SUB, 8, RX_RSI, 8);
-        emit_tlb(g, k, 8, IEM_ACC_WRITE);
+        hm = emit_tlb(g, k, 8, IEM_ACC_WRITE);
         load_gpr(g, 8, RX_RDX, d->reg);
-        rx_store(&g->b, 8, rx_mem(RX_RAX, 0), RX_RDX);
-        rx_store(&g->b, 8, rx_mem(ST, OFF_GPR(CPU_RSP)), RX_RSI);
+        rx_store(&g->b, 8, hm, RX_RDX);
+        store_gpr(g, 8, CPU_RSP, RX_RSI);
         emit_dirty(g);
         break;
     case P_POP:
         load_gpr(g, 8, RX_RSI, CPU_RSP);
-        emit_tlb(g, k, 8, IEM_ACC_READ);
-        rx_load(&g->b, 8, RX_RDX, rx_mem(RX_RAX, 0));
+        hm = emit_tlb(g, k, 8, IEM_ACC_READ);
+        rx_load(&g->b, 8, RX_RDX, hm);
         rx_alu_ri(&g->b, RX_ADD, 8, RX_RSI, 8);
-        rx_store(&g->b, 8, rx_mem(ST, OFF_GPR(CPU_RSP)), RX_RSI);
-        rx_store(&g->b, 8, rx_mem(ST, OFF_GPR(d->reg)), RX_RDX);
+        store_gpr(g, 8, CPU_RSP, RX_RSI);
+        store_gpr(g, 8, d->reg, RX_RDX);
         break;
     case P_JCC: {
         uint8_t *skip;
@@ -1028,22 +1189,22 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         emit_canonical(g, k, RX_R9, TAIL_BRANCH);
         load_gpr(g, 8, RX_RSI, CPU_RSP);
         rx_alu_ri(&g->b, RX_SUB, 8, RX_RSI, 8);
-        emit_tlb(g, k, 8, IEM_ACC_WRITE);
-        rx_mov_rr(&g->b, 8, RX_R10, RX_RAX);  /* host address of the new stack slot */
+        hm = emit_tlb(g, k, 8, IEM_ACC_WRITE);
+        rx_lea(&g->b, 8, RX_R10, hm);        /* host address of the new stack slot */
         emit_rip(g, k, in->len);             /* the return address */
         rx_store(&g->b, 8, rx_mem(RX_R10, 0), RX_RAX);
-        rx_store(&g->b, 8, rx_mem(ST, OFF_GPR(CPU_RSP)), RX_RSI);
+        store_gpr(g, 8, CPU_RSP, RX_RSI);
         emit_dirty(g);
         rx_mov_rr(&g->b, 8, RX_RAX, RX_R9);
         emit_exit_chain(g, k, IEM_JUMPED, true);
         break;
     case P_RET:
         load_gpr(g, 8, RX_RSI, CPU_RSP);
-        emit_tlb(g, k, 8, IEM_ACC_READ);
-        rx_load(&g->b, 8, RX_RAX, rx_mem(RX_RAX, 0));
+        hm = emit_tlb(g, k, 8, IEM_ACC_READ);
+        rx_load(&g->b, 8, RX_RAX, hm);
         emit_canonical(g, k, RX_RCX, TAIL_SLOW);
         rx_alu_ri(&g->b, RX_ADD, 8, RX_RSI, 8);
-        rx_store(&g->b, 8, rx_mem(ST, OFF_GPR(CPU_RSP)), RX_RSI);
+        store_gpr(g, 8, CPU_RSP, RX_RSI);
         emit_exit_chain(g, k, IEM_JUMPED, true);
         break;
     default:
@@ -1068,12 +1229,15 @@ static void emit_tails(struct gen *g)
         for (unsigned f = 0; f < st->nfrom; f++)
             rx_bind32(&g->b, st->from[f]);
         g->fpend = st->fpend;
+        g->cvalid = st->cvalid;
+        g->cdirty = st->cdirty;
         switch (st->kind) {
         case TAIL_SLOW:
             /* A slow case of inline code: the interpreter runs the instruction whole, the block goes on. */
             emit_call(g, st->k);
             if (st->fpend_after)
                 rx_load(&g->b, 8, RX_R13, rx_mem(ST, OFF_RFLAGS));
+            cache_load(g, st->cvalid_after);
             rx_jmp32(&g->b, g->code, rec_code_exec(g->code, st->resume));
             break;
         case TAIL_BRANCH:
@@ -1107,10 +1271,13 @@ uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t
     g->body = HERE(g);
     g->fpend = true; /* the prologue, or the exit that chained here, left the flags in r13 */
     plan_block(g);
+    plan_cache(g);
     for (unsigned k = 0; k < blk->ninsns && !g->b.overflow; k++) {
         enum plan p = (enum plan)g->plan[k];
         res->inlined[k] = p != P_CALL;
         g->fpend_insn = g->fpend;
+        g->cvalid_insn = g->cvalid;
+        g->cdirty_insn = g->cdirty;
         if (p == P_CALL) {
             emit_call(g, k);
             g->cond_in_r8_for = 0;
@@ -1124,6 +1291,7 @@ uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t
             if (g->tails[i].kind == TAIL_SLOW) {
                 g->tails[i].resume = g->b.p;
                 g->tails[i].fpend_after = g->fpend;
+                g->tails[i].cvalid_after = g->cvalid;
             }
         }
         g->ninline++;

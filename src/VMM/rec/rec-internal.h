@@ -69,7 +69,7 @@ struct rec_gen_result {
 /* Translates blk into [start, end) (writable view): returns the end of the code, or NULL when it did not fit. */
 uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t *start, uint8_t *end,
                        struct rec_gen_result *res);
-/* The fixed prologue every translation starts with (saves rbx, r12, r13; r12 = cpu, rbx = state). */
+/* The fixed prologue every translation starts with (saves rbx, r12, r13, rbp, r14, r15; r12 = cpu, rbx = state, r13 = RFLAGS). */
 void rec_gen_prologue(struct rec_buf *b);
 void rec_gen_epilogue(struct rec_buf *b);
 /* Called by the shared exit for an invalidated block: RIP past the instruction that ran (cpu->insn). */
