@@ -967,6 +967,72 @@ static void test_rec_self_loop(void **state)
 }
 
 /*
+ * The recompiler's register cache: the same block on the interpreter and translated gives
+ * the same registers and memory.  The block keeps RAX, RCX and RDX busy (the cached ones)
+ * through 8-, 16-, 32- and 64-bit writes (a 32-bit MOV of a register onto itself clears
+ * the upper half), a handler call in the middle that changes a cached register (BSWAP),
+ * loads whose first run misses the TLB (the slow path, which resumes with the cache
+ * reloaded), and a loop back to its own start.
+ */
+static void run_cache_case(bool rec, struct cpu_state *out, uint64_t *mem_out)
+{
+    struct iemh *h = iemh_create(0);
+    iemh_mode_long64(h, IEMH_FREE_GPA, 0x8000);
+    if (rec)
+        assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+    static const uint8_t code[] = {
+        0x48, 0x01, 0xd0,             /* L: add rax, rdx */
+        0x89, 0xc0,                   /* mov eax, eax */
+        0x48, 0x01, 0xc6,             /* add rsi, rax (sees the upper half) */
+        0x66, 0x01, 0xc8,             /* add ax, cx */
+        0x00, 0xd0,                   /* add al, dl */
+        0x48, 0x8b, 0x14, 0xcb,       /* mov rdx, [rbx + rcx * 8] */
+        0x0f, 0xc8,                   /* bswap eax (through the interpreter) */
+        0x48, 0x31, 0xc2,             /* xor rdx, rax */
+        0x48, 0x89, 0x14, 0xcb,       /* mov [rbx + rcx * 8], rdx */
+        0x66, 0x8b, 0x44, 0xcb, 0x08, /* mov ax, [rbx + rcx * 8 + 8] */
+        0xff, 0xc9,                   /* dec ecx */
+        0x75, 0xdd,                   /* jnz L */
+        0xf4,                         /* hlt */
+    };
+    for (unsigned i = 0; i < 70; i++) {
+        uint64_t v = 0x9e3779b97f4a7c15ull * (i + 1);
+        iemh_write(h, 0x200000 + 8 * i, &v, 8);
+    }
+    h->s->gpr[CPU_RAX] = 0xfedcba9876543210ull;
+    h->s->gpr[CPU_RCX] = 64;
+    h->s->gpr[CPU_RDX] = 0x0123456789abcdefull;
+    h->s->gpr[CPU_RBX] = 0x200000;
+    iemh_sync(h);
+    struct iem_step_result r;
+    iemh_exec(h, IEMH_FREE_GPA + 0x100, code, sizeof(code), 100000, &r);
+    assert_int_equal(r.status, IEM_STEP_HLT);
+    *out = *h->s;
+    for (unsigned i = 0; i < 70; i++)
+        mem_out[i] = iemh_read64(h, 0x200000 + 8 * i);
+    if (rec) {
+        struct rec_stats st;
+        rec_core_stats(iem_core_of(h->cpu)->rec, &st);
+        assert_true(st.inline_insns >= 10);
+    }
+    iemh_destroy(h);
+}
+
+static void test_rec_register_cache(void **state)
+{
+    struct cpu_state ref, got;
+    uint64_t mref[70], mgot[70];
+    run_cache_case(false, &ref, mref);
+    run_cache_case(true, &got, mgot);
+    for (int i = 0; i < 16; i++)
+        if (ref.gpr[i] != got.gpr[i])
+            fail_msg("gpr %d: interpreter %#llx, recompiler %#llx", i, (unsigned long long)ref.gpr[i],
+                     (unsigned long long)got.gpr[i]);
+    assert_int_equal(ref.rflags, got.rflags);
+    assert_memory_equal(mref, mgot, sizeof(mref));
+}
+
+/*
  * Guest writes mark their pages in the RAM region's dirty bitmap, on the interpreter and
  * in translated code (inline stores, immediate stores, PUSH, CALL), and pages only read
  * stay clean.
@@ -1511,6 +1577,7 @@ int main(void)
         cmocka_unit_test(test_rec_undefined_flags),
         cmocka_unit_test(test_rec_flags_across_chain),
         cmocka_unit_test(test_dirty_log),
+        cmocka_unit_test(test_rec_register_cache),
         cmocka_unit_test(test_segment_checks),
         cmocka_unit_test(test_mmio_access),
         cmocka_unit_test(test_cross_page_write),
