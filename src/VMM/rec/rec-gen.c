@@ -127,8 +127,10 @@ struct gen {
     bool fpend_insn;         /* fpend when the current instruction started */
     bool exit_self;          /* the next exit (emit_exit_chain) goes to this block's own start */
     const void *body;        /* this translation past its prologue (executable view) */
-    bool cond_in_r8;         /* emit_alu_op left the next Jcc's condition in r8 ... */
-    unsigned cond_in_r8_for; /* ... for this instruction (0: none) */
+    const void *loop_head;   /* where a branch to the block's own start goes: past the loads of the cache */
+    uint8_t cache_slots;      /* the cache slots in use (a mask) */
+    bool cond_in_host;       /* emit_alu_op left the host flags holding the next Jcc's condition ... */
+    unsigned cond_in_host_for; /* ... for this instruction (0: none) */
     struct rec_core *rc;
     int8_t cache_slot[16];   /* guest register -> register cache slot, or -1 (fixed per translation) */
     int8_t cache_guest[NCACHE]; /* slot -> guest register, or -1 */
@@ -511,8 +513,10 @@ static void plan_cache(struct gen *g)
             if (g->cache_slot[r] < 0 && count[r] >= 2 && (best < 0 || count[r] > count[best]))
                 best = r;
         g->cache_guest[i] = (int8_t)best;
-        if (best >= 0)
+        if (best >= 0) {
             g->cache_slot[best] = (int8_t)i;
+            g->cache_slots |= (uint8_t)(1u << i);
+        }
     }
     g->cvalid = g->cdirty = 0;
 }
@@ -748,16 +752,13 @@ static void emit_alu_op(struct gen *g, unsigned k, const struct iem_insn *in, un
         rx_alu_rr(&g->b, op, n, dreg, sreg);
     }
     /*
-     * A Jcc right after a register form tests the host's flags of this very operation,
-     * taken into r8 before they are merged into RFLAGS (the host condition codes are the
-     * guest's).  Forms with a slow case (memory operands) are left out: it resumes at the Jcc's code
-     * without having set r8.
+     * A Jcc right after a register form branches on the host's flags of this very
+     * operation (the host condition codes are the guest's): what comes in between (PUSHFQ
+     * and POP into r13, moves into the destination) leaves them alone.  Forms with a slow
+     * case (memory operands) are left out: it resumes at the Jcc's code with the host
+     * flags of a handler call.
      */
-    g->cond_in_r8 = false;
-    if (k + 1 < g->blk->ninsns && plan_safe((enum plan)g->plan[k]) && g->plan[k + 1] == P_JCC) {
-        rx_setcc(&g->b, (enum rec_cc)(g->blk->insns[k + 1].cond & 15), RX_R8);
-        g->cond_in_r8 = true;
-    }
+    g->cond_in_host = k + 1 < g->blk->ninsns && plan_safe((enum plan)g->plan[k]) && g->plan[k + 1] == P_JCC;
     if (store_flags)
         emit_flags_out(g);
     if (!is_test && op != RX_CMP)
@@ -861,7 +862,9 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
         slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_B, HERE(g));
         rx_alu_mi(&g->b, RX_SUB, 4, rx_mem(RX_RCX, 0), (int32_t)g->blk->ninsns);
         rx_alu_mi(&g->b, RX_ADD, 8, rx_mem(CPU, OFF_ICOUNT), (int32_t)(k + 1));
-        rx_jmp32(&g->b, g->code, g->body);
+        /* The loop head expects the whole cache loaded (and written back, as above). */
+        cache_load(g, g->cache_slots);
+        rx_jmp32(&g->b, g->code, g->loop_head);
         for (unsigned i = 0; i < nslow; i++)
             rx_bind32(&g->b, slow[i]);
         nslow = 0;
@@ -1163,10 +1166,9 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         break;
     case P_JCC: {
         uint8_t *skip;
-        if (k > 0 && g->cond_in_r8_for == k) {
-            /* The condition came with the flags of the instruction before (emit_alu_op). */
-            rx_test_rr(&g->b, 1, RX_R8, RX_R8);
-            skip = rx_jcc32(&g->b, g->code, RX_CC_E, HERE(g));
+        if (k > 0 && g->cond_in_host_for == k) {
+            /* The host flags still hold those of the instruction before (emit_alu_op): the inverse skips. */
+            skip = rx_jcc32(&g->b, g->code, (enum rec_cc)((in->cond & 15) ^ 1), HERE(g));
         } else {
             emit_cond(g, in->cond);
             skip = rx_jcc32(&g->b, g->code, (in->cond & 1) ? RX_CC_NE : RX_CC_E, HERE(g));
@@ -1272,6 +1274,20 @@ uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t
     g->fpend = true; /* the prologue, or the exit that chained here, left the flags in r13 */
     plan_block(g);
     plan_cache(g);
+    /*
+     * A block that branches to its own start loads its whole cache first and loops to just
+     * after those loads, the cache staying in registers across rounds.
+     */
+    g->loop_head = g->body;
+    bool self_loop = false;
+    for (unsigned k = 0; k < blk->ninsns; k++)
+        if ((g->plan[k] == P_JCC || g->plan[k] == P_JMP) &&
+            (int64_t)blk->insns[k].off + (int64_t)blk->insns[k].len + (int64_t)blk->insns[k].imm == 0)
+            self_loop = true;
+    if (self_loop && g->cache_slots) {
+        cache_load(g, g->cache_slots);
+        g->loop_head = HERE(g);
+    }
     for (unsigned k = 0; k < blk->ninsns && !g->b.overflow; k++) {
         enum plan p = (enum plan)g->plan[k];
         res->inlined[k] = p != P_CALL;
@@ -1280,13 +1296,13 @@ uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t
         g->cdirty_insn = g->cdirty;
         if (p == P_CALL) {
             emit_call(g, k);
-            g->cond_in_r8_for = 0;
+            g->cond_in_host_for = 0;
             continue;
         }
         unsigned first = g->ntails;
-        g->cond_in_r8 = false;
+        g->cond_in_host = false;
         gen_inline(g, k, p);
-        g->cond_in_r8_for = g->cond_in_r8 ? k + 1 : 0;
+        g->cond_in_host_for = g->cond_in_host ? k + 1 : 0;
         for (unsigned i = first; i < g->ntails; i++) {
             if (g->tails[i].kind == TAIL_SLOW) {
                 g->tails[i].resume = g->b.p;

@@ -970,9 +970,10 @@ static void test_rec_self_loop(void **state)
  * The recompiler's register cache: the same block on the interpreter and translated gives
  * the same registers and memory.  The block keeps RAX, RCX and RDX busy (the cached ones)
  * through 8-, 16-, 32- and 64-bit writes (a 32-bit MOV of a register onto itself clears
- * the upper half), a handler call in the middle that changes a cached register (BSWAP),
- * loads whose first run misses the TLB (the slow path, which resumes with the cache
- * reloaded), and a loop back to its own start.
+ * the upper half), handler calls that change cached registers (BSWAP), one of them last
+ * before the branch back, loads whose first run misses the TLB (the slow path, which
+ * resumes with the cache reloaded), and a loop back to its own start (which keeps the
+ * cache loaded across rounds).
  */
 static void run_cache_case(bool rec, struct cpu_state *out, uint64_t *mem_out)
 {
@@ -987,12 +988,13 @@ static void run_cache_case(bool rec, struct cpu_state *out, uint64_t *mem_out)
         0x66, 0x01, 0xc8,             /* add ax, cx */
         0x00, 0xd0,                   /* add al, dl */
         0x48, 0x8b, 0x14, 0xcb,       /* mov rdx, [rbx + rcx * 8] */
-        0x0f, 0xc8,                   /* bswap eax (through the interpreter) */
+        0x0f, 0xca,                   /* bswap edx (through the interpreter) */
         0x48, 0x31, 0xc2,             /* xor rdx, rax */
         0x48, 0x89, 0x14, 0xcb,       /* mov [rbx + rcx * 8], rdx */
         0x66, 0x8b, 0x44, 0xcb, 0x08, /* mov ax, [rbx + rcx * 8 + 8] */
+        0x0f, 0xc8,                   /* bswap eax (RAX not reloaded before the loop branch) */
         0xff, 0xc9,                   /* dec ecx */
-        0x75, 0xdd,                   /* jnz L */
+        0x75, 0xdb,                   /* jnz L */
         0xf4,                         /* hlt */
     };
     for (unsigned i = 0; i < 70; i++) {
