@@ -137,7 +137,8 @@ want=$(head -c $((MD5_MB * 1024 * 1024)) /dev/zero | md5sum | cut -d' ' -f1)
 echo
 echo "# boot-bench $(date -u +%FT%TZ): $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cpus"
 echo "# $(basename "$KERNEL"), ${MEM_MB} MiB, md5 ${MD5_MB} MiB (want $want), gzip ${GZIP_MB} MiB; QEMU TCG thread=$QEMU_THREAD"
-echo "# seconds (host clock), median over $RUNS run(s); ratio = this / QEMU TCG (lower is faster)"
+echo "# seconds (host clock), median over $RUNS run(s); ratio = median over the runs of this / QEMU TCG in the same"
+echo "# run (lower is faster; pairing runs that sat close in time keeps a noisy host's drift out of the ratio)"
 awk -F'\t' -v want="$want" '
 function med(s,   n, a, i, j, t) {
     n = split(s, a, " "); if (n == 0) return ""
@@ -145,15 +146,20 @@ function med(s,   n, a, i, j, t) {
     return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
 { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
-  for (c = 3; c <= 6; c++) if ($c != "-") v[$1, c] = v[$1, c] " " $c
+  for (c = 3; c <= 6; c++) if ($c != "-") { v[$1, c] = v[$1, c] " " $c; t[$1, $2, c] = $c }
+  runs[$2] = 1
   if ($7 != want) bad[$1] = 1 }
 END {
   printf "%-13s %10s %7s %10s %7s %10s %7s %12s %7s  %s\n", "emulator", "boot_s", "ratio", "md5_s", "ratio", "gzip_s", "ratio", "peak_rss_kb", "ratio", "md5"
   for (i = 1; i <= n; i++) {
     e = order[i]; printf "%-13s", e
     for (c = 3; c <= 6; c++) {
-      x = med(v[e, c]); q = med(v["qemu-tcg", c])
-      printf " %10s %7s", (x == "" ? "-" : x), (x == "" || q == "" || q == 0 ? "-" : sprintf("%.2f", x / q))
+      x = med(v[e, c]); rs = ""
+      for (r in runs)
+        if (((e, r, c) in t) && (("qemu-tcg", r, c) in t) && t["qemu-tcg", r, c] + 0 > 0)
+          rs = rs " " (t[e, r, c] / t["qemu-tcg", r, c])
+      q = med(rs)
+      printf " %10s %7s", (x == "" ? "-" : x), (q == "" ? "-" : sprintf("%.2f", q))
     }
     printf "  %s\n", (e in bad) ? "WRONG" : "ok"
   }
