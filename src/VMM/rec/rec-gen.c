@@ -5,8 +5,8 @@
  *   r12  struct iem_cpu * (also the struct iem_core *, its first member)
  *   rbx  struct cpu_state * (guest registers and RIP live in memory there)
  *   r13  the guest's arithmetic flags while they are pending (below)
- *   rbp, r14, r15  the register cache (below)
- *   rax, rcx, rdx, rsi, rdi, r8-r11  scratch, dead across calls
+ *   rbp, r14, r15, rdi, r9, r10  the register cache (below)
+ *   rax, rcx, rdx, rsi, r8, r11  scratch, dead across calls (rdi, rsi, rdx: call arguments)
  *
  * Layout of a translation: a fixed prologue (rec_core.prologue_bytes long) that saves
  * registers and loads r12/rbx, the instructions in order, then the out-of-line tails
@@ -34,8 +34,8 @@
  * the run loop.  Whether they are pending is known at translation time at each point
  * (gen.fpend); a tail records it for its instruction's start, and one that resumes inline
  * code reloads r13 from RFLAGS when the code after the instruction expects pending flags.
- * Register cache: the three guest registers an instruction sequence uses most (plan_cache)
- * live in rbp, r14 and r15 within a translation: loaded at first use, written back
+ * Register cache: the six guest registers an instruction sequence uses most (plan_cache)
+ * live in host registers within a translation: loaded at first use, written back
  * (when changed) before anything else can see guest registers: a handler call (inline or
  * in a tail, which then reloads what the code it resumes expects) and every exit; a
  * handler may change any register, so after one the cache starts empty again.  Which
@@ -112,9 +112,13 @@ struct tail {
     uint8_t cvalid_after;   /* TAIL_SLOW: cache slots the code at resume expects loaded */
 };
 
-/* The register cache's host registers (callee-saved: they survive the calls translated code makes). */
-#define NCACHE 3
-static const enum rec_reg g_cache_host[NCACHE] = { RX_RBP, RX_R14, RX_R15 };
+/*
+ * The register cache's host registers: three callee-saved and three caller-saved ones
+ * (nothing stays cached across a call: handler calls write back and empty the cache, and
+ * the calls at exits leave the translation).
+ */
+#define NCACHE 6
+static const enum rec_reg g_cache_host[NCACHE] = { RX_RBP, RX_R14, RX_R15, RX_RDI, RX_R9, RX_R10 };
 
 struct gen {
     struct rec_buf b;
@@ -1188,16 +1192,16 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
     case P_CALL_REL:
         /* The return address and the target first: a non-canonical target faults before the push. */
         emit_rel_target(g, k);
-        emit_canonical(g, k, RX_R9, TAIL_BRANCH);
+        emit_canonical(g, k, RX_RCX, TAIL_BRANCH);
         load_gpr(g, 8, RX_RSI, CPU_RSP);
         rx_alu_ri(&g->b, RX_SUB, 8, RX_RSI, 8);
         hm = emit_tlb(g, k, 8, IEM_ACC_WRITE);
-        rx_lea(&g->b, 8, RX_R10, hm);        /* host address of the new stack slot */
+        rx_lea(&g->b, 8, RX_RDX, hm);        /* host address of the new stack slot */
         emit_rip(g, k, in->len);             /* the return address */
-        rx_store(&g->b, 8, rx_mem(RX_R10, 0), RX_RAX);
+        rx_store(&g->b, 8, rx_mem(RX_RDX, 0), RX_RAX);
         store_gpr(g, 8, CPU_RSP, RX_RSI);
         emit_dirty(g);
-        rx_mov_rr(&g->b, 8, RX_RAX, RX_R9);
+        emit_rel_target(g, k);               /* the target again (checked above) */
         emit_exit_chain(g, k, IEM_JUMPED, true);
         break;
     case P_RET:
