@@ -668,10 +668,10 @@ static void iem_vcpu_fini(struct vcpu *vcpu)
         struct rec_stats st;
         rec_core_stats(core->rec, &st);
         LOG_INFO("vCPU %u: recompiler translated %llu blocks (%llu KiB of code, %llu instructions inline, "
-                 "%llu through the interpreter), code area emptied %llu times", core->index,
-                 (unsigned long long)st.blocks, (unsigned long long)(st.bytes >> 10),
+                 "%llu through the interpreter), code area emptied %llu times, %llu exits through rec_chain",
+                 core->index, (unsigned long long)st.blocks, (unsigned long long)(st.bytes >> 10),
                  (unsigned long long)st.inline_insns, (unsigned long long)st.call_insns,
-                 (unsigned long long)st.flushes);
+                 (unsigned long long)st.flushes, (unsigned long long)st.chain_calls);
     }
     rec_core_destroy(core->rec);
     rt_mutex_destroy(&core->qlock);

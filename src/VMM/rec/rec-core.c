@@ -353,6 +353,7 @@ void *rec_chain(struct iem_cpu *cpu, int rc, struct rec_link *link)
 {
     (void)rc;
     struct iem_core *core = iem_core_of(cpu);
+    core->rec->stats.chain_calls++;
     struct cpu_state *s = cpu->s;
     const struct iem_block *b = cpu->cur_block;
     if (cpu->inhibit_irq_next || s->int_shadow || (s->rflags & (IEM_F_TF | IEM_F_RF)) || core->dbg_exec ||
@@ -387,6 +388,12 @@ void *rec_chain(struct iem_cpu *cpu, int rc, struct rec_link *link)
         return NULL;
     void *body = (uint8_t *)fn + rc_core->prologue_bytes;
     if (link && long64) {
+        /* An exit with several slots (a RET) fills them in turn; its first slot keeps the count. */
+        if (link->ways > 1) {
+            struct rec_link *first = link;
+            link = &first[first->next];
+            first->next = (uint16_t)((first->next + 1) % first->ways);
+        }
         link->lin = lin;
         link->body = body;
         link->to = to;

@@ -130,6 +130,7 @@ struct gen {
     bool fpend;              /* at the emission point the guest's arithmetic flags are in r13, not yet in RFLAGS */
     bool fpend_insn;         /* fpend when the current instruction started */
     bool exit_self;          /* the next exit (emit_exit_chain) goes to this block's own start */
+    unsigned exit_ways;      /* the next exit's link slots (0: one; a RET asks for REC_RET_WAYS) */
     const void *body;        /* this translation past its prologue (executable view) */
     const void *loop_head;   /* where a branch to the block's own start goes: past the loads of the cache */
     uint8_t cache_slots;      /* the cache slots in use (a mask) */
@@ -845,6 +846,8 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
     g->fpend = true;
     bool self = g->exit_self && fast_ok && g->code_size == 8;
     g->exit_self = false;
+    unsigned ways = g->exit_ways ? g->exit_ways : 1;
+    g->exit_ways = 0;
     struct rec_link *link = NULL;
     uint8_t *slow[8];
     unsigned nslow = 0;
@@ -875,16 +878,30 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
         /* rec_chain decides the rest, without a slot of its own (it would hold this same link). */
         fast_ok = false;
     }
-    if (fast_ok && g->code_size == 8 && rcore->nlinks < REC_LINKS_MAX) {
+    if (fast_ok && g->code_size == 8 && rcore->nlinks + ways <= REC_LINKS_MAX) {
         /* A slot used before the last code flush still holds a link into the old code: empty it (no key matches). */
-        link = &rcore->links[rcore->nlinks++];
-        memset(link, 0, sizeof(*link));
-        link->key = 1;
+        link = &rcore->links[rcore->nlinks];
+        rcore->nlinks += ways;
+        memset(link, 0, ways * sizeof(*link));
+        for (unsigned w = 0; w < ways; w++)
+            link[w].key = 1;
+        link->ways = (uint16_t)ways;
     }
     if (link) {
+        /* The slot whose RIP matches (of several for a RET) in rdx. */
+        uint8_t *found[REC_RET_WAYS];
+        unsigned nfound = 0;
         rx_mov_ri(&g->b, 8, RX_RDX, (uint64_t)(uintptr_t)link);
+        for (unsigned w = 0; w + 1 < ways; w++) {
+            rx_alu_rm(&g->b, RX_CMP, 8, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, lin)));
+            found[nfound++] = rx_jcc8(&g->b, RX_CC_E);
+            rx_alu_ri(&g->b, RX_ADD, 8, RX_RDX, (int32_t)sizeof(struct rec_link));
+        }
         rx_alu_rm(&g->b, RX_CMP, 8, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, lin)));
         slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+        for (unsigned f = 0; f < nfound; f++)
+            if (found[f])
+                rx_bind8(&g->b, found[f]);
         /* The link key (iem_link_valid): generations and CPL 3. */
         rx_load(&g->b, 8, RX_RCX, rx_mem(CPU, OFF_LINK_KEY));
         rx_alu_rm(&g->b, RX_AND, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, mask)));
@@ -1211,6 +1228,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         emit_canonical(g, k, RX_RCX, TAIL_SLOW);
         rx_alu_ri(&g->b, RX_ADD, 8, RX_RSI, 8);
         store_gpr(g, 8, CPU_RSP, RX_RSI);
+        g->exit_ways = REC_RET_WAYS; /* a function returns to several callers */
         emit_exit_chain(g, k, IEM_JUMPED, true);
         break;
     default:

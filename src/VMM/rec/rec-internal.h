@@ -23,9 +23,14 @@ struct rec_link {
     struct iem_block *to;
     uint64_t key, mask;         /* valid while (core->link_key & mask) == key, as struct iem_link */
     uint32_t ninsns;            /* to's instructions, for the chain budget */
+    uint16_t ways;              /* first slot of an exit: how many consecutive slots it has (RET: REC_RET_WAYS) */
+    uint16_t next;              /* first slot of an exit: the slot rec_chain fills next (round robin) */
 };
+/* A RET returns to wherever its caller was: its exit remembers this many targets. */
+#define REC_RET_WAYS 4
 #define REC_LINKS_MAX (256u << 10)
-#define REC_LINKS_PER_BLOCK (IEM_BLOCK_MAX + 1) /* at most one exit per instruction and the fall-through */
+/* At most one exit per instruction and the fall-through, one of them a RET (a block's last instruction). */
+#define REC_LINKS_PER_BLOCK (IEM_BLOCK_MAX + 1 + REC_RET_WAYS - 1)
 
 struct rec_core {
     struct rec_code code;

@@ -51,6 +51,7 @@ rec_fn *rec_block_code(struct iem_core *core, struct iem_block *b, bool may_flus
 /* Counters for the VM log and tests. */
 struct rec_stats {
     uint64_t blocks, bytes, flushes, inline_insns, call_insns;
+    uint64_t chain_calls;       /* block exits that went through rec_chain (not an inline link) */
 };
 void rec_core_stats(const struct rec_core *rc, struct rec_stats *out);
 

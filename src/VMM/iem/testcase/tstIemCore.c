@@ -1035,6 +1035,55 @@ static void test_rec_register_cache(void **state)
 }
 
 /*
+ * A RET's exit remembers several return targets: a function called from three places in a
+ * loop returns into its callers' translations through the inline links (few exits through
+ * rec_chain), and the results are the interpreter's.
+ */
+static void run_ret_case(bool rec, uint64_t *rax, uint64_t *chain_calls)
+{
+    struct iemh *h = iemh_create(0);
+    iemh_mode_long64(h, IEMH_FREE_GPA, 0x8000);
+    if (rec)
+        assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+    /*
+     * L: call F; add rax, 1; call F; add rax, 2; call F; add rax, 3; dec ecx; jnz L; hlt
+     * F: lea rax, [rax + rax * 2]; ret
+     */
+    static const uint8_t code[] = {
+        0xe8, 0x1b, 0x00, 0x00, 0x00, 0x48, 0x83, 0xc0, 0x01, /* 0: call F (0x20); add rax, 1 */
+        0xe8, 0x12, 0x00, 0x00, 0x00, 0x48, 0x83, 0xc0, 0x02, /* 9: call F; add rax, 2 */
+        0xe8, 0x09, 0x00, 0x00, 0x00, 0x48, 0x83, 0xc0, 0x03, /* 0x12: call F; add rax, 3 */
+        0xff, 0xc9, 0x75, 0xe1, 0xf4,                         /* 0x1b: dec ecx; jnz L; hlt */
+        0x48, 0x8d, 0x04, 0x40, 0xc3,                         /* 0x20: F: lea rax, [rax + rax * 2]; ret */
+    };
+    h->s->gpr[CPU_RAX] = 1;
+    h->s->gpr[CPU_RCX] = 2000;
+    iemh_sync(h);
+    struct iem_step_result r;
+    iemh_exec(h, IEMH_FREE_GPA + 0x100, code, sizeof(code), 1u << 20, &r);
+    assert_int_equal(r.status, IEM_STEP_HLT);
+    *rax = h->s->gpr[CPU_RAX];
+    *chain_calls = 0;
+    if (rec) {
+        struct rec_stats st;
+        rec_core_stats(iem_core_of(h->cpu)->rec, &st);
+        *chain_calls = st.chain_calls;
+    }
+    iemh_destroy(h);
+}
+
+static void test_rec_ret_links(void **state)
+{
+    uint64_t ref, got, calls;
+    run_ret_case(false, &ref, &calls);
+    run_ret_case(true, &got, &calls);
+    assert_int_equal(got, ref);
+    /* 6000 RETs to three places and 2000 loop branches: a single-target slot would miss on almost every RET. */
+    if (calls > 600)
+        fail_msg("%llu exits through rec_chain", (unsigned long long)calls);
+}
+
+/*
  * Guest writes mark their pages in the RAM region's dirty bitmap, on the interpreter and
  * in translated code (inline stores, immediate stores, PUSH, CALL), and pages only read
  * stay clean.
@@ -1580,6 +1629,7 @@ int main(void)
         cmocka_unit_test(test_rec_flags_across_chain),
         cmocka_unit_test(test_dirty_log),
         cmocka_unit_test(test_rec_register_cache),
+        cmocka_unit_test(test_rec_ret_links),
         cmocka_unit_test(test_segment_checks),
         cmocka_unit_test(test_mmio_access),
         cmocka_unit_test(test_cross_page_write),
