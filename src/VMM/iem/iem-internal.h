@@ -36,7 +36,7 @@
 /* ---- Limits and constants ---------------------------------------------------- */
 
 #define IEM_BLOCK_MAX     64   /* instructions per decoded block */
-#define IEM_TLB_ENTRIES   256  /* direct-mapped, per access kind */
+#define IEM_TLB_ENTRIES   1024 /* direct-mapped, per access kind */
 #define IEM_PAGE_SIZE     4096u
 #define IEM_PAGE_MASK     (~(uint64_t)(IEM_PAGE_SIZE - 1))
 

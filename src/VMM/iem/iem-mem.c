@@ -515,10 +515,16 @@ void iem_tlb_flush_page(struct iem_cpu *cpu, uint64_t linear)
             cpu->tlb[k][idx].tag = 0;
     if (!core->tlb_large_count)
         return;
-    /* INVLPG drops the whole large page (SDM vol. 3A 4.10.4.1): its 4 KiB pieces may sit in other slots. */
+    /*
+     * INVLPG drops the whole large page (SDM vol. 3A 4.10.4.1): its 4 KiB pieces may sit in
+     * other slots, but only in those of its own pages (2 MiB with PAE, 4 MiB without).
+     */
+    uint64_t span = (cpu->s->cr4 & IEM_CR4_PAE) ? 0x200000 : 0x400000;
+    unsigned nslots = span >> 12 < IEM_TLB_ENTRIES ? (unsigned)(span >> 12) : IEM_TLB_ENTRIES;
+    unsigned first = ((linear & ~(span - 1)) >> 12) & (IEM_TLB_ENTRIES - 1);
     for (int k = 0; k < IEM_ACC_KINDS; k++) {
-        for (int i = 0; i < IEM_TLB_ENTRIES; i++) {
-            struct iem_tlb_entry *e = &cpu->tlb[k][i];
+        for (unsigned j = 0; j < nslots; j++) {
+            struct iem_tlb_entry *e = &cpu->tlb[k][(first + j) & (IEM_TLB_ENTRIES - 1)];
             if (!(e->tag & IEM_TLB_VALID) || !(e->gpa & IEM_TLBF_LARGE))
                 continue;
             uint64_t mask = (e->gpa & IEM_TLBF_LARGE4M) ? ~(uint64_t)0x3fffff : ~(uint64_t)0x1fffff;

@@ -74,10 +74,10 @@
 #define OFF_TAG_OR    ((int32_t)offsetof(struct iem_core, tlb_tag_or))
 #define OFF_WSIDE_WORD ((int32_t)(offsetof(struct iem_core, wside) + offsetof(struct iem_tlb_wside, dirty_word)))
 #define OFF_WSIDE_BIT  ((int32_t)(offsetof(struct iem_core, wside) + offsetof(struct iem_tlb_wside, dirty_bit)))
-/* The inline TLB code scales slots by these sizes and assumes 256 slots. */
+/* The inline TLB code scales slots by these sizes and masks them with IEM_TLB_ENTRIES - 1. */
 _Static_assert(sizeof(struct iem_tlb_entry) == 32, "TLB entries of 32 bytes");
 _Static_assert(sizeof(struct iem_tlb_wside) == 32, "TLB side entries of 32 bytes");
-_Static_assert(IEM_TLB_ENTRIES == 256, "256 TLB slots");
+_Static_assert((IEM_TLB_ENTRIES & (IEM_TLB_ENTRIES - 1)) == 0, "a power of two of TLB slots");
 #define OFF_ICOUNT    ((int32_t)offsetof(struct iem_cpu, icount))
 #define OFF_CUR_BLOCK ((int32_t)offsetof(struct iem_cpu, cur_block))
 #define OFF_COUNT_BASE ((int32_t)offsetof(struct iem_core, count_base))
