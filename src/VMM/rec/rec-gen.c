@@ -110,6 +110,7 @@ struct tail {
     bool fpend_after;  /* TAIL_SLOW: ... and at resume */
     uint8_t cvalid, cdirty; /* the register cache when the instruction started */
     uint8_t cvalid_after;   /* TAIL_SLOW: cache slots the code at resume expects loaded */
+    bool host_flags_after;  /* TAIL_SLOW: the code at resume (a Jcc) branches on the host flags */
 };
 
 /*
@@ -757,13 +758,12 @@ static void emit_alu_op(struct gen *g, unsigned k, const struct iem_insn *in, un
         rx_alu_rr(&g->b, op, n, dreg, sreg);
     }
     /*
-     * A Jcc right after a register form branches on the host's flags of this very
-     * operation (the host condition codes are the guest's): what comes in between (PUSHFQ
-     * and POP into r13, moves into the destination) leaves them alone.  Forms with a slow
-     * case (memory operands) are left out: it resumes at the Jcc's code with the host
-     * flags of a handler call.
+     * A Jcc right after the operation branches on the host's flags of this very operation
+     * (the host condition codes are the guest's): what comes in between (PUSHFQ and POP
+     * into r13, moves into the destination) leaves them alone.  A slow case (a memory
+     * operand) resumes at the Jcc's code after loading the guest's flags into the host's.
      */
-    g->cond_in_host = k + 1 < g->blk->ninsns && plan_safe((enum plan)g->plan[k]) && g->plan[k + 1] == P_JCC;
+    g->cond_in_host = k + 1 < g->blk->ninsns && g->plan[k + 1] == P_JCC;
     if (store_flags)
         emit_flags_out(g);
     if (!is_test && op != RX_CMP)
@@ -1262,6 +1262,8 @@ static void emit_tails(struct gen *g)
             if (st->fpend_after)
                 rx_load(&g->b, 8, RX_R13, rx_mem(ST, OFF_RFLAGS));
             cache_load(g, st->cvalid_after);
+            if (st->host_flags_after)
+                emit_flags_in(g); /* RFLAGS (merged by emit_call) into the host's flags: the last to touch them */
             rx_jmp32(&g->b, g->code, rec_code_exec(g->code, st->resume));
             break;
         case TAIL_BRANCH:
@@ -1330,6 +1332,7 @@ uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t
                 g->tails[i].resume = g->b.p;
                 g->tails[i].fpend_after = g->fpend;
                 g->tails[i].cvalid_after = g->cvalid;
+                g->tails[i].host_flags_after = g->cond_in_host;
             }
         }
         g->ninline++;

@@ -1084,6 +1084,59 @@ static void test_rec_ret_links(void **state)
 }
 
 /*
+ * A Jcc right after a compare with a memory operand branches on the host's flags of that
+ * compare; when the compare took its slow path (a TLB miss on each new page here), the
+ * translation resumes at the Jcc with the guest's flags loaded into the host's.  Signed
+ * conditions (SF, OF, ZF) and the count of taken branches must be the interpreter's.
+ */
+static uint64_t run_cmp_mem_case(bool rec)
+{
+    struct iemh *h = iemh_create(0);
+    iemh_mode_long64(h, IEMH_FREE_GPA, 0x8000);
+    if (rec)
+        assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+    /* L: cmp dword [rbx + rcx * 4 - 4], 5; jle S; inc eax; S: cmp [rbx + rcx * 4 - 4], esi; jg T; add eax, 0x10000;
+     * T: dec ecx; jnz L; hlt */
+    static const uint8_t code[] = {
+        0x83, 0x7c, 0x8b, 0xfc, 0x05, /* 0: cmp dword [rbx + rcx * 4 - 4], 5 */
+        0x7e, 0x02,                   /* 5: jle S (9) */
+        0xff, 0xc0,                   /* 7: inc eax */
+        0x39, 0x74, 0x8b, 0xfc,       /* 9: S: cmp [rbx + rcx * 4 - 4], esi */
+        0x7f, 0x05,                   /* 0xd: jg T (0x14) */
+        0x05, 0x00, 0x00, 0x01, 0x00, /* 0xf: add eax, 0x10000 */
+        0xff, 0xc9,                   /* 0x14: T: dec ecx */
+        0x75, 0xe8,                   /* 0x16: jnz L */
+        0xf4,                         /* 0x18: hlt */
+    };
+    for (uint32_t i = 0; i < 8192; i++) {
+        int32_t v = (int32_t)((i * 7u) % 23u) - 9; /* -9 .. 13, both signs */
+        iemh_write(h, 0x300000 + 4 * i, &v, 4);
+    }
+    h->s->gpr[CPU_RAX] = 0;
+    h->s->gpr[CPU_RBX] = 0x300000;
+    h->s->gpr[CPU_RCX] = 8192;
+    h->s->gpr[CPU_RSI] = (uint64_t)(int64_t)-3;
+    iemh_sync(h);
+    struct iem_step_result r;
+    iemh_exec(h, IEMH_FREE_GPA + 0x100, code, sizeof(code), 1u << 20, &r);
+    assert_int_equal(r.status, IEM_STEP_HLT);
+    uint64_t rax = h->s->gpr[CPU_RAX];
+    iemh_destroy(h);
+    return rax;
+}
+
+static void test_rec_cmp_mem_jcc(void **state)
+{
+    uint64_t want = 0;
+    for (uint32_t i = 0; i < 8192; i++) {
+        int32_t v = (int32_t)((i * 7u) % 23u) - 9;
+        want += (v > 5) + (v <= -3 ? 0x10000 : 0);
+    }
+    assert_int_equal(run_cmp_mem_case(false), want);
+    assert_int_equal(run_cmp_mem_case(true), want);
+}
+
+/*
  * Guest writes mark their pages in the RAM region's dirty bitmap, on the interpreter and
  * in translated code (inline stores, immediate stores, PUSH, CALL), and pages only read
  * stay clean.
@@ -1630,6 +1683,7 @@ int main(void)
         cmocka_unit_test(test_dirty_log),
         cmocka_unit_test(test_rec_register_cache),
         cmocka_unit_test(test_rec_ret_links),
+        cmocka_unit_test(test_rec_cmp_mem_jcc),
         cmocka_unit_test(test_segment_checks),
         cmocka_unit_test(test_mmio_access),
         cmocka_unit_test(test_cross_page_write),
