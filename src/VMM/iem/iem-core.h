@@ -168,6 +168,7 @@ struct iem_core {
     struct iem_tlb_wside wside[IEM_TLB_ENTRIES];
     unsigned tlb_global_count;     /* global entries filled since the last full flush */
     unsigned tlb_large_count;
+    uint64_t tlb_large_slots[IEM_TLB_ENTRIES / 64]; /* slots that may hold a piece of a large page (any kind) */
 
     /* Decoded-block cache (this vCPU only). */
     struct iem_block *bhash[IEM_BLOCK_HASH];

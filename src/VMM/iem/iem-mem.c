@@ -387,8 +387,10 @@ static struct iem_tlb_entry *tlb_fill(struct iem_core *core, uint64_t lin, int k
     iem_tlb_set_hva(e, hva);
     if (wr.flags & IEM_TLBF_GLOBAL)
         core->tlb_global_count++;
-    if (wr.flags & IEM_TLBF_LARGE)
+    if (wr.flags & IEM_TLBF_LARGE) {
         core->tlb_large_count++;
+        core->tlb_large_slots[idx / 64] |= (uint64_t)1 << (idx % 64);
+    }
     return e;
 }
 
@@ -481,9 +483,11 @@ void iem_tlb_flush(struct iem_cpu *cpu, bool global_too)
                 cpu->tlb[k][i].tag = 0;
         core->tlb_global_count = 0;
         core->tlb_large_count = 0;
+        memset(core->tlb_large_slots, 0, sizeof(core->tlb_large_slots));
         return;
     }
     unsigned globals = 0, large = 0;
+    memset(core->tlb_large_slots, 0, sizeof(core->tlb_large_slots));
     for (int k = 0; k < IEM_ACC_KINDS; k++) {
         for (int i = 0; i < IEM_TLB_ENTRIES; i++) {
             struct iem_tlb_entry *e = &cpu->tlb[k][i];
@@ -494,7 +498,10 @@ void iem_tlb_flush(struct iem_cpu *cpu, bool global_too)
                 continue;
             }
             globals++;
-            large += (e->gpa & IEM_TLBF_LARGE) != 0;
+            if (e->gpa & IEM_TLBF_LARGE) {
+                large++;
+                core->tlb_large_slots[i / 64] |= (uint64_t)1 << (i % 64);
+            }
         }
     }
     core->tlb_global_count = globals;
@@ -517,19 +524,26 @@ void iem_tlb_flush_page(struct iem_cpu *cpu, uint64_t linear)
         return;
     /*
      * INVLPG drops the whole large page (SDM vol. 3A 4.10.4.1): its 4 KiB pieces may sit in
-     * other slots, but only in those of its own pages (2 MiB with PAE, 4 MiB without).
+     * other slots, but only in those of its own pages (2 MiB with PAE, 4 MiB without), and
+     * only in slots that were filled from a large page (tlb_large_slots).
      */
     uint64_t span = (cpu->s->cr4 & IEM_CR4_PAE) ? 0x200000 : 0x400000;
     unsigned nslots = span >> 12 < IEM_TLB_ENTRIES ? (unsigned)(span >> 12) : IEM_TLB_ENTRIES;
     unsigned first = ((linear & ~(span - 1)) >> 12) & (IEM_TLB_ENTRIES - 1);
-    for (int k = 0; k < IEM_ACC_KINDS; k++) {
-        for (unsigned j = 0; j < nslots; j++) {
-            struct iem_tlb_entry *e = &cpu->tlb[k][(first + j) & (IEM_TLB_ENTRIES - 1)];
-            if (!(e->tag & IEM_TLB_VALID) || !(e->gpa & IEM_TLBF_LARGE))
-                continue;
-            uint64_t mask = (e->gpa & IEM_TLBF_LARGE4M) ? ~(uint64_t)0x3fffff : ~(uint64_t)0x1fffff;
-            if ((e->tag & mask) == (linear & mask))
-                e->tag = 0;
+    _Static_assert(IEM_TLB_ENTRIES % 64 == 0 && (0x200000 >> 12) % 64 == 0, "whole bitmap words per large page");
+    for (unsigned w = first / 64; w < (first + nslots) / 64; w++) {
+        uint64_t bits = core->tlb_large_slots[w];
+        while (bits) {
+            unsigned slot = w * 64 + (unsigned)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            for (int k = 0; k < IEM_ACC_KINDS; k++) {
+                struct iem_tlb_entry *e = &cpu->tlb[k][slot];
+                if (!(e->tag & IEM_TLB_VALID) || !(e->gpa & IEM_TLBF_LARGE))
+                    continue;
+                uint64_t mask = (e->gpa & IEM_TLBF_LARGE4M) ? ~(uint64_t)0x3fffff : ~(uint64_t)0x1fffff;
+                if ((e->tag & mask) == (linear & mask))
+                    e->tag = 0;
+            }
         }
     }
 }

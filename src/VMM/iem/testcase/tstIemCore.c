@@ -776,6 +776,31 @@ static void test_tlb_flush_semantics(void **state)
     assert_int_equal(lin_read(h, lin + 0x5000, 8, &v), -1);
     assert_int_equal(v, 444);
 
+    /* More large pages in the TLB than its list of them holds: INVLPG still drops the first one's pieces. */
+    for (int i = 0; i < 12; i++) {
+        pd[40 + i] = 0x600000 | F_P | F_RW | F_PS;
+        /* Each at its own page offset, so no two of them share a TLB slot. */
+        *ram64(h, 0x600000 + 0x5000 + 0x1000 * (uint64_t)i) = 333;
+        assert_int_equal(lin_read(h, ((40ull + i) << 21) + 0x5000 + 0x1000 * (uint64_t)i, 8, &v), -1);
+        assert_int_equal(v, 333);
+    }
+    pd[40] = 0x800000 | F_P | F_RW | F_PS;
+    iem_tlb_flush_page(h->cpu, (40ull << 21) + 0x123456);
+    assert_int_equal(lin_read(h, (40ull << 21) + 0x5000, 8, &v), -1);
+    assert_int_equal(v, 444);
+
+    /* A global large page kept by a non-global flush: INVLPG inside it still drops its pieces. */
+    pd[60] = 0x600000 | F_P | F_RW | F_PS | F_G;
+    assert_int_equal(lin_read(h, (60ull << 21) + 0x5000, 8, &v), -1);
+    assert_int_equal(v, 333);
+    iem_tlb_flush(h->cpu, false);
+    pd[60] = 0x800000 | F_P | F_RW | F_PS | F_G;
+    assert_int_equal(lin_read(h, (60ull << 21) + 0x5000, 8, &v), -1);
+    assert_int_equal(v, 333); /* still the kept global entry */
+    iem_tlb_flush_page(h->cpu, (60ull << 21) + 0x1ff000);
+    assert_int_equal(lin_read(h, (60ull << 21) + 0x5000, 8, &v), -1);
+    assert_int_equal(v, 444);
+
     /* A CR4.PGE change drops everything. */
     pd[20] = 0x600000 | F_P | F_RW | F_PS;
     h->s->cr4 &= ~(uint64_t)IEM_CR4_PGE;
