@@ -257,7 +257,7 @@ static struct iem_block *exec_block_rec(struct iem_core *core, struct iem_block 
     rec_fn *fn;
     if (s->int_shadow || (s->rflags & (IEM_F_TF | IEM_F_RF)) || core->dbg_exec || !b->cached || b->ninsns > max ||
         !(fn = rec_block_code(core, b, true)))
-        return exec_block(core, b, max);
+        return exec_block(core, b, max > IEM_CHAIN_MAX ? IEM_CHAIN_MAX : max); /* its chaining uses the C stack */
     cpu->cur_block = b;
     cpu->block_dirty = false;
     core->count_base = b->insns;
@@ -457,7 +457,7 @@ static void run_loop(struct iem_core *core)
             prev = NULL;
         struct iem_block *b = next_block(core, prev);
         prev_gen = core->chain_gen; /* before running: a block that dies while it runs is never a link source */
-        b = core->rec ? exec_block_rec(core, b, IEM_CHAIN_MAX) : exec_block(core, b, IEM_CHAIN_MAX);
+        b = core->rec ? exec_block_rec(core, b, IEM_REC_CHAIN_MAX) : exec_block(core, b, IEM_CHAIN_MAX);
         prev = b->cached ? b : NULL;
     }
 }
@@ -513,7 +513,8 @@ void iem_step(struct iem_cpu *cpu, uint64_t max_insns, struct iem_step_result *r
         uint64_t left = max_insns - (cpu->icount - start);
         struct iem_block *b = next_block(core, prev);
         prev_gen = core->chain_gen;
-        unsigned max = left > IEM_CHAIN_MAX ? IEM_CHAIN_MAX : (unsigned)left;
+        unsigned cap = core->rec ? IEM_REC_CHAIN_MAX : IEM_CHAIN_MAX;
+        unsigned max = left > cap ? cap : (unsigned)left;
         b = core->rec ? exec_block_rec(core, b, max) : exec_block(core, b, max);
         prev = b->cached ? b : NULL;
     }

@@ -35,6 +35,13 @@
  * also bounds the stack a build without tail calls (sanitizers, -O0) uses for chaining.
  */
 #define IEM_CHAIN_MAX 2048
+/*
+ * The same bound for translated code (rec.h): it looks at kicks, cross-thread work and the
+ * interrupt line at every block exit itself and chains without the C stack, so the bound
+ * only spaces out the returns to the run loop (each one costs a block lookup and a
+ * prologue).
+ */
+#define IEM_REC_CHAIN_MAX 65536
 /* Entries of the jump cache: blocks by linear address, for block starts the links miss (returns, indirect jumps). */
 #define IEM_JCACHE_BITS 12
 #define IEM_JCACHE (1u << IEM_JCACHE_BITS)
