@@ -27,7 +27,7 @@ struct rec_link {
     uint16_t next;              /* first slot of an exit: the slot rec_chain fills next (round robin) */
 };
 /* A RET returns to wherever its caller was: its exit remembers this many targets. */
-#define REC_RET_WAYS 4
+#define REC_RET_WAYS 8
 #define REC_LINKS_MAX (256u << 10)
 /* At most one exit per instruction and the fall-through, one of them a RET (a block's last instruction). */
 #define REC_LINKS_PER_BLOCK (IEM_BLOCK_MAX + 1 + REC_RET_WAYS - 1)
