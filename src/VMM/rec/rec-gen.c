@@ -640,7 +640,6 @@ static void slow_jump(struct gen *g, unsigned k, enum rec_cc cc)
     add_tail(g, rx_jcc32(&g->b, g->code, cc, HERE(g)), TAIL_SLOW, k, NULL);
 }
 
-/* rsi = the linear address of instruction k's memory operand (mem_ok forms). Clobbers rax, rcx. */
 /* dst = the effective address of instruction k's memory operand (64-bit address size). Clobbers rax, rcx. */
 static void emit_ea(struct gen *g, unsigned k, const struct iem_insn *in, enum rec_reg dst)
 {
@@ -663,6 +662,7 @@ static void emit_ea(struct gen *g, unsigned k, const struct iem_insn *in, enum r
     rx_lea(&g->b, 8, dst, rx_mem_idx(base, index, index == RX_NONE ? 1 : m->scale, disp));
 }
 
+/* rsi = the linear address of instruction k's memory operand (mem_ok forms). Clobbers rax, rcx. */
 static void emit_lin(struct gen *g, unsigned k, const struct iem_insn *in)
 {
     const struct iem_mem *m = &in->mem;
