@@ -165,14 +165,9 @@ enum { PR_ALU_RR, PR_ALU_RI, PR_TEST_RR, PR_TEST_RI, PR_SHIFT_CL, PR_IMUL_RR };
 static probe_fn *probe_emit(struct rec_core *rc, struct rec_buf *b, int form, unsigned op, unsigned size, int32_t imm)
 {
     uint8_t *start = b->p;
-    /* flags_in (rdi) into the host flags: OF through ADD 0x7f on its bit, the rest by SAHF. */
+    /* flags_in (rdi) into the host flags as translations load them. */
     rx_mov_rr(b, 4, RX_RCX, RX_RDI);
-    rx_mov_rr(b, 4, RX_RAX, RX_RCX);
-    rx_shift_ri(b, RX_SHL, 4, RX_RAX, 8);
-    rx_shift_ri(b, RX_SHR, 4, RX_RCX, 11);
-    rx_alu_ri(b, RX_AND, 4, RX_RCX, 1);
-    rx_alu_ri(b, RX_ADD, 1, RX_RCX, 0x7f);
-    rx_sahf(b);
+    rec_gen_flags_load(b);
     switch (form) {
     case PR_ALU_RR: rx_alu_rr(b, (enum rec_alu)op, size, RX_RSI, RX_RDX); break;
     case PR_ALU_RI: rx_alu_ri(b, (enum rec_alu)op, size, RX_RSI, imm); break;

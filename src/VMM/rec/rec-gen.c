@@ -64,7 +64,7 @@
 #define OFF_INSN_RIP  ((int32_t)offsetof(struct iem_cpu, insn_rip))
 #define OFF_BLOCK_RIP ((int32_t)offsetof(struct iem_cpu, block_rip))
 #define OFF_DIRTY     ((int32_t)offsetof(struct iem_cpu, block_dirty))
-#define OFF_GPR_(r)   ((int32_t)(offsetof(struct cpu_state, gpr) + 8 * (r)))
+#define OFF_GPR(r)   ((int32_t)(offsetof(struct cpu_state, gpr) + 8 * (r)))
 #define OFF_RIP       ((int32_t)offsetof(struct cpu_state, rip))
 #define OFF_RFLAGS    ((int32_t)offsetof(struct cpu_state, rflags))
 #define OFF_CPL       ((int32_t)offsetof(struct iem_cpu, cpl))
@@ -205,7 +205,7 @@ static void cache_flush(struct gen *g)
 {
     for (unsigned i = 0; i < NCACHE; i++)
         if (g->cdirty & (1u << i))
-            rx_store(&g->b, 8, rx_mem(ST, OFF_GPR_(g->cache_guest[i])), g_cache_host[i]);
+            rx_store(&g->b, 8, rx_mem(ST, OFF_GPR(g->cache_guest[i])), g_cache_host[i]);
     g->cdirty = 0;
 }
 
@@ -214,7 +214,7 @@ static void cache_load(struct gen *g, uint8_t mask)
 {
     for (unsigned i = 0; i < NCACHE; i++)
         if ((mask & ~g->cvalid) & (1u << i))
-            rx_load(&g->b, 8, g_cache_host[i], rx_mem(ST, OFF_GPR_(g->cache_guest[i])));
+            rx_load(&g->b, 8, g_cache_host[i], rx_mem(ST, OFF_GPR(g->cache_guest[i])));
     g->cvalid |= mask;
 }
 
@@ -552,33 +552,46 @@ static enum rec_reg cache_reg_write(struct gen *g, unsigned n, unsigned gr)
     return g_cache_host[slot];
 }
 
-/* Stores the low n bytes of host register r into guest register gr (a 4-byte write zero-extends). */
-static void store_gpr(struct gen *g, unsigned n, unsigned gr, enum rec_reg r)
+static bool is_cache_host(enum rec_reg r)
 {
+    for (unsigned i = 0; i < NCACHE; i++)
+        if (g_cache_host[i] == r)
+            return true;
+    return false;
+}
+
+/*
+ * Stores the low n bytes of host register r into guest register gr (a 4-byte write
+ * zero-extends).  zext: at n = 4, r's upper half is known clear (a 32-bit operation wrote
+ * r), so no zero-extending move is needed.  r itself is left alone when it is a cache
+ * register (its upper half belongs to its own guest register).
+ */
+static void store_gpr_ext(struct gen *g, unsigned n, unsigned gr, enum rec_reg r, bool zext)
+{
+    bool extend = n == 4 && !zext;
     enum rec_reg h = cache_reg_write(g, n, gr);
     if (h != RX_NONE) {
-        if (h != r || n == 4)
-            rx_mov_rr(&g->b, n, h, r);
+        if (h != r || extend)
+            rx_mov_rr(&g->b, n, h, r); /* even onto itself at n = 4: that clears the upper half */
         return;
     }
-    if (n == 4) {
-        rx_mov_rr(&g->b, 4, r, r);
-        rx_store(&g->b, 8, rx_mem(ST, OFF_GPR_(gr)), r);
-    } else {
-        rx_store(&g->b, n, rx_mem(ST, OFF_GPR_(gr)), r);
+    if (extend) {
+        enum rec_reg z = is_cache_host(r) ? RX_RAX : r;
+        rx_mov_rr(&g->b, 4, z, r);
+        r = z;
     }
+    rx_store(&g->b, n == 4 ? 8 : n, rx_mem(ST, OFF_GPR(gr)), r);
+}
+
+static void store_gpr(struct gen *g, unsigned n, unsigned gr, enum rec_reg r)
+{
+    store_gpr_ext(g, n, gr, r, false);
 }
 
 /* store_gpr for a value whose host register a 32-bit operation wrote (already zero-extended at n = 4). */
 static void store_gpr_z(struct gen *g, unsigned n, unsigned gr, enum rec_reg r)
 {
-    enum rec_reg h = cache_reg_write(g, n, gr);
-    if (h != RX_NONE) {
-        if (h != r)
-            rx_mov_rr(&g->b, n, h, r);
-        return;
-    }
-    rx_store(&g->b, n == 4 ? 8 : n, rx_mem(ST, OFF_GPR_(gr)), r);
+    store_gpr_ext(g, n, gr, r, true);
 }
 
 static void load_gpr(struct gen *g, unsigned n, enum rec_reg r, unsigned gr)
@@ -588,7 +601,7 @@ static void load_gpr(struct gen *g, unsigned n, enum rec_reg r, unsigned gr)
         rx_mov_rr(&g->b, n, r, h);
         return;
     }
-    rx_load(&g->b, n, r, rx_mem(ST, OFF_GPR_(gr)));
+    rx_load(&g->b, n, r, rx_mem(ST, OFF_GPR(gr)));
 }
 
 /* The host register holding guest register gr: its cache register, or scratch loaded with its low n bytes. */
@@ -601,6 +614,16 @@ static enum rec_reg src_gpr(struct gen *g, unsigned n, unsigned gr, enum rec_reg
     return scratch;
 }
 
+void rec_gen_flags_load(struct rec_buf *b)
+{
+    rx_mov_rr(b, 4, RX_RAX, RX_RCX);
+    rx_shift_ri(b, RX_SHL, 4, RX_RAX, 8);     /* AH = SF ZF - AF - PF - CF */
+    rx_shift_ri(b, RX_SHR, 4, RX_RCX, 11);
+    rx_alu_ri(b, RX_AND, 4, RX_RCX, 1);       /* OF */
+    rx_alu_ri(b, RX_ADD, 1, RX_RCX, 0x7f);    /* overflows exactly when OF was set */
+    rx_sahf(b);
+}
+
 /* The guest's arithmetic flags into the host's (as iem-alu.h's IEM_ALU_FIN does): clobbers rax, rcx. */
 static void emit_flags_in(struct gen *g)
 {
@@ -608,12 +631,7 @@ static void emit_flags_in(struct gen *g)
         rx_mov_rr(&g->b, 4, RX_RCX, RX_R13);
     else
         rx_load(&g->b, 4, RX_RCX, rx_mem(ST, OFF_RFLAGS));
-    rx_mov_rr(&g->b, 4, RX_RAX, RX_RCX);
-    rx_shift_ri(&g->b, RX_SHL, 4, RX_RAX, 8);     /* AH = SF ZF - AF - PF - CF */
-    rx_shift_ri(&g->b, RX_SHR, 4, RX_RCX, 11);
-    rx_alu_ri(&g->b, RX_AND, 4, RX_RCX, 1);       /* OF */
-    rx_alu_ri(&g->b, RX_ADD, 1, RX_RCX, 0x7f);    /* overflows exactly when OF was set */
-    rx_sahf(&g->b);
+    rec_gen_flags_load(&g->b);
 }
 
 /* The host's arithmetic flags become the guest's, pending in r13 (emit_flags_merge puts them into RFLAGS). */
@@ -888,7 +906,8 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
         link->ways = (uint16_t)ways;
     }
     if (link) {
-        /* The slot whose RIP matches (of several for a RET) in rdx. */
+        /* The slot whose RIP matches (of several for a RET) in rdx; the short jumps reach past eight ways. */
+        _Static_assert(REC_RET_WAYS <= 8, "rel8 jumps over the ways' compares");
         uint8_t *found[REC_RET_WAYS];
         unsigned nfound = 0;
         rx_mov_ri(&g->b, 8, RX_RDX, (uint64_t)(uintptr_t)link);
@@ -998,18 +1017,9 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
     case P_NOP:
         break;
     case P_MOV_RR: {
+        /* A value loaded from memory at n = 4 is zero-extended; a cache register's upper half is its own. */
         enum rec_reg r = src_gpr(g, n, s->reg, RX_RAX);
-        if (n == 4 && g->cache_slot[d->reg] >= 0) {
-            /* Always a move, even onto itself: a 4-byte MOV clears the upper half. */
-            rx_mov_rr(&g->b, 4, cache_reg_write(g, 4, d->reg), r);
-            break;
-        }
-        /* A cache register's upper half belongs to its guest register: a 4-byte copy to memory zero-extends it first. */
-        if (r != RX_RAX && n == 4) {
-            rx_mov_rr(&g->b, 4, RX_RAX, r);
-            r = RX_RAX;
-        }
-        store_gpr_z(g, n, d->reg, r);
+        store_gpr_ext(g, n, d->reg, r, r == RX_RAX);
         break;
     }
     case P_MOV_RI:

@@ -76,6 +76,8 @@ uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t
                        struct rec_gen_result *res);
 /* The fixed prologue every translation starts with (saves rbx, r12, r13, rbp, r14, r15; r12 = cpu, rbx = state, r13 = RFLAGS). */
 void rec_gen_prologue(struct rec_buf *b);
+/* ecx holds guest RFLAGS: its arithmetic flags into the host's, as iem-alu.h's IEM_ALU_FIN loads them (clobbers rax, rcx). */
+void rec_gen_flags_load(struct rec_buf *b);
 void rec_gen_epilogue(struct rec_buf *b);
 /* Called by the shared exit for an invalidated block: RIP past the instruction that ran (cpu->insn). */
 void rec_exit_dirty(struct iem_cpu *cpu);
