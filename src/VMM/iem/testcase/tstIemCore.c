@@ -991,6 +991,25 @@ static void test_rec_self_loop(void **state)
     iemh_destroy(h);
 }
 
+/* A 64-bit CPL 0 harness (RIP at IEMH_FREE_GPA, RSP as given); with rec, on the recompiler, blocks translated at once. */
+static struct iemh *rec_case_create(bool rec, uint64_t rsp)
+{
+    struct iemh *h = iemh_create(0);
+    iemh_mode_long64(h, IEMH_FREE_GPA, rsp);
+    if (rec)
+        assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+    return h;
+}
+
+/* The recompiler's counters (all zero on the interpreter). */
+static struct rec_stats rec_case_stats(struct iemh *h)
+{
+    struct rec_stats st = { 0 };
+    if (iem_core_of(h->cpu)->rec)
+        rec_core_stats(iem_core_of(h->cpu)->rec, &st);
+    return st;
+}
+
 /*
  * The recompiler's register cache: the same block on the interpreter and translated gives
  * the same registers and memory.  The block keeps RAX, RCX and RDX busy (the cached ones)
@@ -1002,12 +1021,11 @@ static void test_rec_self_loop(void **state)
  */
 static void run_cache_case(bool rec, struct cpu_state *out, uint64_t *mem_out)
 {
-    struct iemh *h = iemh_create(0);
-    iemh_mode_long64(h, IEMH_FREE_GPA, 0x8000);
-    if (rec)
-        assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+    struct iemh *h = rec_case_create(rec, 0x8000);
     static const uint8_t code[] = {
         0x48, 0x01, 0xd0,             /* L: add rax, rdx */
+        0x41, 0x89, 0xc0,             /* mov r8d, eax (to an uncached register: RAX keeps its upper half) */
+        0x48, 0x01, 0xc7,             /* add rdi, rax */
         0x89, 0xc0,                   /* mov eax, eax */
         0x48, 0x01, 0xc6,             /* add rsi, rax (sees the upper half) */
         0x66, 0x01, 0xc8,             /* add ax, cx */
@@ -1019,7 +1037,7 @@ static void run_cache_case(bool rec, struct cpu_state *out, uint64_t *mem_out)
         0x66, 0x8b, 0x44, 0xcb, 0x08, /* mov ax, [rbx + rcx * 8 + 8] */
         0x0f, 0xc8,                   /* bswap eax (RAX not reloaded before the loop branch) */
         0xff, 0xc9,                   /* dec ecx */
-        0x75, 0xdb,                   /* jnz L */
+        0x75, 0xd5,                   /* jnz L */
         0xf4,                         /* hlt */
     };
     for (unsigned i = 0; i < 70; i++) {
@@ -1037,11 +1055,8 @@ static void run_cache_case(bool rec, struct cpu_state *out, uint64_t *mem_out)
     *out = *h->s;
     for (unsigned i = 0; i < 70; i++)
         mem_out[i] = iemh_read64(h, 0x200000 + 8 * i);
-    if (rec) {
-        struct rec_stats st;
-        rec_core_stats(iem_core_of(h->cpu)->rec, &st);
-        assert_true(st.inline_insns >= 10);
-    }
+    if (rec)
+        assert_true(rec_case_stats(h).inline_insns >= 10);
     iemh_destroy(h);
 }
 
@@ -1066,10 +1081,7 @@ static void test_rec_register_cache(void **state)
  */
 static void run_ret_case(bool rec, uint64_t *rax, uint64_t *chain_calls)
 {
-    struct iemh *h = iemh_create(0);
-    iemh_mode_long64(h, IEMH_FREE_GPA, 0x8000);
-    if (rec)
-        assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+    struct iemh *h = rec_case_create(rec, 0x8000);
     /*
      * L: call F; add rax, 1; call F; add rax, 2; call F; add rax, 3; dec ecx; jnz L; hlt
      * F: lea rax, [rax + rax * 2]; ret
@@ -1088,12 +1100,7 @@ static void run_ret_case(bool rec, uint64_t *rax, uint64_t *chain_calls)
     iemh_exec(h, IEMH_FREE_GPA + 0x100, code, sizeof(code), 1u << 20, &r);
     assert_int_equal(r.status, IEM_STEP_HLT);
     *rax = h->s->gpr[CPU_RAX];
-    *chain_calls = 0;
-    if (rec) {
-        struct rec_stats st;
-        rec_core_stats(iem_core_of(h->cpu)->rec, &st);
-        *chain_calls = st.chain_calls;
-    }
+    *chain_calls = rec_case_stats(h).chain_calls;
     iemh_destroy(h);
 }
 
@@ -1116,10 +1123,7 @@ static void test_rec_ret_links(void **state)
  */
 static uint64_t run_cmp_mem_case(bool rec)
 {
-    struct iemh *h = iemh_create(0);
-    iemh_mode_long64(h, IEMH_FREE_GPA, 0x8000);
-    if (rec)
-        assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+    struct iemh *h = rec_case_create(rec, 0x8000);
     /* L: cmp dword [rbx + rcx * 4 - 4], 5; jle S; inc eax; S: cmp [rbx + rcx * 4 - 4], esi; jg T; add eax, 0x10000;
      * T: dec ecx; jnz L; hlt */
     static const uint8_t code[] = {
@@ -1169,10 +1173,7 @@ static void test_rec_cmp_mem_jcc(void **state)
 static void test_dirty_log(void **state)
 {
     for (int rec = 0; rec < 2; rec++) {
-        struct iemh *h = iemh_create(0);
-        iemh_mode_long64(h, IEMH_FREE_GPA + 0x100, 0x70100);
-        if (rec)
-            assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+        struct iemh *h = rec_case_create(rec, 0x70100);
         /* L: mov [rdi], eax; mov dword [rsi], 5; push rax; pop rax; mov eax, [rbx]; call F; dec ecx; jnz L; hlt
          * F: ret */
         static const uint8_t code[] = { 0x89, 0x07, 0xc7, 0x06, 0x05, 0x00, 0x00, 0x00, 0x50, 0x58, 0x8b, 0x03,
@@ -1182,6 +1183,7 @@ static void test_dirty_log(void **state)
         h->s->gpr[CPU_RSI] = 0x60008;
         h->s->gpr[CPU_RBX] = 0x90000;
         h->s->gpr[CPU_RCX] = 40;
+        h->s->rip = IEMH_FREE_GPA + 0x100;
         iemh_sync(h);
         uint64_t bitmap[(4u << 20) / 4096 / 64];
         assert_int_equal(mem_region_dirty_enable(h->ram_region, true), 0);
@@ -1205,11 +1207,8 @@ static void test_dirty_log(void **state)
         assert_true(PAGE_DIRTY(0x50000) && PAGE_DIRTY(0x60000) && PAGE_DIRTY(0x70000));
         assert_false(PAGE_DIRTY(0x90000));
 #undef PAGE_DIRTY
-        if (rec) {
-            struct rec_stats st;
-            rec_core_stats(iem_core_of(h->cpu)->rec, &st);
-            assert_true(st.inline_insns >= 8);
-        }
+        if (rec)
+            assert_true(rec_case_stats(h).inline_insns >= 8);
         iemh_destroy(h);
     }
 }
@@ -1223,9 +1222,7 @@ static void test_dirty_log(void **state)
 static void test_rec_flags_across_chain(void **state)
 {
     for (int bit = 3; bit <= 4; bit++) {
-        struct iemh *h = iemh_create(0);
-        iemh_mode_long64(h, IEMH_FREE_GPA, 0x8000);
-        assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+        struct iemh *h = rec_case_create(true, 0x8000);
         /* mov edx, 100; L: bt eax, bit; jmp B; B: setc cl; add ebx, ecx; dec edx; jnz L; hlt */
         const uint8_t code[] = { 0xba, 0x64, 0x00, 0x00, 0x00, 0x0f, 0xba, 0xe0, (uint8_t)bit, 0xeb, 0x00,
                                  0x0f, 0x92, 0xc1, 0x01, 0xcb, 0xff, 0xca, 0x75, 0xf1, 0xf4 };
@@ -1238,9 +1235,7 @@ static void test_rec_flags_across_chain(void **state)
         iemh_exec(h, IEMH_FREE_GPA + 0x100, code, sizeof(code), 10000, &r);
         assert_int_equal(r.status, IEM_STEP_HLT);
         assert_int_equal(h->s->gpr[CPU_RBX], bit == 3 ? 100 : 0);
-        struct rec_stats st;
-        rec_core_stats(iem_core_of(h->cpu)->rec, &st);
-        assert_true(st.blocks >= 2);
+        assert_true(rec_case_stats(h).blocks >= 2);
         iemh_destroy(h);
     }
 }
@@ -1255,12 +1250,9 @@ static void test_rec_flags_across_chain(void **state)
 static void run_flags_case(const uint8_t *op, size_t oplen, uint64_t flags_in, bool rec, unsigned pure,
                            uint64_t *flags_out)
 {
-    struct iemh *h = iemh_create(0);
-    iemh_mode_long64(h, IEMH_FREE_GPA, 0x8000);
-    if (rec) {
-        assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+    struct iemh *h = rec_case_create(rec, 0x8000);
+    if (rec)
         rec_core_limit_pure(iem_core_of(h->cpu)->rec, pure);
-    }
     /* op; mov ecx, [rdx] with rdx non-canonical (#GP); hlt */
     uint8_t code[32];
     memcpy(code, op, oplen);
