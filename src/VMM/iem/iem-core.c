@@ -264,7 +264,7 @@ static struct iem_block *exec_block_rec(struct iem_core *core, struct iem_block 
     /* Specialised handlers the translation calls run their one instruction: no running on, no chaining. */
     core->chain_end = NULL;
     core->chain_left = 0;
-    rec_core_set_budget(core->rec, max - b->ninsns);
+    core->rec_budget = max - b->ninsns;
     cpu->block_rip = s->rip;
     cpu->insn_rip = s->rip;
     cpu->insn = b->insns;
@@ -398,7 +398,7 @@ static void run_loop(struct iem_core *core)
     for (;;) {
         boundary_work(core);
         if (look || atomic_load_explicit(&core->kicked, memory_order_relaxed)) {
-            atomic_store_explicit(&core->kicked, false, memory_order_relaxed);
+            atomic_store_explicit(&core->kicked, 0, memory_order_relaxed);
             if (vcpu_has_request(vcpu))
                 return;
             look = false;
@@ -683,7 +683,7 @@ static void iem_vcpu_kick(struct vcpu *vcpu)
 {
     struct iem_core *core = vcpu_get_backend_data(vcpu);
     if (core)
-        atomic_store(&core->kicked, true);
+        atomic_store(&core->kicked, 1);
 }
 
 static int iem_mem_changed(struct vm *vm)

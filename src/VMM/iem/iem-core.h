@@ -145,6 +145,8 @@ struct iem_core {
     const struct iem_insn *chain_end;
     /* Instructions exec_block may still run in blocks it enters through links (iem_fast_jump). */
     unsigned chain_left;
+    /* The same for translated code (exec_block_rec): what chaining may still add (rec_chain and the inline links). */
+    unsigned rec_budget;
     uint64_t rip_mask;             /* RIP wraps at the code size: all ones, 0xffffffff or 0xffff */
     uint64_t tlb_tag_or;           /* IEM_TLB_USER_OK below CPL 3, else 0: ORed into a tag before the hit test */
     uint8_t zmode;                 /* decode mode of the current CS (set by iem_update_mode) */
@@ -184,9 +186,13 @@ struct iem_core {
     struct iem_block *scratch;     /* uncached decodes (code outside RAM/ROM, limit-cut blocks) */
     size_t cache_bytes;
 
-    /* Cross-thread requests. */
-    atomic_uint work;
-    atomic_bool kicked;
+    /*
+     * Cross-thread requests: IEM_WORK_* bits, and a kick (1) from vcpu_kick or from this
+     * vCPU itself when an interrupt became deliverable.  Side by side in one aligned eight
+     * bytes, which translated code tests with one compare at every chained block exit.
+     */
+    _Alignas(8) atomic_uint work;
+    atomic_uint kicked;
     struct rt_mutex qlock;
     unsigned npending;
     struct { uint64_t gpa, len; } pending[IEM_PENDING_MAX];

@@ -277,11 +277,6 @@ void rec_core_set_code_limit(struct rec_core *rc, size_t bytes)
     rc->end = rc->first + bytes <= rc->code.rw + rc->code.size ? rc->first + bytes : rc->code.rw + rc->code.size;
 }
 
-void rec_core_set_budget(struct rec_core *rc, unsigned insns)
-{
-    rc->budget = insns;
-}
-
 void rec_core_stats(const struct rec_core *rc, struct rec_stats *out)
 {
     *out = rc->stats;
@@ -373,7 +368,7 @@ void *rec_chain(struct iem_cpu *cpu, int rc, struct rec_link *link)
     }
     struct iem_block *to = via->to;
     struct rec_core *rc_core = core->rec;
-    if (to->zmode != core->zmode || to->ninsns > rc_core->budget ||
+    if (to->zmode != core->zmode || to->ninsns > core->rec_budget ||
         (!long64 && rip + to->nbytes - 1 > s->seg[CPU_CS].limit))
         return NULL;
     if ((s->rflags & IEM_F_IF) && atomic_load_explicit(core->intr_line, memory_order_relaxed))
@@ -397,7 +392,7 @@ void *rec_chain(struct iem_cpu *cpu, int rc, struct rec_link *link)
         link->ninsns = to->ninsns;
     }
     cpu->icount += (uint64_t)(cpu->insn - core->count_base) + 1;
-    rc_core->budget -= to->ninsns;
+    core->rec_budget -= to->ninsns;
     core->count_base = to->insns;
     cpu->cur_block = to;
     cpu->block_rip = rip;

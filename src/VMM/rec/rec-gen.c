@@ -85,8 +85,11 @@ _Static_assert((IEM_TLB_ENTRIES & (IEM_TLB_ENTRIES - 1)) == 0, "a power of two o
 #define OFF_KICKED    ((int32_t)offsetof(struct iem_core, kicked))
 #define OFF_WORK      ((int32_t)offsetof(struct iem_core, work))
 #define OFF_INTR_LINE ((int32_t)offsetof(struct iem_core, intr_line))
+#define OFF_BUDGET    ((int32_t)offsetof(struct iem_core, rec_budget))
 #define OFF_INSNS     ((int32_t)offsetof(struct iem_block, insns))
-_Static_assert(sizeof(atomic_bool) == 1 && sizeof(atomic_uint) == 4, "the inline chain checks read these sizes");
+/* One 8-byte compare reads both request words (emit_run_on_checks). */
+_Static_assert(sizeof(atomic_bool) == 1 && sizeof(atomic_uint) == 4, "the inline checks read these sizes");
+_Static_assert(offsetof(struct iem_core, work) % 8 == 0 && OFF_KICKED == OFF_WORK + 4, "work and kicked share 8 bytes");
 #define OFF_SEGBASE(i) ((int32_t)(offsetof(struct cpu_state, seg) + (i) * sizeof(struct cpu_seg) + \
                                   offsetof(struct cpu_seg, base)))
 
@@ -131,6 +134,7 @@ struct gen {
     bool fpend;              /* at the emission point the guest's arithmetic flags are in r13, not yet in RFLAGS */
     bool fpend_insn;         /* fpend when the current instruction started */
     bool exit_self;          /* the next exit (emit_exit_chain) goes to this block's own start */
+    bool exit_canon;         /* ... is a JMP's or Jcc's: its target's canonical test is still owed */
     unsigned exit_ways;      /* the next exit's link slots (0: one; a RET asks for REC_RET_WAYS) */
     const void *body;        /* this translation past its prologue (executable view) */
     const void *loop_head;   /* where a branch to the block's own start goes: past the loads of the cache */
@@ -256,6 +260,21 @@ static void emit_call(struct gen *g, unsigned k)
     rx_jcc32(&g->b, g->code, RX_CC_NE, g->epilogue);
     rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(CPU, OFF_DIRTY), 0);
     rx_jcc32(&g->b, g->code, RX_CC_NE, g->exit_dirty);
+    /*
+     * The handler may have set IF or raised this vCPU's own interrupt line (a device
+     * access): a deliverable interrupt kicks, so the next block exit goes to the run loop
+     * (emit_run_on_checks).
+     */
+    rx_test_mi(&g->b, 4, rx_mem(ST, OFF_RFLAGS), IEM_F_IF);
+    uint8_t *no_if = rx_jcc8(&g->b, RX_CC_E);
+    rx_load(&g->b, 8, RX_RCX, rx_mem(CPU, OFF_INTR_LINE));
+    rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(RX_RCX, 0), 0);
+    uint8_t *no_line = rx_jcc8(&g->b, RX_CC_E);
+    rx_store_imm(&g->b, 4, rx_mem(CPU, OFF_KICKED), 1);
+    if (no_if)
+        rx_bind8(&g->b, no_if);
+    if (no_line)
+        rx_bind8(&g->b, no_line);
     /* The handler may have changed any guest register. */
     g->cvalid = 0;
     g->ncall++;
@@ -781,7 +800,8 @@ static void emit_alu_op(struct gen *g, unsigned k, const struct iem_insn *in, un
      * into r13, moves into the destination) leaves them alone.  A slow case (a memory
      * operand) resumes at the Jcc's code after loading the guest's flags into the host's.
      */
-    g->cond_in_host = k + 1 < g->blk->ninsns && g->plan[k + 1] == P_JCC;
+    g->cond_in_host = k + 1 < g->blk->ninsns &&
+                      (g->plan[k + 1] == P_JCC || g->plan[k + 1] == P_CMOV || g->plan[k + 1] == P_SETCC);
     if (store_flags)
         emit_flags_out(g);
     if (!is_test && op != RX_CMP)
@@ -826,20 +846,43 @@ static enum rec_cc cond_host(unsigned cc)
     return (cc & 1) ? RX_CC_E : RX_CC_NE;
 }
 
-/* rec_chain's conditions besides the link: a kick, cross-thread work or an interrupt to take go to slow[]. */
+/*
+ * The host condition that holds when instruction k's condition does: on the host's flags
+ * of the operation just before when they are still there (emit_alu_op), else after
+ * emit_cond.  Clobbers rax, rcx in the second case.
+ */
+static enum rec_cc emit_cond_any(struct gen *g, unsigned k)
+{
+    const struct iem_insn *in = &g->blk->insns[k];
+    if (k > 0 && g->cond_in_host_for == k)
+        return (enum rec_cc)(in->cond & 15);
+    emit_cond(g, in->cond);
+    return cond_host(in->cond);
+}
+
+/*
+ * A branch target in rax that is not canonical goes through the interpreter (its #GP):
+ * to a tail of this kind.  Afterwards tmp holds the target too.
+ */
+static void emit_canonical(struct gen *g, unsigned k, enum rec_reg tmp, int kind)
+{
+    rx_mov_rr(&g->b, 8, tmp, RX_RAX);
+    rx_shift_ri(&g->b, RX_SHL, 8, tmp, 16);
+    rx_shift_ri(&g->b, RX_SAR, 8, tmp, 16);
+    rx_alu_rr(&g->b, RX_CMP, 8, tmp, RX_RAX);
+    add_tail(g, rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g)), kind, k, NULL);
+}
+
+/*
+ * rec_chain's conditions besides the link: a kick or cross-thread work go to slow[].  An
+ * interrupt to take needs no test of its own here: another thread raising the line kicks
+ * (vcpu_set_intr), and what this vCPU does that raises it or sets IF runs through a
+ * handler, after which emit_call kicks when one is deliverable.  Inline code does neither.
+ */
 static void emit_run_on_checks(struct gen *g, uint8_t **slow, unsigned *nslow)
 {
-    rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(CPU, OFF_KICKED), 0);
+    rx_alu_mi(&g->b, RX_CMP, 8, rx_mem(CPU, OFF_WORK), 0); /* work and kicked */
     slow[(*nslow)++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
-    rx_alu_mi(&g->b, RX_CMP, 4, rx_mem(CPU, OFF_WORK), 0);
-    slow[(*nslow)++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
-    rx_test_mi(&g->b, 4, rx_mem(ST, OFF_RFLAGS), IEM_F_IF);
-    uint8_t *no_if = rx_jcc8(&g->b, RX_CC_E);
-    rx_load(&g->b, 8, RX_RCX, rx_mem(CPU, OFF_INTR_LINE));
-    rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(RX_RCX, 0), 0);
-    slow[(*nslow)++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
-    if (no_if)
-        rx_bind8(&g->b, no_if);
 }
 
 /*
@@ -857,13 +900,14 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
     /* The code after an exit is reached only by other paths, which keep their flags and cache state. */
     bool fpend = g->fpend;
     uint8_t cvalid = g->cvalid, cdirty = g->cdirty;
-    cache_flush(g); /* the next translation starts with an empty cache */
     /* The next translation starts with the flags pending in r13; only the return to the run loop merges them. */
     if (!g->fpend)
         rx_load(&g->b, 8, RX_R13, rx_mem(ST, OFF_RFLAGS));
     g->fpend = true;
     bool self = g->exit_self && fast_ok && g->code_size == 8;
     g->exit_self = false;
+    bool canon = g->exit_canon;
+    g->exit_canon = false;
     unsigned ways = g->exit_ways ? g->exit_ways : 1;
     g->exit_ways = 0;
     struct rec_link *link = NULL;
@@ -879,16 +923,18 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
         /*
          * A loop back to this block's start at the same RIP: the block, its RIP and the
          * link key stay what they are, so only rec_chain's other conditions and the
-         * instruction count remain.
+         * instruction count remain.  The cache stays in its registers: the loop head
+         * counts every slot as changed (rec_gen_block), so nothing is written back here.
          */
         emit_run_on_checks(g, slow, &nslow);
-        rx_mov_ri(&g->b, 8, RX_RCX, (uint64_t)(uintptr_t)&rcore->budget);
-        rx_alu_mi(&g->b, RX_CMP, 4, rx_mem(RX_RCX, 0), (int32_t)g->blk->ninsns);
+        rx_alu_mi(&g->b, RX_CMP, 4, rx_mem(CPU, OFF_BUDGET), (int32_t)g->blk->ninsns);
         slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_B, HERE(g));
-        rx_alu_mi(&g->b, RX_SUB, 4, rx_mem(RX_RCX, 0), (int32_t)g->blk->ninsns);
+        rx_alu_mi(&g->b, RX_SUB, 4, rx_mem(CPU, OFF_BUDGET), (int32_t)g->blk->ninsns);
         rx_alu_mi(&g->b, RX_ADD, 8, rx_mem(CPU, OFF_ICOUNT), (int32_t)(k + 1));
-        /* The loop head expects the whole cache loaded (and written back, as above). */
+        /* The loop head expects the whole cache loaded; a slot not loaded here has memory up to date. */
+        uint8_t cvalid_here = g->cvalid;
         cache_load(g, g->cache_slots);
+        g->cvalid = cvalid_here;
         rx_jmp32(&g->b, g->code, g->loop_head);
         for (unsigned i = 0; i < nslow; i++)
             rx_bind32(&g->b, slow[i]);
@@ -896,6 +942,7 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
         /* rec_chain decides the rest, without a slot of its own (it would hold this same link). */
         fast_ok = false;
     }
+    cache_flush(g); /* the next translation starts with an empty cache */
     if (fast_ok && g->code_size == 8 && rcore->nlinks + ways <= REC_LINKS_MAX) {
         /* A slot used before the last code flush still holds a link into the old code: empty it (no key matches). */
         link = &rcore->links[rcore->nlinks];
@@ -927,12 +974,11 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
         rx_alu_rm(&g->b, RX_CMP, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, key)));
         slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
         emit_run_on_checks(g, slow, &nslow);
-        /* The chain budget (rec_core.budget) pays for the target's instructions. */
-        rx_mov_ri(&g->b, 8, RX_RCX, (uint64_t)(uintptr_t)&rcore->budget);
+        /* The chain budget (iem_core.rec_budget) pays for the target's instructions. */
         rx_load(&g->b, 4, RX_R8, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, ninsns)));
-        rx_alu_mr(&g->b, RX_CMP, 4, rx_mem(RX_RCX, 0), RX_R8);
+        rx_alu_mr(&g->b, RX_CMP, 4, rx_mem(CPU, OFF_BUDGET), RX_R8);
         slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_B, HERE(g));
-        rx_alu_mr(&g->b, RX_SUB, 4, rx_mem(RX_RCX, 0), RX_R8);
+        rx_alu_mr(&g->b, RX_SUB, 4, rx_mem(CPU, OFF_BUDGET), RX_R8);
         /* rec_chain's bookkeeping: this block's k + 1 instructions retired, the target's block and RIP. */
         rx_alu_mi(&g->b, RX_ADD, 8, rx_mem(CPU, OFF_ICOUNT), (int32_t)(k + 1));
         rx_load(&g->b, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, to)));
@@ -944,7 +990,12 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
         for (unsigned i = 0; i < nslow; i++)
             rx_bind32(&g->b, slow[i]);
     }
-    /* Out through rec_chain: the exit state first. */
+    /*
+     * Out through rec_chain: a branch target not checked yet first (a link matched only a
+     * RIP a block was found at, so a canonical one), then the exit state.
+     */
+    if (canon)
+        emit_canonical(g, k, RX_RCX, TAIL_BRANCH);
     rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
     emit_set_insn(g, k);
     if (link)
@@ -968,26 +1019,13 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
 }
 
 /*
- * A branch target in rax that is not canonical goes through the interpreter (its #GP):
- * to a tail of this kind.  Afterwards tmp holds the target too.
- */
-static void emit_canonical(struct gen *g, unsigned k, enum rec_reg tmp, int kind)
-{
-    rx_mov_rr(&g->b, 8, tmp, RX_RAX);
-    rx_shift_ri(&g->b, RX_SHL, 8, tmp, 16);
-    rx_shift_ri(&g->b, RX_SAR, 8, tmp, 16);
-    rx_alu_rr(&g->b, RX_CMP, 8, tmp, RX_RAX);
-    add_tail(g, rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g)), kind, k, NULL);
-}
-
-/*
- * Leaves with IEM_JUMPED to the target in rax (64-bit mode): non-canonical goes through the
- * interpreter (#GP).  A branch to the block's own start needs no check: it runs there.
+ * Leaves with IEM_JUMPED to the target in rax of a JMP or Jcc, which changed nothing else:
+ * a non-canonical target goes through the interpreter (#GP), tested on the way out through
+ * rec_chain (emit_exit_chain).  A branch to the block's own start needs no test: it runs there.
  */
 static void emit_jump_rax(struct gen *g, unsigned k)
 {
-    if (!g->exit_self)
-        emit_canonical(g, k, RX_RCX, TAIL_BRANCH);
+    g->exit_canon = !g->exit_self;
     emit_exit_chain(g, k, IEM_JUMPED, true);
 }
 
@@ -1052,8 +1090,16 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
     case P_SHIFT_RI: {
         enum rec_shift op = RX_SHL;
         shift_of(in->mnemonic, &op);
-        load_gpr(g, n, RX_RDX, d->reg);
         uint8_t count = (uint8_t)((in->imm & 0xff) & (n == 8 ? 0x3f : 0x1f));
+        /*
+         * On the destination's cache register itself (partial writes as the guest's), except
+         * a 4-byte shift by 0: through rdx, whose 32-bit load clears the upper half.
+         */
+        enum rec_reg dreg = n == 4 && !count ? RX_NONE : cache_reg(g, d->reg);
+        if (dreg == RX_NONE) {
+            dreg = RX_RDX;
+            load_gpr(g, n, RX_RDX, d->reg);
+        }
         if (store_flags) {
             /* ROL/ROR keep SF ZF AF PF (defined); the others may keep their undefined OF/AF unless the host is pure. */
             bool rot = op == RX_ROL || op == RX_ROR;
@@ -1061,12 +1107,12 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
                 emit_flags_in(g);
             /* By CL as the interpreter shifts: the immediate form may leave other undefined flags. */
             rx_mov_ri(&g->b, 4, RX_RCX, count);
-            rx_shift_rcl(&g->b, op, n, RX_RDX);
+            rx_shift_rcl(&g->b, op, n, dreg);
             emit_flags_out(g);
         } else {
-            rx_shift_ri(&g->b, op, n, RX_RDX, count);
+            rx_shift_ri(&g->b, op, n, dreg, count);
         }
-        store_gpr_z(g, n, d->reg, RX_RDX);
+        store_gpr_z(g, n, d->reg, dreg);
         break;
     }
     case P_SHIFT_RCL: {
@@ -1082,54 +1128,69 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         store_gpr_z(g, n, d->reg, RX_RDX);
         break;
     }
-    case P_IMUL_RR: case P_IMUL_RRI:
-        load_gpr(g, n, RX_RSI, s->reg);
-        if (p == P_IMUL_RR)
-            load_gpr(g, n, RX_RDX, d->reg);
+    case P_IMUL_RR: case P_IMUL_RRI: {
+        /* Two-operand IMUL on the cache registers themselves where it can (a 32-bit product clears the upper half). */
+        enum rec_reg dreg = RX_RDX, sreg = RX_RSI;
+        if (p == P_IMUL_RR) {
+            sreg = src_gpr(g, n, s->reg, RX_RSI);
+            dreg = src_gpr(g, n, d->reg, RX_RDX);
+        } else {
+            load_gpr(g, n, RX_RSI, s->reg);
+        }
         if (store_flags && !(g->rc->pure & REC_PURE_IMUL))
             emit_flags_in(g);
         if (p == P_IMUL_RR) {
-            rx_imul_rr(&g->b, n, RX_RDX, RX_RSI);
+            rx_imul_rr(&g->b, n, dreg, sreg);
         } else {
             /* Two-operand IMUL as the interpreter multiplies (the three-operand form's undefined flags may differ). */
             rx_mov_rr(&g->b, 8, RX_RDX, RX_RSI);
             rx_mov_ri(&g->b, 8, RX_RSI, (uint64_t)(int64_t)(n == 2 ? (int16_t)in->imm : (int32_t)in->imm));
-            rx_imul_rr(&g->b, n, RX_RDX, RX_RSI);
+            rx_imul_rr(&g->b, n, dreg, RX_RSI);
         }
         if (store_flags)
             emit_flags_out(g);
-        store_gpr_z(g, n, d->reg, RX_RDX);
+        store_gpr_z(g, n, d->reg, dreg);
         break;
-    case P_UNARY:
-        load_gpr(g, n, RX_RDX, d->reg);
+    }
+    case P_UNARY: {
+        /* On the cache register itself where it is one (a 32-bit operation clears the upper half). */
+        enum rec_reg dreg = src_gpr(g, n, d->reg, RX_RDX);
         if (in->mnemonic == ZYDIS_MNEMONIC_NOT) {
-            rx_not(&g->b, n, RX_RDX);
+            rx_not(&g->b, n, dreg);
         } else {
             if (store_flags)
                 emit_flags_in(g);
             if (in->mnemonic == ZYDIS_MNEMONIC_INC)
-                rx_inc(&g->b, n, RX_RDX);
+                rx_inc(&g->b, n, dreg);
             else if (in->mnemonic == ZYDIS_MNEMONIC_DEC)
-                rx_dec(&g->b, n, RX_RDX);
+                rx_dec(&g->b, n, dreg);
             else
-                rx_neg(&g->b, n, RX_RDX);
+                rx_neg(&g->b, n, dreg);
             if (store_flags)
                 emit_flags_out(g);
         }
-        store_gpr_z(g, n, d->reg, RX_RDX);
+        store_gpr_z(g, n, d->reg, dreg);
         break;
+    }
     case P_SETCC:
-        emit_cond(g, in->cond);
-        rx_setcc(&g->b, cond_host(in->cond), RX_RDX);
+        rx_setcc(&g->b, emit_cond_any(g, k), RX_RDX);
         store_gpr(g, 1, d->reg, RX_RDX);
         break;
-    case P_CMOV:
-        emit_cond(g, in->cond);
-        load_gpr(g, 8, RX_RDX, d->reg);
-        load_gpr(g, 8, RX_RSI, s->reg);
-        rx_cmov(&g->b, cond_host(in->cond), 8, RX_RDX, RX_RSI);
-        store_gpr(g, n, d->reg, RX_RDX);
+    case P_CMOV: {
+        enum rec_cc cc = emit_cond_any(g, k);
+        enum rec_reg h = cache_reg(g, d->reg);
+        enum rec_reg sreg = src_gpr(g, 8, s->reg, RX_RSI);
+        if (h != RX_NONE) {
+            /* In place: a 4-byte CMOV clears the upper half whether it moves or not, as the guest's does. */
+            rx_cmov(&g->b, cc, n, h, sreg);
+            store_gpr_z(g, n, d->reg, h);
+        } else {
+            load_gpr(g, 8, RX_RDX, d->reg);
+            rx_cmov(&g->b, cc, 8, RX_RDX, sreg);
+            store_gpr(g, n, d->reg, RX_RDX);
+        }
         break;
+    }
     case P_LOAD: case P_MOVX_LOAD: case P_ALU_RM: {
         unsigned ms = p == P_MOVX_LOAD ? s->size : n;
         emit_lin(g, k, in);
@@ -1321,6 +1382,8 @@ uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t
     if (self_loop && g->cache_slots) {
         cache_load(g, g->cache_slots);
         g->loop_head = HERE(g);
+        /* The branch back keeps what it changed in the registers (emit_exit_chain): anything may be unwritten. */
+        g->cdirty = g->cache_slots;
     }
     for (unsigned k = 0; k < blk->ninsns && !g->b.overflow; k++) {
         enum plan p = (enum plan)g->plan[k];

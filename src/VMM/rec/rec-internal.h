@@ -42,7 +42,6 @@ struct rec_core {
     const void *exit_dirty;     /* shared: RIP past cpu->insn (rec_exit_dirty), IEM_NEXT, epilogue */
     unsigned prologue_bytes;    /* a chained block is entered this far into its code */
     unsigned hot_runs;          /* interpreted runs before translation */
-    unsigned budget;            /* instructions chaining may still add (rec_chain) */
     unsigned pure;              /* REC_PURE_*: host operations whose flags do not depend on the flags before */
     struct rec_link *links;     /* slots for block exits, handed out with the code and emptied with it */
     unsigned nlinks;

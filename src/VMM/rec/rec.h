@@ -33,8 +33,6 @@ typedef int rec_fn(struct iem_cpu *cpu);
 /* Per-vCPU translation state: 0, VERR_NO_MEMORY or VERR_NOT_SUPPORTED (no executable memory). */
 int rec_core_create(struct rec_core **out);
 void rec_core_destroy(struct rec_core *rc);
-/* Instructions translated blocks may still chain into before returning to the run loop. */
-void rec_core_set_budget(struct rec_core *rc, unsigned insns);
 /* Interpreted runs before a block is translated (REC_HOT_RUNS by default). */
 void rec_core_set_hot(struct rec_core *rc, unsigned runs);
 /* Tests: use only the first bytes of the code area (at least twice the room one block may take), so it fills sooner. */

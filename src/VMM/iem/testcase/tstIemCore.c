@@ -1075,6 +1075,73 @@ static void test_rec_register_cache(void **state)
 }
 
 /*
+ * Operations on cache registers in place: shifts, two-operand IMUL, NOT/NEG/INC on 8- and 32-bit parts, CMOV that
+ * clears the upper half when it does not move, and CMOV/SETcc on the host's flags of the
+ * compare before them, one of those compares with a memory operand whose slow path (a TLB
+ * miss at each new page) resumes with the guest's flags loaded.  The interpreter's
+ * registers and flags are the reference.
+ */
+static void run_inplace_case(bool rec, struct cpu_state *out)
+{
+    struct iemh *h = rec_case_create(rec, 0x8000);
+    static const uint8_t code[] = {
+        0x4c, 0x89, 0xca,             /* L: mov rdx, r9 (upper half set) */
+        0x8b, 0x04, 0x8b,             /* mov eax, [rbx + rcx * 4] */
+        0xc1, 0xe0, 0x03,             /* shl eax, 3 */
+        0x0f, 0xaf, 0xc2,             /* imul eax, edx */
+        0xf6, 0xd2,                   /* not dl */
+        0xf7, 0xde,                   /* neg esi */
+        0x40, 0xfe, 0xc6,             /* inc sil */
+        0x4c, 0x89, 0xca,             /* mov rdx, r9 (upper half set again) */
+        0x39, 0xf0,                   /* cmp eax, esi */
+        0x0f, 0x4c, 0xd0,             /* cmovl edx, eax */
+        0x39, 0x54, 0x8b, 0x04,       /* cmp [rbx + rcx * 4 + 4], edx */
+        0x0f, 0x4f, 0xf7,             /* cmovg esi, edi */
+        0x39, 0xf2,                   /* cmp edx, esi */
+        0x41, 0x0f, 0x92, 0xc0,       /* setb r8b */
+        0x48, 0x01, 0xc7,             /* add rdi, rax */
+        0x48, 0x01, 0xd7,             /* add rdi, rdx */
+        0x48, 0x01, 0xf7,             /* add rdi, rsi */
+        0x41, 0xc1, 0xe0, 0x01,       /* shl r8d, 1 (clears the upper half) */
+        0x4c, 0x01, 0xc7,             /* add rdi, r8 */
+        0x48, 0xc1, 0xc7, 0x05,       /* rol rdi, 5 */
+        0xff, 0xc9,                   /* dec ecx */
+        0x75, 0xc0,                   /* jnz L */
+        0xf4,                         /* hlt */
+    };
+    for (uint32_t i = 0; i <= 3001; i++) {
+        uint32_t v = (i * 0x9e3779b9u) ^ (i << 7);
+        iemh_write(h, 0x200000 + 4 * i, &v, 4);
+    }
+    h->s->gpr[CPU_RCX] = 3000;
+    h->s->gpr[CPU_RBX] = 0x200000;
+    h->s->gpr[CPU_RSI] = 0xa5a5a5a512345678ull;
+    h->s->gpr[CPU_RDI] = 0x1111222233334444ull;
+    h->s->gpr[CPU_R8] = 0x8877665544332211ull;
+    h->s->gpr[CPU_R9] = 0xfedcba9876543210ull;
+    iemh_sync(h);
+    struct iem_step_result r;
+    iemh_exec(h, IEMH_FREE_GPA + 0x100, code, sizeof(code), 1u << 20, &r);
+    assert_int_equal(r.status, IEM_STEP_HLT);
+    *out = *h->s;
+    if (rec)
+        assert_true(rec_case_stats(h).inline_insns >= 20);
+    iemh_destroy(h);
+}
+
+static void test_rec_inplace_ops(void **state)
+{
+    struct cpu_state ref, got;
+    run_inplace_case(false, &ref);
+    run_inplace_case(true, &got);
+    for (int i = 0; i < 16; i++)
+        if (ref.gpr[i] != got.gpr[i])
+            fail_msg("gpr %d: interpreter %#llx, recompiler %#llx", i, (unsigned long long)ref.gpr[i],
+                     (unsigned long long)got.gpr[i]);
+    assert_int_equal(ref.rflags, got.rflags);
+}
+
+/*
  * A RET's exit remembers several return targets: a function called from three places in a
  * loop returns into its callers' translations through the inline links (few exits through
  * rec_chain), and the results are the interpreter's.
@@ -1415,6 +1482,111 @@ static void mmio_write(void *opaque, uint64_t offset, uint64_t value, unsigned s
 
 static const struct io_ops g_mmio_ops = { .read = mmio_read, .write = mmio_write, .min_access = 1, .max_access = 8 };
 
+/*
+ * Interrupts and translated code.  An interrupt raised by another thread kicks the vCPU
+ * (vcpu_set_intr); one the vCPU raises itself (a device access) comes without a kick, so
+ * the translation's handler call kicks when IF is set and the line is high, and every
+ * inline link tests the kick before running on.  (What sets IF, STI, POPF, IRET, ends its
+ * block, whose exit goes through rec_chain and its own test of the line.)  iem_step
+ * delivers nothing and leaves the kick alone, so the tests see it.
+ */
+static void mmio_raise_write(void *opaque, uint64_t offset, uint64_t value, unsigned size)
+{
+    (void)offset, (void)size;
+    struct iemh *h = opaque;
+    vcpu_set_intr(h->vcpu, value != 0);
+}
+
+static const struct io_ops g_mmio_raise_ops = { .read = mmio_read, .write = mmio_raise_write, .min_access = 1, .max_access = 8 };
+
+/* L: mov [rbx], eax (the device raises the line when eax is 1); add eax, 1; dec ecx; jnz L; hlt, with IF as given. */
+static unsigned run_self_raise_case(bool rec, bool if_set)
+{
+    struct iemh *h = rec_case_create(rec, 0x8000);
+    struct mem_region *r = iemh_mmio_add(h, 0xf0000000u, 0x1000, &g_mmio_raise_ops, h);
+    assert_non_null(r);
+    static const uint8_t code[] = {
+        0x89, 0x03,       /* L: mov [rbx], eax */
+        0x83, 0xc0, 0x01, /* add eax, 1 */
+        0xff, 0xc9,       /* dec ecx */
+        0x75, 0xf7,       /* jnz L */
+        0xf4,             /* hlt */
+    };
+    h->s->gpr[CPU_RAX] = (uint64_t)-40; /* the line goes high in round 41 */
+    h->s->gpr[CPU_RBX] = 0xf0000000u;
+    h->s->gpr[CPU_RCX] = 100;
+    if (if_set)
+        h->s->rflags |= IEM_F_IF;
+    iemh_sync(h);
+    struct iem_step_result res;
+    iemh_exec(h, IEMH_FREE_GPA + 0x100, code, sizeof(code), 1u << 20, &res);
+    assert_int_equal(res.status, IEM_STEP_HLT);
+    assert_true(vcpu_intr_pending(h->vcpu));
+    unsigned kicked = atomic_load(&iem_core_of(h->cpu)->kicked);
+    mem_region_destroy(r);
+    iemh_destroy(h);
+    return kicked;
+}
+
+/* A device whose write kicks the vCPU when the value is nonzero (what another thread's vcpu_kick does). */
+static void mmio_kick_write(void *opaque, uint64_t offset, uint64_t value, unsigned size)
+{
+    (void)offset, (void)size;
+    struct iemh *h = opaque;
+    if (value)
+        atomic_store(&iem_core_of(h->cpu)->kicked, 1);
+}
+
+static const struct io_ops g_mmio_kick_ops = { .read = mmio_read, .write = mmio_kick_write, .min_access = 1, .max_access = 8 };
+
+/*
+ * L: add eax, 1; cmp eax, 500; jne M; mov [rbx], esi; M: dec ecx; jnz L; hlt: 1000 rounds
+ * whose blocks chain through their links, a device write in round 500 (a kick when esi is
+ * nonzero).  Returns the exits through rec_chain.
+ */
+static uint64_t run_kicked_chain_case(bool kick)
+{
+    struct iemh *h = rec_case_create(true, 0x8000);
+    struct mem_region *r = iemh_mmio_add(h, 0xf0000000u, 0x1000, &g_mmio_kick_ops, h);
+    assert_non_null(r);
+    static const uint8_t code[] = {
+        0x83, 0xc0, 0x01,             /* L: add eax, 1 */
+        0x3d, 0xf4, 0x01, 0x00, 0x00, /* cmp eax, 500 */
+        0x75, 0x02,                   /* jne M */
+        0x89, 0x33,                   /* mov [rbx], esi */
+        0xff, 0xc9,                   /* M: dec ecx */
+        0x75, 0xf0,                   /* jnz L */
+        0xf4,                         /* hlt */
+    };
+    h->s->gpr[CPU_RAX] = 0;
+    h->s->gpr[CPU_RBX] = 0xf0000000u;
+    h->s->gpr[CPU_RCX] = 1000;
+    h->s->gpr[CPU_RSI] = kick;
+    iemh_sync(h);
+    struct iem_step_result res;
+    iemh_exec(h, IEMH_FREE_GPA + 0x100, code, sizeof(code), 1u << 20, &res);
+    assert_int_equal(res.status, IEM_STEP_HLT);
+    assert_int_equal(h->s->gpr[CPU_RAX], 1000);
+    assert_int_equal(atomic_load(&iem_core_of(h->cpu)->kicked), kick);
+    uint64_t calls = rec_case_stats(h).chain_calls;
+    mem_region_destroy(r);
+    iemh_destroy(h);
+    return calls;
+}
+
+static void test_rec_interrupt_kick(void **state)
+{
+    (void)state;
+    /* A device access raising this vCPU's line with IF set kicks; with IF clear it does not. */
+    assert_int_equal(run_self_raise_case(true, true), 1);
+    assert_int_equal(run_self_raise_case(true, false), 0);
+    /* A kick stops every inline link: each block exit of the last 500 rounds asks rec_chain (which refuses). */
+    uint64_t quiet = run_kicked_chain_case(false), loud = run_kicked_chain_case(true);
+    if (quiet > 50 || loud < 900)
+        fail_msg("exits through rec_chain: %llu without a kick, %llu with one", (unsigned long long)quiet,
+                 (unsigned long long)loud);
+}
+
 static void test_mmio_access(void **state)
 {
     struct iemh *h = iemh_create(0);
@@ -1697,6 +1869,8 @@ int main(void)
         cmocka_unit_test(test_rec_self_loop),
         cmocka_unit_test(test_rec_undefined_flags),
         cmocka_unit_test(test_rec_flags_across_chain),
+        cmocka_unit_test(test_rec_interrupt_kick),
+        cmocka_unit_test(test_rec_inplace_ops),
         cmocka_unit_test(test_dirty_log),
         cmocka_unit_test(test_rec_register_cache),
         cmocka_unit_test(test_rec_ret_links),
