@@ -149,6 +149,7 @@ struct iem_core {
     unsigned rec_budget;
     uint64_t rip_mask;             /* RIP wraps at the code size: all ones, 0xffffffff or 0xffff */
     uint64_t tlb_tag_or;           /* IEM_TLB_USER_OK below CPL 3, else 0: ORed into a tag before the hit test */
+    uint64_t tlb_hit_mask;         /* ~tlb_tag_or: a hit is ((page | VALID | USER_OK) ^ tag) & tlb_hit_mask == 0 */
     uint8_t zmode;                 /* decode mode of the current CS (set by iem_update_mode) */
     /* Debug registers (iem-dbg.c): DR7 enables a breakpoint, so blocks run in exec_block_careful. */
     bool dbg_exec;

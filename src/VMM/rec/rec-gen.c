@@ -71,7 +71,7 @@
 #define OFF_TLB(kind) ((int32_t)(offsetof(struct iem_cpu, tlb) + (kind) * IEM_TLB_ENTRIES * sizeof(struct iem_tlb_entry)))
 #define OFF_TLB_TAG   ((int32_t)offsetof(struct iem_tlb_entry, tag))
 #define OFF_TLB_ADDEND ((int32_t)offsetof(struct iem_tlb_entry, addend))
-#define OFF_TAG_OR    ((int32_t)offsetof(struct iem_core, tlb_tag_or))
+#define OFF_HIT_MASK  ((int32_t)offsetof(struct iem_core, tlb_hit_mask))
 #define OFF_WSIDE_WORD ((int32_t)(offsetof(struct iem_core, wside) + offsetof(struct iem_tlb_wside, dirty_word)))
 #define OFF_WSIDE_BIT  ((int32_t)(offsetof(struct iem_core, wside) + offsetof(struct iem_tlb_wside, dirty_bit)))
 /* The inline TLB code scales slots by these sizes and masks them with IEM_TLB_ENTRIES - 1. */
@@ -117,12 +117,12 @@ struct tail {
 };
 
 /*
- * The register cache's host registers: three callee-saved and three caller-saved ones
+ * The register cache's host registers: three callee-saved and four caller-saved ones
  * (nothing stays cached across a call: handler calls write back and empty the cache, and
- * the calls at exits leave the translation).
+ * the calls at exits leave the translation).  r8 is scratch only on the way out of an exit.
  */
-#define NCACHE 6
-static const enum rec_reg g_cache_host[NCACHE] = { RX_RBP, RX_R14, RX_R15, RX_RDI, RX_R9, RX_R10 };
+#define NCACHE 7
+static const enum rec_reg g_cache_host[NCACHE] = { RX_RBP, RX_R14, RX_R15, RX_RDI, RX_R9, RX_R10, RX_R8 };
 
 struct gen {
     struct rec_buf b;
@@ -712,11 +712,11 @@ static void emit_lin(struct gen *g, unsigned k, const struct iem_insn *in)
  * The host address of [rsi, rsi+n) for an access of this kind when the TLB maps it to
  * plain RAM at this privilege and it stays in its page (iem_fast_ptr's test), else the
  * slow case of instruction k: returned as [rax + rsi] (rax the entry's addend).  One
- * compare covers the rest: the tag of the page of the access's last byte, with VALID and
- * USER_OK, against the entry's tag (an entry without a host mapping carries IEM_TLB_SLOW;
- * below CPL 3 tlb_tag_or supplies USER_OK); an access that crosses into the next page
- * names a page this slot cannot hold.  Leaves the slot times 32 in r11 (emit_dirty).
- * Clobbers rcx, r8.
+ * test covers the rest: the tag of the page of the access's last byte, with VALID and
+ * USER_OK, XORed with the entry's tag and masked with tlb_hit_mask (an entry without a
+ * host mapping carries IEM_TLB_SLOW; below CPL 3 the mask leaves USER_OK out), must be
+ * zero; an access that crosses into the next page names a page this slot cannot hold.
+ * Leaves the slot times 32 in r11 (emit_dirty).  Clobbers rcx.
  */
 static struct rec_mem emit_tlb(struct gen *g, unsigned k, unsigned n, int kind)
 {
@@ -729,9 +729,8 @@ static struct rec_mem emit_tlb(struct gen *g, unsigned k, unsigned n, int kind)
         rx_mov_rr(&g->b, 8, RX_RCX, RX_RSI);
     rx_alu_ri(&g->b, RX_AND, 8, RX_RCX, (int32_t)0xfffff000);
     rx_alu_ri(&g->b, RX_OR, 8, RX_RCX, IEM_TLB_VALID | IEM_TLB_USER_OK);
-    rx_load(&g->b, 8, RX_R8, rx_mem_idx(CPU, RX_R11, 1, OFF_TLB(kind) + OFF_TLB_TAG));
-    rx_alu_rm(&g->b, RX_OR, 8, RX_R8, rx_mem(CPU, OFF_TAG_OR));
-    rx_alu_rr(&g->b, RX_CMP, 8, RX_R8, RX_RCX);
+    rx_alu_rm(&g->b, RX_XOR, 8, RX_RCX, rx_mem_idx(CPU, RX_R11, 1, OFF_TLB(kind) + OFF_TLB_TAG));
+    rx_alu_rm(&g->b, RX_AND, 8, RX_RCX, rx_mem(CPU, OFF_HIT_MASK));
     slow_jump(g, k, RX_CC_NE);
     if (n > 1) {
         /* A misaligned access at CPL 3 with EFLAGS.AC set may owe #AC: the interpreter decides. */

@@ -1483,6 +1483,64 @@ static void mmio_write(void *opaque, uint64_t offset, uint64_t value, unsigned s
 static const struct io_ops g_mmio_ops = { .read = mmio_read, .write = mmio_write, .min_access = 1, .max_access = 8 };
 
 /*
+ * The translated TLB test at CPL 3: an entry filled by a supervisor read of a supervisor
+ * page (no USER_OK in its tag) must not serve a user read after IRETQ to CPL 3 (no flush
+ * in between): #PF with P|U, on the interpreter and translated alike.
+ */
+static void run_user_tlb_case(bool rec, struct iem_step_result *res, uint64_t *rdx)
+{
+    struct pt p;
+    struct iemh *h = long_with_pt(&p);
+    if (rec)
+        assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+    pt_map(&p, IEMH_FREE_GPA, IEMH_FREE_GPA, F_P | F_RW | F_US, F_P | F_RW | F_US); /* code: user */
+    pt_map(&p, 0x30000, 0x30000, F_P | F_RW, F_P | F_RW | F_US);                    /* kernel stack */
+    pt_map(&p, IEMH_GDT_GPA, IEMH_GDT_GPA, F_P | F_RW, F_P | F_RW | F_US);          /* GDT (IRETQ) */
+    pt_map(&p, 0x902000, 0x42000, F_P | F_RW, F_P | F_RW | F_US);                   /* supervisor data */
+    pt_map(&p, 0x903000, 0x43000, F_P | F_RW | F_US, F_P | F_RW | F_US);            /* user data */
+    *ram32(h, 0x42000) = 0x5a5a5a5a;
+    *ram32(h, 0x43000) = 0x12345678;
+    static const uint8_t code[] = {
+        0x8b, 0x03,       /* mov eax, [rbx] (supervisor page, at CPL 0) */
+        0x6a, 0x3b,       /* push 0x3b (SS) */
+        0x41, 0x50,       /* push r8 (RSP) */
+        0x9c,             /* pushfq */
+        0x6a, 0x43,       /* push 0x43 (CS, CPL 3) */
+        0x41, 0x51,       /* push r9 (RIP: U) */
+        0x48, 0xcf,       /* iretq */
+        0x8b, 0x16,       /* U: mov edx, [rsi] (user page) */
+        0x8b, 0x0b,       /* mov ecx, [rbx] (supervisor page at CPL 3: #PF) */
+        0xf4,             /* hlt */
+    };
+    h->s->gpr[CPU_RBX] = 0x902000;
+    h->s->gpr[CPU_RSI] = 0x903000;
+    h->s->gpr[CPU_RSP] = 0x31000;
+    h->s->gpr[CPU_R8] = 0x903800;
+    h->s->gpr[CPU_R9] = IEMH_FREE_GPA + 0x100 + 13;
+    iemh_sync(h);
+    iemh_exec(h, IEMH_FREE_GPA + 0x100, code, sizeof(code), 1000, res);
+    *rdx = h->s->gpr[CPU_RDX];
+    assert_int_equal(h->cpu->cpl, 3);
+    assert_int_equal(h->s->gpr[CPU_RAX], 0x5a5a5a5a);
+    iemh_destroy(h);
+}
+
+static void test_rec_user_tlb(void **state)
+{
+    (void)state;
+    for (int rec = 0; rec <= 1; rec++) {
+        struct iem_step_result res;
+        uint64_t rdx;
+        run_user_tlb_case(rec, &res, &rdx);
+        assert_int_equal(res.status, IEM_STEP_EXCEPTION);
+        assert_int_equal(res.vector, IEM_X_PF);
+        assert_int_equal(res.error, 5);
+        assert_int_equal(res.cr2, 0x902000);
+        assert_int_equal(rdx, 0x12345678);
+    }
+}
+
+/*
  * Interrupts and translated code.  An interrupt raised by another thread kicks the vCPU
  * (vcpu_set_intr); one the vCPU raises itself (a device access) comes without a kick, so
  * the translation's handler call kicks when IF is set and the line is high, and every
@@ -1870,6 +1928,7 @@ int main(void)
         cmocka_unit_test(test_rec_undefined_flags),
         cmocka_unit_test(test_rec_flags_across_chain),
         cmocka_unit_test(test_rec_interrupt_kick),
+        cmocka_unit_test(test_rec_user_tlb),
         cmocka_unit_test(test_rec_inplace_ops),
         cmocka_unit_test(test_dirty_log),
         cmocka_unit_test(test_rec_register_cache),
