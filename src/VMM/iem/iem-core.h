@@ -118,6 +118,7 @@ struct iem_phys_span {
 #define IEM_PAGE_HASH    4096
 #define IEM_FILTER_BITS  65536
 #define IEM_PENDING_MAX  256
+#define IEM_TLB_LARGE_FRAME_BITS 1024
 #define IEM_CACHE_MAX_BYTES (48u << 20)
 
 /* Cross-thread work a vCPU picks up at its next block boundary. */
@@ -179,6 +180,8 @@ struct iem_core {
     unsigned tlb_global_count;     /* global entries filled since the last full flush */
     unsigned tlb_large_count;
     uint64_t tlb_large_slots[IEM_TLB_ENTRIES / 64]; /* slots that may hold a piece of a large page (any kind) */
+    /* 4 MiB-aligned linear frames that may hold such a piece (iem_tlb_large_frame_bit): INVLPG elsewhere skips the scan. */
+    uint64_t tlb_large_frames[IEM_TLB_LARGE_FRAME_BITS / 64];
 
     /* Decoded-block cache (this vCPU only). */
     struct iem_block *bhash[IEM_BLOCK_HASH];

@@ -355,6 +355,22 @@ static inline uint64_t lin_mask(const struct iem_cpu *cpu, uint64_t lin)
     return (cpu->s->efer & IEM_EFER_LMA) ? lin : (uint32_t)lin;
 }
 
+/*
+ * The bit of tlb_large_frames for the 4 MiB-aligned linear frame of lin: a 2 MiB page lies
+ * within one such frame too.  Bits are set when a large page's piece is filled and cleared
+ * only with the whole set, so a set bit may be stale (a scan for nothing), a clear one never.
+ */
+static inline unsigned large_frame_bit(uint64_t lin)
+{
+    return (unsigned)(((lin >> 22) * 0x9e3779b97f4a7c15ull) >> 54) & (IEM_TLB_LARGE_FRAME_BITS - 1);
+}
+
+static inline void large_frame_note(struct iem_core *core, uint64_t lin)
+{
+    unsigned bit = large_frame_bit(lin);
+    core->tlb_large_frames[bit / 64] |= (uint64_t)1 << (bit % 64);
+}
+
 static struct iem_tlb_entry *tlb_fill(struct iem_core *core, uint64_t lin, int kind, bool user)
 {
     struct iem_cpu *cpu = &core->cpu;
@@ -390,6 +406,7 @@ static struct iem_tlb_entry *tlb_fill(struct iem_core *core, uint64_t lin, int k
     if (wr.flags & IEM_TLBF_LARGE) {
         core->tlb_large_count++;
         core->tlb_large_slots[idx / 64] |= (uint64_t)1 << (idx % 64);
+        large_frame_note(core, lin);
     }
     return e;
 }
@@ -484,10 +501,12 @@ void iem_tlb_flush(struct iem_cpu *cpu, bool global_too)
         core->tlb_global_count = 0;
         core->tlb_large_count = 0;
         memset(core->tlb_large_slots, 0, sizeof(core->tlb_large_slots));
+        memset(core->tlb_large_frames, 0, sizeof(core->tlb_large_frames));
         return;
     }
     unsigned globals = 0, large = 0;
     memset(core->tlb_large_slots, 0, sizeof(core->tlb_large_slots));
+    memset(core->tlb_large_frames, 0, sizeof(core->tlb_large_frames));
     for (int k = 0; k < IEM_ACC_KINDS; k++) {
         for (int i = 0; i < IEM_TLB_ENTRIES; i++) {
             struct iem_tlb_entry *e = &cpu->tlb[k][i];
@@ -501,6 +520,7 @@ void iem_tlb_flush(struct iem_cpu *cpu, bool global_too)
             if (e->gpa & IEM_TLBF_LARGE) {
                 large++;
                 core->tlb_large_slots[i / 64] |= (uint64_t)1 << (i % 64);
+                large_frame_note(core, e->tag);
             }
         }
     }
@@ -520,7 +540,8 @@ void iem_tlb_flush_page(struct iem_cpu *cpu, uint64_t linear)
     for (int k = 0; k < IEM_ACC_KINDS; k++)
         if ((cpu->tlb[k][idx].tag & ~(uint64_t)0xfff) == page)
             cpu->tlb[k][idx].tag = 0;
-    if (!core->tlb_large_count)
+    unsigned fbit = large_frame_bit(linear);
+    if (!core->tlb_large_count || !((core->tlb_large_frames[fbit / 64] >> (fbit % 64)) & 1))
         return;
     /*
      * INVLPG drops the whole large page (SDM vol. 3A 4.10.4.1): its 4 KiB pieces may sit in
