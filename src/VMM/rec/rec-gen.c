@@ -286,7 +286,7 @@ enum plan {
     P_CALL = 0,       /* through the interpreter */
     P_NOP, P_MOV_RR, P_MOV_RI, P_MOVX_RR, P_LEA,
     P_ALU_RR, P_ALU_RI, P_SHIFT_RI, P_SHIFT_RCL, P_IMUL_RR, P_IMUL_RRI, P_UNARY, P_SETCC, P_CMOV,
-    P_LOAD, P_MOVX_LOAD, P_STORE_R, P_STORE_I, P_ALU_RM, P_CMP_MR, P_CMP_MI, P_PUSH, P_POP,
+    P_LOAD, P_MOVX_LOAD, P_STORE_R, P_STORE_I, P_ALU_RM, P_CMP_MR, P_CMP_MI, P_ALU_MR, P_ALU_MI, P_PUSH, P_POP,
     P_JCC, P_JMP, P_CALL_REL, P_RET,
 };
 
@@ -420,6 +420,20 @@ static enum plan plan_of(const struct gen *g, const struct iem_insn *in)
                 return P_CMP_MI;
             return P_CALL;
         }
+        /*
+         * A read-modify-write of memory (no LOCK, above): ADD, SUB, AND, OR, XOR.  ADC and SBB,
+         * and logic operations on a host whose AF after them depends on the flags before, need
+         * the guest's flags loaded, which the access's registers leave no room for.
+         */
+        if (in->nops == 2 && size_ok(n) && d->kind == IEM_OPK_MEM && mem) {
+            if (aop == RX_ADC || aop == RX_SBB || (logic && !(g->rc->pure & REC_PURE_LOGIC)))
+                return P_CALL;
+            if (is_gpr(s, n))
+                return P_ALU_MR;
+            if (s->kind == IEM_OPK_IMM && !(n == 8 && (int64_t)in->imm != (int64_t)(int32_t)in->imm))
+                return P_ALU_MI;
+            return P_CALL;
+        }
         if (in->nops != 2 || !size_ok(n) || !is_gpr(d, n))
             return P_CALL;
         if (is_gpr(s, n))
@@ -505,7 +519,7 @@ static void plan_block(struct gen *g)
 static bool plan_uses_mem(enum plan p)
 {
     return p == P_LEA || p == P_LOAD || p == P_MOVX_LOAD || p == P_STORE_R || p == P_STORE_I || p == P_ALU_RM ||
-           p == P_CMP_MR || p == P_CMP_MI;
+           p == P_CMP_MR || p == P_CMP_MI || p == P_ALU_MR || p == P_ALU_MI;
 }
 
 /* The register cache's guest registers: the NCACHE the inline instructions name most, twice at least. */
@@ -1227,6 +1241,31 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         rx_load(&g->b, n, RX_RDX, hm);
         emit_alu_op(g, k, in, n, p == P_CMP_MI, RX_RDX, p == P_CMP_MR ? src_gpr(g, n, s->reg, RX_RSI) : RX_NONE);
         break;
+    case P_ALU_MR: case P_ALU_MI: {
+        /*
+         * Through the write entry (a writable page is readable): the host address in rsi, the
+         * value in rdx, the source in its cache register or rcx, then the store and the dirty
+         * mark, which changes the host's flags (no Jcc reads them after this).
+         */
+        enum rec_alu op = RX_ADD;
+        bool logic, is_test;
+        alu_of(in->mnemonic, &op, &logic, &is_test);
+        emit_lin(g, k, in);
+        hm = emit_tlb(g, k, n, IEM_ACC_WRITE);
+        rx_lea(&g->b, 8, RX_RSI, hm);
+        rx_load(&g->b, n, RX_RDX, rx_mem(RX_RSI, 0));
+        if (p == P_ALU_MI) {
+            int32_t v = (int32_t)in->imm;
+            rx_alu_ri(&g->b, op, n, RX_RDX, n == 1 ? (int8_t)v : n == 2 ? (int16_t)v : v);
+        } else {
+            rx_alu_rr(&g->b, op, n, RX_RDX, src_gpr(g, n, s->reg, RX_RCX));
+        }
+        if (store_flags)
+            emit_flags_out(g);
+        rx_store(&g->b, n, rx_mem(RX_RSI, 0), RX_RDX);
+        emit_dirty(g);
+        break;
+    }
     case P_STORE_R: case P_STORE_I:
         emit_lin(g, k, in);
         hm = emit_tlb(g, k, n, IEM_ACC_WRITE);

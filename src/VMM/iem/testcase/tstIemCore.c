@@ -1142,6 +1142,74 @@ static void test_rec_inplace_ops(void **state)
 }
 
 /*
+ * Read-modify-write ALU operations on memory (ADD, SUB, AND, OR, XOR with a register or an
+ * immediate, 1 to 8 bytes) translated inline through the write entry, their flags read by
+ * SETcc and carried through ADC, over an array that spans pages (a TLB miss at each new
+ * page takes the slow path).  Registers, flags and memory are the interpreter's.
+ */
+static void run_alu_mem_case(bool rec, struct cpu_state *out, uint8_t *mem_out, size_t len)
+{
+    struct iemh *h = rec_case_create(rec, 0x8000);
+    static const uint8_t code[] = {
+        0x48, 0x01, 0x04, 0xcb,             /* L: add [rbx + rcx * 8], rax */
+        0x0f, 0x92, 0xc2,                   /* setb dl */
+        0x48, 0x01, 0xd6,                   /* add rsi, rdx */
+        0x29, 0x44, 0xcb, 0x04,             /* sub [rbx + rcx * 8 + 4], eax */
+        0x0f, 0x98, 0xc2,                   /* sets dl */
+        0x48, 0x01, 0xd6,                   /* add rsi, rdx */
+        0x66, 0x83, 0x74, 0xcb, 0x02, 0xa5, /* xor word [rbx + rcx * 8 + 2], 0xffa5 */
+        0x0f, 0x9a, 0xc2,                   /* setp dl */
+        0x48, 0x11, 0xd6,                   /* adc rsi, rdx */
+        0x80, 0x44, 0xcb, 0x07, 0x9d,       /* add byte [rbx + rcx * 8 + 7], 0x9d */
+        0x0f, 0x90, 0xc2,                   /* seto dl */
+        0x48, 0x11, 0xd6,                   /* adc rsi, rdx */
+        0x21, 0x7c, 0xcb, 0x04,             /* and [rbx + rcx * 8 + 4], edi */
+        0x0f, 0x94, 0xc2,                   /* setz dl */
+        0x48, 0x01, 0xd6,                   /* add rsi, rdx */
+        0x48, 0x81, 0x0c, 0xcb, 0x01, 0x80, 0x00, 0x00, /* or qword [rbx + rcx * 8], 0x8001 */
+        0x48, 0x29, 0x04, 0xcb,             /* sub [rbx + rcx * 8], rax */
+        0x48, 0xc1, 0xc0, 0x07,             /* rol rax, 7 */
+        0xff, 0xc9,                         /* dec ecx */
+        0x75, 0xb7,                         /* jnz L */
+        0xf4,                               /* hlt */
+    };
+    for (size_t i = 0; i < len; i += 8) {
+        uint64_t v = 0x9e3779b97f4a7c15ull * (i + 1) ^ (i << 40);
+        iemh_write(h, 0x200000 + i, &v, 8);
+    }
+    h->s->gpr[CPU_RAX] = 0x8000000180000001ull;
+    h->s->gpr[CPU_RBX] = 0x200000;
+    h->s->gpr[CPU_RCX] = len / 8 - 1;
+    h->s->gpr[CPU_RSI] = 0;
+    h->s->gpr[CPU_RDI] = 0xfff0fff0u;
+    iemh_sync(h);
+    struct iem_step_result r;
+    iemh_exec(h, IEMH_FREE_GPA + 0x100, code, sizeof(code), 1u << 22, &r);
+    assert_int_equal(r.status, IEM_STEP_HLT);
+    *out = *h->s;
+    iemh_read(h, 0x200000, mem_out, len);
+    if (rec)
+        assert_true(rec_case_stats(h).inline_insns >= 20);
+    iemh_destroy(h);
+}
+
+static void test_rec_alu_mem(void **state)
+{
+    (void)state;
+    enum { LEN = 3 * 4096 + 64 };
+    static uint8_t mref[LEN], mgot[LEN];
+    struct cpu_state ref, got;
+    run_alu_mem_case(false, &ref, mref, LEN);
+    run_alu_mem_case(true, &got, mgot, LEN);
+    for (int i = 0; i < 16; i++)
+        if (ref.gpr[i] != got.gpr[i])
+            fail_msg("gpr %d: interpreter %#llx, recompiler %#llx", i, (unsigned long long)ref.gpr[i],
+                     (unsigned long long)got.gpr[i]);
+    assert_int_equal(ref.rflags, got.rflags);
+    assert_memory_equal(mref, mgot, LEN);
+}
+
+/*
  * A RET's exit remembers several return targets: a function called from three places in a
  * loop returns into its callers' translations through the inline links (few exits through
  * rec_chain), and the results are the interpreter's.
@@ -1234,21 +1302,23 @@ static void test_rec_cmp_mem_jcc(void **state)
 
 /*
  * Guest writes mark their pages in the RAM region's dirty bitmap, on the interpreter and
- * in translated code (inline stores, immediate stores, PUSH, CALL), and pages only read
- * stay clean.
+ * in translated code (inline stores, immediate stores, read-modify-write, PUSH, CALL), and
+ * pages only read stay clean.
  */
 static void test_dirty_log(void **state)
 {
     for (int rec = 0; rec < 2; rec++) {
         struct iemh *h = rec_case_create(rec, 0x70100);
-        /* L: mov [rdi], eax; mov dword [rsi], 5; push rax; pop rax; mov eax, [rbx]; call F; dec ecx; jnz L; hlt
+        /* L: mov [rdi], eax; mov dword [rsi], 5; push rax; pop rax; mov eax, [rbx]; add [rdx], eax; call F;
+         * dec ecx; jnz L; hlt
          * F: ret */
-        static const uint8_t code[] = { 0x89, 0x07, 0xc7, 0x06, 0x05, 0x00, 0x00, 0x00, 0x50, 0x58, 0x8b, 0x03,
-                                        0xe8, 0x05, 0x00, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xeb, 0xf4, 0xc3 };
+        static const uint8_t code[] = { 0x89, 0x07, 0xc7, 0x06, 0x05, 0x00, 0x00, 0x00, 0x50, 0x58, 0x8b, 0x03, 0x01, 0x02,
+                                        0xe8, 0x05, 0x00, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xe9, 0xf4, 0xc3 };
         iemh_write(h, IEMH_FREE_GPA + 0x100, code, sizeof(code));
         h->s->gpr[CPU_RDI] = 0x50000;
         h->s->gpr[CPU_RSI] = 0x60008;
         h->s->gpr[CPU_RBX] = 0x90000;
+        h->s->gpr[CPU_RDX] = 0xb0008;
         h->s->gpr[CPU_RCX] = 40;
         h->s->rip = IEMH_FREE_GPA + 0x100;
         iemh_sync(h);
@@ -1262,6 +1332,7 @@ static void test_dirty_log(void **state)
         assert_true(PAGE_DIRTY(0x50000));
         assert_true(PAGE_DIRTY(0x60000));
         assert_true(PAGE_DIRTY(0x70000)); /* the stack: PUSH and CALL */
+        assert_true(PAGE_DIRTY(0xb0000)); /* ADD to memory */
         assert_false(PAGE_DIRTY(0x90000)); /* only read */
         assert_false(PAGE_DIRTY(0xa0000));
         /* Fetching cleared the bitmap: another round marks again. */
@@ -1271,7 +1342,7 @@ static void test_dirty_log(void **state)
         iemh_run(h, 10000, &r);
         assert_int_equal(r.status, IEM_STEP_HLT);
         assert_int_equal(mem_region_dirty_fetch(h->ram_region, bitmap, RT_ARRAY_SIZE(bitmap)), 0);
-        assert_true(PAGE_DIRTY(0x50000) && PAGE_DIRTY(0x60000) && PAGE_DIRTY(0x70000));
+        assert_true(PAGE_DIRTY(0x50000) && PAGE_DIRTY(0x60000) && PAGE_DIRTY(0x70000) && PAGE_DIRTY(0xb0000));
         assert_false(PAGE_DIRTY(0x90000));
 #undef PAGE_DIRTY
         if (rec)
@@ -1930,6 +2001,7 @@ int main(void)
         cmocka_unit_test(test_rec_interrupt_kick),
         cmocka_unit_test(test_rec_user_tlb),
         cmocka_unit_test(test_rec_inplace_ops),
+        cmocka_unit_test(test_rec_alu_mem),
         cmocka_unit_test(test_dirty_log),
         cmocka_unit_test(test_rec_register_cache),
         cmocka_unit_test(test_rec_ret_links),
