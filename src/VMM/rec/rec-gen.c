@@ -82,6 +82,7 @@ _Static_assert((IEM_TLB_ENTRIES & (IEM_TLB_ENTRIES - 1)) == 0, "a power of two o
 #define OFF_CUR_BLOCK ((int32_t)offsetof(struct iem_cpu, cur_block))
 #define OFF_COUNT_BASE ((int32_t)offsetof(struct iem_core, count_base))
 #define OFF_LINK_KEY ((int32_t)offsetof(struct iem_core, link_key))
+#define OFF_JCACHE    ((int32_t)offsetof(struct iem_core, jcache))
 #define OFF_KICKED    ((int32_t)offsetof(struct iem_core, kicked))
 #define OFF_WORK      ((int32_t)offsetof(struct iem_core, work))
 #define OFF_INTR_LINE ((int32_t)offsetof(struct iem_core, intr_line))
@@ -899,6 +900,47 @@ static void emit_run_on_checks(struct gen *g, uint8_t **slow, unsigned *nslow)
 }
 
 /*
+ * A RET whose link slots all missed: the jump cache entry of the target RIP in rax
+ * (iem_jcache_slot), when it is valid (iem_link_valid) and its block has a translation of
+ * this code generation, is run on into as a link would be (rec_chain's conditions and
+ * bookkeeping); anything else goes to slow[].  Clobbers rcx, rdx, r8.
+ */
+static void emit_jcache_probe(struct gen *g, unsigned k, uint8_t **slow, unsigned *nslow)
+{
+    _Static_assert(sizeof(struct iem_link) == 32, "jump cache entries of 32 bytes");
+    rx_mov_ri(&g->b, 8, RX_RCX, 0x9e3779b97f4a7c15ull);
+    rx_imul_rr(&g->b, 8, RX_RCX, RX_RAX);
+    rx_shift_ri(&g->b, RX_SHR, 8, RX_RCX, 64 - IEM_JCACHE_BITS);
+    rx_shift_ri(&g->b, RX_SHL, 8, RX_RCX, 5);
+    rx_lea(&g->b, 8, RX_RDX, rx_mem_idx(CPU, RX_RCX, 1, OFF_JCACHE));
+    rx_alu_rm(&g->b, RX_CMP, 8, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct iem_link, lin)));
+    slow[(*nslow)++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+    rx_load(&g->b, 8, RX_RCX, rx_mem(CPU, OFF_LINK_KEY));
+    rx_alu_rm(&g->b, RX_AND, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct iem_link, mask)));
+    rx_alu_rm(&g->b, RX_CMP, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct iem_link, key)));
+    slow[(*nslow)++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+    /* rdx = the block: present, translated in this generation (a block never translated has rec_gen 0). */
+    rx_load(&g->b, 8, RX_RDX, rx_mem(RX_RDX, (int32_t)offsetof(struct iem_link, to)));
+    rx_test_rr(&g->b, 8, RX_RDX, RX_RDX);
+    slow[(*nslow)++] = rx_jcc32(&g->b, g->code, RX_CC_E, HERE(g));
+    rx_alu_mi(&g->b, RX_CMP, 4, rx_mem(RX_RDX, (int32_t)offsetof(struct iem_block, rec_gen)), (int32_t)g->rc->gen);
+    slow[(*nslow)++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+    emit_run_on_checks(g, slow, nslow);
+    rx_movzx_load(&g->b, 4, 2, RX_R8, rx_mem(RX_RDX, (int32_t)offsetof(struct iem_block, ninsns)));
+    rx_alu_mr(&g->b, RX_CMP, 4, rx_mem(CPU, OFF_BUDGET), RX_R8);
+    slow[(*nslow)++] = rx_jcc32(&g->b, g->code, RX_CC_B, HERE(g));
+    rx_alu_mr(&g->b, RX_SUB, 4, rx_mem(CPU, OFF_BUDGET), RX_R8);
+    rx_alu_mi(&g->b, RX_ADD, 8, rx_mem(CPU, OFF_ICOUNT), (int32_t)(k + 1));
+    rx_store(&g->b, 8, rx_mem(CPU, OFF_CUR_BLOCK), RX_RDX);
+    rx_lea(&g->b, 8, RX_RCX, rx_mem(RX_RDX, OFF_INSNS));
+    rx_store(&g->b, 8, rx_mem(CPU, OFF_COUNT_BASE), RX_RCX);
+    rx_store(&g->b, 8, rx_mem(CPU, OFF_BLOCK_RIP), RX_RAX);
+    rx_load(&g->b, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct iem_block, rec_code)));
+    rx_alu_ri(&g->b, RX_ADD, 8, RX_RCX, (int32_t)g->rc->prologue_bytes);
+    rx_jmp_reg(&g->b, RX_RCX);
+}
+
+/*
  * Leaves the translation after instruction k with result rc (IEM_NEXT or IEM_JUMPED) for
  * the RIP in rax.  In 64-bit code after an inline instruction (nothing can have opened a
  * shadow or set TF), the exit's link slot is checked first: the same target RIP, the same
@@ -924,7 +966,7 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
     unsigned ways = g->exit_ways ? g->exit_ways : 1;
     g->exit_ways = 0;
     struct rec_link *link = NULL;
-    uint8_t *slow[8];
+    uint8_t *slow[16];
     unsigned nslow = 0;
     /*
      * RIP, cpu->insn and cpu->insn_rip are exit state: translated code keeps its position in
@@ -977,7 +1019,11 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
             rx_alu_ri(&g->b, RX_ADD, 8, RX_RDX, (int32_t)sizeof(struct rec_link));
         }
         rx_alu_rm(&g->b, RX_CMP, 8, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, lin)));
-        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+        uint8_t *probe = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+        if (ways == 1) {
+            slow[nslow++] = probe;
+            probe = NULL;
+        }
         for (unsigned f = 0; f < nfound; f++)
             if (found[f])
                 rx_bind8(&g->b, found[f]);
@@ -1000,6 +1046,10 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
         rx_store(&g->b, 8, rx_mem(CPU, OFF_COUNT_BASE), RX_RCX);
         rx_store(&g->b, 8, rx_mem(CPU, OFF_BLOCK_RIP), RX_RAX);
         rx_jmp_mem(&g->b, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, body)));
+        if (probe) {
+            rx_bind32(&g->b, probe);
+            emit_jcache_probe(g, k, slow, &nslow);
+        }
         for (unsigned i = 0; i < nslow; i++)
             rx_bind32(&g->b, slow[i]);
     }

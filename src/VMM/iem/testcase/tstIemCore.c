@@ -1251,6 +1251,55 @@ static void test_rec_ret_links(void **state)
 }
 
 /*
+ * A RET to more callers than its exit has slots: twelve call sites in turn defeat the
+ * eight slots (filled round robin), and the translation finds the return target's block
+ * through the jump cache instead of asking rec_chain.
+ */
+static void run_ret12_case(bool rec, uint64_t *rax, uint64_t *chain_calls)
+{
+    struct iemh *h = rec_case_create(rec, 0x8000);
+    /* L: 12 x (call F; add rax, i); dec ecx; jnz L; hlt.  F: lea rax, [rax + rax * 2]; ret */
+    uint8_t code[12 * 9 + 5 + 5];
+    size_t o = 0;
+    const size_t f = 12 * 9 + 5;
+    for (unsigned i = 0; i < 12; i++) {
+        int32_t rel = (int32_t)(f - (o + 5));
+        code[o++] = 0xe8;
+        memcpy(&code[o], &rel, 4);
+        o += 4;
+        code[o++] = 0x48, code[o++] = 0x83, code[o++] = 0xc0, code[o++] = (uint8_t)(i + 1); /* add rax, i + 1 */
+    }
+    int8_t back = (int8_t)-(int)(o + 4);
+    code[o++] = 0xff, code[o++] = 0xc9;                 /* dec ecx */
+    code[o++] = 0x75, code[o++] = (uint8_t)back;        /* jnz L */
+    code[o++] = 0xf4;                                   /* hlt */
+    assert_int_equal(o, f);
+    code[o++] = 0x48, code[o++] = 0x8d, code[o++] = 0x04, code[o++] = 0x40; /* F: lea rax, [rax + rax * 2] */
+    code[o++] = 0xc3;                                   /* ret */
+    h->s->gpr[CPU_RAX] = 1;
+    h->s->gpr[CPU_RCX] = 500;
+    iemh_sync(h);
+    struct iem_step_result r;
+    iemh_exec(h, IEMH_FREE_GPA + 0x100, code, o, 1u << 20, &r);
+    assert_int_equal(r.status, IEM_STEP_HLT);
+    *rax = h->s->gpr[CPU_RAX];
+    *chain_calls = rec_case_stats(h).chain_calls;
+    iemh_destroy(h);
+}
+
+static void test_rec_ret_jcache(void **state)
+{
+    (void)state;
+    uint64_t ref, got, calls;
+    run_ret12_case(false, &ref, &calls);
+    run_ret12_case(true, &got, &calls);
+    assert_int_equal(got, ref);
+    /* 6000 RETs to twelve places: without the jump cache almost every one goes through rec_chain. */
+    if (calls > 600)
+        fail_msg("%llu exits through rec_chain", (unsigned long long)calls);
+}
+
+/*
  * A Jcc right after a compare with a memory operand branches on the host's flags of that
  * compare; when the compare took its slow path (a TLB miss on each new page here), the
  * translation resumes at the Jcc with the guest's flags loaded into the host's.  Signed
@@ -1999,6 +2048,7 @@ int main(void)
         cmocka_unit_test(test_rec_undefined_flags),
         cmocka_unit_test(test_rec_flags_across_chain),
         cmocka_unit_test(test_rec_interrupt_kick),
+        cmocka_unit_test(test_rec_ret_jcache),
         cmocka_unit_test(test_rec_user_tlb),
         cmocka_unit_test(test_rec_inplace_ops),
         cmocka_unit_test(test_rec_alu_mem),
