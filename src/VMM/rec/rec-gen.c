@@ -287,7 +287,7 @@ enum plan {
     P_CALL = 0,       /* through the interpreter */
     P_NOP, P_MOV_RR, P_MOV_RI, P_MOVX_RR, P_LEA,
     P_ALU_RR, P_ALU_RI, P_SHIFT_RI, P_SHIFT_RCL, P_IMUL_RR, P_IMUL_RRI, P_UNARY, P_SETCC, P_CMOV,
-    P_LOAD, P_MOVX_LOAD, P_STORE_R, P_STORE_I, P_ALU_RM, P_CMP_MR, P_CMP_MI, P_ALU_MR, P_ALU_MI, P_PUSH, P_POP,
+    P_LOAD, P_MOVX_LOAD, P_STORE_R, P_STORE_I, P_ALU_RM, P_CMP_MR, P_CMP_MI, P_ALU_MR, P_ALU_MI, P_UNARY_M, P_PUSH, P_POP,
     P_JCC, P_JMP, P_CALL_REL, P_RET,
 };
 
@@ -356,9 +356,15 @@ static enum plan plan_of(const struct gen *g, const struct iem_insn *in)
     bool logic, is_test;
     if (in->mnemonic == ZYDIS_MNEMONIC_NOP && !(in->prefixes & IEM_PFX_LOCK))
         return P_NOP; /* the hinting forms with a memory operand access nothing either */
-    if (!in->fast || (in->prefixes & IEM_PFX_LOCK))
+    if (in->prefixes & IEM_PFX_LOCK)
         return P_CALL;
     bool mem = mem_ok(g, in);
+    /* INC, DEC, NEG, NOT of memory have no specialised handler; their slow case calls the generic one. */
+    if ((in->mnemonic == ZYDIS_MNEMONIC_INC || in->mnemonic == ZYDIS_MNEMONIC_DEC || in->mnemonic == ZYDIS_MNEMONIC_NEG ||
+         in->mnemonic == ZYDIS_MNEMONIC_NOT) && in->nops == 1 && size_ok(n) && d->kind == IEM_OPK_MEM && mem)
+        return P_UNARY_M;
+    if (!in->fast)
+        return P_CALL;
     switch (in->mnemonic) {
     case ZYDIS_MNEMONIC_MOV:
         if (in->nops != 2 || !size_ok(n))
@@ -421,14 +427,8 @@ static enum plan plan_of(const struct gen *g, const struct iem_insn *in)
                 return P_CMP_MI;
             return P_CALL;
         }
-        /*
-         * A read-modify-write of memory (no LOCK, above): ADD, SUB, AND, OR, XOR.  ADC and SBB,
-         * and logic operations on a host whose AF after them depends on the flags before, need
-         * the guest's flags loaded, which the access's registers leave no room for.
-         */
+        /* A read-modify-write of memory (no LOCK, above). */
         if (in->nops == 2 && size_ok(n) && d->kind == IEM_OPK_MEM && mem) {
-            if (aop == RX_ADC || aop == RX_SBB || (logic && !(g->rc->pure & REC_PURE_LOGIC)))
-                return P_CALL;
             if (is_gpr(s, n))
                 return P_ALU_MR;
             if (s->kind == IEM_OPK_IMM && !(n == 8 && (int64_t)in->imm != (int64_t)(int32_t)in->imm))
@@ -520,7 +520,7 @@ static void plan_block(struct gen *g)
 static bool plan_uses_mem(enum plan p)
 {
     return p == P_LEA || p == P_LOAD || p == P_MOVX_LOAD || p == P_STORE_R || p == P_STORE_I || p == P_ALU_RM ||
-           p == P_CMP_MR || p == P_CMP_MI || p == P_ALU_MR || p == P_ALU_MI;
+           p == P_CMP_MR || p == P_CMP_MI || p == P_ALU_MR || p == P_ALU_MI || p == P_UNARY_M;
 }
 
 /* The register cache's guest registers: the NCACHE the inline instructions name most, twice at least. */
@@ -1294,8 +1294,10 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
     case P_ALU_MR: case P_ALU_MI: {
         /*
          * Through the write entry (a writable page is readable): the host address in rsi, the
-         * value in rdx, the source in its cache register or rcx, then the store and the dirty
-         * mark, which changes the host's flags (no Jcc reads them after this).
+         * value in rdx, the guest's flags into the host's where the operation needs them (as
+         * emit_alu_op decides; rax and rcx are free by then), the source in its cache register
+         * or rcx, then the store and the dirty mark, which changes the host's flags (no Jcc
+         * reads them after this).
          */
         enum rec_alu op = RX_ADD;
         bool logic, is_test;
@@ -1304,6 +1306,9 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         hm = emit_tlb(g, k, n, IEM_ACC_WRITE);
         rx_lea(&g->b, 8, RX_RSI, hm);
         rx_load(&g->b, n, RX_RDX, rx_mem(RX_RSI, 0));
+        if (op == RX_ADC || op == RX_SBB ||
+            (store_flags && logic && (g->live_after[k] & IEM_F_AF) && !(g->rc->pure & REC_PURE_LOGIC)))
+            emit_flags_in(g);
         if (p == P_ALU_MI) {
             int32_t v = (int32_t)in->imm;
             rx_alu_ri(&g->b, op, n, RX_RDX, n == 1 ? (int8_t)v : n == 2 ? (int16_t)v : v);
@@ -1316,6 +1321,29 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         emit_dirty(g);
         break;
     }
+    case P_UNARY_M:
+        /* INC, DEC, NEG, NOT of memory, as P_UNARY on the value loaded through the write entry (P_ALU_MR). */
+        emit_lin(g, k, in);
+        hm = emit_tlb(g, k, n, IEM_ACC_WRITE);
+        rx_lea(&g->b, 8, RX_RSI, hm);
+        rx_load(&g->b, n, RX_RDX, rx_mem(RX_RSI, 0));
+        if (in->mnemonic == ZYDIS_MNEMONIC_NOT) {
+            rx_not(&g->b, n, RX_RDX);
+        } else {
+            if (store_flags)
+                emit_flags_in(g);
+            if (in->mnemonic == ZYDIS_MNEMONIC_INC)
+                rx_inc(&g->b, n, RX_RDX);
+            else if (in->mnemonic == ZYDIS_MNEMONIC_DEC)
+                rx_dec(&g->b, n, RX_RDX);
+            else
+                rx_neg(&g->b, n, RX_RDX);
+            if (store_flags)
+                emit_flags_out(g);
+        }
+        rx_store(&g->b, n, rx_mem(RX_RSI, 0), RX_RDX);
+        emit_dirty(g);
+        break;
     case P_STORE_R: case P_STORE_I:
         emit_lin(g, k, in);
         hm = emit_tlb(g, k, n, IEM_ACC_WRITE);

@@ -1142,9 +1142,9 @@ static void test_rec_inplace_ops(void **state)
 }
 
 /*
- * Read-modify-write ALU operations on memory (ADD, SUB, AND, OR, XOR with a register or an
- * immediate, 1 to 8 bytes) translated inline through the write entry, their flags read by
- * SETcc and carried through ADC, over an array that spans pages (a TLB miss at each new
+ * Read-modify-write operations on memory (ADD, SUB, AND, OR, XOR, ADC, SBB with a register
+ * or an immediate, INC, DEC, NEG, NOT; 1 to 8 bytes) translated inline through the write
+ * entry, their flags read by SETcc and carried through ADC (INC and DEC keep the CF before them), over an array that spans pages (a TLB miss at each new
  * page takes the slow path).  Registers, flags and memory are the interpreter's.
  */
 static void run_alu_mem_case(bool rec, struct cpu_state *out, uint8_t *mem_out, size_t len)
@@ -1168,9 +1168,21 @@ static void run_alu_mem_case(bool rec, struct cpu_state *out, uint8_t *mem_out, 
         0x48, 0x01, 0xd6,                   /* add rsi, rdx */
         0x48, 0x81, 0x0c, 0xcb, 0x01, 0x80, 0x00, 0x00, /* or qword [rbx + rcx * 8], 0x8001 */
         0x48, 0x29, 0x04, 0xcb,             /* sub [rbx + rcx * 8], rax */
+        0x11, 0x04, 0xcb,                   /* adc [rbx + rcx * 8], eax */
+        0x66, 0x81, 0x5c, 0xcb, 0x02, 0x34, 0x12, /* sbb word [rbx + rcx * 8 + 2], 0x1234 */
+        0xfe, 0x44, 0xcb, 0x05,             /* inc byte [rbx + rcx * 8 + 5] (CF stays the SBB's) */
+        0x0f, 0x94, 0xc2,                   /* setz dl */
+        0x48, 0x11, 0xd6,                   /* adc rsi, rdx */
+        0xff, 0x4c, 0xcb, 0x04,             /* dec dword [rbx + rcx * 8 + 4] (CF stays the ADC's) */
+        0x0f, 0x98, 0xc2,                   /* sets dl */
+        0x48, 0x11, 0xd6,                   /* adc rsi, rdx */
+        0x48, 0xf7, 0x1c, 0xcb,             /* neg qword [rbx + rcx * 8] */
+        0x0f, 0x92, 0xc2,                   /* setb dl */
+        0x48, 0x01, 0xd6,                   /* add rsi, rdx */
+        0x66, 0xf7, 0x54, 0xcb, 0x06,       /* not word [rbx + rcx * 8 + 6] */
         0x48, 0xc1, 0xc0, 0x07,             /* rol rax, 7 */
         0xff, 0xc9,                         /* dec ecx */
-        0x75, 0xb7,                         /* jnz L */
+        0x75, 0x8a,                         /* jnz L */
         0xf4,                               /* hlt */
     };
     for (size_t i = 0; i < len; i += 8) {
