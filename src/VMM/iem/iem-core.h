@@ -180,6 +180,8 @@ struct iem_core {
     unsigned tlb_global_count;     /* global entries filled since the last full flush */
     unsigned tlb_large_count;
     uint64_t tlb_large_slots[IEM_TLB_ENTRIES / 64]; /* slots that may hold a piece of a large page (any kind) */
+    /* Slots that may hold a non-global entry, per kind (a superset): a flush that keeps global pages visits only these. */
+    uint64_t tlb_local_slots[IEM_ACC_KINDS][IEM_TLB_ENTRIES / 64];
     /* 4 MiB-aligned linear frames that may hold such a piece (iem_tlb_large_frame_bit): INVLPG elsewhere skips the scan. */
     uint64_t tlb_large_frames[IEM_TLB_LARGE_FRAME_BITS / 64];
 

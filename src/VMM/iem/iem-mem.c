@@ -401,8 +401,12 @@ static struct iem_tlb_entry *tlb_fill(struct iem_core *core, uint64_t lin, int k
     e->gpa = wr.gpa_page | wr.flags;
     e->tag = (lin & ~(uint64_t)0xfff) | IEM_TLB_VALID | (wr.user_ok ? IEM_TLB_USER_OK : 0);
     iem_tlb_set_hva(e, hva);
-    if (wr.flags & IEM_TLBF_GLOBAL)
+    if (wr.flags & IEM_TLBF_GLOBAL) {
         core->tlb_global_count++;
+        core->tlb_local_slots[kind][idx / 64] &= ~((uint64_t)1 << (idx % 64));
+    } else {
+        core->tlb_local_slots[kind][idx / 64] |= (uint64_t)1 << (idx % 64);
+    }
     if (wr.flags & IEM_TLBF_LARGE) {
         core->tlb_large_count++;
         core->tlb_large_slots[idx / 64] |= (uint64_t)1 << (idx % 64);
@@ -502,30 +506,25 @@ void iem_tlb_flush(struct iem_cpu *cpu, bool global_too)
         core->tlb_large_count = 0;
         memset(core->tlb_large_slots, 0, sizeof(core->tlb_large_slots));
         memset(core->tlb_large_frames, 0, sizeof(core->tlb_large_frames));
+        memset(core->tlb_local_slots, 0, sizeof(core->tlb_local_slots));
         return;
     }
-    unsigned globals = 0, large = 0;
-    memset(core->tlb_large_slots, 0, sizeof(core->tlb_large_slots));
-    memset(core->tlb_large_frames, 0, sizeof(core->tlb_large_frames));
+    /*
+     * Only the slots that may hold a non-global entry (tlb_local_slots).  The global ones stay,
+     * and with them the large-page bookkeeping, which may now also name slots this emptied
+     * (a superset: INVLPG scans a little more).
+     */
     for (int k = 0; k < IEM_ACC_KINDS; k++) {
-        for (int i = 0; i < IEM_TLB_ENTRIES; i++) {
-            struct iem_tlb_entry *e = &cpu->tlb[k][i];
-            if (!(e->tag & IEM_TLB_VALID))
-                continue;
-            if (!(e->gpa & IEM_TLBF_GLOBAL)) {
-                e->tag = 0;
-                continue;
+        for (unsigned w = 0; w < IEM_TLB_ENTRIES / 64; w++) {
+            uint64_t bits = core->tlb_local_slots[k][w];
+            while (bits) {
+                unsigned i = w * 64 + (unsigned)__builtin_ctzll(bits);
+                bits &= bits - 1;
+                cpu->tlb[k][i].tag = 0;
             }
-            globals++;
-            if (e->gpa & IEM_TLBF_LARGE) {
-                large++;
-                core->tlb_large_slots[i / 64] |= (uint64_t)1 << (i % 64);
-                large_frame_note(core, e->tag);
-            }
+            core->tlb_local_slots[k][w] = 0;
         }
     }
-    core->tlb_global_count = globals;
-    core->tlb_large_count = large;
 }
 
 void iem_tlb_flush_page(struct iem_cpu *cpu, uint64_t linear)

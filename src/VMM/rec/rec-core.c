@@ -72,9 +72,22 @@ static void perf_map_add(const struct iem_core *core, const struct iem_block *b,
     fprintf(g_perf_map, "%lx %lx vireo:%llx/%llx\n", (unsigned long)(uintptr_t)b->rec_code, (unsigned long)size,
             (unsigned long long)core->cpu.s->rip, (unsigned long long)b->gpa);
     if (g_perf_map_level == 2) {
-        for (unsigned k = 0; k < b->ninsns; k++)
-            fprintf(g_perf_map, "# +%03x %-10s %s\n", b->insns[k].off,
-                    ZydisMnemonicGetString((ZydisMnemonic)b->insns[k].mnemonic), res->inlined[k] ? "inline" : "call");
+        for (unsigned k = 0; k < b->ninsns; k++) {
+            const struct iem_insn *in = &b->insns[k];
+            fprintf(g_perf_map, "# +%03x %-10s %s", in->off, ZydisMnemonicGetString((ZydisMnemonic)in->mnemonic),
+                    res->inlined[k] ? "inline" : "call");
+            if (!res->inlined[k]) {
+                /* What the translation would have to handle: operand kinds and sizes, address size, prefixes. */
+                static const char kinds[] = "-rmiscdfxX"; /* enum iem_opkind order; h: a legacy high byte */
+                for (unsigned i = 0; i < in->nops && i < 4; i++) {
+                    const struct iem_operand *op = &in->op[i];
+                    char c = op->kind < sizeof(kinds) - 1 ? kinds[op->kind] : '?';
+                    fprintf(g_perf_map, " %c%u", op->kind == IEM_OPK_GPR && op->reg >= 16 ? 'h' : c, op->size);
+                }
+                fprintf(g_perf_map, " a%u p%02x%s", in->addrsize, in->prefixes, in->fast ? "" : " generic");
+            }
+            fputc('\n', g_perf_map);
+        }
     }
     fflush(g_perf_map);
 }
