@@ -264,12 +264,14 @@ static struct iem_block *exec_block_rec(struct iem_core *core, struct iem_block 
     /* Specialised handlers the translation calls run their one instruction: no running on, no chaining. */
     core->chain_end = NULL;
     core->chain_left = 0;
-    core->rec_budget = max - b->ninsns;
+    core->rec_budget = core->rec_budget_start = (int32_t)max - IEM_BLOCK_MAX;
     cpu->block_rip = s->rip;
     cpu->insn_rip = s->rip;
     cpu->insn = b->insns;
     fn(cpu);
-    /* A translation leaves cpu->insn at the last instruction it ran. */
+    /* The blocks it ran on from charged the budget; it leaves cpu->insn at the last instruction it ran. */
+    cpu->icount += (uint64_t)(int64_t)(core->rec_budget_start - core->rec_budget);
+    core->rec_budget_start = core->rec_budget;
     return block_done(core, (uint64_t)(cpu->insn - core->count_base) + 1);
 }
 
@@ -290,6 +292,9 @@ int iem_rec_enable(struct iem_cpu *cpu, bool enable, unsigned hot_runs)
 /* A fault unwound out of exec_block: count the instructions of the block that retired before it. */
 static inline void count_on_fault(struct iem_core *core)
 {
+    /* Blocks translated code ran on from (nothing outside exec_block_rec), then the faulting block's part. */
+    core->cpu.icount += (uint64_t)(int64_t)(core->rec_budget_start - core->rec_budget);
+    core->rec_budget_start = core->rec_budget;
     if (core->count_base && core->cpu.insn)
         core->cpu.icount += (uint64_t)(core->cpu.insn - core->count_base);
     core->count_base = NULL;

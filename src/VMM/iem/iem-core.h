@@ -146,8 +146,14 @@ struct iem_core {
     const struct iem_insn *chain_end;
     /* Instructions exec_block may still run in blocks it enters through links (iem_fast_jump). */
     unsigned chain_left;
-    /* The same for translated code (exec_block_rec): what chaining may still add (rec_chain and the inline links). */
-    unsigned rec_budget;
+    /*
+     * The same for translated code (exec_block_rec): every block exit that runs on charges the
+     * instructions its block retired; a block is entered only while the budget is not negative,
+     * and it started IEM_BLOCK_MAX below the limit, so the last block fits.  What was charged
+     * since rec_budget_start counts as retired (exec_block_rec, count_on_fault).
+     */
+    int32_t rec_budget;
+    int32_t rec_budget_start;
     uint64_t rip_mask;             /* RIP wraps at the code size: all ones, 0xffffffff or 0xffff */
     uint64_t tlb_tag_or;           /* IEM_TLB_USER_OK below CPL 3, else 0: ORed into a tag before the hit test */
     uint64_t tlb_hit_mask;         /* ~tlb_tag_or: a hit is ((page | VALID | USER_OK) ^ tag) & tlb_hit_mask == 0 */

@@ -381,7 +381,8 @@ void *rec_chain(struct iem_cpu *cpu, int rc, struct rec_link *link)
     }
     struct iem_block *to = via->to;
     struct rec_core *rc_core = core->rec;
-    if (to->zmode != core->zmode || to->ninsns > core->rec_budget ||
+    int32_t retired = (int32_t)(cpu->insn - core->count_base) + 1;
+    if (to->zmode != core->zmode || core->rec_budget - retired < 0 ||
         (!long64 && rip + to->nbytes - 1 > s->seg[CPU_CS].limit))
         return NULL;
     if ((s->rflags & IEM_F_IF) && atomic_load_explicit(core->intr_line, memory_order_relaxed))
@@ -402,10 +403,8 @@ void *rec_chain(struct iem_cpu *cpu, int rc, struct rec_link *link)
         link->to = to;
         link->key = via->key;
         link->mask = via->mask;
-        link->ninsns = to->ninsns;
     }
-    cpu->icount += (uint64_t)(cpu->insn - core->count_base) + 1;
-    core->rec_budget -= to->ninsns;
+    core->rec_budget -= retired;
     core->count_base = to->insns;
     cpu->cur_block = to;
     cpu->block_rip = rip;

@@ -900,12 +900,33 @@ static void emit_run_on_checks(struct gen *g, uint8_t **slow, unsigned *nslow)
 }
 
 /*
+ * The chain budget (iem_core.rec_budget) pays for this block's k + 1 retired instructions
+ * as the exit runs on; when it goes negative the exit goes to undo[], which takes the
+ * charge back (emit_undo_charge) on the way to rec_chain (which refuses).
+ */
+static void emit_charge(struct gen *g, unsigned k, uint8_t **undo, unsigned *nundo)
+{
+    rx_alu_mi(&g->b, RX_SUB, 4, rx_mem(CPU, OFF_BUDGET), (int32_t)(k + 1));
+    undo[(*nundo)++] = rx_jcc32(&g->b, g->code, RX_CC_S, HERE(g));
+}
+
+/* The target of undo[]: the charge of emit_charge taken back; the code after it is the way out through rec_chain. */
+static void emit_undo_charge(struct gen *g, unsigned k, uint8_t **undo, unsigned nundo)
+{
+    if (!nundo)
+        return;
+    for (unsigned i = 0; i < nundo; i++)
+        rx_bind32(&g->b, undo[i]);
+    rx_alu_mi(&g->b, RX_ADD, 4, rx_mem(CPU, OFF_BUDGET), (int32_t)(k + 1));
+}
+
+/*
  * A RET whose link slots all missed: the jump cache entry of the target RIP in rax
  * (iem_jcache_slot), when it is valid (iem_link_valid) and its block has a translation of
  * this code generation, is run on into as a link would be (rec_chain's conditions and
- * bookkeeping); anything else goes to slow[].  Clobbers rcx, rdx, r8.
+ * bookkeeping); anything else goes to slow[].  Clobbers rcx, rdx.
  */
-static void emit_jcache_probe(struct gen *g, unsigned k, uint8_t **slow, unsigned *nslow)
+static void emit_jcache_probe(struct gen *g, unsigned k, uint8_t **slow, unsigned *nslow, uint8_t **undo, unsigned *nundo)
 {
     _Static_assert(sizeof(struct iem_link) == 32, "jump cache entries of 32 bytes");
     rx_mov_ri(&g->b, 8, RX_RCX, 0x9e3779b97f4a7c15ull);
@@ -926,11 +947,7 @@ static void emit_jcache_probe(struct gen *g, unsigned k, uint8_t **slow, unsigne
     rx_alu_mi(&g->b, RX_CMP, 4, rx_mem(RX_RDX, (int32_t)offsetof(struct iem_block, rec_gen)), (int32_t)g->rc->gen);
     slow[(*nslow)++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
     emit_run_on_checks(g, slow, nslow);
-    rx_movzx_load(&g->b, 4, 2, RX_R8, rx_mem(RX_RDX, (int32_t)offsetof(struct iem_block, ninsns)));
-    rx_alu_mr(&g->b, RX_CMP, 4, rx_mem(CPU, OFF_BUDGET), RX_R8);
-    slow[(*nslow)++] = rx_jcc32(&g->b, g->code, RX_CC_B, HERE(g));
-    rx_alu_mr(&g->b, RX_SUB, 4, rx_mem(CPU, OFF_BUDGET), RX_R8);
-    rx_alu_mi(&g->b, RX_ADD, 8, rx_mem(CPU, OFF_ICOUNT), (int32_t)(k + 1));
+    emit_charge(g, k, undo, nundo);
     rx_store(&g->b, 8, rx_mem(CPU, OFF_CUR_BLOCK), RX_RDX);
     rx_lea(&g->b, 8, RX_RCX, rx_mem(RX_RDX, OFF_INSNS));
     rx_store(&g->b, 8, rx_mem(CPU, OFF_COUNT_BASE), RX_RCX);
@@ -966,8 +983,8 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
     unsigned ways = g->exit_ways ? g->exit_ways : 1;
     g->exit_ways = 0;
     struct rec_link *link = NULL;
-    uint8_t *slow[16];
-    unsigned nslow = 0;
+    uint8_t *slow[16], *undo[2];
+    unsigned nslow = 0, nundo = 0;
     /*
      * RIP, cpu->insn and cpu->insn_rip are exit state: translated code keeps its position in
      * block_rip and the instruction offsets, and sets them itself before a handler call.  So
@@ -982,15 +999,14 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
          * counts every slot as changed (rec_gen_block), so nothing is written back here.
          */
         emit_run_on_checks(g, slow, &nslow);
-        rx_alu_mi(&g->b, RX_CMP, 4, rx_mem(CPU, OFF_BUDGET), (int32_t)g->blk->ninsns);
-        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_B, HERE(g));
-        rx_alu_mi(&g->b, RX_SUB, 4, rx_mem(CPU, OFF_BUDGET), (int32_t)g->blk->ninsns);
-        rx_alu_mi(&g->b, RX_ADD, 8, rx_mem(CPU, OFF_ICOUNT), (int32_t)(k + 1));
+        emit_charge(g, k, undo, &nundo);
         /* The loop head expects the whole cache loaded; a slot not loaded here has memory up to date. */
         uint8_t cvalid_here = g->cvalid;
         cache_load(g, g->cache_slots);
         g->cvalid = cvalid_here;
         rx_jmp32(&g->b, g->code, g->loop_head);
+        emit_undo_charge(g, k, undo, nundo);
+        nundo = 0;
         for (unsigned i = 0; i < nslow; i++)
             rx_bind32(&g->b, slow[i]);
         nslow = 0;
@@ -1033,13 +1049,8 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
         rx_alu_rm(&g->b, RX_CMP, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, key)));
         slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
         emit_run_on_checks(g, slow, &nslow);
-        /* The chain budget (iem_core.rec_budget) pays for the target's instructions. */
-        rx_load(&g->b, 4, RX_R8, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, ninsns)));
-        rx_alu_mr(&g->b, RX_CMP, 4, rx_mem(CPU, OFF_BUDGET), RX_R8);
-        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_B, HERE(g));
-        rx_alu_mr(&g->b, RX_SUB, 4, rx_mem(CPU, OFF_BUDGET), RX_R8);
-        /* rec_chain's bookkeeping: this block's k + 1 instructions retired, the target's block and RIP. */
-        rx_alu_mi(&g->b, RX_ADD, 8, rx_mem(CPU, OFF_ICOUNT), (int32_t)(k + 1));
+        emit_charge(g, k, undo, &nundo);
+        /* rec_chain's bookkeeping: the target's block and RIP. */
         rx_load(&g->b, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, to)));
         rx_store(&g->b, 8, rx_mem(CPU, OFF_CUR_BLOCK), RX_RCX);
         rx_lea(&g->b, 8, RX_RCX, rx_mem(RX_RCX, OFF_INSNS));
@@ -1048,8 +1059,9 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
         rx_jmp_mem(&g->b, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, body)));
         if (probe) {
             rx_bind32(&g->b, probe);
-            emit_jcache_probe(g, k, slow, &nslow);
+            emit_jcache_probe(g, k, slow, &nslow, undo, &nundo);
         }
+        emit_undo_charge(g, k, undo, nundo);
         for (unsigned i = 0; i < nslow; i++)
             rx_bind32(&g->b, slow[i]);
     }

@@ -22,7 +22,6 @@ struct rec_link {
     const void *body;           /* the target's translation past its prologue */
     struct iem_block *to;
     uint64_t key, mask;         /* valid while (core->link_key & mask) == key, as struct iem_link */
-    uint32_t ninsns;            /* to's instructions, for the chain budget */
     uint16_t ways;              /* first slot of an exit: how many consecutive slots it has (RET: REC_RET_WAYS) */
     uint16_t next;              /* first slot of an exit: the slot rec_chain fills next (round robin) */
 };

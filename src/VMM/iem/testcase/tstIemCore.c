@@ -1299,6 +1299,42 @@ static void run_ret12_case(bool rec, uint64_t *rax, uint64_t *chain_calls)
     iemh_destroy(h);
 }
 
+/*
+ * The instruction count across chained blocks and a fault: 300 rounds of two blocks that
+ * run on into each other, then UD2.  iem_step reports the same retired count and the same
+ * #UD on the interpreter and translated (the chain's charges count when a fault unwinds).
+ */
+static uint64_t run_fault_count_case(bool rec)
+{
+    struct iemh *h = rec_case_create(rec, 0x8000);
+    static const uint8_t code[] = {
+        0x83, 0xc0, 0x01, /* L: add eax, 1 */
+        0xeb, 0x00,       /* jmp M */
+        0xff, 0xc9,       /* M: dec ecx */
+        0x75, 0xf7,       /* jnz L */
+        0x0f, 0x0b,       /* ud2 */
+    };
+    h->s->gpr[CPU_RAX] = 0;
+    h->s->gpr[CPU_RCX] = 300;
+    iemh_sync(h);
+    struct iem_step_result r;
+    iemh_exec(h, IEMH_FREE_GPA + 0x100, code, sizeof(code), 1u << 20, &r);
+    assert_int_equal(r.status, IEM_STEP_EXCEPTION);
+    assert_int_equal(r.vector, IEM_X_UD);
+    assert_int_equal(h->s->gpr[CPU_RAX], 300);
+    assert_int_equal(h->s->rip, IEMH_FREE_GPA + 0x100 + 9);
+    uint64_t executed = r.executed;
+    iemh_destroy(h);
+    return executed;
+}
+
+static void test_rec_fault_count(void **state)
+{
+    (void)state;
+    assert_int_equal(run_fault_count_case(false), 1200);
+    assert_int_equal(run_fault_count_case(true), 1200);
+}
+
 static void test_rec_ret_jcache(void **state)
 {
     (void)state;
@@ -2061,6 +2097,7 @@ int main(void)
         cmocka_unit_test(test_rec_flags_across_chain),
         cmocka_unit_test(test_rec_interrupt_kick),
         cmocka_unit_test(test_rec_ret_jcache),
+        cmocka_unit_test(test_rec_fault_count),
         cmocka_unit_test(test_rec_user_tlb),
         cmocka_unit_test(test_rec_inplace_ops),
         cmocka_unit_test(test_rec_alu_mem),
