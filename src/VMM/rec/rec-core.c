@@ -398,11 +398,20 @@ void *rec_chain(struct iem_cpu *cpu, int rc, struct rec_link *link)
             link = &first[first->next];
             first->next = (uint16_t)((first->next + 1) % first->ways);
         }
+        /*
+         * A target on the first page of the block the exit belongs to is mapped as that page
+         * is, which its running at this RIP shows: the link outlives flushes that keep global
+         * pages (CR3 writes), as one to a global page does, and only what kills blocks or
+         * changes the privilege level ends it.
+         */
+        uint64_t mask = via->mask;
+        if (((cpu->block_rip ^ lin) >> 12) == 0)
+            mask &= 0xffffffffu;
         link->lin = lin;
         link->body = body;
         link->to = to;
-        link->key = via->key;
-        link->mask = via->mask;
+        link->key = core->link_key & mask;
+        link->mask = mask;
     }
     core->rec_budget -= retired;
     core->count_base = to->insns;

@@ -1335,6 +1335,49 @@ static void test_rec_fault_count(void **state)
     assert_int_equal(run_fault_count_case(true), 1200);
 }
 
+/*
+ * Links to the same page outlive flushes that keep global pages (CR3 writes): two blocks
+ * on one page (not global) that run on into each other, L: add eax, 1; jmp M;
+ * M: dec ecx; jnz L, run 1000 rounds to fill their links, then the TLB is flushed as a
+ * MOV to CR3 does, and 1000 more rounds run without asking rec_chain.
+ */
+static uint64_t run_same_page_case(void)
+{
+    struct iemh *h = rec_case_create(true, 0x8000);
+    static const uint8_t code[] = {
+        0x83, 0xc0, 0x01, /* L: add eax, 1 */
+        0xeb, 0x00,       /* jmp M */
+        0xff, 0xc9,       /* M: dec ecx */
+        0x75, 0xf7,       /* jnz L */
+        0xf4,             /* hlt */
+    };
+    h->s->gpr[CPU_RAX] = 0;
+    h->s->gpr[CPU_RCX] = 1000;
+    iemh_sync(h);
+    struct iem_step_result r;
+    iemh_exec(h, IEMH_FREE_GPA + 0x100, code, sizeof(code), 1u << 20, &r);
+    assert_int_equal(r.status, IEM_STEP_HLT);
+    iem_tlb_flush(h->cpu, false);
+    uint64_t before = rec_case_stats(h).chain_calls;
+    h->s->rip = IEMH_FREE_GPA + 0x100;
+    h->s->halted = false;
+    h->s->gpr[CPU_RCX] = 1000;
+    iemh_run(h, 1u << 20, &r);
+    assert_int_equal(r.status, IEM_STEP_HLT);
+    assert_int_equal(h->s->gpr[CPU_RAX], 2000);
+    uint64_t calls = rec_case_stats(h).chain_calls - before;
+    iemh_destroy(h);
+    return calls;
+}
+
+static void test_rec_same_page_links(void **state)
+{
+    (void)state;
+    uint64_t calls = run_same_page_case();
+    if (calls > 1)
+        fail_msg("%llu exits through rec_chain after the flush", (unsigned long long)calls);
+}
+
 static void test_rec_ret_jcache(void **state)
 {
     (void)state;
@@ -2097,6 +2140,7 @@ int main(void)
         cmocka_unit_test(test_rec_flags_across_chain),
         cmocka_unit_test(test_rec_interrupt_kick),
         cmocka_unit_test(test_rec_ret_jcache),
+        cmocka_unit_test(test_rec_same_page_links),
         cmocka_unit_test(test_rec_fault_count),
         cmocka_unit_test(test_rec_user_tlb),
         cmocka_unit_test(test_rec_inplace_ops),
