@@ -114,6 +114,11 @@ int rec_core_create(struct rec_core **out)
     rx_call(&b, &rc->code, (const void *)rec_exit_dirty);
     rx_alu_rr(&b, RX_XOR, 4, RX_RAX, RX_RAX);
     rx_jmp32(&b, &rc->code, rc->epilogue);
+    /* Where a rec_run call that does not go on leads: the invalidated-block exit, or the epilogue with its result. */
+    rc->run_leave = rec_code_exec(&rc->code, b.p);
+    rx_alu_ri(&b, RX_CMP, 4, RX_RAX, REC_RUN_DIRTY);
+    rx_jcc32(&b, &rc->code, RX_CC_E, rc->exit_dirty);
+    rx_jmp32(&b, &rc->code, rc->epilogue);
     uint8_t *pro = b.p;
     rec_gen_prologue(&b);
     rc->prologue_bytes = (unsigned)(b.p - pro);
@@ -132,6 +137,32 @@ int rec_core_create(struct rec_core **out)
     rc->hot_runs = REC_HOT_RUNS;
     *out = rc;
     return 0;
+}
+
+int rec_run(struct iem_cpu *cpu, const struct iem_insn *in)
+{
+    struct iem_core *core = iem_core_of(cpu);
+    struct cpu_state *s = cpu->s;
+    uint64_t rip = (cpu->block_rip + in->off) & core->rip_mask;
+    s->rip = rip;
+    cpu->insn_rip = rip;
+    cpu->insn = in;
+    int rc = in->fn(cpu, in);
+    if (rc != IEM_NEXT)
+        return rc;
+    if (cpu->block_dirty)
+        return REC_RUN_DIRTY;
+    /* IF set, or this vCPU's own line raised (a device access): the next block exit goes to the run loop. */
+    if ((s->rflags & IEM_F_IF) && atomic_load_explicit(core->intr_line, memory_order_relaxed))
+        atomic_store_explicit(&core->kicked, 1, memory_order_relaxed);
+    return IEM_NEXT;
+}
+
+int rec_run_flags(struct iem_cpu *cpu, const struct iem_insn *in, uint64_t pending)
+{
+    struct cpu_state *s = cpu->s;
+    s->rflags = (s->rflags & ~(uint64_t)IEM_F_ARITH) | (pending & IEM_F_ARITH);
+    return rec_run(cpu, in);
 }
 
 void rec_exit_dirty(struct iem_cpu *cpu)

@@ -244,38 +244,26 @@ static void emit_flags_merge(struct gen *g)
 static void emit_call(struct gen *g, unsigned k)
 {
     const struct iem_insn *in = &g->blk->insns[k];
-    emit_flags_merge(g);
     cache_flush(g);
-    emit_rip(g, k, 0);
-    rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
-    rx_store(&g->b, 8, rx_mem(CPU, OFF_INSN_RIP), RX_RAX);
-    emit_set_insn(g, k);
     rx_mov_rr(&g->b, 8, RX_RDI, CPU);
-    rx_call(&g->b, g->code, (const void *)in->fn);
+    rx_mov_ri(&g->b, 8, RX_RSI, (uint64_t)(uintptr_t)in);
+    if (g->fpend) {
+        rx_mov_rr(&g->b, 8, RX_RDX, RX_R13);
+        rx_call(&g->b, g->code, (const void *)rec_run_flags);
+        g->fpend = false;
+    } else {
+        rx_call(&g->b, g->code, (const void *)rec_run);
+    }
     /*
      * A result other than IEM_NEXT leaves as it is: the handler set RIP and left cpu->insn
-     * alone (a specialised handler moves it on only when it returns IEM_NEXT).  An
-     * invalidated block leaves through the shared exit that moves RIP past cpu->insn.
-     */
-    rx_test_rr(&g->b, 4, RX_RAX, RX_RAX);
-    rx_jcc32(&g->b, g->code, RX_CC_NE, g->epilogue);
-    rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(CPU, OFF_DIRTY), 0);
-    rx_jcc32(&g->b, g->code, RX_CC_NE, g->exit_dirty);
-    /*
-     * The handler may have set IF or raised this vCPU's own interrupt line (a device
-     * access): a deliverable interrupt kicks, so the next block exit goes to the run loop
+     * alone (a specialised handler moves it on only when it returns IEM_NEXT); an
+     * invalidated block leaves through the shared exit that moves RIP past cpu->insn.  A
+     * deliverable interrupt the handler made (IF set, this vCPU's own line raised by a
+     * device access) kicked the vCPU in rec_run, so the next block exit goes to the run loop
      * (emit_run_on_checks).
      */
-    rx_test_mi(&g->b, 4, rx_mem(ST, OFF_RFLAGS), IEM_F_IF);
-    uint8_t *no_if = rx_jcc8(&g->b, RX_CC_E);
-    rx_load(&g->b, 8, RX_RCX, rx_mem(CPU, OFF_INTR_LINE));
-    rx_alu_mi(&g->b, RX_CMP, 1, rx_mem(RX_RCX, 0), 0);
-    uint8_t *no_line = rx_jcc8(&g->b, RX_CC_E);
-    rx_store_imm(&g->b, 4, rx_mem(CPU, OFF_KICKED), 1);
-    if (no_if)
-        rx_bind8(&g->b, no_if);
-    if (no_line)
-        rx_bind8(&g->b, no_line);
+    rx_test_rr(&g->b, 4, RX_RAX, RX_RAX);
+    rx_jcc32(&g->b, g->code, RX_CC_NE, g->rc->run_leave);
     /* The handler may have changed any guest register. */
     g->cvalid = 0;
     g->ncall++;

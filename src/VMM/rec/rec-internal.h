@@ -39,6 +39,7 @@ struct rec_core {
     uint32_t gen;               /* translations of other generations are stale */
     const void *epilogue;       /* shared epilogue (executable view) */
     const void *exit_dirty;     /* shared: RIP past cpu->insn (rec_exit_dirty), IEM_NEXT, epilogue */
+    const void *run_leave;      /* shared: after a rec_run result other than IEM_NEXT (exit_dirty or the epilogue) */
     unsigned prologue_bytes;    /* a chained block is entered this far into its code */
     unsigned hot_runs;          /* interpreted runs before translation */
     unsigned pure;              /* REC_PURE_*: host operations whose flags do not depend on the flags before */
@@ -79,6 +80,16 @@ void rec_gen_flags_load(struct rec_buf *b);
 void rec_gen_epilogue(struct rec_buf *b);
 /* Called by the shared exit for an invalidated block: RIP past the instruction that ran (cpu->insn). */
 void rec_exit_dirty(struct iem_cpu *cpu);
+/*
+ * Called by translated code for an instruction the interpreter runs: RIP, cpu->insn_rip and
+ * cpu->insn set as the handler contract wants, the handler called.  Returns its result when
+ * it is not IEM_NEXT, REC_RUN_DIRTY when the block was invalidated, else IEM_NEXT, after
+ * kicking the vCPU when an interrupt became deliverable (IF set, the line high).
+ * rec_run_flags first puts the pending arithmetic flags (r13's image) into RFLAGS.
+ */
+int rec_run(struct iem_cpu *cpu, const struct iem_insn *in);
+int rec_run_flags(struct iem_cpu *cpu, const struct iem_insn *in, uint64_t pending);
+#define REC_RUN_DIRTY 0x100
 /* Called by translated code at a block exit: the body of the next block's translation to run, or NULL. */
 void *rec_chain(struct iem_cpu *cpu, int rc, struct rec_link *link);
 
