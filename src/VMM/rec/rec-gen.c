@@ -29,12 +29,12 @@
  *
  * Pending flags: an inline instruction leaves its flags in r13 (the host's PUSHFQ image,
  * whose arithmetic bits sit where RFLAGS has them) instead of merging them into RFLAGS in
- * memory; later inline code reads them there.  They are merged (emit_flags_merge) before
- * anything else can see RFLAGS: a call to a handler (inline or in a tail) and a return to
- * the run loop.  Whether they are pending is known at translation time at each point
+ * memory; later inline code reads them there.  They are merged (rec_run_flags, the exit
+ * stubs) before anything else can see RFLAGS: a call to a handler (inline or in a tail)
+ * and a return to the run loop.  Whether they are pending is known at translation time at each point
  * (gen.fpend); a tail records it for its instruction's start, and one that resumes inline
  * code reloads r13 from RFLAGS when the code after the instruction expects pending flags.
- * Register cache: the six guest registers an instruction sequence uses most (plan_cache)
+ * Register cache: the seven guest registers an instruction sequence uses most (plan_cache)
  * live in host registers within a translation: loaded at first use, written back
  * (when changed) before anything else can see guest registers: a handler call (inline or
  * in a tail, which then reloads what the code it resumes expects) and every exit; a
@@ -198,13 +198,6 @@ static void emit_rip(struct gen *g, unsigned k, unsigned extra)
         rx_movzx_rr(&g->b, 4, 2, RX_RAX, RX_RAX);
 }
 
-/* cpu->insn = instruction k (rsi holds its address afterwards). */
-static void emit_set_insn(struct gen *g, unsigned k)
-{
-    rx_mov_ri(&g->b, 8, RX_RSI, (uint64_t)(uintptr_t)&g->blk->insns[k]);
-    rx_store(&g->b, 8, rx_mem(CPU, OFF_INSN), RX_RSI);
-}
-
 /* Changed cached registers back to memory (the cache stays valid). */
 static void cache_flush(struct gen *g)
 {
@@ -223,18 +216,15 @@ static void cache_load(struct gen *g, uint8_t mask)
     g->cvalid |= mask;
 }
 
-/* Pending flags (r13) into RFLAGS: afterwards RFLAGS holds them.  Clobbers rax, rcx. */
-static void emit_flags_merge(struct gen *g)
+/* Pending flags (r13) into RFLAGS (as rec_run_flags does): afterwards RFLAGS holds them.  Clobbers rax, rcx. */
+static void flags_merge(struct rec_buf *b)
 {
-    if (!g->fpend)
-        return;
-    rx_mov_rr(&g->b, 4, RX_RAX, RX_R13);
-    rx_alu_ri(&g->b, RX_AND, 4, RX_RAX, IEM_F_ARITH);
-    rx_load(&g->b, 8, RX_RCX, rx_mem(ST, OFF_RFLAGS));
-    rx_alu_ri(&g->b, RX_AND, 8, RX_RCX, (int32_t)~(uint32_t)IEM_F_ARITH);
-    rx_alu_rr(&g->b, RX_OR, 8, RX_RCX, RX_RAX);
-    rx_store(&g->b, 8, rx_mem(ST, OFF_RFLAGS), RX_RCX);
-    g->fpend = false;
+    rx_mov_rr(b, 4, RX_RAX, RX_R13);
+    rx_alu_ri(b, RX_AND, 4, RX_RAX, IEM_F_ARITH);
+    rx_load(b, 8, RX_RCX, rx_mem(ST, OFF_RFLAGS));
+    rx_alu_ri(b, RX_AND, 8, RX_RCX, (int32_t)~(uint32_t)IEM_F_ARITH);
+    rx_alu_rr(b, RX_OR, 8, RX_RCX, RX_RAX);
+    rx_store(b, 8, rx_mem(ST, OFF_RFLAGS), RX_RCX);
 }
 
 /*
@@ -636,6 +626,29 @@ static enum rec_reg src_gpr(struct gen *g, unsigned n, unsigned gr, enum rec_reg
     return scratch;
 }
 
+/*
+ * The way out of a block exit through rec_chain, shared by every exit with result rc: RIP
+ * (rax) and cpu->insn (rsi) stored, rec_chain asked with the exit's link slot (rdx, or
+ * NULL); its body is jumped to, or the pending flags (r13, always pending at an exit) go
+ * into RFLAGS and the translation returns rc through the epilogue.
+ */
+void rec_gen_exit_stub(struct rec_buf *b, const struct rec_code *code, int rc, const void *epilogue)
+{
+    rx_store(b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
+    rx_store(b, 8, rx_mem(CPU, OFF_INSN), RX_RSI);
+    rx_mov_rr(b, 8, RX_RDI, CPU);
+    rx_mov_ri(b, 4, RX_RSI, (uint32_t)rc);
+    rx_call(b, code, (const void *)rec_chain);
+    rx_test_rr(b, 8, RX_RAX, RX_RAX);
+    uint8_t *out = rx_jcc8(b, RX_CC_E);
+    rx_jmp_reg(b, RX_RAX);
+    if (out)
+        rx_bind8(b, out);
+    flags_merge(b);
+    rx_mov_ri(b, 4, RX_RAX, (uint32_t)rc);
+    rx_jmp32(b, code, epilogue);
+}
+
 void rec_gen_flags_load(struct rec_buf *b)
 {
     rx_mov_rr(b, 4, RX_RAX, RX_RCX);
@@ -656,7 +669,7 @@ static void emit_flags_in(struct gen *g)
     rec_gen_flags_load(&g->b);
 }
 
-/* The host's arithmetic flags become the guest's, pending in r13 (emit_flags_merge puts them into RFLAGS). */
+/* The host's arithmetic flags become the guest's, pending in r13 (merged into RFLAGS as flags_merge does). */
 static void emit_flags_out(struct gen *g)
 {
     rx_pushfq(&g->b);
@@ -1059,23 +1072,13 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
      */
     if (canon)
         emit_canonical(g, k, RX_RCX, TAIL_BRANCH);
-    rx_store(&g->b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
-    emit_set_insn(g, k);
+    /* The shared stub of this result (rec_gen_exit_stub) stores RIP and cpu->insn and asks rec_chain. */
+    rx_mov_ri(&g->b, 8, RX_RSI, (uint64_t)(uintptr_t)&g->blk->insns[k]);
     if (link)
         rx_mov_ri(&g->b, 8, RX_RDX, (uint64_t)(uintptr_t)link);
     else
         rx_alu_rr(&g->b, RX_XOR, 4, RX_RDX, RX_RDX);
-    rx_mov_rr(&g->b, 8, RX_RDI, CPU);
-    rx_mov_ri(&g->b, 4, RX_RSI, (uint32_t)rc);
-    rx_call(&g->b, g->code, (const void *)rec_chain);
-    rx_test_rr(&g->b, 8, RX_RAX, RX_RAX);
-    uint8_t *out = rx_jcc8(&g->b, RX_CC_E);
-    rx_jmp_reg(&g->b, RX_RAX);
-    if (out)
-        rx_bind8(&g->b, out);
-    emit_flags_merge(g);
-    rx_mov_ri(&g->b, 4, RX_RAX, (uint32_t)rc);
-    rx_jmp32(&g->b, g->code, g->epilogue);
+    rx_jmp32(&g->b, g->code, rc == IEM_JUMPED ? g->rc->exit_jumped : g->rc->exit_next);
     g->fpend = fpend;
     g->cvalid = cvalid;
     g->cdirty = cdirty;
