@@ -1142,10 +1142,23 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         }
         break;
     }
-    case P_LEA:
-        emit_ea(g, k, in, RX_RAX);
-        store_gpr(g, n, d->reg, RX_RAX);
+    case P_LEA: {
+        /*
+         * A 64-bit LEA into a cached register computes there, unless its base is an uncached
+         * register, which emit_ea would load into that very register before reading an index
+         * that may be the destination's old value.
+         */
+        int slot = n == 8 && d->reg < 16 ? g->cache_slot[d->reg] : -1;
+        const struct iem_mem *m = &in->mem;
+        if (slot >= 0 && (m->rip_rel || m->base >= 16 || g->cache_slot[m->base] >= 0)) {
+            emit_ea(g, k, in, g_cache_host[slot]);
+            cache_reg_write(g, 8, d->reg);
+        } else {
+            emit_ea(g, k, in, RX_RAX);
+            store_gpr(g, n, d->reg, RX_RAX);
+        }
         break;
+    }
     case P_ALU_RR: case P_ALU_RI: {
         /* On the cache registers themselves where they hold the operands (same width, same partial writes). */
         enum rec_reg dreg = src_gpr(g, n, d->reg, RX_RDX);
