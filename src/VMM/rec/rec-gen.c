@@ -1131,6 +1131,20 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         store_gpr_z(g, n, d->reg, RX_RAX);
         break;
     case P_MOVX_RR: {
+        /*
+         * Into a cached destination of 4 or 8 bytes straight from the source's register (its
+         * cache register or rax): a 4-byte result zero-extends, as the guest's does.
+         */
+        int slot = n >= 4 && s->size < n && d->reg < 16 ? g->cache_slot[d->reg] : -1;
+        if (slot >= 0) {
+            enum rec_reg src = src_gpr(g, s->size, s->reg, RX_RAX);
+            enum rec_reg h = cache_reg_write(g, n, d->reg);
+            if (in->mnemonic == ZYDIS_MNEMONIC_MOVZX)
+                rx_movzx_rr(&g->b, 4, s->size, h, src);
+            else
+                rx_movsx_rr(&g->b, n, s->size, h, src);
+            break;
+        }
         /* Extended to 64 bits, then the destination's n bytes stored (a 4-byte one zero-extends). */
         load_gpr(g, s->size, RX_RAX, s->reg);
         if (in->mnemonic == ZYDIS_MNEMONIC_MOVZX) {

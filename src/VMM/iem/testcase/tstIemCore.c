@@ -1076,7 +1076,7 @@ static void test_rec_register_cache(void **state)
 
 /*
  * Operations on cache registers in place: shifts, two-operand IMUL, LEA (one with an
- * uncached base and the destination as index), NOT/NEG/INC on 8- and 32-bit parts, CMOV that
+ * uncached base and the destination as index), MOVZX/MOVSX/MOVSXD, NOT/NEG/INC on 8- and 32-bit parts, CMOV that
  * clears the upper half when it does not move, and CMOV/SETcc on the host's flags of the
  * compare before them, one of those compares with a memory operand whose slow path (a TLB
  * miss at each new page) resumes with the guest's flags loaded.  The interpreter's
@@ -1102,6 +1102,10 @@ static void run_inplace_case(bool rec, struct cpu_state *out)
         0x41, 0x0f, 0x92, 0xc0,       /* setb r8b */
         0x49, 0x8d, 0x04, 0x42,       /* lea rax, [r10 + rax * 2] (an uncached base) */
         0x48, 0x8d, 0x74, 0x32, 0x11, /* lea rsi, [rdx + rsi + 0x11] (cached registers) */
+        0x0f, 0xb6, 0xd0,             /* movzx edx, al */
+        0x48, 0x0f, 0xbf, 0xf6,       /* movsx rsi, si */
+        0x48, 0x63, 0xc0,             /* movsxd rax, eax */
+        0x41, 0x0f, 0xbe, 0xfb,       /* movsx edi, r11b (an uncached source) */
         0x48, 0x01, 0xc7,             /* add rdi, rax */
         0x48, 0x01, 0xd7,             /* add rdi, rdx */
         0x48, 0x01, 0xf7,             /* add rdi, rsi */
@@ -1109,7 +1113,7 @@ static void run_inplace_case(bool rec, struct cpu_state *out)
         0x4c, 0x01, 0xc7,             /* add rdi, r8 */
         0x48, 0xc1, 0xc7, 0x05,       /* rol rdi, 5 */
         0xff, 0xc9,                   /* dec ecx */
-        0x75, 0xb7,                   /* jnz L */
+        0x75, 0xa9,                   /* jnz L */
         0xf4,                         /* hlt */
     };
     for (uint32_t i = 0; i <= 3001; i++) {
@@ -1123,6 +1127,7 @@ static void run_inplace_case(bool rec, struct cpu_state *out)
     h->s->gpr[CPU_R8] = 0x8877665544332211ull;
     h->s->gpr[CPU_R9] = 0xfedcba9876543210ull;
     h->s->gpr[CPU_R10] = 0x0badc0ffee000000ull;
+    h->s->gpr[CPU_R11] = 0x80;
     iemh_sync(h);
     struct iem_step_result r;
     iemh_exec(h, IEMH_FREE_GPA + 0x100, code, sizeof(code), 1u << 20, &r);
