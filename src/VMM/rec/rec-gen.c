@@ -788,7 +788,7 @@ static void emit_dirty(struct gen *g)
  * and sreg, flags as the liveness wants them.
  */
 static void emit_alu_op(struct gen *g, unsigned k, const struct iem_insn *in, unsigned n, bool imm,
-                        enum rec_reg dreg, enum rec_reg sreg)
+                        enum rec_reg dreg, enum rec_reg sreg, const struct rec_mem *msrc)
 {
     enum rec_alu op;
     bool logic, is_test;
@@ -799,7 +799,13 @@ static void emit_alu_op(struct gen *g, unsigned k, const struct iem_insn *in, un
     if (in_flags)
         emit_flags_in(g);
     int32_t v = (int32_t)in->imm;
-    if (is_test) {
+    if (msrc) {
+        /* The source operand straight from memory (the caller leaves flags loading out: it would clobber rax). */
+        if (is_test)
+            rx_test_mr(&g->b, n, *msrc, dreg);
+        else
+            rx_alu_rm(&g->b, op, n, dreg, *msrc);
+    } else if (is_test) {
         if (imm)
             rx_test_ri(&g->b, n, dreg, n == 1 ? (int8_t)v : n == 2 ? (int16_t)v : v);
         else
@@ -1177,7 +1183,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         /* On the cache registers themselves where they hold the operands (same width, same partial writes). */
         enum rec_reg dreg = src_gpr(g, n, d->reg, RX_RDX);
         enum rec_reg sreg = p == P_ALU_RR ? src_gpr(g, n, s->reg, RX_RSI) : RX_NONE;
-        emit_alu_op(g, k, in, n, p == P_ALU_RI, dreg, sreg);
+        emit_alu_op(g, k, in, n, p == P_ALU_RI, dreg, sreg, NULL);
         break;
     }
     case P_SHIFT_RI: {
@@ -1309,8 +1315,17 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
                 store_gpr(g, n, d->reg, RX_RDX);
             }
         } else {
-            rx_load(&g->b, n, RX_RSI, hm);
-            emit_alu_op(g, k, in, n, false, src_gpr(g, n, d->reg, RX_RDX), RX_RSI);
+            enum rec_alu op = RX_ADD;
+            bool logic, is_test;
+            alu_of(in->mnemonic, &op, &logic, &is_test);
+            bool in_flags = op == RX_ADC || op == RX_SBB ||
+                            (store_flags && logic && (g->live_after[k] & IEM_F_AF) && !(g->rc->pure & REC_PURE_LOGIC));
+            if (!in_flags) {
+                emit_alu_op(g, k, in, n, false, src_gpr(g, n, d->reg, RX_RDX), RX_NONE, &hm);
+            } else {
+                rx_load(&g->b, n, RX_RSI, hm);
+                emit_alu_op(g, k, in, n, false, src_gpr(g, n, d->reg, RX_RDX), RX_RSI, NULL);
+            }
         }
         break;
     }
@@ -1319,7 +1334,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         emit_lin(g, k, in);
         hm = emit_tlb(g, k, n, IEM_ACC_READ);
         rx_load(&g->b, n, RX_RDX, hm);
-        emit_alu_op(g, k, in, n, p == P_CMP_MI, RX_RDX, p == P_CMP_MR ? src_gpr(g, n, s->reg, RX_RSI) : RX_NONE);
+        emit_alu_op(g, k, in, n, p == P_CMP_MI, RX_RDX, p == P_CMP_MR ? src_gpr(g, n, s->reg, RX_RSI) : RX_NONE, NULL);
         break;
     case P_ALU_MR: case P_ALU_MI: {
         /*

@@ -1153,7 +1153,8 @@ static void test_rec_inplace_ops(void **state)
 /*
  * Read-modify-write operations on memory (ADD, SUB, AND, OR, XOR, ADC, SBB with a register
  * or an immediate, INC, DEC, NEG, NOT; 1 to 8 bytes) translated inline through the write
- * entry, their flags read by SETcc and carried through ADC (INC and DEC keep the CF before them), over an array that spans pages (a TLB miss at each new
+ * entry, and operations with a memory source (the operand read in place, or loaded first
+ * for SBB, which needs the guest's flags), their flags read by SETcc and carried through ADC (INC and DEC keep the CF before them), over an array that spans pages (a TLB miss at each new
  * page takes the slow path).  Registers, flags and memory are the interpreter's.
  */
 static void run_alu_mem_case(bool rec, struct cpu_state *out, uint8_t *mem_out, size_t len)
@@ -1189,9 +1190,15 @@ static void run_alu_mem_case(bool rec, struct cpu_state *out, uint8_t *mem_out, 
         0x0f, 0x92, 0xc2,                   /* setb dl */
         0x48, 0x01, 0xd6,                   /* add rsi, rdx */
         0x66, 0xf7, 0x54, 0xcb, 0x06,       /* not word [rbx + rcx * 8 + 6] */
+        0x03, 0x44, 0xcb, 0x04,             /* add eax, [rbx + rcx * 8 + 4] */
+        0x48, 0x3b, 0x3c, 0xcb,             /* cmp rdi, [rbx + rcx * 8] */
+        0x0f, 0x9c, 0xc2,                   /* setl dl */
+        0x48, 0x01, 0xd6,                   /* add rsi, rdx */
+        0x66, 0x23, 0x7c, 0xcb, 0x02,       /* and di, [rbx + rcx * 8 + 2] */
+        0x1b, 0x04, 0xcb,                   /* sbb eax, [rbx + rcx * 8] */
         0x48, 0xc1, 0xc0, 0x07,             /* rol rax, 7 */
         0xff, 0xc9,                         /* dec ecx */
-        0x75, 0x8a,                         /* jnz L */
+        0x0f, 0x85, 0x70, 0xff, 0xff, 0xff, /* jnz L */
         0xf4,                               /* hlt */
     };
     for (size_t i = 0; i < len; i += 8) {
