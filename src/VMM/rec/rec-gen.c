@@ -265,7 +265,7 @@ enum plan {
     P_CALL = 0,       /* through the interpreter */
     P_NOP, P_MOV_RR, P_MOV_RI, P_MOVX_RR, P_LEA,
     P_ALU_RR, P_ALU_RI, P_SHIFT_RI, P_SHIFT_RCL, P_IMUL_RR, P_IMUL_RRI, P_UNARY, P_SETCC, P_CMOV,
-    P_LOAD, P_MOVX_LOAD, P_STORE_R, P_STORE_I, P_ALU_RM, P_CMP_MR, P_CMP_MI, P_ALU_MR, P_ALU_MI, P_UNARY_M, P_PUSH, P_POP,
+    P_LOAD, P_MOVX_LOAD, P_STORE_R, P_STORE_I, P_ALU_RM, P_CMP_MR, P_CMP_MI, P_ALU_MR, P_ALU_MI, P_UNARY_M, P_SHIFT_MI, P_PUSH, P_POP,
     P_JCC, P_JMP, P_CALL_REL, P_RET,
 };
 
@@ -337,10 +337,13 @@ static enum plan plan_of(const struct gen *g, const struct iem_insn *in)
     if (in->prefixes & IEM_PFX_LOCK)
         return P_CALL;
     bool mem = mem_ok(g, in);
-    /* INC, DEC, NEG, NOT of memory have no specialised handler; their slow case calls the generic one. */
+    /* INC, DEC, NEG, NOT and shifts of memory have no specialised handler; their slow case calls the generic one. */
     if ((in->mnemonic == ZYDIS_MNEMONIC_INC || in->mnemonic == ZYDIS_MNEMONIC_DEC || in->mnemonic == ZYDIS_MNEMONIC_NEG ||
          in->mnemonic == ZYDIS_MNEMONIC_NOT) && in->nops == 1 && size_ok(n) && d->kind == IEM_OPK_MEM && mem)
         return P_UNARY_M;
+    if (shift_of(in->mnemonic, &sop) && in->nops == 2 && size_ok(n) && d->kind == IEM_OPK_MEM && mem &&
+        s->kind == IEM_OPK_IMM && ((in->imm & 0xff) & (n == 8 ? 0x3f : 0x1f)))
+        return P_SHIFT_MI;
     if (!in->fast)
         return P_CALL;
     switch (in->mnemonic) {
@@ -498,7 +501,7 @@ static void plan_block(struct gen *g)
 static bool plan_uses_mem(enum plan p)
 {
     return p == P_LEA || p == P_LOAD || p == P_MOVX_LOAD || p == P_STORE_R || p == P_STORE_I || p == P_ALU_RM ||
-           p == P_CMP_MR || p == P_CMP_MI || p == P_ALU_MR || p == P_ALU_MI || p == P_UNARY_M;
+           p == P_CMP_MR || p == P_CMP_MI || p == P_ALU_MR || p == P_ALU_MI || p == P_UNARY_M || p == P_SHIFT_MI;
 }
 
 /* The register cache's guest registers: the NCACHE the inline instructions name most, twice at least. */
@@ -1389,6 +1392,28 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         rx_store(&g->b, n, rx_mem(RX_RSI, 0), RX_RDX);
         emit_dirty(g);
         break;
+    case P_SHIFT_MI: {
+        /* A shift of memory by an immediate, as P_SHIFT_RI on the value loaded through the write entry (P_ALU_MR). */
+        enum rec_shift op = RX_SHL;
+        shift_of(in->mnemonic, &op);
+        uint8_t count = (uint8_t)((in->imm & 0xff) & (n == 8 ? 0x3f : 0x1f));
+        emit_lin(g, k, in);
+        hm = emit_tlb(g, k, n, IEM_ACC_WRITE);
+        rx_lea(&g->b, 8, RX_RSI, hm);
+        rx_load(&g->b, n, RX_RDX, rx_mem(RX_RSI, 0));
+        if (store_flags) {
+            if (op == RX_ROL || op == RX_ROR || !(g->rc->pure & REC_PURE_SHIFT))
+                emit_flags_in(g);
+            rx_mov_ri(&g->b, 4, RX_RCX, count);
+            rx_shift_rcl(&g->b, op, n, RX_RDX);
+            emit_flags_out(g);
+        } else {
+            rx_shift_ri(&g->b, op, n, RX_RDX, count);
+        }
+        rx_store(&g->b, n, rx_mem(RX_RSI, 0), RX_RDX);
+        emit_dirty(g);
+        break;
+    }
     case P_STORE_R: case P_STORE_I:
         emit_lin(g, k, in);
         hm = emit_tlb(g, k, n, IEM_ACC_WRITE);

@@ -1152,10 +1152,12 @@ static void test_rec_inplace_ops(void **state)
 
 /*
  * Read-modify-write operations on memory (ADD, SUB, AND, OR, XOR, ADC, SBB with a register
- * or an immediate, INC, DEC, NEG, NOT; 1 to 8 bytes) translated inline through the write
- * entry, and operations with a memory source (the operand read in place, or loaded first
- * for SBB, which needs the guest's flags), their flags read by SETcc and carried through ADC (INC and DEC keep the CF before them), over an array that spans pages (a TLB miss at each new
- * page takes the slow path).  Registers, flags and memory are the interpreter's.
+ * or an immediate, INC, DEC, NEG, NOT, shifts by an immediate; 1 to 8 bytes) translated
+ * inline through the write entry, and operations with a memory source (the operand read in
+ * place, or loaded first for SBB, which needs the guest's flags).  Their flags are read by
+ * SETcc and carried through ADC (INC and DEC keep the CF before them), over an array that
+ * spans pages (a TLB miss at each new page takes the slow path).  Registers, flags and
+ * memory are the interpreter's.
  */
 static void run_alu_mem_case(bool rec, struct cpu_state *out, uint8_t *mem_out, size_t len)
 {
@@ -1196,9 +1198,16 @@ static void run_alu_mem_case(bool rec, struct cpu_state *out, uint8_t *mem_out, 
         0x48, 0x01, 0xd6,                   /* add rsi, rdx */
         0x66, 0x23, 0x7c, 0xcb, 0x02,       /* and di, [rbx + rcx * 8 + 2] */
         0x1b, 0x04, 0xcb,                   /* sbb eax, [rbx + rcx * 8] */
+        0xc1, 0x64, 0xcb, 0x04, 0x03,       /* shl dword [rbx + rcx * 8 + 4], 3 */
+        0x0f, 0x92, 0xc2,                   /* setb dl */
+        0x48, 0x01, 0xd6,                   /* add rsi, rdx */
+        0x66, 0xc1, 0x4c, 0xcb, 0x02, 0x05, /* ror word [rbx + rcx * 8 + 2], 5 (ZF stays the ADD's) */
+        0x0f, 0x94, 0xc2,                   /* setz dl */
+        0x48, 0x11, 0xd6,                   /* adc rsi, rdx */
+        0xc0, 0x7c, 0xcb, 0x07, 0x01,       /* sar byte [rbx + rcx * 8 + 7], 1 */
         0x48, 0xc1, 0xc0, 0x07,             /* rol rax, 7 */
         0xff, 0xc9,                         /* dec ecx */
-        0x0f, 0x85, 0x70, 0xff, 0xff, 0xff, /* jnz L */
+        0x0f, 0x85, 0x54, 0xff, 0xff, 0xff, /* jnz L */
         0xf4,                               /* hlt */
     };
     for (size_t i = 0; i < len; i += 8) {
