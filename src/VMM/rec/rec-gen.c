@@ -787,6 +787,20 @@ static void emit_dirty(struct gen *g)
 }
 
 /*
+ * Whether ALU instruction k needs the guest's flags in the host's before it: always ADC and
+ * SBB (CF), and a logic operation whose AF (passed through) is live on a host where it
+ * depends on the flags before.
+ */
+static bool alu_flags_in(const struct gen *g, unsigned k, const struct iem_insn *in)
+{
+    enum rec_alu op = RX_ADD;
+    bool logic, is_test;
+    alu_of(in->mnemonic, &op, &logic, &is_test);
+    return op == RX_ADC || op == RX_SBB ||
+           (flags_needed(g, k) && logic && (g->live_after[k] & IEM_F_AF) && !(g->rc->pure & REC_PURE_LOGIC));
+}
+
+/*
  * dst op= src (or the immediate) in dreg (rdx, or the destination's own cache register)
  * and sreg, flags as the liveness wants them.
  */
@@ -797,9 +811,7 @@ static void emit_alu_op(struct gen *g, unsigned k, const struct iem_insn *in, un
     bool logic, is_test;
     alu_of(in->mnemonic, &op, &logic, &is_test);
     bool store_flags = flags_needed(g, k);
-    bool in_flags = op == RX_ADC || op == RX_SBB ||
-                    (store_flags && logic && (g->live_after[k] & IEM_F_AF) && !(g->rc->pure & REC_PURE_LOGIC));
-    if (in_flags)
+    if (alu_flags_in(g, k, in))
         emit_flags_in(g);
     int32_t v = (int32_t)in->imm;
     if (msrc) {
@@ -1119,6 +1131,63 @@ static void emit_rel_target(struct gen *g, unsigned k)
     }
 }
 
+/* SHL/SHR/SAR/ROL/ROR of reg's n bytes by count (1..63), flags as the liveness wants them. */
+static void emit_shift_imm(struct gen *g, const struct iem_insn *in, unsigned n, enum rec_reg reg, uint8_t count,
+                           bool store_flags)
+{
+    enum rec_shift op = RX_SHL;
+    shift_of(in->mnemonic, &op);
+    if (store_flags) {
+        /* ROL/ROR keep SF ZF AF PF (defined); the others may keep their undefined OF/AF unless the host is pure. */
+        if (op == RX_ROL || op == RX_ROR || !(g->rc->pure & REC_PURE_SHIFT))
+            emit_flags_in(g);
+        /* By CL as the interpreter shifts: the immediate form may leave other undefined flags. */
+        rx_mov_ri(&g->b, 4, RX_RCX, count);
+        rx_shift_rcl(&g->b, op, n, reg);
+        emit_flags_out(g);
+    } else {
+        rx_shift_ri(&g->b, op, n, reg, count);
+    }
+}
+
+/* INC/DEC/NEG/NOT of reg's n bytes, flags as the liveness wants them (INC and DEC keep CF: the guest's comes in). */
+static void emit_unary_op(struct gen *g, const struct iem_insn *in, unsigned n, enum rec_reg reg, bool store_flags)
+{
+    if (in->mnemonic == ZYDIS_MNEMONIC_NOT) {
+        rx_not(&g->b, n, reg);
+        return;
+    }
+    if (store_flags)
+        emit_flags_in(g);
+    if (in->mnemonic == ZYDIS_MNEMONIC_INC)
+        rx_inc(&g->b, n, reg);
+    else if (in->mnemonic == ZYDIS_MNEMONIC_DEC)
+        rx_dec(&g->b, n, reg);
+    else
+        rx_neg(&g->b, n, reg);
+    if (store_flags)
+        emit_flags_out(g);
+}
+
+/*
+ * A read-modify-write of instruction k's memory operand through the write TLB entry (a
+ * writable page is readable): the host address into rsi and the n-byte value into rdx;
+ * emit_rmw_store writes rdx back and marks the page dirty.
+ */
+static void emit_rmw_load(struct gen *g, unsigned k, const struct iem_insn *in, unsigned n)
+{
+    emit_lin(g, k, in);
+    struct rec_mem hm = emit_tlb(g, k, n, IEM_ACC_WRITE);
+    rx_lea(&g->b, 8, RX_RSI, hm);
+    rx_load(&g->b, n, RX_RDX, rx_mem(RX_RSI, 0));
+}
+
+static void emit_rmw_store(struct gen *g, unsigned n)
+{
+    rx_store(&g->b, n, rx_mem(RX_RSI, 0), RX_RDX);
+    emit_dirty(g);
+}
+
 static void gen_inline(struct gen *g, unsigned k, enum plan p)
 {
     const struct iem_insn *in = &g->blk->insns[k];
@@ -1190,8 +1259,6 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         break;
     }
     case P_SHIFT_RI: {
-        enum rec_shift op = RX_SHL;
-        shift_of(in->mnemonic, &op);
         uint8_t count = (uint8_t)((in->imm & 0xff) & (n == 8 ? 0x3f : 0x1f));
         /*
          * On the destination's cache register itself (partial writes as the guest's), except
@@ -1202,18 +1269,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
             dreg = RX_RDX;
             load_gpr(g, n, RX_RDX, d->reg);
         }
-        if (store_flags) {
-            /* ROL/ROR keep SF ZF AF PF (defined); the others may keep their undefined OF/AF unless the host is pure. */
-            bool rot = op == RX_ROL || op == RX_ROR;
-            if (rot || !(g->rc->pure & REC_PURE_SHIFT))
-                emit_flags_in(g);
-            /* By CL as the interpreter shifts: the immediate form may leave other undefined flags. */
-            rx_mov_ri(&g->b, 4, RX_RCX, count);
-            rx_shift_rcl(&g->b, op, n, dreg);
-            emit_flags_out(g);
-        } else {
-            rx_shift_ri(&g->b, op, n, dreg, count);
-        }
+        emit_shift_imm(g, in, n, dreg, count, store_flags);
         store_gpr_z(g, n, d->reg, dreg);
         break;
     }
@@ -1257,20 +1313,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
     case P_UNARY: {
         /* On the cache register itself where it is one (a 32-bit operation clears the upper half). */
         enum rec_reg dreg = src_gpr(g, n, d->reg, RX_RDX);
-        if (in->mnemonic == ZYDIS_MNEMONIC_NOT) {
-            rx_not(&g->b, n, dreg);
-        } else {
-            if (store_flags)
-                emit_flags_in(g);
-            if (in->mnemonic == ZYDIS_MNEMONIC_INC)
-                rx_inc(&g->b, n, dreg);
-            else if (in->mnemonic == ZYDIS_MNEMONIC_DEC)
-                rx_dec(&g->b, n, dreg);
-            else
-                rx_neg(&g->b, n, dreg);
-            if (store_flags)
-                emit_flags_out(g);
-        }
+        emit_unary_op(g, in, n, dreg, store_flags);
         store_gpr_z(g, n, d->reg, dreg);
         break;
     }
@@ -1318,12 +1361,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
                 store_gpr(g, n, d->reg, RX_RDX);
             }
         } else {
-            enum rec_alu op = RX_ADD;
-            bool logic, is_test;
-            alu_of(in->mnemonic, &op, &logic, &is_test);
-            bool in_flags = op == RX_ADC || op == RX_SBB ||
-                            (store_flags && logic && (g->live_after[k] & IEM_F_AF) && !(g->rc->pure & REC_PURE_LOGIC));
-            if (!in_flags) {
+            if (!alu_flags_in(g, k, in)) {
                 emit_alu_op(g, k, in, n, false, src_gpr(g, n, d->reg, RX_RDX), RX_NONE, &hm);
             } else {
                 rx_load(&g->b, n, RX_RSI, hm);
@@ -1350,12 +1388,8 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         enum rec_alu op = RX_ADD;
         bool logic, is_test;
         alu_of(in->mnemonic, &op, &logic, &is_test);
-        emit_lin(g, k, in);
-        hm = emit_tlb(g, k, n, IEM_ACC_WRITE);
-        rx_lea(&g->b, 8, RX_RSI, hm);
-        rx_load(&g->b, n, RX_RDX, rx_mem(RX_RSI, 0));
-        if (op == RX_ADC || op == RX_SBB ||
-            (store_flags && logic && (g->live_after[k] & IEM_F_AF) && !(g->rc->pure & REC_PURE_LOGIC)))
+        emit_rmw_load(g, k, in, n);
+        if (alu_flags_in(g, k, in))
             emit_flags_in(g);
         if (p == P_ALU_MI) {
             int32_t v = (int32_t)in->imm;
@@ -1365,55 +1399,21 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         }
         if (store_flags)
             emit_flags_out(g);
-        rx_store(&g->b, n, rx_mem(RX_RSI, 0), RX_RDX);
-        emit_dirty(g);
+        emit_rmw_store(g, n);
         break;
     }
     case P_UNARY_M:
-        /* INC, DEC, NEG, NOT of memory, as P_UNARY on the value loaded through the write entry (P_ALU_MR). */
-        emit_lin(g, k, in);
-        hm = emit_tlb(g, k, n, IEM_ACC_WRITE);
-        rx_lea(&g->b, 8, RX_RSI, hm);
-        rx_load(&g->b, n, RX_RDX, rx_mem(RX_RSI, 0));
-        if (in->mnemonic == ZYDIS_MNEMONIC_NOT) {
-            rx_not(&g->b, n, RX_RDX);
-        } else {
-            if (store_flags)
-                emit_flags_in(g);
-            if (in->mnemonic == ZYDIS_MNEMONIC_INC)
-                rx_inc(&g->b, n, RX_RDX);
-            else if (in->mnemonic == ZYDIS_MNEMONIC_DEC)
-                rx_dec(&g->b, n, RX_RDX);
-            else
-                rx_neg(&g->b, n, RX_RDX);
-            if (store_flags)
-                emit_flags_out(g);
-        }
-        rx_store(&g->b, n, rx_mem(RX_RSI, 0), RX_RDX);
-        emit_dirty(g);
+        /* INC, DEC, NEG, NOT of memory. */
+        emit_rmw_load(g, k, in, n);
+        emit_unary_op(g, in, n, RX_RDX, store_flags);
+        emit_rmw_store(g, n);
         break;
-    case P_SHIFT_MI: {
-        /* A shift of memory by an immediate, as P_SHIFT_RI on the value loaded through the write entry (P_ALU_MR). */
-        enum rec_shift op = RX_SHL;
-        shift_of(in->mnemonic, &op);
-        uint8_t count = (uint8_t)((in->imm & 0xff) & (n == 8 ? 0x3f : 0x1f));
-        emit_lin(g, k, in);
-        hm = emit_tlb(g, k, n, IEM_ACC_WRITE);
-        rx_lea(&g->b, 8, RX_RSI, hm);
-        rx_load(&g->b, n, RX_RDX, rx_mem(RX_RSI, 0));
-        if (store_flags) {
-            if (op == RX_ROL || op == RX_ROR || !(g->rc->pure & REC_PURE_SHIFT))
-                emit_flags_in(g);
-            rx_mov_ri(&g->b, 4, RX_RCX, count);
-            rx_shift_rcl(&g->b, op, n, RX_RDX);
-            emit_flags_out(g);
-        } else {
-            rx_shift_ri(&g->b, op, n, RX_RDX, count);
-        }
-        rx_store(&g->b, n, rx_mem(RX_RSI, 0), RX_RDX);
-        emit_dirty(g);
+    case P_SHIFT_MI:
+        /* A shift of memory by an immediate (the flags loaded into the host's clobber rax, free after the address). */
+        emit_rmw_load(g, k, in, n);
+        emit_shift_imm(g, in, n, RX_RDX, (uint8_t)((in->imm & 0xff) & (n == 8 ? 0x3f : 0x1f)), store_flags);
+        emit_rmw_store(g, n);
         break;
-    }
     case P_STORE_R: case P_STORE_I:
         emit_lin(g, k, in);
         hm = emit_tlb(g, k, n, IEM_ACC_WRITE);

@@ -1276,15 +1276,22 @@ static void run_ret_case(bool rec, uint64_t *rax, uint64_t *chain_calls)
     iemh_destroy(h);
 }
 
-static void test_rec_ret_links(void **state)
+/* A RET case on both CPUs: the same RAX, and at most max_calls exits of the translated run through rec_chain. */
+static void check_ret_case(void (*run)(bool rec, uint64_t *rax, uint64_t *chain_calls), uint64_t max_calls)
 {
     uint64_t ref, got, calls;
-    run_ret_case(false, &ref, &calls);
-    run_ret_case(true, &got, &calls);
+    run(false, &ref, &calls);
+    run(true, &got, &calls);
     assert_int_equal(got, ref);
-    /* 6000 RETs to three places and 2000 loop branches: a single-target slot would miss on almost every RET. */
-    if (calls > 600)
+    if (calls > max_calls)
         fail_msg("%llu exits through rec_chain", (unsigned long long)calls);
+}
+
+static void test_rec_ret_links(void **state)
+{
+    (void)state;
+    /* 6000 RETs to three places and 2000 loop branches: a single-target slot would miss on almost every RET. */
+    check_ret_case(run_ret_case, 600);
 }
 
 /*
@@ -1329,21 +1336,30 @@ static void run_ret12_case(bool rec, uint64_t *rax, uint64_t *chain_calls)
  * run on into each other, then UD2.  iem_step reports the same retired count and the same
  * #UD on the interpreter and translated (the chain's charges count when a fault unwinds).
  */
-static uint64_t run_fault_count_case(bool rec)
+/*
+ * Two blocks that run on into each other, L: add eax, 1; jmp M; M: dec ecx; jnz L, for
+ * rounds rounds from RAX 0, then HLT (or UD2), at IEMH_FREE_GPA + 0x100.
+ */
+static void run_two_blocks(struct iemh *h, uint32_t rounds, bool ud2, struct iem_step_result *r)
 {
-    struct iemh *h = rec_case_create(rec, 0x8000);
-    static const uint8_t code[] = {
+    const uint8_t code[] = {
         0x83, 0xc0, 0x01, /* L: add eax, 1 */
         0xeb, 0x00,       /* jmp M */
         0xff, 0xc9,       /* M: dec ecx */
         0x75, 0xf7,       /* jnz L */
-        0x0f, 0x0b,       /* ud2 */
+        ud2 ? 0x0f : 0xf4, 0x0b, /* ud2, or hlt */
     };
     h->s->gpr[CPU_RAX] = 0;
-    h->s->gpr[CPU_RCX] = 300;
+    h->s->gpr[CPU_RCX] = rounds;
     iemh_sync(h);
+    iemh_exec(h, IEMH_FREE_GPA + 0x100, code, sizeof(code), 1u << 20, r);
+}
+
+static uint64_t run_fault_count_case(bool rec)
+{
+    struct iemh *h = rec_case_create(rec, 0x8000);
     struct iem_step_result r;
-    iemh_exec(h, IEMH_FREE_GPA + 0x100, code, sizeof(code), 1u << 20, &r);
+    run_two_blocks(h, 300, true, &r);
     assert_int_equal(r.status, IEM_STEP_EXCEPTION);
     assert_int_equal(r.vector, IEM_X_UD);
     assert_int_equal(h->s->gpr[CPU_RAX], 300);
@@ -1369,18 +1385,8 @@ static void test_rec_fault_count(void **state)
 static uint64_t run_same_page_case(void)
 {
     struct iemh *h = rec_case_create(true, 0x8000);
-    static const uint8_t code[] = {
-        0x83, 0xc0, 0x01, /* L: add eax, 1 */
-        0xeb, 0x00,       /* jmp M */
-        0xff, 0xc9,       /* M: dec ecx */
-        0x75, 0xf7,       /* jnz L */
-        0xf4,             /* hlt */
-    };
-    h->s->gpr[CPU_RAX] = 0;
-    h->s->gpr[CPU_RCX] = 1000;
-    iemh_sync(h);
     struct iem_step_result r;
-    iemh_exec(h, IEMH_FREE_GPA + 0x100, code, sizeof(code), 1u << 20, &r);
+    run_two_blocks(h, 1000, false, &r);
     assert_int_equal(r.status, IEM_STEP_HLT);
     iem_tlb_flush(h->cpu, false);
     uint64_t before = rec_case_stats(h).chain_calls;
@@ -1406,13 +1412,8 @@ static void test_rec_same_page_links(void **state)
 static void test_rec_ret_jcache(void **state)
 {
     (void)state;
-    uint64_t ref, got, calls;
-    run_ret12_case(false, &ref, &calls);
-    run_ret12_case(true, &got, &calls);
-    assert_int_equal(got, ref);
     /* 6000 RETs to twelve places: without the jump cache almost every one goes through rec_chain. */
-    if (calls > 600)
-        fail_msg("%llu exits through rec_chain", (unsigned long long)calls);
+    check_ret_case(run_ret12_case, 600);
 }
 
 /*
