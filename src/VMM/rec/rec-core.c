@@ -120,9 +120,9 @@ int rec_core_create(struct rec_core **out)
     rx_jcc32(&b, &rc->code, RX_CC_E, rc->exit_dirty);
     rx_jmp32(&b, &rc->code, rc->epilogue);
     rc->exit_next = rec_code_exec(&rc->code, b.p);
-    rec_gen_exit_stub(&b, &rc->code, IEM_NEXT, rc->epilogue);
+    rec_gen_exit_way(&b, &rc->code, IEM_NEXT, rc->epilogue);
     rc->exit_jumped = rec_code_exec(&rc->code, b.p);
-    rec_gen_exit_stub(&b, &rc->code, IEM_JUMPED, rc->epilogue);
+    rec_gen_exit_way(&b, &rc->code, IEM_JUMPED, rc->epilogue);
     uint8_t *pro = b.p;
     rec_gen_prologue(&b);
     rc->prologue_bytes = (unsigned)(b.p - pro);

@@ -29,10 +29,10 @@
  *
  * Pending flags: an inline instruction leaves its flags in r13 (the host's PUSHFQ image,
  * whose arithmetic bits sit where RFLAGS has them) instead of merging them into RFLAGS in
- * memory; later inline code reads them there.  They are merged (rec_run_flags, the exit
- * stubs) before anything else can see RFLAGS: a call to a handler (inline or in a tail)
- * and a return to the run loop.  Whether they are pending is known at translation time at each point
- * (gen.fpend); a tail records it for its instruction's start, and one that resumes inline
+ * memory; later inline code reads them there.  They are merged (rec_run_flags, the shared
+ * way out of exits) before anything else can see RFLAGS: a call to a handler (inline or in
+ * a tail) and a return to the run loop.  Whether they are pending is known at translation
+ * time at each point (gen.fpend); a tail records it for its instruction's start, and one that resumes inline
  * code reloads r13 from RFLAGS when the code after the instruction expects pending flags.
  * Register cache: the seven guest registers an instruction sequence uses most (plan_cache)
  * live in host registers within a translation: loaded at first use, written back
@@ -635,7 +635,7 @@ static enum rec_reg src_gpr(struct gen *g, unsigned n, unsigned gr, enum rec_reg
  * NULL); its body is jumped to, or the pending flags (r13, always pending at an exit) go
  * into RFLAGS and the translation returns rc through the epilogue.
  */
-void rec_gen_exit_stub(struct rec_buf *b, const struct rec_code *code, int rc, const void *epilogue)
+void rec_gen_exit_way(struct rec_buf *b, const struct rec_code *code, int rc, const void *epilogue)
 {
     rx_store(b, 8, rx_mem(ST, OFF_RIP), RX_RAX);
     rx_store(b, 8, rx_mem(CPU, OFF_INSN), RX_RSI);
@@ -1093,7 +1093,7 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
      */
     if (canon)
         emit_canonical(g, k, RX_RCX, TAIL_BRANCH);
-    /* The shared stub of this result (rec_gen_exit_stub) stores RIP and cpu->insn and asks rec_chain. */
+    /* The shared way out for this result (rec_gen_exit_way) stores RIP and cpu->insn and asks rec_chain. */
     rx_mov_ri(&g->b, 8, RX_RSI, (uint64_t)(uintptr_t)&g->blk->insns[k]);
     if (link)
         rx_mov_ri(&g->b, 8, RX_RDX, (uint64_t)(uintptr_t)link);

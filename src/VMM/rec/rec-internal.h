@@ -40,7 +40,7 @@ struct rec_core {
     const void *epilogue;       /* shared epilogue (executable view) */
     const void *exit_dirty;     /* shared: RIP past cpu->insn (rec_exit_dirty), IEM_NEXT, epilogue */
     const void *run_leave;      /* shared: after a rec_run result other than IEM_NEXT (exit_dirty or the epilogue) */
-    const void *exit_next, *exit_jumped; /* shared: a block exit's way out through rec_chain (rec_gen_exit_stub) */
+    const void *exit_next, *exit_jumped; /* shared: a block exit's way out through rec_chain (rec_gen_exit_way) */
     unsigned prologue_bytes;    /* a chained block is entered this far into its code */
     unsigned hot_runs;          /* interpreted runs before translation */
     unsigned pure;              /* REC_PURE_*: host operations whose flags do not depend on the flags before */
@@ -80,7 +80,7 @@ void rec_gen_prologue(struct rec_buf *b);
 void rec_gen_flags_load(struct rec_buf *b);
 void rec_gen_epilogue(struct rec_buf *b);
 /* The shared way out of block exits with result rc through rec_chain (rax: RIP, rsi: cpu->insn, rdx: the link slot or NULL). */
-void rec_gen_exit_stub(struct rec_buf *b, const struct rec_code *code, int rc, const void *epilogue);
+void rec_gen_exit_way(struct rec_buf *b, const struct rec_code *code, int rc, const void *epilogue);
 /* Called by the shared exit for an invalidated block: RIP past the instruction that ran (cpu->insn). */
 void rec_exit_dirty(struct iem_cpu *cpu);
 /*
