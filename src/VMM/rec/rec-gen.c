@@ -32,8 +32,9 @@
  * memory; later inline code reads them there.  They are merged (rec_run_flags, the shared
  * way out of exits) before anything else can see RFLAGS: a call to a handler (inline or in
  * a tail) and a return to the run loop.  Whether they are pending is known at translation
- * time at each point (gen.fpend); a tail records it for its instruction's start, and one that resumes inline
- * code reloads r13 from RFLAGS when the code after the instruction expects pending flags.
+ * time at each point (gen.fpend); a tail records it for its instruction's start, and one
+ * that resumes inline code reloads r13 from RFLAGS when the code after the instruction
+ * expects pending flags.
  * Register cache: the seven guest registers an instruction sequence uses most (plan_cache)
  * live in host registers within a translation: loaded at first use, written back
  * (when changed) before anything else can see guest registers: a handler call (inline or
