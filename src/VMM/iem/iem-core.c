@@ -245,6 +245,13 @@ static struct iem_block *exec_block(struct iem_core *core, struct iem_block *b, 
     return block_done(core, (uint64_t)(in - core->count_base));
 }
 
+/* What translated code charged the chain budget since the last look counts as retired (struct iem_core). */
+static inline void count_rec_charges(struct iem_core *core)
+{
+    core->cpu.icount += (uint64_t)(int64_t)(core->rec_budget_start - core->rec_budget);
+    core->rec_budget_start = core->rec_budget;
+}
+
 /*
  * Runs block b through its translation when it has one (rec.h): the entry conditions of
  * exec_block's lean loop, and the whole block (max covers it); the translation chains
@@ -270,8 +277,7 @@ static struct iem_block *exec_block_rec(struct iem_core *core, struct iem_block 
     cpu->insn = b->insns;
     fn(cpu);
     /* The blocks it ran on from charged the budget; it leaves cpu->insn at the last instruction it ran. */
-    cpu->icount += (uint64_t)(int64_t)(core->rec_budget_start - core->rec_budget);
-    core->rec_budget_start = core->rec_budget;
+    count_rec_charges(core);
     return block_done(core, (uint64_t)(cpu->insn - core->count_base) + 1);
 }
 
@@ -293,8 +299,7 @@ int iem_rec_enable(struct iem_cpu *cpu, bool enable, unsigned hot_runs)
 static inline void count_on_fault(struct iem_core *core)
 {
     /* Blocks translated code ran on from (nothing outside exec_block_rec), then the faulting block's part. */
-    core->cpu.icount += (uint64_t)(int64_t)(core->rec_budget_start - core->rec_budget);
-    core->rec_budget_start = core->rec_budget;
+    count_rec_charges(core);
     if (core->count_base && core->cpu.insn)
         core->cpu.icount += (uint64_t)(core->cpu.insn - core->count_base);
     core->count_base = NULL;

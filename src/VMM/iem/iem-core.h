@@ -36,10 +36,10 @@
  */
 #define IEM_CHAIN_MAX 2048
 /*
- * The same bound for translated code (rec.h): it looks at kicks, cross-thread work and the
- * interrupt line at every block exit itself and chains without the C stack, so the bound
- * only spaces out the returns to the run loop (each one costs a block lookup and a
- * prologue).
+ * The same bound for translated code (rec.h): it looks at kicks (which a deliverable
+ * interrupt brings) and cross-thread work at every block exit itself and chains without the
+ * C stack, so the bound only spaces out the returns to the run loop (each one costs a block
+ * lookup and a prologue).
  */
 #define IEM_REC_CHAIN_MAX 65536
 /* Entries of the jump cache: blocks by linear address, for block starts the links miss (returns, indirect jumps). */
@@ -229,6 +229,16 @@ struct iem_vm {
 static inline struct iem_core *iem_core_of(struct iem_cpu *cpu)
 {
     return (struct iem_core *)cpu; /* struct iem_cpu is the first member */
+}
+
+/*
+ * Whether TLB entry e maps the page of lin straight to RAM for an access at the current
+ * privilege (iem-mem.c's rule: CPL 3 needs IEM_TLB_USER_OK; an entry without a host mapping
+ * carries IEM_TLB_SLOW and misses).  Translated code tests the same with tlb_hit_mask.
+ */
+static inline bool iem_tlb_direct(const struct iem_core *core, const struct iem_tlb_entry *e, uint64_t lin)
+{
+    return (e->tag | core->tlb_tag_or) == ((lin & IEM_PAGE_MASK) | IEM_TLB_VALID | IEM_TLB_USER_OK);
 }
 
 /*

@@ -76,10 +76,8 @@ static inline __attribute__((always_inline)) uint64_t iem_fast_lin64(const struc
 static inline __attribute__((always_inline)) uint8_t *iem_fast_ptr(struct iem_cpu *cpu, uint64_t lin, unsigned size, int kind)
 {
     const struct iem_tlb_entry *e = &cpu->tlb[kind][(lin >> 12) & (IEM_TLB_ENTRIES - 1)];
-    uint64_t want = (lin & IEM_PAGE_MASK) | IEM_TLB_VALID | IEM_TLB_USER_OK;
     unsigned off = (unsigned)lin & (IEM_PAGE_SIZE - 1);
-    /* An entry without a host mapping carries IEM_TLB_SLOW and misses here. */
-    if (__builtin_expect((e->tag | iem_core_of(cpu)->tlb_tag_or) != want, 0))
+    if (__builtin_expect(!iem_tlb_direct(iem_core_of(cpu), e, lin), 0))
         return NULL;
     if (__builtin_expect(off > IEM_PAGE_SIZE - size, 0))
         return NULL;

@@ -59,10 +59,7 @@ uint64_t iem_int_linear(const struct iem_cpu *cpu, unsigned seg, uint64_t off)
 uint8_t *iem_int_tlb_ram(struct iem_cpu *cpu, uint64_t linear, int kind)
 {
     const struct iem_tlb_entry *e = &cpu->tlb[kind][(linear / IEM_PAGE_SIZE) % IEM_TLB_ENTRIES];
-    uint64_t want = (linear & IEM_PAGE_MASK) | IEM_TLB_VALID | IEM_TLB_USER_OK;
-
-    /* The core's rule (iem-mem.c): an entry serves CPL 3 only with IEM_TLB_USER_OK. */
-    if ((e->tag | (cpu->cpl == 3 ? 0 : IEM_TLB_USER_OK)) != want) /* IEM_TLB_SLOW: no host mapping */
+    if (!iem_tlb_direct(iem_core_of(cpu), e, linear))
         return NULL;
     return e->hva + (linear & (IEM_PAGE_SIZE - 1));
 }

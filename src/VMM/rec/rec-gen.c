@@ -60,11 +60,8 @@
 #include "../iem/iem-sys.h"
 #include "rec-internal.h"
 
-#define OFF_S         ((int32_t)offsetof(struct iem_cpu, s))
 #define OFF_INSN      ((int32_t)offsetof(struct iem_cpu, insn))
-#define OFF_INSN_RIP  ((int32_t)offsetof(struct iem_cpu, insn_rip))
 #define OFF_BLOCK_RIP ((int32_t)offsetof(struct iem_cpu, block_rip))
-#define OFF_DIRTY     ((int32_t)offsetof(struct iem_cpu, block_dirty))
 #define OFF_GPR(r)   ((int32_t)(offsetof(struct cpu_state, gpr) + 8 * (r)))
 #define OFF_RIP       ((int32_t)offsetof(struct cpu_state, rip))
 #define OFF_RFLAGS    ((int32_t)offsetof(struct cpu_state, rflags))
@@ -79,14 +76,12 @@
 _Static_assert(sizeof(struct iem_tlb_entry) == 32, "TLB entries of 32 bytes");
 _Static_assert(sizeof(struct iem_tlb_wside) == 32, "TLB side entries of 32 bytes");
 _Static_assert((IEM_TLB_ENTRIES & (IEM_TLB_ENTRIES - 1)) == 0, "a power of two of TLB slots");
-#define OFF_ICOUNT    ((int32_t)offsetof(struct iem_cpu, icount))
 #define OFF_CUR_BLOCK ((int32_t)offsetof(struct iem_cpu, cur_block))
 #define OFF_COUNT_BASE ((int32_t)offsetof(struct iem_core, count_base))
 #define OFF_LINK_KEY ((int32_t)offsetof(struct iem_core, link_key))
 #define OFF_JCACHE    ((int32_t)offsetof(struct iem_core, jcache))
 #define OFF_KICKED    ((int32_t)offsetof(struct iem_core, kicked))
 #define OFF_WORK      ((int32_t)offsetof(struct iem_core, work))
-#define OFF_INTR_LINE ((int32_t)offsetof(struct iem_core, intr_line))
 #define OFF_BUDGET    ((int32_t)offsetof(struct iem_core, rec_budget))
 #define OFF_INSNS     ((int32_t)offsetof(struct iem_block, insns))
 /* One 8-byte compare reads both request words (emit_run_on_checks). */
@@ -131,8 +126,6 @@ struct gen {
     const struct rec_code *code;
     const struct iem_block *blk;
     unsigned code_size;      /* 2, 4, 8 */
-    const void *epilogue;    /* shared epilogue (executable view) */
-    const void *exit_dirty;  /* shared exit after a generic handler invalidated the block */
     bool fpend;              /* at the emission point the guest's arithmetic flags are in r13, not yet in RFLAGS */
     bool fpend_insn;         /* fpend when the current instruction started */
     bool exit_self;          /* the next exit (emit_exit_chain) goes to this block's own start */
@@ -944,6 +937,18 @@ static void emit_undo_charge(struct gen *g, unsigned k, uint8_t **undo, unsigned
 }
 
 /*
+ * rec_chain's bookkeeping for running on into the block in register blk at the RIP in rax:
+ * cpu->cur_block, core->count_base (its first instruction) and cpu->block_rip.  Clobbers rcx.
+ */
+static void emit_enter_block(struct gen *g, enum rec_reg blk)
+{
+    rx_store(&g->b, 8, rx_mem(CPU, OFF_CUR_BLOCK), blk);
+    rx_lea(&g->b, 8, RX_RCX, rx_mem(blk, OFF_INSNS));
+    rx_store(&g->b, 8, rx_mem(CPU, OFF_COUNT_BASE), RX_RCX);
+    rx_store(&g->b, 8, rx_mem(CPU, OFF_BLOCK_RIP), RX_RAX);
+}
+
+/*
  * A RET whose link slots all missed: the jump cache entry of the target RIP in rax
  * (iem_jcache_slot), when it is valid (iem_link_valid) and its block has a translation of
  * this code generation, is run on into as a link would be (rec_chain's conditions and
@@ -971,10 +976,7 @@ static void emit_jcache_probe(struct gen *g, unsigned k, uint8_t **slow, unsigne
     slow[(*nslow)++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
     emit_run_on_checks(g, slow, nslow);
     emit_charge(g, k, undo, nundo);
-    rx_store(&g->b, 8, rx_mem(CPU, OFF_CUR_BLOCK), RX_RDX);
-    rx_lea(&g->b, 8, RX_RCX, rx_mem(RX_RDX, OFF_INSNS));
-    rx_store(&g->b, 8, rx_mem(CPU, OFF_COUNT_BASE), RX_RCX);
-    rx_store(&g->b, 8, rx_mem(CPU, OFF_BLOCK_RIP), RX_RAX);
+    emit_enter_block(g, RX_RDX);
     rx_load(&g->b, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct iem_block, rec_code)));
     rx_alu_ri(&g->b, RX_ADD, 8, RX_RCX, (int32_t)g->rc->prologue_bytes);
     rx_jmp_reg(&g->b, RX_RCX);
@@ -1073,12 +1075,8 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
         slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
         emit_run_on_checks(g, slow, &nslow);
         emit_charge(g, k, undo, &nundo);
-        /* rec_chain's bookkeeping: the target's block and RIP. */
         rx_load(&g->b, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, to)));
-        rx_store(&g->b, 8, rx_mem(CPU, OFF_CUR_BLOCK), RX_RCX);
-        rx_lea(&g->b, 8, RX_RCX, rx_mem(RX_RCX, OFF_INSNS));
-        rx_store(&g->b, 8, rx_mem(CPU, OFF_COUNT_BASE), RX_RCX);
-        rx_store(&g->b, 8, rx_mem(CPU, OFF_BLOCK_RIP), RX_RAX);
+        emit_enter_block(g, RX_RCX);
         rx_jmp_mem(&g->b, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, body)));
         if (probe) {
             rx_bind32(&g->b, probe);
@@ -1547,8 +1545,6 @@ uint8_t *rec_gen_block(struct rec_core *rc, const struct iem_block *blk, uint8_t
     g->blk = blk;
     g->code_size = blk->zmode == ZYDIS_MACHINE_MODE_LONG_64 ? 8
                    : (blk->zmode == ZYDIS_MACHINE_MODE_LEGACY_32 || blk->zmode == ZYDIS_MACHINE_MODE_LONG_COMPAT_32) ? 4 : 2;
-    g->epilogue = rc->epilogue;
-    g->exit_dirty = rc->exit_dirty;
     g->rc = rc;
 
     rec_gen_prologue(&g->b);
