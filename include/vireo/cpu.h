@@ -55,6 +55,9 @@ struct cpu_fpu {
 #define CPU_RFLAGS_IF   (1u << 9)
 #define CPU_RFLAGS_VM   (1u << 17)
 
+/* IA32_MISC_ENABLE bit 0: REP MOVS/STOS may move whole cache lines (on by default). */
+#define CPU_MISC_ENABLE_FAST_STRINGS (1ULL << 0)
+
 #define CPU_CR0_PE (1u << 0)
 #define CPU_CR0_ET (1u << 4)
 #define CPU_CR0_NW (1u << 29)

@@ -32,6 +32,7 @@ void cpu_state_reset(struct cpu_state *state)
     state->xcr0 = 1;
     state->apic_base = 0xfee00000 | (1u << 11) | (1u << 8); /* enabled, BSP */
     state->pat = 0x0007040600070406ULL;
+    state->misc_enable = CPU_MISC_ENABLE_FAST_STRINGS; /* the SDM's default (vol. 4, table 2-2) */
     state->fpu.fcw = 0x37f;
     state->fpu.mxcsr = 0x1f80;
     state->fpu.mxcsr_mask = 0xffff;

@@ -16,7 +16,10 @@
  *   MSR_PLATFORM_INFO (CEh)      the TSC ratio to a 100 MHz bus
  *   IA32_MTRRCAP (FEh)           8 variable ranges, fixed ranges, write-combining
  *   IA32_MCG_CAP/STATUS (179h/17Ah) no banks, no machine check in progress
- *   IA32_MISC_ENABLE (1A0h)      fast strings; BTS/PEBS unavailable; the limit-CPUID and XD-disable bits honoured
+ *   IA32_ARCH_CAPABILITIES (10Ah) read-only: the "not affected" bits of every speculative-execution
+ *                                attack it has one for (see IEM_ARCH_CAPS)
+ *   IA32_MISC_ENABLE (1A0h)      fast strings (on at reset, as the SDM gives its default); BTS/PEBS
+ *                                unavailable; the limit-CPUID and XD-disable bits honoured
  *   IA32_DEBUGCTL (1D9h)         reads 0; LBR/BTF writes accepted (no branch recording is modelled)
  * Everything else is unknown: the caller raises #GP(0), which Linux's rdmsr_safe expects.
  */
@@ -35,6 +38,7 @@
 #define MSR_BIOS_UPDT_TRIG   0x79u
 #define MSR_BIOS_SIGN_ID     0x8bu
 #define MSR_PLATFORM_INFO    0xceu
+#define MSR_ARCH_CAPABILITIES 0x10au
 #define MSR_MTRRCAP          0xfeu
 #define MSR_SYSENTER_CS      0x174u
 #define MSR_SYSENTER_ESP     0x175u
@@ -62,7 +66,7 @@
 #define MSR_TSC_AUX          0xc0000103u
 
 /* IA32_MISC_ENABLE bits (SDM vol. 4, table 2-2). */
-#define MISC_FAST_STRINGS    BIT64(0)
+#define MISC_FAST_STRINGS    CPU_MISC_ENABLE_FAST_STRINGS
 #define MISC_TCC             BIT64(3)
 #define MISC_BTS_UNAVAIL     BIT64(11)
 #define MISC_PEBS_UNAVAIL    BIT64(12)
@@ -82,6 +86,20 @@ _Static_assert((IEM_MTRR_CAP & 0xff) * 2 <= RT_ARRAY_SIZE(((struct iem_cpu *)0)-
 #define IEM_CPUID_SIGNATURE 0x000306a9u
 
 #define MSR_TSC_DEADLINE     0x6e0u
+
+/*
+ * IA32_ARCH_CAPABILITIES (SDM vol. 4, table 2-2).  The software CPU executes nothing
+ * speculatively: no load runs ahead of its permission check (RDCL_NO), of an older store
+ * (SSB_NO) or through fill, store or load-port buffers (MDS_NO, TAA_NO, SBDR_SSDP_NO,
+ * FBSDP_NO, PSDP_NO, GDS_NO, RFDS_NO); a page-size change never raises a machine check
+ * (PSCHANGE_MC_NO); branch history and RSB underflow steer nothing (BHI_NO, PBRSB_NO).
+ * A guest that reads this runs without the page-table isolation and buffer clearing it
+ * would need on the hardware it is modelled after.
+ */
+#define IEM_ARCH_CAPS (BIT64(0) /* RDCL_NO */ | BIT64(4) /* SSB_NO */ | BIT64(5) /* MDS_NO */ | \
+                       BIT64(6) /* PSCHANGE_MC_NO */ | BIT64(8) /* TAA_NO */ | BIT64(13) /* SBDR_SSDP_NO */ | \
+                       BIT64(14) /* FBSDP_NO */ | BIT64(15) /* PSDP_NO */ | BIT64(20) /* BHI_NO */ | \
+                       BIT64(24) /* PBRSB_NO */ | BIT64(26) /* GDS_NO */ | BIT64(27) /* RFDS_NO */)
 
 /*
  * The local APIC is a device model (src/Devices/PC/apic.c) reached through the VM's
@@ -232,6 +250,13 @@ void iem_cpuid(struct iem_cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t ou
         if (lapic(cpu))
             out[0] = BIT(2); /* ARAT: the APIC timer runs in every C-state */
         break;
+    case 7:
+        /* Structured extended features, subleaf 0 only (EAX: no further subleaves). */
+        if (subleaf == 0) {
+            out[1] = BIT(9);  /* ERMS: REP MOVSB/STOSB move whole page runs (iem-int-string.c) */
+            out[3] = BIT(29); /* IA32_ARCH_CAPABILITIES */
+        }
+        break;
     case 0xb:
         /* Extended topology: one thread per core, n cores per package (SDM vol. 2A, table 3-8). */
         out[3] = apic_id(cpu);
@@ -269,7 +294,7 @@ void iem_cpuid(struct iem_cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t ou
         out[0] = (48u << 8) | IEM_SYS_PHYS_BITS;
         break;
     default:
-        /* Leaves 3, 5, 7 (no structured extended features), 8-0Ah, 80000005h: all zero. */
+        /* Leaves 3, 5, 8-0Ah, 80000005h: all zero. */
         break;
     }
 }
@@ -342,6 +367,7 @@ bool iem_msr_read(struct iem_cpu *cpu, uint32_t index, uint64_t *value)
     case MSR_BIOS_SIGN_ID: v = (uint64_t)IEM_MICROCODE_REV << 32; break;
     case MSR_PLATFORM_INFO: v = (uint64_t)((tsc_khz(cpu) / 100000u) & 0xff) << 8; break;
     case MSR_MTRRCAP: v = IEM_MTRR_CAP; break;
+    case MSR_ARCH_CAPABILITIES: v = IEM_ARCH_CAPS; break;
     case MSR_SYSENTER_CS: v = s->sysenter_cs; break;
     case MSR_SYSENTER_ESP: v = s->sysenter_esp; break;
     case MSR_SYSENTER_EIP: v = s->sysenter_eip; break;

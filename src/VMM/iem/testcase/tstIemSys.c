@@ -359,6 +359,11 @@ static void test_cpuid_values(void **state)
     assert_int_equal((r[1] >> 8) & 0xff, 8); /* CLFLUSH line 64 bytes */
 
     iem_cpuid(f->cpu, 7, 0, r);
+    assert_int_equal(r[0], 0);          /* no subleaf past 0 */
+    assert_int_equal(r[1], 1u << 9);    /* ERMS only: no BMI, AVX2, SMEP, SMAP, FSGSBASE, RDSEED */
+    assert_int_equal(r[2], 0);
+    assert_int_equal(r[3], 1u << 29);   /* IA32_ARCH_CAPABILITIES */
+    iem_cpuid(f->cpu, 7, 1, r);
     assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
 
     iem_cpuid(f->cpu, 4, 0, r);
@@ -486,8 +491,9 @@ static void test_msr_tsc_misc(void **state)
     tm_clock_step(f->vm, 1000); /* 1 us of virtual time */
     assert_int_equal(iem_tsc_read(cpu), 1000000 + khz / 1000);
 
-    /* MISC_ENABLE: fast strings writable, BTS/PEBS unavailable read as set, limit-CPUID and XD-disable honoured. */
+    /* MISC_ENABLE: fast strings on from reset and writable, BTS/PEBS unavailable read as set, limit-CPUID and XD-disable honoured. */
     assert_true(iem_msr_read(cpu, 0x1a0u, &v));
+    assert_true(v & 1);
     assert_true(v & (1u << 11));
     assert_true(v & (1u << 12));
     uint32_t r[4];
@@ -499,6 +505,13 @@ static void test_msr_tsc_misc(void **state)
     assert_false(r[3] & (1u << 20));
     assert_false(iem_msr_write(cpu, MSR_EFER, IEM_EFER_NXE)); /* NX is gone */
     assert_true(iem_msr_write(cpu, 0x1a0u, v));
+
+    /* ARCH_CAPABILITIES: not affected by Meltdown (RDCL_NO) and MDS (MDS_NO), so Linux needs no PTI or VERW; read-only. */
+    assert_true(iem_msr_read(cpu, 0x10au, &v));
+    assert_true(v & 1);
+    assert_true(v & (1u << 5));
+    assert_false(v & (1u << 1)); /* no enhanced IBRS: there is no IA32_SPEC_CTRL */
+    assert_false(iem_msr_write(cpu, 0x10au, v));
 
     assert_true(iem_msr_read(cpu, 0x8bu, &v)); /* microcode revision, read by Linux without a handler */
     assert_true(iem_msr_write(cpu, 0x8bu, 0));
