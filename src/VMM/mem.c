@@ -95,14 +95,31 @@ static void region_link(struct mem_region *r)
     r->vm->mem.regions = r;
 }
 
+/*
+ * Host memory for RAM and ROM.  Regions of 2 MiB or more start on a 2 MiB boundary and ask
+ * for transparent huge pages (where the host's THP policy is "madvise" or "always"): the
+ * software CPU reaches guest memory through host addresses, so one host TLB entry then
+ * covers 512 guest pages.  The slack around the aligned part is unmapped again.
+ */
+#define REGION_HUGE_BYTES (2u << 20)
 static int region_alloc_host(struct mem_region *r)
 {
     size_t bytes = RT_ALIGN_UP(r->size, 4096);
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    size_t slack = bytes >= REGION_HUGE_BYTES ? REGION_HUGE_BYTES : 0;
+    uint8_t *p = mmap(NULL, bytes + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) {
         LOG_ERR("cannot map %llu MiB of host memory for '%s': %s", (unsigned long long)(r->size >> 20), r->name,
                 strerror(errno));
         return VERR_NO_MEMORY;
+    }
+    if (slack) {
+        uint8_t *aligned = (uint8_t *)RT_ALIGN_UP((uintptr_t)p, REGION_HUGE_BYTES);
+        if (aligned > p)
+            munmap(p, (size_t)(aligned - p));
+        if (aligned + bytes < p + bytes + slack)
+            munmap(aligned + bytes, (size_t)(p + bytes + slack - (aligned + bytes)));
+        p = aligned;
+        madvise(p, bytes, MADV_HUGEPAGE);
     }
     r->hva = p;
     r->mmap_bytes = bytes;
