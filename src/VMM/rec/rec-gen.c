@@ -666,6 +666,18 @@ static void emit_flags_in(struct gen *g)
     rec_gen_flags_load(&g->b);
 }
 
+/*
+ * The guest's CF into the host's, for an operation that reads no other flag and defines
+ * every other flag it writes (INC, DEC, ADC, SBB): one BT, which clobbers no register.
+ */
+static void emit_cf_in(struct gen *g)
+{
+    if (g->fpend)
+        rx_bt_ri(&g->b, 4, 4, RX_R13, 0);
+    else
+        rx_bt_mi(&g->b, 4, 4, rx_mem(ST, OFF_RFLAGS), 0);
+}
+
 /* The host's arithmetic flags become the guest's, pending in r13 (merged into RFLAGS as flags_merge does). */
 static void emit_flags_out(struct gen *g)
 {
@@ -781,17 +793,30 @@ static void emit_dirty(struct gen *g)
 }
 
 /*
- * Whether ALU instruction k needs the guest's flags in the host's before it: always ADC and
- * SBB (CF), and a logic operation whose AF (passed through) is live on a host where it
- * depends on the flags before.
+ * What ALU instruction k needs of the guest's flags in the host's before it: CF for ADC and
+ * SBB (emit_cf_in, no register clobbered), all of them for a logic operation whose AF
+ * (passed through) is live on a host where it depends on the flags before (emit_flags_in,
+ * which clobbers rax and rcx).
  */
-static bool alu_flags_in(const struct gen *g, unsigned k, const struct iem_insn *in)
+enum flags_in { FIN_NONE, FIN_CF, FIN_ALL };
+static enum flags_in alu_flags_in(const struct gen *g, unsigned k, const struct iem_insn *in)
 {
     enum rec_alu op = RX_ADD;
     bool logic, is_test;
     alu_of(in->mnemonic, &op, &logic, &is_test);
-    return op == RX_ADC || op == RX_SBB ||
-           (flags_needed(g, k) && logic && (g->live_after[k] & IEM_F_AF) && !(g->rc->pure & REC_PURE_LOGIC));
+    if (op == RX_ADC || op == RX_SBB)
+        return FIN_CF;
+    if (flags_needed(g, k) && logic && (g->live_after[k] & IEM_F_AF) && !(g->rc->pure & REC_PURE_LOGIC))
+        return FIN_ALL;
+    return FIN_NONE;
+}
+
+static void emit_alu_flags_in(struct gen *g, enum flags_in fin)
+{
+    if (fin == FIN_CF)
+        emit_cf_in(g);
+    else if (fin == FIN_ALL)
+        emit_flags_in(g);
 }
 
 /*
@@ -805,8 +830,7 @@ static void emit_alu_op(struct gen *g, unsigned k, const struct iem_insn *in, un
     bool logic, is_test;
     alu_of(in->mnemonic, &op, &logic, &is_test);
     bool store_flags = flags_needed(g, k);
-    if (alu_flags_in(g, k, in))
-        emit_flags_in(g);
+    emit_alu_flags_in(g, alu_flags_in(g, k, in));
     int32_t v = (int32_t)in->imm;
     if (msrc) {
         /* The source operand straight from memory (the caller leaves flags loading out: it would clobber rax). */
@@ -1149,15 +1173,19 @@ static void emit_shift_imm(struct gen *g, const struct iem_insn *in, unsigned n,
     }
 }
 
-/* INC/DEC/NEG/NOT of reg's n bytes, flags as the liveness wants them (INC and DEC keep CF: the guest's comes in). */
-static void emit_unary_op(struct gen *g, const struct iem_insn *in, unsigned n, enum rec_reg reg, bool store_flags)
+/*
+ * INC/DEC/NEG/NOT of reg's n bytes (instruction k), flags as the liveness wants them.  INC
+ * and DEC keep CF, so the guest's comes in while it is live; NEG defines every flag.
+ */
+static void emit_unary_op(struct gen *g, unsigned k, const struct iem_insn *in, unsigned n, enum rec_reg reg,
+                          bool store_flags)
 {
     if (in->mnemonic == ZYDIS_MNEMONIC_NOT) {
         rx_not(&g->b, n, reg);
         return;
     }
-    if (store_flags)
-        emit_flags_in(g);
+    if (store_flags && in->mnemonic != ZYDIS_MNEMONIC_NEG && (g->live_after[k] & IEM_F_CF))
+        emit_cf_in(g);
     if (in->mnemonic == ZYDIS_MNEMONIC_INC)
         rx_inc(&g->b, n, reg);
     else if (in->mnemonic == ZYDIS_MNEMONIC_DEC)
@@ -1312,7 +1340,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
     case P_UNARY: {
         /* On the cache register itself where it is one (a 32-bit operation clears the upper half). */
         enum rec_reg dreg = src_gpr(g, n, d->reg, RX_RDX);
-        emit_unary_op(g, in, n, dreg, store_flags);
+        emit_unary_op(g, k, in, n, dreg, store_flags);
         store_gpr_z(g, n, d->reg, dreg);
         break;
     }
@@ -1360,7 +1388,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
                 store_gpr(g, n, d->reg, RX_RDX);
             }
         } else {
-            if (!alu_flags_in(g, k, in)) {
+            if (alu_flags_in(g, k, in) != FIN_ALL) {
                 emit_alu_op(g, k, in, n, false, src_gpr(g, n, d->reg, RX_RDX), RX_NONE, &hm);
             } else {
                 rx_load(&g->b, n, RX_RSI, hm);
@@ -1388,8 +1416,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         bool logic, is_test;
         alu_of(in->mnemonic, &op, &logic, &is_test);
         emit_rmw_load(g, k, in, n);
-        if (alu_flags_in(g, k, in))
-            emit_flags_in(g);
+        emit_alu_flags_in(g, alu_flags_in(g, k, in));
         if (p == P_ALU_MI) {
             int32_t v = (int32_t)in->imm;
             rx_alu_ri(&g->b, op, n, RX_RDX, n == 1 ? (int8_t)v : n == 2 ? (int16_t)v : v);
@@ -1404,7 +1431,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
     case P_UNARY_M:
         /* INC, DEC, NEG, NOT of memory. */
         emit_rmw_load(g, k, in, n);
-        emit_unary_op(g, in, n, RX_RDX, store_flags);
+        emit_unary_op(g, k, in, n, RX_RDX, store_flags);
         emit_rmw_store(g, n);
         break;
     case P_SHIFT_MI:

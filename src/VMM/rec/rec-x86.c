@@ -708,6 +708,18 @@ void rx_bt_ri(struct rec_buf *b, unsigned op, unsigned size, enum rec_reg r, uin
     rx_commit(b, &e);
 }
 
+void rx_bt_mi(struct rec_buf *b, unsigned op, unsigned size, struct rec_mem m, uint8_t bit)
+{
+    struct rx_enc e = { .len = 0 };
+
+    if (op < 4 || op > 7)
+        e.bad = true;
+    enc_check_size(&e, size, RX_SZ_248);
+    enc_modrm(&e, size, 0, 0x0fba, op & 7, rm_mem(m));
+    enc_u8(&e, bit);
+    rx_commit(b, &e);
+}
+
 /* BT 0F A3, BTS 0F AB, BTR 0F B3, BTC 0F BB, all r/m, r: the opcode steps by 8 with op. */
 void rx_bt_rr(struct rec_buf *b, unsigned op, unsigned size, enum rec_reg r, enum rec_reg bit)
 {

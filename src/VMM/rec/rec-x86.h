@@ -146,6 +146,7 @@ void rx_div(struct rec_buf *b, unsigned size, enum rec_reg r);
 void rx_idiv(struct rec_buf *b, unsigned size, enum rec_reg r);
 /* BT/BTS/BTR/BTC r, imm8 and r, r (size 2, 4, 8); BSF/BSR/POPCNT/LZCNT/TZCNT dst, src. */
 void rx_bt_ri(struct rec_buf *b, unsigned op, unsigned size, enum rec_reg r, uint8_t bit); /* op 4 BT, 5 BTS, 6 BTR, 7 BTC */
+void rx_bt_mi(struct rec_buf *b, unsigned op, unsigned size, struct rec_mem m, uint8_t bit);
 void rx_bt_rr(struct rec_buf *b, unsigned op, unsigned size, enum rec_reg r, enum rec_reg bit);
 void rx_bsf(struct rec_buf *b, unsigned size, enum rec_reg dst, enum rec_reg src);
 void rx_bsr(struct rec_buf *b, unsigned size, enum rec_reg dst, enum rec_reg src);
