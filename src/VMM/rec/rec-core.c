@@ -437,10 +437,11 @@ void *rec_chain(struct iem_cpu *cpu, int rc, struct rec_link *link)
          * A target on the first page of the block the exit belongs to is mapped as that page
          * is, which its running at this RIP shows: the link outlives flushes that keep global
          * pages (CR3 writes), as one to a global page does, and only what kills blocks or
-         * changes the privilege level ends it.
+         * changes the privilege level ends it.  Not a target that runs on into the next page,
+         * which a CR3 write may map elsewhere.
          */
         uint64_t mask = via->mask;
-        if (((cpu->block_rip ^ lin) >> 12) == 0)
+        if (((cpu->block_rip ^ lin) >> 12) == 0 && to->gpa2 == IEM_NOGPA)
             mask &= 0xffffffffu;
         link->lin = lin;
         link->body = body;

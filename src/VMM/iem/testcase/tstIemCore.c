@@ -1409,6 +1409,54 @@ static void test_rec_same_page_links(void **state)
         fail_msg("%llu exits through rec_chain after the flush", (unsigned long long)calls);
 }
 
+/*
+ * A same-page link into a block that runs on into the next page must not outlive a CR3
+ * write: a loop on one page jumps to MOV EDX, imm32 at its last three bytes, whose upper
+ * immediate bytes (and the jump back) lie on the next page.  After that page is remapped
+ * and the TLB flushed as a MOV to CR3 does, the loop must see the new immediate.
+ */
+static uint32_t run_cross_loop(struct iemh *h, uint64_t lin)
+{
+    struct iem_step_result r;
+    h->s->gpr[CPU_RCX] = 50;
+    h->s->gpr[CPU_RDX] = 0;
+    h->s->rip = lin;
+    h->s->halted = false;
+    iemh_run(h, 100000, &r);
+    assert_int_equal(r.status, IEM_STEP_HLT);
+    return (uint32_t)h->s->gpr[CPU_RDX];
+}
+
+static void test_rec_same_page_cross_remap(void **state)
+{
+    (void)state;
+    struct pt p;
+    struct iemh *h = long_with_pt(&p);
+    assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+    const uint64_t loop = 0x40000ff0;
+    static const uint8_t code[] = {
+        0xff, 0xc9,                         /* ff0: dec ecx */
+        0x74, 0x02,                         /* ff2: jz ff6 */
+        0xeb, 0x07,                         /* ff4: jmp ffd */
+        0xf4,                               /* ff6: hlt */
+        0x90, 0x90, 0x90, 0x90, 0x90, 0x90, /* ff7 */
+        0xba, 0x11, 0x22,                   /* ffd: mov edx, imm32 (two bytes here, two on the next page) */
+    };
+    static const uint8_t next_a[] = { 0x33, 0x44, 0xeb, 0xec }; /* ... 0x4433; jmp ff0 */
+    static const uint8_t next_b[] = { 0x55, 0x66, 0xeb, 0xec }; /* ... 0x6655; jmp ff0 */
+    iemh_write(h, 0x100ff0, code, sizeof(code));
+    iemh_write(h, 0x101000, next_a, sizeof(next_a));
+    iemh_write(h, 0x102000, next_b, sizeof(next_b));
+    pt_map(&p, 0x40000000, 0x100000, F_P | F_RW, F_P | F_RW | F_US);
+    uint64_t *next_pte = pt_map(&p, 0x40001000, 0x101000, F_P | F_RW, F_P | F_RW | F_US);
+    assert_int_equal(run_cross_loop(h, loop), 0x44332211);
+    assert_int_equal(run_cross_loop(h, loop), 0x44332211);
+    *next_pte = 0x102000 | F_P | F_RW;
+    iem_tlb_flush(h->cpu, false);
+    assert_int_equal(run_cross_loop(h, loop), 0x66552211);
+    iemh_destroy(h);
+}
+
 static void test_rec_ret_jcache(void **state)
 {
     (void)state;
@@ -2167,6 +2215,7 @@ int main(void)
         cmocka_unit_test(test_rec_interrupt_kick),
         cmocka_unit_test(test_rec_ret_jcache),
         cmocka_unit_test(test_rec_same_page_links),
+        cmocka_unit_test(test_rec_same_page_cross_remap),
         cmocka_unit_test(test_rec_fault_count),
         cmocka_unit_test(test_rec_user_tlb),
         cmocka_unit_test(test_rec_inplace_ops),
