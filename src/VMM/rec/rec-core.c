@@ -441,13 +441,16 @@ void *rec_chain(struct iem_cpu *cpu, int rc, struct rec_link *link)
          * which a CR3 write may map elsewhere.
          */
         uint64_t mask = via->mask;
-        if (((cpu->block_rip ^ lin) >> 12) == 0 && to->gpa2 == IEM_NOGPA)
-            mask &= 0xffffffffu;
-        link->lin = lin;
-        link->body = body;
-        link->to = to;
-        link->key = core->link_key & mask;
-        link->mask = mask;
+        bool local = ((cpu->block_rip ^ lin) >> 12) == 0 && to->gpa2 == IEM_NOGPA;
+        if (local)
+            mask = 0xffffffffu;
+        if (local || !link->page_local) {
+            link->lin = lin;
+            link->body = body;
+            link->to = to;
+            link->key = core->link_key & mask;
+            link->mask = mask;
+        }
     }
     core->rec_budget -= retired;
     core->count_base = to->insns;

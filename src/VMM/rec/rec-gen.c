@@ -131,6 +131,8 @@ struct gen {
     bool exit_self;          /* the next exit (emit_exit_chain) goes to this block's own start */
     bool exit_canon;         /* ... is a JMP's or Jcc's: its target's canonical test is still owed */
     unsigned exit_ways;      /* the next exit's link slots (0: one; a RET asks for REC_RET_WAYS) */
+    bool exit_rel_known;     /* the next exit's target is this block's start + exit_rel (a direct branch, the end) */
+    int64_t exit_rel;
     const void *body;        /* this translation past its prologue (executable view) */
     const void *loop_head;   /* where a branch to the block's own start goes: past the loads of the cache */
     uint8_t cache_slots;      /* the cache slots in use (a mask) */
@@ -1006,6 +1008,13 @@ static void emit_jcache_probe(struct gen *g, unsigned k, uint8_t **slow, unsigne
     rx_jmp_reg(&g->b, RX_RCX);
 }
 
+/* The next exit (emit_exit_chain) goes to this block's start + rel: the RIP in rax is that. */
+static void exit_to_rel(struct gen *g, int64_t rel)
+{
+    g->exit_rel_known = true;
+    g->exit_rel = rel;
+}
+
 /*
  * Leaves the translation after instruction k with result rc (IEM_NEXT or IEM_JUMPED) for
  * the RIP in rax.  In 64-bit code after an inline instruction (nothing can have opened a
@@ -1031,6 +1040,14 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
     g->exit_canon = false;
     unsigned ways = g->exit_ways ? g->exit_ways : 1;
     g->exit_ways = 0;
+    /*
+     * A direct exit to a target on this block's first page (code_size 8: RIP is linear) is a
+     * page-local link (struct rec_link): the target RIP needs no compare, the key only its
+     * low half.
+     */
+    int64_t tpage = (int64_t)(g->blk->gpa & 0xfff) + g->exit_rel;
+    bool local = g->exit_rel_known && ways == 1 && tpage >= 0 && tpage < 0x1000;
+    g->exit_rel_known = false;
     struct rec_link *link = NULL;
     uint8_t *slow[16], *undo[2];
     unsigned nslow = 0, nundo = 0;
@@ -1069,10 +1086,24 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
         rcore->nlinks += ways;
         memset(link, 0, ways * sizeof(*link));
         for (unsigned w = 0; w < ways; w++)
-            link[w].key = 1;
+            link[w].key = REC_LINK_EMPTY_KEY;
         link->ways = (uint16_t)ways;
+        link->page_local = local;
     }
-    if (link) {
+    if (link && link->page_local) {
+        rx_mov_ri(&g->b, 8, RX_RDX, (uint64_t)(uintptr_t)link);
+        rx_load(&g->b, 4, RX_RCX, rx_mem(CPU, OFF_LINK_KEY)); /* the low half, zero-extended */
+        rx_alu_rm(&g->b, RX_CMP, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, key)));
+        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+        emit_run_on_checks(g, slow, &nslow);
+        emit_charge(g, k, undo, &nundo);
+        rx_load(&g->b, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, to)));
+        emit_enter_block(g, RX_RCX);
+        rx_jmp_mem(&g->b, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, body)));
+        emit_undo_charge(g, k, undo, nundo);
+        for (unsigned i = 0; i < nslow; i++)
+            rx_bind32(&g->b, slow[i]);
+    } else if (link) {
         /* The slot whose RIP matches (of several for a RET) in rdx; the short jumps reach past eight ways. */
         _Static_assert(REC_RET_WAYS <= 8, "rel8 jumps over the ways' compares");
         uint8_t *found[REC_RET_WAYS];
@@ -1479,6 +1510,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         }
         emit_rel_target(g, k);
         g->exit_self = (int64_t)in->off + (int64_t)in->len + (int64_t)in->imm == 0;
+        exit_to_rel(g, (int64_t)in->off + (int64_t)in->len + (int64_t)in->imm);
         emit_jump_rax(g, k);
         if (skip)
             rx_bind32(&g->b, skip);
@@ -1487,6 +1519,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
     case P_JMP:
         emit_rel_target(g, k);
         g->exit_self = (int64_t)in->off + (int64_t)in->len + (int64_t)in->imm == 0;
+        exit_to_rel(g, (int64_t)in->off + (int64_t)in->len + (int64_t)in->imm);
         emit_jump_rax(g, k);
         break;
     case P_CALL_REL:
@@ -1502,6 +1535,7 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         store_gpr(g, 8, CPU_RSP, RX_RSI);
         emit_dirty(g);
         emit_rel_target(g, k);               /* the target again (checked above) */
+        exit_to_rel(g, (int64_t)in->off + (int64_t)in->len + (int64_t)in->imm);
         emit_exit_chain(g, k, IEM_JUMPED, true);
         break;
     case P_RET:
@@ -1526,6 +1560,7 @@ static void emit_exit_after(struct gen *g, unsigned k, bool fast_ok)
 {
     const struct iem_insn *in = &g->blk->insns[k];
     emit_rip(g, k, in->len);
+    exit_to_rel(g, (int64_t)in->off + (int64_t)in->len);
     emit_exit_chain(g, k, IEM_NEXT, fast_ok);
 }
 

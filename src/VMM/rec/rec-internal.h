@@ -24,7 +24,16 @@ struct rec_link {
     uint64_t key, mask;         /* valid while (core->link_key & mask) == key, as struct iem_link */
     uint16_t ways;              /* first slot of an exit: how many consecutive slots it has (RET: REC_RET_WAYS) */
     uint16_t next;              /* first slot of an exit: the slot rec_chain fills next (round robin) */
+    /*
+     * A direct exit to the first page of its own block (rec_gen_block decides): the target
+     * is that page's code wherever the block runs, so the translated code compares no RIP,
+     * and rec_chain fills the slot only for a target that stays on the page, with the mask
+     * 0xffffffff, which the code checks as the zero-extended low half of the link key.
+     */
+    bool page_local;
 };
+/* The key of an empty slot: no link key matches it, masked (mask 0) or zero-extended (page-local). */
+#define REC_LINK_EMPTY_KEY (1ull << 32)
 /* A RET returns to wherever its caller was: its exit remembers this many targets. */
 #define REC_RET_WAYS 8
 #define REC_LINKS_MAX (256u << 10)

@@ -1457,6 +1457,48 @@ static void test_rec_same_page_cross_remap(void **state)
     iemh_destroy(h);
 }
 
+/*
+ * Page-local links compare no RIP: the same physical code page mapped at two linear
+ * addresses runs a two-block loop L: lea rsi, [rip]; add rdx, rsi; jmp M; M: dec ecx;
+ * jnz L; hlt at each, and RIP-relative results must follow the address it runs at.
+ */
+static uint64_t run_alias_loop(struct iemh *h, uint64_t lin)
+{
+    struct iem_step_result r;
+    h->s->gpr[CPU_RCX] = 100;
+    h->s->gpr[CPU_RDX] = 0;
+    h->s->rip = lin;
+    h->s->halted = false;
+    iemh_run(h, 100000, &r);
+    assert_int_equal(r.status, IEM_STEP_HLT);
+    assert_int_equal(h->s->rip, lin + 17); /* past the HLT */
+    return h->s->gpr[CPU_RDX];
+}
+
+static void test_rec_page_local_alias(void **state)
+{
+    (void)state;
+    struct pt p;
+    struct iemh *h = long_with_pt(&p);
+    assert_int_equal(iem_rec_enable(h->cpu, true, 0), 0);
+    static const uint8_t code[] = {
+        0x48, 0x8d, 0x35, 0x00, 0x00, 0x00, 0x00, /* L: lea rsi, [rip] */
+        0x48, 0x01, 0xf2,                         /* add rdx, rsi */
+        0xeb, 0x00,                               /* jmp M */
+        0xff, 0xc9,                               /* M: dec ecx */
+        0x75, 0xf0,                               /* jnz L */
+        0xf4,                                     /* hlt */
+    };
+    iemh_write(h, 0x100100, code, sizeof(code));
+    pt_map(&p, 0x40000000, 0x100000, F_P | F_RW, F_P | F_RW | F_US);
+    pt_map(&p, 0x50000000, 0x100000, F_P | F_RW, F_P | F_RW | F_US);
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(run_alias_loop(h, 0x40000100), 100 * 0x40000107ull);
+        assert_int_equal(run_alias_loop(h, 0x50000100), 100 * 0x50000107ull);
+    }
+    iemh_destroy(h);
+}
+
 static void test_rec_ret_jcache(void **state)
 {
     (void)state;
@@ -2216,6 +2258,7 @@ int main(void)
         cmocka_unit_test(test_rec_ret_jcache),
         cmocka_unit_test(test_rec_same_page_links),
         cmocka_unit_test(test_rec_same_page_cross_remap),
+        cmocka_unit_test(test_rec_page_local_alias),
         cmocka_unit_test(test_rec_fault_count),
         cmocka_unit_test(test_rec_user_tlb),
         cmocka_unit_test(test_rec_inplace_ops),
