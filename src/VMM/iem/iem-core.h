@@ -156,7 +156,8 @@ struct iem_core {
     int32_t rec_budget_start;
     uint64_t rip_mask;             /* RIP wraps at the code size: all ones, 0xffffffff or 0xffff */
     uint64_t tlb_tag_or;           /* IEM_TLB_USER_OK below CPL 3, else 0: ORed into a tag before the hit test */
-    uint64_t tlb_hit_mask;         /* ~tlb_tag_or: a hit is ((page | VALID | USER_OK) ^ tag) & tlb_hit_mask == 0 */
+    /* ~(tlb_tag_or | bits 3-11): a hit is ((page | 0xfff) ^ tag) & tlb_hit_mask == 0 (translated code) */
+    uint64_t tlb_hit_mask;
     uint8_t zmode;                 /* decode mode of the current CS (set by iem_update_mode) */
     /* Debug registers (iem-dbg.c): DR7 enables a breakpoint, so blocks run in exec_block_careful. */
     bool dbg_exec;
@@ -233,12 +234,12 @@ static inline struct iem_core *iem_core_of(struct iem_cpu *cpu)
 
 /*
  * Whether TLB entry e maps the page of lin straight to RAM for an access at the current
- * privilege (iem-mem.c's rule: CPL 3 needs IEM_TLB_USER_OK; an entry without a host mapping
- * carries IEM_TLB_SLOW and misses).  Translated code tests the same with tlb_hit_mask.
+ * privilege (iem-mem.c's rule: CPL 3 needs IEM_TLB_USER_OK; only an entry with a host
+ * mapping carries IEM_TLB_DIRECT).  Translated code tests the same with tlb_hit_mask.
  */
 static inline bool iem_tlb_direct(const struct iem_core *core, const struct iem_tlb_entry *e, uint64_t lin)
 {
-    return (e->tag | core->tlb_tag_or) == ((lin & IEM_PAGE_MASK) | IEM_TLB_VALID | IEM_TLB_USER_OK);
+    return (e->tag | core->tlb_tag_or) == ((lin & IEM_PAGE_MASK) | IEM_TLB_HIT_BITS);
 }
 
 /*

@@ -171,27 +171,30 @@ struct iem_insn {
 
 /*
  * One TLB entry: a guest-linear page mapped to a host page (RAM) or to the slow path.  The
- * tag holds IEM_TLB_SLOW exactly when hva is NULL (set both with iem_tlb_set_hva), so the
- * direct-access test is one compare of the tag: (tag | tlb_tag_or) == page | VALID | USER_OK.
+ * tag holds IEM_TLB_DIRECT exactly when hva is set (both set with iem_tlb_set_hva), so the
+ * direct-access test is one compare of the tag:
+ * (tag | tlb_tag_or) == page | VALID | USER_OK | DIRECT.
  */
 struct iem_tlb_entry {
-    uint64_t tag;        /* linear page | IEM_TLB_VALID [| IEM_TLB_USER_OK] [| IEM_TLB_SLOW]; mismatch = miss */
+    uint64_t tag;        /* linear page | IEM_TLB_VALID [| IEM_TLB_USER_OK] [| IEM_TLB_DIRECT]; mismatch = miss */
     uint8_t *hva;        /* host address of the page, NULL for MMIO or write-protected code */
     uint64_t gpa;        /* guest-physical page */
     uintptr_t addend;    /* hva minus the linear page: the host address of a byte is its linear address plus this */
 };
 #define IEM_TLB_VALID 1u
-/* Tag bit: the entry has no host mapping (hva NULL, the slow path); a hit test that leaves it out means "direct". */
-#define IEM_TLB_SLOW 4u
+/* Tag bit: the entry has a host mapping (hva set); without it accesses take the slow path. */
+#define IEM_TLB_DIRECT 4u
+/* The tag bits a direct hit must have, besides the page (tlb_tag_or supplies USER_OK below CPL 3). */
+#define IEM_TLB_HIT_BITS (IEM_TLB_VALID | IEM_TLB_USER_OK | IEM_TLB_DIRECT)
 
 static inline void iem_tlb_set_hva(struct iem_tlb_entry *e, uint8_t *hva)
 {
     e->hva = hva;
     if (hva) {
-        e->tag &= ~(uint64_t)IEM_TLB_SLOW;
+        e->tag |= IEM_TLB_DIRECT;
         e->addend = (uintptr_t)hva - (uintptr_t)(e->tag & ~(uint64_t)0xfff);
     } else {
-        e->tag |= IEM_TLB_SLOW;
+        e->tag &= ~(uint64_t)IEM_TLB_DIRECT;
     }
 }
 

@@ -418,8 +418,8 @@ static struct iem_tlb_entry *tlb_fill(struct iem_core *core, uint64_t lin, int k
 static inline struct iem_tlb_entry *tlb_get(struct iem_core *core, uint64_t lin, int kind, bool user)
 {
     struct iem_tlb_entry *e = &core->cpu.tlb[kind][(lin >> 12) & (IEM_TLB_ENTRIES - 1)];
-    uint64_t want = (lin & ~(uint64_t)0xfff) | IEM_TLB_VALID | IEM_TLB_USER_OK | IEM_TLB_SLOW;
-    if (__builtin_expect((e->tag | (user ? 0 : IEM_TLB_USER_OK) | IEM_TLB_SLOW) != want, 0))
+    uint64_t want = (lin & ~(uint64_t)0xfff) | IEM_TLB_HIT_BITS;
+    if (__builtin_expect((e->tag | (user ? 0 : IEM_TLB_USER_OK) | IEM_TLB_DIRECT) != want, 0))
         e = tlb_fill(core, lin, kind, user);
     return e;
 }

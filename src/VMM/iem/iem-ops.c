@@ -338,7 +338,7 @@ void iem_update_mode(struct iem_cpu *cpu)
     }
     cpu->tlb_user = cpu->cpl == 3;
     core->tlb_tag_or = cpu->cpl == 3 ? 0 : IEM_TLB_USER_OK;
-    core->tlb_hit_mask = ~core->tlb_tag_or;
+    core->tlb_hit_mask = ~(core->tlb_tag_or | (0xfffu & ~(uint64_t)IEM_TLB_HIT_BITS));
     core->rip_mask = cpu->code_size == 8 ? UINT64_MAX : cpu->code_size == 4 ? 0xffffffffu : 0xffffu;
     /* Blocks are decoded per mode; the privilege level is part of link_key instead. */
     uint8_t zmode = iem_decode_mode_key(cpu);

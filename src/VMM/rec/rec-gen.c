@@ -739,10 +739,10 @@ static void emit_lin(struct gen *g, unsigned k, const struct iem_insn *in)
  * The host address of [rsi, rsi+n) for an access of this kind when the TLB maps it to
  * plain RAM at this privilege and it stays in its page (iem_fast_ptr's test), else the
  * slow case of instruction k: returned as [rax + rsi] (rax the entry's addend).  One
- * test covers the rest: the tag of the page of the access's last byte, with VALID and
- * USER_OK, XORed with the entry's tag and masked with tlb_hit_mask (an entry without a
- * host mapping carries IEM_TLB_SLOW; below CPL 3 the mask leaves USER_OK out), must be
- * zero; an access that crosses into the next page names a page this slot cannot hold.
+ * test covers the rest: the page of the access's last byte with its twelve low bits set,
+ * XORed with the entry's tag and masked with tlb_hit_mask (which keeps the page, VALID,
+ * DIRECT and, at CPL 3, USER_OK), must be zero; an access that crosses into the next page
+ * names a page this slot cannot hold.
  * Leaves the slot times 32 in r11 (emit_dirty).  Clobbers rcx.
  */
 static struct rec_mem emit_tlb(struct gen *g, unsigned k, unsigned n, int kind)
@@ -754,8 +754,7 @@ static struct rec_mem emit_tlb(struct gen *g, unsigned k, unsigned n, int kind)
         rx_lea(&g->b, 8, RX_RCX, rx_mem(RX_RSI, (int32_t)n - 1));
     else
         rx_mov_rr(&g->b, 8, RX_RCX, RX_RSI);
-    rx_alu_ri(&g->b, RX_AND, 8, RX_RCX, (int32_t)0xfffff000);
-    rx_alu_ri(&g->b, RX_OR, 8, RX_RCX, IEM_TLB_VALID | IEM_TLB_USER_OK);
+    rx_alu_ri(&g->b, RX_OR, 8, RX_RCX, 0xfff); /* the page with every tag bit: tlb_hit_mask keeps those that count */
     rx_alu_rm(&g->b, RX_XOR, 8, RX_RCX, rx_mem_idx(CPU, RX_R11, 1, OFF_TLB(kind) + OFF_TLB_TAG));
     rx_alu_rm(&g->b, RX_AND, 8, RX_RCX, rx_mem(CPU, OFF_HIT_MASK));
     slow_jump(g, k, RX_CC_NE);
@@ -778,7 +777,7 @@ static struct rec_mem emit_tlb(struct gen *g, unsigned k, unsigned n, int kind)
 
 /*
  * Marks the page of the write just done dirty (iem_fast_dirty), its TLB slot times 32 in
- * r11 from emit_tlb.  A write entry without IEM_TLB_SLOW maps RAM, whose dirty bitmap
+ * r11 from emit_tlb.  A write entry with IEM_TLB_DIRECT maps RAM, whose dirty bitmap
  * always exists, so the side entry's word is never NULL on this path.  Clobbers rcx, rdx.
  */
 static void emit_dirty(struct gen *g)
