@@ -136,7 +136,7 @@ struct gen {
     const void *body;        /* this translation past its prologue (executable view) */
     const void *loop_head;   /* where a branch to the block's own start goes: past the loads of the cache */
     uint8_t cache_slots;      /* the cache slots in use (a mask) */
-    bool cond_in_host;       /* emit_alu_op left the host flags holding the next Jcc's condition ... */
+    bool cond_in_host;       /* emit_alu_op (or a unary op) left the host flags holding the next Jcc's condition ... */
     unsigned cond_in_host_for; /* ... for this instruction (0: none) */
     struct rec_core *rc;
     int8_t cache_slot[16];   /* guest register -> register cache slot, or -1 (fixed per translation) */
@@ -1372,6 +1372,9 @@ static void gen_inline(struct gen *g, unsigned k, enum plan p)
         enum rec_reg dreg = src_gpr(g, n, d->reg, RX_RDX);
         emit_unary_op(g, k, in, n, dreg, store_flags);
         store_gpr_z(g, n, d->reg, dreg);
+        /* As after emit_alu_op: a Jcc, CMOV or SETcc next reads INC's, DEC's or NEG's host flags (NOT sets none). */
+        g->cond_in_host = in->mnemonic != ZYDIS_MNEMONIC_NOT && store_flags && k + 1 < g->blk->ninsns &&
+                          (g->plan[k + 1] == P_JCC || g->plan[k + 1] == P_CMOV || g->plan[k + 1] == P_SETCC);
         break;
     }
     case P_SETCC:
