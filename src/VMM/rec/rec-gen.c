@@ -1089,42 +1089,35 @@ static void emit_exit_chain(struct gen *g, unsigned k, int rc, bool fast_ok)
         link->ways = (uint16_t)ways;
         link->page_local = local;
     }
-    if (link && link->page_local) {
+    if (link) {
         rx_mov_ri(&g->b, 8, RX_RDX, (uint64_t)(uintptr_t)link);
-        rx_load(&g->b, 4, RX_RCX, rx_mem(CPU, OFF_LINK_KEY)); /* the low half, zero-extended */
-        rx_alu_rm(&g->b, RX_CMP, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, key)));
-        slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
-        emit_run_on_checks(g, slow, &nslow);
-        emit_charge(g, k, undo, &nundo);
-        rx_load(&g->b, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, to)));
-        emit_enter_block(g, RX_RCX);
-        rx_jmp_mem(&g->b, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, body)));
-        emit_undo_charge(g, k, undo, nundo);
-        for (unsigned i = 0; i < nslow; i++)
-            rx_bind32(&g->b, slow[i]);
-    } else if (link) {
-        /* The slot whose RIP matches (of several for a RET) in rdx; the short jumps reach past eight ways. */
-        _Static_assert(REC_RET_WAYS <= 8, "rel8 jumps over the ways' compares");
-        uint8_t *found[REC_RET_WAYS];
-        unsigned nfound = 0;
-        rx_mov_ri(&g->b, 8, RX_RDX, (uint64_t)(uintptr_t)link);
-        for (unsigned w = 0; w + 1 < ways; w++) {
+        uint8_t *probe = NULL;
+        if (link->page_local) {
+            /* No RIP to compare; the link key's low half, zero-extended, against the slot's key. */
+            rx_load(&g->b, 4, RX_RCX, rx_mem(CPU, OFF_LINK_KEY));
+        } else {
+            /* The slot whose RIP matches (of several for a RET) in rdx; the short jumps reach past eight ways. */
+            _Static_assert(REC_RET_WAYS <= 8, "rel8 jumps over the ways' compares");
+            uint8_t *found[REC_RET_WAYS];
+            unsigned nfound = 0;
+            for (unsigned w = 0; w + 1 < ways; w++) {
+                rx_alu_rm(&g->b, RX_CMP, 8, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, lin)));
+                found[nfound++] = rx_jcc8(&g->b, RX_CC_E);
+                rx_alu_ri(&g->b, RX_ADD, 8, RX_RDX, (int32_t)sizeof(struct rec_link));
+            }
             rx_alu_rm(&g->b, RX_CMP, 8, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, lin)));
-            found[nfound++] = rx_jcc8(&g->b, RX_CC_E);
-            rx_alu_ri(&g->b, RX_ADD, 8, RX_RDX, (int32_t)sizeof(struct rec_link));
+            probe = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
+            if (ways == 1) {
+                slow[nslow++] = probe;
+                probe = NULL;
+            }
+            for (unsigned f = 0; f < nfound; f++)
+                if (found[f])
+                    rx_bind8(&g->b, found[f]);
+            /* The link key (iem_link_valid): generations and CPL 3. */
+            rx_load(&g->b, 8, RX_RCX, rx_mem(CPU, OFF_LINK_KEY));
+            rx_alu_rm(&g->b, RX_AND, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, mask)));
         }
-        rx_alu_rm(&g->b, RX_CMP, 8, RX_RAX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, lin)));
-        uint8_t *probe = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
-        if (ways == 1) {
-            slow[nslow++] = probe;
-            probe = NULL;
-        }
-        for (unsigned f = 0; f < nfound; f++)
-            if (found[f])
-                rx_bind8(&g->b, found[f]);
-        /* The link key (iem_link_valid): generations and CPL 3. */
-        rx_load(&g->b, 8, RX_RCX, rx_mem(CPU, OFF_LINK_KEY));
-        rx_alu_rm(&g->b, RX_AND, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, mask)));
         rx_alu_rm(&g->b, RX_CMP, 8, RX_RCX, rx_mem(RX_RDX, (int32_t)offsetof(struct rec_link, key)));
         slow[nslow++] = rx_jcc32(&g->b, g->code, RX_CC_NE, HERE(g));
         emit_run_on_checks(g, slow, &nslow);

@@ -696,28 +696,26 @@ void rx_imul_rri(struct rec_buf *b, unsigned size, enum rec_reg dst, enum rec_re
 }
 
 /* BT/BTS/BTR/BTC r/m, imm8: 0F BA /op ib (op 4..7). */
-void rx_bt_ri(struct rec_buf *b, unsigned op, unsigned size, enum rec_reg r, uint8_t bit)
+static void emit_bt_imm(struct rec_buf *b, unsigned op, unsigned size, struct rx_rm rm, uint8_t bit)
 {
     struct rx_enc e = { .len = 0 };
 
     if (op < 4 || op > 7)
         e.bad = true;
     enc_check_size(&e, size, RX_SZ_248);
-    enc_modrm(&e, size, 0, 0x0fba, op & 7, rm_reg(r));
+    enc_modrm(&e, size, 0, 0x0fba, op & 7, rm);
     enc_u8(&e, bit);
     rx_commit(b, &e);
 }
 
+void rx_bt_ri(struct rec_buf *b, unsigned op, unsigned size, enum rec_reg r, uint8_t bit)
+{
+    emit_bt_imm(b, op, size, rm_reg(r), bit);
+}
+
 void rx_bt_mi(struct rec_buf *b, unsigned op, unsigned size, struct rec_mem m, uint8_t bit)
 {
-    struct rx_enc e = { .len = 0 };
-
-    if (op < 4 || op > 7)
-        e.bad = true;
-    enc_check_size(&e, size, RX_SZ_248);
-    enc_modrm(&e, size, 0, 0x0fba, op & 7, rm_mem(m));
-    enc_u8(&e, bit);
-    rx_commit(b, &e);
+    emit_bt_imm(b, op, size, rm_mem(m), bit);
 }
 
 /* BT 0F A3, BTS 0F AB, BTR 0F B3, BTC 0F BB, all r/m, r: the opcode steps by 8 with op. */

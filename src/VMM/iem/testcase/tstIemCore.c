@@ -827,17 +827,23 @@ static void put_caller(struct iemh *h, uint64_t gpa, uint64_t lin, uint64_t targ
     iemh_write(h, gpa, code, sizeof(code));
 }
 
-static uint64_t run_caller(struct iemh *h, uint64_t lin)
+/* Runs a loop at lin that counts RCX down from rounds and ends in HLT: RDX (from 0) after it. */
+static uint64_t run_rdx_loop(struct iemh *h, uint64_t lin, uint64_t rounds)
 {
     struct iem_step_result r;
-    h->s->gpr[CPU_RCX] = 60;
+    h->s->gpr[CPU_RCX] = rounds;
     h->s->gpr[CPU_RDX] = 0;
-    h->s->gpr[CPU_RSP] = 0x40010ff0;
     h->s->rip = lin;
     h->s->halted = false;
     iemh_run(h, 100000, &r);
     assert_int_equal(r.status, IEM_STEP_HLT);
     return h->s->gpr[CPU_RDX];
+}
+
+static uint64_t run_caller(struct iemh *h, uint64_t lin)
+{
+    h->s->gpr[CPU_RSP] = 0x40010ff0;
+    return run_rdx_loop(h, lin, 60);
 }
 
 static void test_links_follow_remaps(void **state)
@@ -1415,18 +1421,6 @@ static void test_rec_same_page_links(void **state)
  * immediate bytes (and the jump back) lie on the next page.  After that page is remapped
  * and the TLB flushed as a MOV to CR3 does, the loop must see the new immediate.
  */
-static uint32_t run_cross_loop(struct iemh *h, uint64_t lin)
-{
-    struct iem_step_result r;
-    h->s->gpr[CPU_RCX] = 50;
-    h->s->gpr[CPU_RDX] = 0;
-    h->s->rip = lin;
-    h->s->halted = false;
-    iemh_run(h, 100000, &r);
-    assert_int_equal(r.status, IEM_STEP_HLT);
-    return (uint32_t)h->s->gpr[CPU_RDX];
-}
-
 static void test_rec_same_page_cross_remap(void **state)
 {
     (void)state;
@@ -1449,11 +1443,11 @@ static void test_rec_same_page_cross_remap(void **state)
     iemh_write(h, 0x102000, next_b, sizeof(next_b));
     pt_map(&p, 0x40000000, 0x100000, F_P | F_RW, F_P | F_RW | F_US);
     uint64_t *next_pte = pt_map(&p, 0x40001000, 0x101000, F_P | F_RW, F_P | F_RW | F_US);
-    assert_int_equal(run_cross_loop(h, loop), 0x44332211);
-    assert_int_equal(run_cross_loop(h, loop), 0x44332211);
+    assert_int_equal(run_rdx_loop(h, loop, 50), 0x44332211);
+    assert_int_equal(run_rdx_loop(h, loop, 50), 0x44332211);
     *next_pte = 0x102000 | F_P | F_RW;
     iem_tlb_flush(h->cpu, false);
-    assert_int_equal(run_cross_loop(h, loop), 0x66552211);
+    assert_int_equal(run_rdx_loop(h, loop, 50), 0x66552211);
     iemh_destroy(h);
 }
 
@@ -1464,15 +1458,9 @@ static void test_rec_same_page_cross_remap(void **state)
  */
 static uint64_t run_alias_loop(struct iemh *h, uint64_t lin)
 {
-    struct iem_step_result r;
-    h->s->gpr[CPU_RCX] = 100;
-    h->s->gpr[CPU_RDX] = 0;
-    h->s->rip = lin;
-    h->s->halted = false;
-    iemh_run(h, 100000, &r);
-    assert_int_equal(r.status, IEM_STEP_HLT);
+    uint64_t rdx = run_rdx_loop(h, lin, 100);
     assert_int_equal(h->s->rip, lin + 17); /* past the HLT */
-    return h->s->gpr[CPU_RDX];
+    return rdx;
 }
 
 static void test_rec_page_local_alias(void **state)

@@ -506,6 +506,20 @@ static void test_alu_mem(void **state)
             assert_int_equal(d.in.mnemonic, ZYDIS_MNEMONIC_TEST);
             expect_mem(&d, &d.op[0], size, m);
             expect_reg(&d.op[1], size, r);
+
+            if (size > 1) {
+                /* BT m, imm8 (the recompiler's CF-only flags load): BT, BTS, BTR, BTC in turn. */
+                static const ZydisMnemonic bt_mi_mn[4] = {
+                    ZYDIS_MNEMONIC_BT, ZYDIS_MNEMONIC_BTS, ZYDIS_MNEMONIC_BTR, ZYDIS_MNEMONIC_BTC,
+                };
+                unsigned bop = 4 + (unsigned)(i + s) % 4;
+                uint8_t bit = (uint8_t)(i % 64);
+                rx_bt_mi(fresh(), bop, size, m, bit);
+                decode(&d);
+                assert_int_equal(d.in.mnemonic, bt_mi_mn[bop - 4]);
+                expect_mem(&d, &d.op[0], size, m);
+                expect_imm(&d, &d.op[1], bit);
+            }
         }
     }
 }
