@@ -176,6 +176,27 @@ static void test_dirty_and_watch_cb(void *opaque, uint64_t gpa, uint64_t len)
     seen[1] = len;
 }
 
+/* RAM of 2 MiB or more starts on a 2 MiB boundary (where transparent huge pages can back it) and is all usable. */
+static void test_ram_huge_alignment(void **state)
+{
+    (void)state;
+    struct vm *vm = new_vm();
+    struct mem_region *big, *odd, *small;
+    assert_int_equal(mem_region_create_ram(vm, "big", 8u << 20, &big), 0);
+    assert_int_equal(mem_region_create_ram(vm, "odd", (2u << 20) + 4096, &odd), 0);
+    assert_int_equal(mem_region_create_ram(vm, "small", 64u << 10, &small), 0);
+    assert_int_equal((uintptr_t)mem_region_hva(big) & ((2u << 20) - 1), 0);
+    assert_int_equal((uintptr_t)mem_region_hva(odd) & ((2u << 20) - 1), 0);
+    assert_non_null(mem_region_hva(small));
+    /* Every byte is mapped and writable, the last one included, and reads back. */
+    uint8_t *b = mem_region_hva(big), *o = mem_region_hva(odd);
+    b[0] = 1;
+    b[(8u << 20) - 1] = 2;
+    o[(2u << 20) + 4095] = 3;
+    assert_int_equal(b[0] + b[(8u << 20) - 1] + o[(2u << 20) + 4095], 6);
+    vm_destroy(vm);
+}
+
 static void test_dirty_and_watch(void **state)
 {
     struct vm *vm = new_vm();
@@ -556,6 +577,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ram_rom_unassigned), cmocka_unit_test(test_alias_priority_overlap),
         cmocka_unit_test(test_spans_merge),        cmocka_unit_test(test_mmio_sizes),
+        cmocka_unit_test(test_ram_huge_alignment),
         cmocka_unit_test(test_dirty_and_watch),    cmocka_unit_test(test_ports),
         cmocka_unit_test(test_timers),             cmocka_unit_test(test_irq_router),
         cmocka_unit_test(test_ssm),                cmocka_unit_test(test_devices_and_cfg),
