@@ -85,8 +85,8 @@ _Static_assert((IEM_TLB_ENTRIES & (IEM_TLB_ENTRIES - 1)) == 0, "a power of two o
 #define OFF_BUDGET    ((int32_t)offsetof(struct iem_core, rec_budget))
 #define OFF_INSNS     ((int32_t)offsetof(struct iem_block, insns))
 /* One 8-byte compare reads both request words (emit_run_on_checks). */
-_Static_assert(sizeof(atomic_bool) == 1 && sizeof(atomic_uint) == 4, "the inline checks read these sizes");
-_Static_assert(offsetof(struct iem_core, work) % 8 == 0 && OFF_KICKED == OFF_WORK + 4, "work and kicked share 8 bytes");
+_Static_assert(sizeof(atomic_uint) == 4 && offsetof(struct iem_core, work) % 8 == 0 && OFF_KICKED == OFF_WORK + 4,
+               "work and kicked share 8 bytes");
 #define OFF_SEGBASE(i) ((int32_t)(offsetof(struct cpu_state, seg) + (i) * sizeof(struct cpu_seg) + \
                                   offsetof(struct cpu_seg, base)))
 
@@ -834,7 +834,10 @@ static void emit_alu_op(struct gen *g, unsigned k, const struct iem_insn *in, un
     emit_alu_flags_in(g, alu_flags_in(g, k, in));
     int32_t v = (int32_t)in->imm;
     if (msrc) {
-        /* The source operand straight from memory (the caller leaves flags loading out: it would clobber rax). */
+        /*
+         * The source operand straight from memory: the caller takes this form only when at
+         * most CF comes in (a BT), as emit_flags_in would clobber rax.
+         */
         if (is_test)
             rx_test_mr(&g->b, n, *msrc, dreg);
         else

@@ -749,6 +749,14 @@ static void test_tlb_flush_semantics(void **state)
     assert_int_equal(lin_read(h, 0xc00000, 8, &v), -1);
     assert_int_equal(v, 222);
 
+    /* A non-global flush (MOV CR3) drops a non-global page. */
+    *pte = 0x48000 | F_P | F_RW;
+    assert_int_equal(lin_read(h, 0xc00000, 8, &v), -1);
+    assert_int_equal(v, 222);
+    iem_tlb_flush(h->cpu, false);
+    assert_int_equal(lin_read(h, 0xc00000, 8, &v), -1);
+    assert_int_equal(v, 111);
+
     /* Global pages survive a non-global flush (MOV CR3 with CR4.PGE) but not a full one. */
     h->s->cr4 |= IEM_CR4_PGE;
     iemh_sync(h);
@@ -761,6 +769,17 @@ static void test_tlb_flush_semantics(void **state)
     assert_int_equal(v, 111);
     iem_tlb_flush(h->cpu, true);
     assert_int_equal(lin_read(h, 0xc00000, 8, &v), -1);
+    assert_int_equal(v, 222);
+
+    /* A non-global page that takes the slot of a global one (4 MiB further on) is still dropped by MOV CR3. */
+    uint64_t *pte2 = pt_map(&p, 0x1000000, 0x48000, F_P | F_RW, F_P | F_RW);
+    assert_int_equal(lin_read(h, 0x1000000, 8, &v), -1);
+    assert_int_equal(v, 111);
+    *pte2 = 0x49000 | F_P | F_RW;
+    iem_tlb_flush(h->cpu, false);
+    assert_int_equal(lin_read(h, 0x1000000, 8, &v), -1);
+    assert_int_equal(v, 222);
+    assert_int_equal(lin_read(h, 0xc00000, 8, &v), -1); /* the global page came back: a fresh walk */
     assert_int_equal(v, 222);
 
     /* INVLPG anywhere in a 2 MiB page drops all of its 4 KiB pieces. */
