@@ -20,6 +20,10 @@ extern const struct pdm_dev_desc g_dev_debugport;  /* POST codes (0x80) and firm
 extern const struct pdm_dev_desc g_dev_testexit;   /* test exit device (port 0xf4) */
 extern const struct pdm_dev_desc g_dev_apic;       /* local APICs of all vCPUs (xAPIC, MMIO 0xfee00000) */
 extern const struct pdm_dev_desc g_dev_ioapic;     /* 82093AA I/O APIC, 24 pins (MMIO 0xfec00000) */
+/* Storage controllers (src/Devices/Storage); their drives are configured with the keys in storage.h. */
+extern const struct pdm_dev_desc g_dev_piix3_ide;  /* PIIX3 IDE (PCI function 1 of the PIIX3): two channels, ATA/ATAPI, bus-master DMA */
+extern const struct pdm_dev_desc g_dev_ahci;       /* AHCI 1.3 SATA controller (ICH9 AHCI IDs), 6 ports */
+extern const struct pdm_dev_desc g_dev_virtio_blk; /* virtio-blk over modern virtio-pci (virtio 1.x) */
 
 /* NULL-terminated table of every device model, and lookup by name. */
 extern const struct pdm_dev_desc *const g_pdm_devices[];

@@ -260,6 +260,16 @@ struct pci_bus *i440fx_get_bus(struct pdm_dev *dev);
  */
 int i440fx_set_memory(struct pdm_dev *dev, struct mem_region *low_ram, struct mem_region *bios_rom);
 
+/*
+ * For PCI device models' construct(): the bus behind the host bridge instance named by
+ * configuration key "bus" (default "pci") and the devfn from "slot" (def_slot when
+ * absent; required when def_slot < 0) and "function" (default 0).  Errors are logged
+ * with dev_name.  Add PCI_CFG_LOCATION_KEYS to the device's allowed keys.
+ */
+#define PCI_CFG_LOCATION_KEYS "bus", "slot", "function"
+int pci_cfg_get_location(struct vm *vm, const struct pdm_cfg *cfg, const char *dev_name, int def_slot,
+                         struct pci_bus **bus, unsigned *devfn);
+
 /* The A20 gate bit of port 0x92 (System Control Port A, bit 1). */
 bool i440fx_a20_enabled(struct pdm_dev *dev);
 

@@ -162,6 +162,12 @@ uint64_t mem_mmio_read(struct vm *vm, uint64_t gpa, unsigned size);
 void mem_mmio_write(struct vm *vm, uint64_t gpa, uint64_t value, unsigned size);
 /* Host pointer to [gpa, gpa+len) when it is all RAM in one region (ROM too when !write), else NULL. */
 void *mem_gpa_to_hva(struct vm *vm, uint64_t gpa, size_t len, bool write);
+/*
+ * After a writer stored through a mem_gpa_to_hva() pointer (device DMA done on a worker
+ * thread): marks the pages dirty again and tells the write watchers, as mem_write does.
+ * Call with the VM lock held, after the data is in place.
+ */
+void mem_notify_written(struct vm *vm, uint64_t gpa, uint64_t len);
 
 /* One span of the flattened map, for backends (KVM memory slots) and lookups. */
 struct mem_span {

@@ -605,6 +605,24 @@ static int mem_access(struct vm *vm, uint64_t gpa, void *buf, size_t len, bool w
     return 0;
 }
 
+void mem_notify_written(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+    while (len > 0) {
+        struct mem_span s;
+        if (!span_lookup(vm, gpa, &s))
+            return;
+        uint64_t off = gpa - s.gpa;
+        uint64_t chunk = RT_MIN(len, s.size - off);
+        if (s.kind != MEM_KIND_MMIO && !s.readonly) {
+            mem_region_dirty_mark(s.region, s.region_offset + off, chunk);
+            if (vm->mem.watches)
+                notify_watches(vm, gpa, chunk);
+        }
+        gpa += chunk;
+        len -= chunk;
+    }
+}
+
 int mem_read(struct vm *vm, uint64_t gpa, void *buf, size_t len)
 {
     return mem_access(vm, gpa, buf, len, false);

@@ -523,6 +523,35 @@ struct pci_bus *i440fx_get_bus(struct pdm_dev *dev)
     return chip ? chip->bus : NULL;
 }
 
+int pci_cfg_get_location(struct vm *vm, const struct pdm_cfg *cfg, const char *dev_name, int def_slot,
+                         struct pci_bus **bus, unsigned *devfn)
+{
+    const char *bridge = pdm_cfg_get_str(cfg, "bus", "pci");
+    struct pdm_dev *host = pdm_dev_find(vm, bridge);
+    if (!host || pdm_dev_desc(host) != &g_dev_i440fx) {
+        LOG_ERR("device '%s': no PCI host bridge named '%s'", dev_name, bridge);
+        return VERR_CFG_BAD_VALUE;
+    }
+    uint64_t slot = 0, fn = 0;
+    int rc = pdm_cfg_get_u64(cfg, "slot", def_slot < 0 ? UINT64_MAX : (uint64_t)def_slot, &slot);
+    if (!rc)
+        rc = pdm_cfg_get_u64(cfg, "function", 0, &fn);
+    if (rc)
+        return rc;
+    if (slot == UINT64_MAX) {
+        LOG_ERR("device '%s': configuration key 'slot' is required", dev_name);
+        return VERR_CFG_BAD_VALUE;
+    }
+    if (slot > 31 || fn > 7) {
+        LOG_ERR("device '%s': PCI slot %llu function %llu out of range (slot 0-31, function 0-7)", dev_name,
+                (unsigned long long)slot, (unsigned long long)fn);
+        return VERR_CFG_BAD_VALUE;
+    }
+    *bus = i440fx_get_bus(host);
+    *devfn = PCI_DEVFN((unsigned)slot, (unsigned)fn);
+    return 0;
+}
+
 /* ---- lifecycle ---------------------------------------------------------------------- */
 
 static int i440fx_construct(struct pdm_dev *dev, const struct pdm_cfg *cfg)

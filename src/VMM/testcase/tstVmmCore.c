@@ -216,6 +216,19 @@ static void test_dirty_and_watch(void **state)
     assert_int_equal(mem_region_dirty_fetch(ram, bitmap, 4), 0);
     assert_int_equal(bitmap[0], 0); /* fetch clears */
     assert_int_equal(mem_region_dirty_fetch(ram, bitmap, 1), VERR_INVALID_PARAMETER);
+    /* A store through a host pointer (DMA on a worker) reported afterwards: dirty and watched. */
+    uint8_t *p = mem_gpa_to_hva(vm, 0x5000, 0x2000, true);
+    assert_non_null(p);
+    assert_int_equal(mem_region_dirty_fetch(ram, bitmap, 4), 0); /* drop the map-time marks */
+    p[0x1000] = 7;
+    mem_notify_written(vm, 0x6000, 0x1001); /* pages 6 and 7 */
+    assert_int_equal(seen[0], 0x6000);
+    assert_int_equal(seen[1], 0x1001);
+    assert_int_equal(mem_region_dirty_fetch(ram, bitmap, 4), 0);
+    assert_int_equal(bitmap[0], (1ULL << 6) | (1ULL << 7));
+    seen[0] = seen[1] = 0;
+    mem_notify_written(vm, 0x200000, 16); /* unassigned: nothing to tell */
+    assert_int_equal(seen[1], 0);
     vm_destroy(vm);
 }
 
