@@ -31,6 +31,12 @@ struct blk_format_ops {
      * and img->backing_format.  Fails leaving nothing to free.
      */
     int (*open)(struct blk_image *img);
+    /*
+     * Optional: called by block.c after it opened img->backing, so the format can check
+     * that the parent is the one it was made from (VDI: the parent's UUID); a failure
+     * fails blk_open with that status.
+     */
+    int (*backing_opened)(struct blk_image *img);
     /* Writes cached metadata (no fdatasync) and frees img->priv. */
     void (*close)(struct blk_image *img);
     int (*read)(struct blk_image *img, uint64_t offset, void *buf, size_t len);
