@@ -435,6 +435,7 @@ static int blk_reopen_fd(struct blk_image *img, int fd, bool readonly)
     int old_fd = img->fd;
     img->fd = fd;
     img->readonly = readonly;
+    img->flags = readonly ? img->flags | BLK_OPEN_READONLY : img->flags & ~BLK_OPEN_READONLY;
     int rc = img->ops->open(img);
     if (rc == 0 && img->backing && img->ops->backing_opened)
         rc = img->ops->backing_opened(img);
