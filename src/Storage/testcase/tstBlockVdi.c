@@ -509,6 +509,95 @@ static void test_resize_moves_map(void **state)
     assert_int_equal(run("qemu-img compare -q -f vdi -F raw '%s' '%s'", path, raw), 0);
 }
 
+/* Static qemu images have no free block to make room for a bigger map: refused, nothing lost. */
+static void test_resize_refused_when_full(void **state)
+{
+    struct fixture *f = *state;
+    require_qemu_img();
+    const char *path = path_in(f, "qfixed.vdi");
+    assert_int_equal(run("qemu-img create -q -f vdi -o static=on '%s' 3M", path), 0);
+    assert_int_equal(run("qemu-io -c 'write -P 0x5a 0 3M' '%s' >/dev/null", path), 0);
+    struct blk_image *img = open_img(path, 0);
+    assert_int_equal(blk_resize(img, 1024ull * MIB), VERR_NOT_SUPPORTED);
+    assert_int_equal(blk_size_bytes(img), 3 * MIB);
+    expect_byte(img, 0, 3 * MIB, 0x5a);
+    blk_close(img);
+    check_clean(path);
+    assert_int_equal(run("qemu-img check -q '%s'", path), 0);
+}
+
+/* Block sizes other than 1 MiB, with and without extra block data, built by editing a new image. */
+static void small_blocks(const struct fixture *f, uint32_t extra)
+{
+    const uint64_t size = 4 * MIB;
+    const uint32_t blocks = (uint32_t)(size / 512);
+    const char *path = path_in(f, extra ? "small-extra.vdi" : "small.vdi");
+    create_vdi(path, size, false, NULL);
+    uint32_t map = peek32(path, OFF_MAP);
+    uint8_t *ff = malloc(blocks * 4);
+    memset(ff, 0xff, blocks * 4);
+    poke(path, map, ff, blocks * 4);
+    free(ff);
+    poke32(path, OFF_BLOCK_SIZE, 512);
+    poke32(path, OFF_BLOCK_SIZE + 4, extra);
+    poke32(path, OFF_BLOCKS, blocks);
+
+    uint8_t *shadow = calloc(1, size);
+    struct blk_image *img = open_img(path, 0);
+    srand(99 + extra);
+    for (int i = 0; i < 60; i++) {
+        uint64_t off = (uint64_t)rand() % (size - 4096);
+        put(img, shadow, off, 1 + (size_t)(rand() % 3000), 40 + (unsigned)i);
+    }
+    expect_content(img, shadow, size);
+    blk_close(img);
+    check_clean(path);
+
+    /* 256 MiB of 512-byte blocks needs a 2 MiB map: the first data blocks move out of its way. */
+    const uint64_t big = 256ull * MIB;
+    img = open_img(path, 0);
+    assert_int_equal(blk_resize(img, big), 0);
+    expect_content(img, shadow, size);
+    expect_byte(img, size, MIB, 0);
+    expect_byte(img, big - MIB, MIB, 0);
+    uint8_t tail[1000];
+    fill_pattern(tail, sizeof(tail), big - sizeof(tail), 77);
+    assert_int_equal(blk_write(img, big - sizeof(tail), tail, sizeof(tail)), 0);
+    blk_close(img);
+    assert_true(peek32(path, OFF_MAP) != map);
+    check_clean(path);
+    img = open_img(path, 0);
+    expect_content(img, shadow, size);
+    uint8_t back[1000];
+    assert_int_equal(blk_read(img, big - sizeof(back), back, sizeof(back)), 0);
+    assert_memory_equal(back, tail, sizeof(tail));
+    /* Discard a stretch, repair compacts the holes, the rest stays. */
+    assert_int_equal(blk_discard(img, MIB, MIB), 0);
+    memset(shadow + MIB, 0, MIB);
+    blk_close(img);
+    struct blk_check_result res;
+    assert_int_equal(blk_check(path, BLK_FMT_VDI, true, &res), 0);
+    assert_int_equal(res.errors, 0);
+    assert_true(res.repaired > 0);
+    check_clean(path);
+    img = open_img(path, BLK_OPEN_READONLY);
+    expect_content(img, shadow, size);
+    assert_int_equal(blk_read(img, big - sizeof(back), back, sizeof(back)), 0);
+    assert_memory_equal(back, tail, sizeof(tail));
+    blk_close(img);
+    free(shadow);
+}
+
+static void test_small_blocks(void **state)
+{
+    small_blocks(*state, 0);
+}
+
+static void test_small_blocks_extra(void **state)
+{
+    small_blocks(*state, 512);
+}
+
 static void test_resize_diff(void **state)
 {
     struct fixture *f = *state;
@@ -881,6 +970,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_diff_long_parent_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resize_moves_map, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resize_refused_when_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_small_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_small_blocks_extra, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resize_diff, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discard_and_repair, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hole_reuse, setup, teardown),
