@@ -15,9 +15,9 @@
  * A sparse disk whose parentCID is not ffffffff is a differencing disk: its
  * parentFileNameHint becomes the backing name, and once block.c has opened the
  * parent, its CID must equal our parentCID (VMware's rule that the parent is
- * unchanged since the child was made).  The format never writes: VMDK creation and
- * writes are VERR_NOT_SUPPORTED / VERR_ACCESS_DENIED, and the image is marked
- * read-only when it opens.
+ * unchanged since the child was made).  The format never writes: it has no write or
+ * create operation, so block.c opens every VMDK read-only (shared lock), refuses
+ * writes with VERR_ACCESS_DENIED and creation with VERR_NOT_SUPPORTED.
  */
 
 #include <errno.h>
@@ -56,6 +56,10 @@ static int vmdk_logv(int status, const char *path, const char *fmt, va_list ap)
 {
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
+    /* Messages quote text from untrusted files: no control characters reach a terminal. */
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     LOG_ERR("%s: %s", path, msg);
     return status;
 }
@@ -339,7 +343,6 @@ static int vmdk_open(struct blk_image *img)
     img->size_bytes = total * VMDK_SECTOR;
     img->backing_name = backing;
     img->backing_format = BLK_FMT_AUTO;
-    img->readonly = true;
     return 0;
 }
 
@@ -434,13 +437,6 @@ static int vmdk_read(struct blk_image *img, uint64_t offset, void *buf, size_t l
         offset += n;
     }
     return 0;
-}
-
-static int vmdk_write(struct blk_image *img, uint64_t offset, const void *buf, size_t len)
-{
-    (void)offset, (void)buf, (void)len;
-    LOG_ERR("%s: VMDK images are read-only in Vireo", img->path);
-    return VERR_ACCESS_DENIED;
 }
 
 /*
@@ -550,7 +546,6 @@ const struct blk_format_ops g_blk_format_vmdk = {
     .backing_opened = vmdk_backing_opened,
     .close = vmdk_close,
     .read = vmdk_read,
-    .write = vmdk_write,
     .block_status = vmdk_block_status,
     .check = vmdk_check,
     .info = vmdk_info,
