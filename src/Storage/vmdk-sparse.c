@@ -498,7 +498,7 @@ static void check_table(struct vmdk_sparse *sp, uint32_t gd_index, const uint32_
     uint64_t grains = sparse_grain_count(sp);
     if (cmp && memcmp(entries, cmp, VMDK_GT_BYTES) != 0)
         blk_check_problem(res, false, "%s: redundant grain table %u differs from the primary", path, gd_index);
-    for (unsigned i = 0; i < VMDK_GTES_PER_GT; i++) {
+    for (unsigned i = 0; i < VMDK_GTES_PER_GT && !rs->full; i++) {
         uint32_t gte = entries[i];
         uint64_t grain = (uint64_t)gd_index * VMDK_GTES_PER_GT + i;
         if (gte == VMDK_GTE_UNALLOCATED || vmdk_sparse_gte_is_zero(sp, gte))
@@ -538,7 +538,7 @@ int vmdk_sparse_check(struct vmdk_sparse *sp, struct blk_check_result *res)
         ranges_add(&rs, RANGE_FOOTER, 0, file_sectors - 3, 3);
 
     int rc = 0;
-    for (uint32_t i = 0; i < sp->gd_entries && rc == 0; i++) {
+    for (uint32_t i = 0; i < sp->gd_entries && rc == 0 && !rs.full; i++) {
         bool have_r = false;
         if (sp->rgd) {
             if ((sp->gd[i] == 0) != (sp->rgd[i] == 0))

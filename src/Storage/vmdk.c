@@ -441,8 +441,13 @@ static int vmdk_read(struct blk_image *img, uint64_t offset, void *buf, size_t l
 
 /*
  * Runs stay inside one extent; within a sparse extent a missing grain table answers
- * for all its grains at once, so a huge empty disk is walked table by table.
+ * for all its grains at once, so a huge empty disk is walked table by table.  One
+ * call looks at no more than VMDK_STATUS_STEPS tables or grains and may answer a
+ * shorter run than the longest (callers ask again from where it ended), so a hostile
+ * table naming the same grains over and over cannot make one call take long.
  */
+#define VMDK_STATUS_STEPS 32768u
+
 static int vmdk_block_status(struct blk_image *img, uint64_t offset, uint64_t len, bool *allocated, uint64_t *pnum)
 {
     struct vmdk_image *vi = img->priv;
@@ -457,7 +462,7 @@ static int vmdk_block_status(struct blk_image *img, uint64_t offset, uint64_t le
     struct vmdk_sparse *sp = e->sparse;
     uint64_t done = 0;
     bool first = true, state = false;
-    while (done < limit) {
+    for (unsigned steps = 0; done < limit && steps < VMDK_STATUS_STEPS; steps++) {
         uint64_t at = ext_offset + done;
         uint64_t grain = at / sp->grain_bytes;
         uint64_t step;

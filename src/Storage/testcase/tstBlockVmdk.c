@@ -647,6 +647,45 @@ static void test_sparse_hostile_tables(void **state)
     assert_non_null(strstr(res.first_problem, "runs past the end"));
 }
 
+/* Every directory entry names one table whose every entry names one grain: bounded work, reported by check. */
+static void test_sparse_hostile_repeats(void **state)
+{
+    const uint32_t tables = 200;
+    uint8_t file[8 * 512] = {0};
+    blk_put_le32(file, VMDK_SPARSE_MAGIC);
+    blk_put_le32(file + 4, 1);
+    blk_put_le64(file + 12, (uint64_t)tables * 512); /* grains of one sector */
+    blk_put_le64(file + 20, 1);
+    blk_put_le32(file + 44, 512);
+    blk_put_le64(file + 56, 1);
+    for (uint32_t i = 0; i < tables; i++)
+        blk_put_le32(file + 512 + i * 4, 3);
+    for (uint32_t i = 0; i < 512; i++)
+        blk_put_le32(file + 3 * 512 + i * 4, 7);
+    memset(file + 7 * 512, 0xc3, 512);
+    const char *path = tst_path("repeats.vmdk");
+    tst_write_file(path, file, sizeof(file));
+
+    struct blk_image *img;
+    tst_open_ok(path, BLK_OPEN_READONLY, &img);
+    uint64_t size = blk_size_bytes(img);
+    assert_int_equal(size, (uint64_t)tables * 512 * 512);
+    bool alloc;
+    uint64_t n;
+    assert_int_equal(blk_block_status(img, 0, size, &alloc, &n), 0);
+    assert_true(alloc);
+    assert_true(n >= 512 && n < size); /* a partial answer, not a walk over every entry */
+    uint8_t buf[512];
+    assert_int_equal(blk_read(img, size - 512, buf, sizeof(buf)), 0);
+    assert_int_equal(buf[0], 0xc3);
+    assert_int_equal(buf[511], 0xc3);
+    blk_close(img);
+    struct blk_check_result res;
+    assert_int_equal(blk_check(path, BLK_FMT_AUTO, false, &res), 0);
+    assert_true(res.errors >= 2);
+    assert_non_null(strstr(res.first_problem, "more grains"));
+}
+
 /* ---- Descriptor files ---------------------------------------------------------------------- */
 
 static void tst_desc_expect(const char *text, int expect)
@@ -813,6 +852,7 @@ int main(void)
         cmocka_unit_test(test_stream_hostile),
         cmocka_unit_test(test_sparse_hostile_header),
         cmocka_unit_test(test_sparse_hostile_tables),
+        cmocka_unit_test(test_sparse_hostile_repeats),
         cmocka_unit_test(test_descriptor_hostile),
         cmocka_unit_test(test_probe_and_create),
         cmocka_unit_test(test_random_corruption),
