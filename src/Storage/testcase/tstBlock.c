@@ -700,24 +700,34 @@ static void test_convert_iso_and_check(void **state)
 /* ---- Backing chains ------------------------------------------------------------------- */
 
 /*
- * Differencing images need a format that has them (qcow2, VDI).  The chain tests use
- * the first one this build can create and skip when there is none.
+ * Differencing images need a format that has them: the chain tests run once per
+ * such format (a group each, g_chain_format says which) and skip a format this
+ * build does not have.
  */
+static enum blk_format g_chain_format;
+
+static int tst_chain_group_qcow2(void **state)
+{
+    g_chain_format = BLK_FMT_QCOW2;
+    return 0;
+}
+
+static int tst_chain_group_vdi(void **state)
+{
+    g_chain_format = BLK_FMT_VDI;
+    return 0;
+}
+
 static enum blk_format tst_diff_format(void **state)
 {
-    static const enum blk_format candidates[] = {BLK_FMT_QCOW2, BLK_FMT_VDI};
-    for (size_t i = 0; i < RT_ARRAY_SIZE(candidates); i++) {
-        const char *probe = tst_path(state, "probe.img");
-        struct blk_create_params p = {.format = candidates[i], .size_bytes = MIB};
-        int rc = blk_create(probe, &p);
-        if (rc == 0) {
-            assert_int_equal(unlink(probe), 0);
-            return candidates[i];
-        }
-        assert_int_equal(rc, VERR_NOT_SUPPORTED);
-    }
-    skip();
-    return BLK_FMT_AUTO;
+    const char *probe = tst_path(state, "probe.img");
+    struct blk_create_params p = {.format = g_chain_format, .size_bytes = MIB};
+    int rc = blk_create(probe, &p);
+    if (rc == VERR_NOT_SUPPORTED)
+        skip();
+    assert_int_equal(rc, 0);
+    assert_int_equal(unlink(probe), 0);
+    return g_chain_format;
 }
 
 /* A differencing image of format fmt at path over backing (stored as given); size 0: the parent's. */
@@ -1348,6 +1358,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_refuses, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_convert_raw, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_convert_iso_and_check, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_aio_writes_then_flush, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_aio_flush_barrier, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_aio_destroy_runs_queued, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_aio_errors, tst_setup, tst_teardown),
+    };
+    const struct CMUnitTest chain_tests[] = {
         cmocka_unit_test_setup_teardown(test_chain_diff_over_raw, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_chain_relative_and_smaller_parent, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_chain_missing_parent, tst_setup, tst_teardown),
@@ -1355,12 +1371,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_chain_too_long, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_chain_commit, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_chain_convert_flattens, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_aio_writes_then_flush, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_aio_flush_barrier, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_aio_destroy_runs_queued, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_aio_errors, tst_setup, tst_teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("chains over qcow2", chain_tests, tst_chain_group_qcow2, NULL);
+    failed += cmocka_run_group_tests_name("chains over VDI", chain_tests, tst_chain_group_vdi, NULL);
     rt_log_close_file();
     unlink(g_log_path);
     return failed;
