@@ -497,6 +497,44 @@ static void test_probe(void **state)
     blk_close(img);
 }
 
+/* A raw image taken as raw by probing never becomes a qcow2/VDI/VMDK image through a write. */
+static void test_probed_raw_guard(void **state)
+{
+    const char *path = tst_path(state, "guest.img");
+    tst_create_raw(path, 1 << 20, false);
+    /* A qcow2 header the guest wants to write at 0 (the raw disk would name a host file as parent). */
+    const char *q = tst_path(state, "template.qcow2");
+    struct blk_create_params cp = { .format = BLK_FMT_QCOW2, .size_bytes = 1 << 20 };
+    assert_int_equal(blk_create(q, &cp), 0);
+    uint8_t hdr[512];
+    struct blk_image *img = tst_open(q, BLK_OPEN_READONLY | BLK_OPEN_NO_BACKING);
+    blk_close(img);
+    FILE *f = fopen(q, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(hdr, 1, sizeof(hdr), f), sizeof(hdr));
+    fclose(f);
+    img = tst_open(path, 0);
+    assert_int_equal(blk_format(img), BLK_FMT_RAW);
+    assert_int_equal(blk_write(img, 0, hdr, sizeof(hdr)), VERR_ACCESS_DENIED);
+    /* Also when the magic arrives in pieces: the second half completes it and is refused. */
+    assert_int_equal(blk_write(img, 4, hdr + 4, sizeof(hdr) - 4), 0);
+    assert_int_equal(blk_write(img, 0, hdr, 4), VERR_ACCESS_DENIED);
+    struct iovec iov[2] = { { hdr, 2 }, { hdr + 2, 2 } };
+    assert_int_equal(blk_writev(img, 0, iov, 2), VERR_ACCESS_DENIED);
+    uint8_t back[4];
+    assert_int_equal(blk_read(img, 0, back, 4), 0);
+    assert_memory_not_equal(back, hdr, 4);
+    /* Ordinary writes there (an MBR, a filesystem) go through. */
+    uint8_t mbr[512] = { 0xeb, 0x63, 0x90 };
+    mbr[510] = 0x55, mbr[511] = 0xaa;
+    assert_int_equal(blk_write(img, 0, mbr, sizeof(mbr)), 0);
+    blk_close(img);
+    /* Named explicitly as raw, the image takes whatever the guest writes. */
+    assert_int_equal(blk_open(path, BLK_FMT_RAW, 0, &img), 0);
+    assert_int_equal(blk_write(img, 0, hdr, sizeof(hdr)), 0);
+    blk_close(img);
+}
+
 /* ---- Locking ------------------------------------------------------------------------- */
 
 static void test_locking(void **state)
@@ -1354,6 +1392,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_raw_flush_resize, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_raw_discard_zeroes_status, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_probe, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_probed_raw_guard, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_locking, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_create_refuses, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_convert_raw, tst_setup, tst_teardown),
