@@ -402,8 +402,9 @@ static void ata_decode_set_features(struct ata_dev *d, const struct ata_taskfile
     ata_result_ok(&cmd->res);
 }
 
-static void ata_decode_power(struct ata_dev *d, uint8_t command, struct ata_cmd *cmd)
+static void ata_decode_power(struct ata_dev *d, const struct ata_taskfile *tf, struct ata_cmd *cmd)
 {
+    uint8_t command = tf->command;
     ata_result_ok(&cmd->res);
     switch (command) {
     case ATA_CMD_STANDBY:
@@ -418,6 +419,9 @@ static void ata_decode_power(struct ata_dev *d, uint8_t command, struct ata_cmd 
     default: /* CHECK POWER MODE (8.6): FFh active or idle, 00h standby. */
         cmd->res.set_tf = true;
         cmd->res.count = d->standby ? 0x00 : 0xff;
+        cmd->res.count_exp = tf->count_exp;
+        memcpy(cmd->res.lba, tf->lba, sizeof(cmd->res.lba));
+        cmd->res.device = tf->device;
         break;
     }
 }
@@ -458,7 +462,7 @@ static void ata_decode_packet_dev(struct ata_dev *d, const struct ata_taskfile *
     case ATA_CMD_IDLE_IMMEDIATE:
     case ATA_CMD_CHECK_POWER_MODE:
     case ATA_CMD_SLEEP:
-        ata_decode_power(d, tf->command, cmd);
+        ata_decode_power(d, tf, cmd);
         return;
     default:
         ata_decode_abort(d, cmd);
@@ -586,7 +590,7 @@ void ata_cmd_decode(struct ata_dev *d, const struct ata_taskfile *tf, struct ata
     case ATA_CMD_IDLE_IMMEDIATE:
     case ATA_CMD_CHECK_POWER_MODE:
     case ATA_CMD_SLEEP:
-        ata_decode_power(d, tf->command, cmd);
+        ata_decode_power(d, tf, cmd);
         return;
     default:
         if ((tf->command & 0xf0) == ATA_CMD_RECALIBRATE)

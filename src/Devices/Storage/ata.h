@@ -170,7 +170,6 @@ enum ata_cmd_kind {
     ATA_KIND_PIO_OUT,  /* data from the host by PIO, written to the medium */
     ATA_KIND_DMA_IN,   /* medium to host memory by DMA */
     ATA_KIND_DMA_OUT,  /* host memory to the medium by DMA */
-    ATA_KIND_VERIFY,   /* READ VERIFY: no data moves; the range was checked */
     ATA_KIND_FLUSH,    /* submit a BLK_OP_FLUSH to the drive */
     ATA_KIND_PACKET,   /* ATAPI PACKET: take 12 command bytes (cmd->packet_dma: data by DMA), see atapi.h */
     ATA_KIND_DIAG,     /* EXECUTE DEVICE DIAGNOSTIC: the controller runs it on every device it has */
