@@ -121,6 +121,7 @@ struct vblk {
     bool processing, again; /* the pop loop runs once at a time */
     bool stalled;           /* the pop loop stopped with every slot busy */
     bool dropping;          /* reset or destroy: completions leave the ring alone */
+    bool quiet;             /* draining: completions do not resume the pop loop */
 };
 
 /* ---- request slots ------------------------------------------------------------------ */
@@ -179,7 +180,7 @@ static void req_done(struct drive_req *dreq, int status)
         status = rc;
     }
     req_complete(s, r, status == 0 ? VBLK_S_OK : VBLK_S_IOERR);
-    if (s->stalled && !s->dropping)
+    if (s->stalled && !s->quiet)
         vblk_process(s);
 }
 
@@ -314,8 +315,8 @@ static void req_start(struct vblk *s, struct vblk_req *r)
 {
     struct virtq_elem *e = &r->elem;
     if (e->out_bytes < VBLK_HDR_BYTES || e->in_bytes < 1) {
-        virtio_dev_error(s->vdev, "%s: request without a %u-byte header or a status byte (%llu readable, %llu writable)",
-                         s->name, VBLK_HDR_BYTES, (unsigned long long)e->out_bytes,
+        virtio_dev_error(s->vdev, "request without a %u-byte header or a status byte (%llu readable, %llu writable)",
+                         VBLK_HDR_BYTES, (unsigned long long)e->out_bytes,
                          (unsigned long long)e->in_bytes);
         s->inflight--;
         req_put(s, r);
@@ -327,6 +328,7 @@ static void req_start(struct vblk *s, struct vblk_req *r)
     memcpy(&r->type, hdr, 4);
     memcpy(&sector, hdr + 8, 8);
     r->data_bytes = 0;
+    r->range_count = r->range_next = 0;
     uint64_t features = virtio_dev_features(s->vdev);
     uint8_t status;
     switch (r->type) {
@@ -419,14 +421,25 @@ static void vblk_queue_notify(void *opaque, unsigned index)
         vblk_process(opaque);
 }
 
-/* Waits for every request the drive holds; their chains are dropped while s->dropping is set. */
+/*
+ * Waits for every request the drive holds; with drop their chains are not returned.
+ * No new request starts meanwhile (completions do not resume the pop loop), so the
+ * count only falls; it stops falling only for a completion that is running further
+ * up this stack (a bounce-buffer copy into the device's own registers reset it), and
+ * waiting for that one would never end.
+ */
 static void vblk_drain(struct vblk *s, bool drop)
 {
+    bool was_dropping = s->dropping, was_quiet = s->quiet;
     s->dropping = drop;
-    while (s->drive && drive_inflight(s->drive))
+    s->quiet = true;
+    for (unsigned before; s->drive && (before = drive_inflight(s->drive)) != 0;) {
         drive_drain(s->drive);
-    s->dropping = false;
-    s->stalled = false;
+        if (drive_inflight(s->drive) >= before)
+            break;
+    }
+    s->dropping = was_dropping;
+    s->quiet = was_quiet;
 }
 
 static void vblk_virtio_reset(void *opaque)
@@ -523,6 +536,9 @@ static int vblk_save(struct pdm_dev *dev, struct ssm *ssm)
     vblk_drain(s, false);
     ssm_put_u64(ssm, s->capacity);
     virtio_pci_save(s->vdev, ssm);
+    /* Chains left in the ring while the pool was full go out now. */
+    if (s->stalled)
+        vblk_process(s);
     return ssm_status(ssm);
 }
 
@@ -542,7 +558,15 @@ static int vblk_load(struct pdm_dev *dev, struct ssm *ssm, uint32_t version)
         return VERR_SSM_CORRUPT;
     }
     vblk_drain(s, true);
-    return virtio_pci_load(s->vdev, ssm);
+    rc = virtio_pci_load(s->vdev, ssm);
+    if (rc)
+        return rc;
+    /*
+     * The driver may have made chains available that the saved device had not taken
+     * yet (its pool was full); it will not notify for them again.
+     */
+    vblk_process(s);
+    return 0;
 }
 
 const struct pdm_dev_desc g_dev_virtio_blk = {
