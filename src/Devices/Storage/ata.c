@@ -249,7 +249,7 @@ void ata_result_abort(const struct ata_dev *d, struct ata_result *res)
 {
     (void)d;
     memset(res, 0, sizeof(*res));
-    res->status = ATA_STAT_DRDY | ATA_STAT_ERR;
+    res->status = ATA_STAT_DRDY | ATA_STAT_DSC | ATA_STAT_ERR;
     res->error = ATA_ERR_ABRT;
 }
 
@@ -334,7 +334,7 @@ static void ata_decode_idnf(const struct ata_dev *d, struct ata_cmd *cmd, uint8_
 {
     cmd->kind = ATA_KIND_DONE;
     memset(&cmd->res, 0, sizeof(cmd->res));
-    cmd->res.status = ATA_STAT_DRDY | ATA_STAT_ERR;
+    cmd->res.status = ATA_STAT_DRDY | ATA_STAT_DSC | ATA_STAT_ERR;
     cmd->res.error = ATA_ERR_IDNF;
     ata_result_put_lba(d, cmd, device, lba, &cmd->res);
 }
@@ -440,7 +440,7 @@ static void ata_decode_packet_dev(struct ata_dev *d, const struct ata_taskfile *
         return;
     case ATA_CMD_IDENTIFY_PACKET:
         cmd->kind = ATA_KIND_PIO_IN;
-        ata_identify(d, 0, cmd->data);
+        ata_identify(d, d->id_flags, cmd->data);
         cmd->data_bytes = sizeof(cmd->data);
         cmd->sectors = 1;
         cmd->block_sectors = 1;
@@ -557,6 +557,7 @@ void ata_cmd_decode(struct ata_dev *d, const struct ata_taskfile *tf, struct ata
         return;
     case ATA_CMD_IDENTIFY:
         cmd->kind = ATA_KIND_PIO_IN;
+        ata_identify(d, d->id_flags, cmd->data);
         cmd->data_bytes = sizeof(cmd->data);
         cmd->sectors = 1;
         cmd->block_sectors = 1;
@@ -617,7 +618,7 @@ void ata_cmd_complete(struct ata_dev *d, struct ata_cmd *cmd, int status, uint32
         return;
     }
     memset(&cmd->res, 0, sizeof(cmd->res));
-    cmd->res.status = ATA_STAT_DRDY | ATA_STAT_ERR;
+    cmd->res.status = ATA_STAT_DRDY | ATA_STAT_DSC | ATA_STAT_ERR;
     if (status == VERR_OUT_OF_RANGE)
         cmd->res.error = ATA_ERR_IDNF;
     else if (cmd->kind == ATA_KIND_FLUSH || cmd->write || status == VERR_ACCESS_DENIED ||

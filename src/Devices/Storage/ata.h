@@ -130,6 +130,7 @@ struct ata_dev {
     bool read_lookahead;
     bool revert_on_reset; /* SET FEATURES 66h/CCh: keep settings over a soft reset when false */
     bool standby;         /* power mode for CHECK POWER MODE */
+    unsigned id_flags;    /* ATA_ID_* the controller's transport reports in IDENTIFY (set after ata_dev_init) */
 };
 
 /* Binds d to drive (NULL: no device) and sets the power-on defaults. */

@@ -815,6 +815,7 @@ static int ide_construct(struct pdm_dev *dev, const struct pdm_cfg *cfg)
             if (rc)
                 return rc;
             ata_dev_init(&d->ata, d->drive);
+            d->ata.id_flags = j ? ATA_ID_DEVICE1 : 0;
             if (d->drive && d->ata.atapi)
                 atapi_dev_init(&d->atapi, d->drive, NULL, NULL);
         }
