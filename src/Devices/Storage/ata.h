@@ -190,6 +190,7 @@ struct ata_result {
 struct ata_cmd {
     enum ata_cmd_kind kind;
     uint8_t command;
+    uint8_t device;      /* the device register as issued (CHS or LBA, for the error address) */
     bool lba48;
     bool write;          /* data moves to the medium */
     bool fua;            /* write through to stable storage: flush after the write */
