@@ -230,6 +230,7 @@ static void ahci_ata_ncq(struct ahci_cmd *c, const struct ata_taskfile *tf)
     a->kind = tf->command == ATA_CMD_WRITE_FPDMA ? ATA_KIND_DMA_OUT : ATA_KIND_DMA_IN;
     a->write = tf->command == ATA_CMD_WRITE_FPDMA;
     a->lba48 = true;
+    a->device = ATA_DEV_LBA;
     a->fua = tf->device & 0x80;
     c->fua = a->fua;
     a->lba = 0;

@@ -330,6 +330,9 @@ static bool ahci_port_fetch(struct ahci_port *port, struct ahci_cmd *c)
     uint64_t ctba = ((uint64_t)ahci_le32(hdr + 8) | (uint64_t)ahci_le32(hdr + 12) << 32) & ~0x7full;
     uint8_t cfis[20];
     mem_read(vm, ctba + AHCI_CT_CFIS, cfis, sizeof(cfis));
+    /* A register FIS is five dwords (CFL, 4.2.2): a shorter one reaches the device malformed. */
+    if ((dw0 & AHCI_HDR_CFL_MASK) < 5)
+        cfis[0] = 0;
     bool ncq = cfis[0] == FIS_TYPE_REG_H2D && (cfis[1] & 0x80) &&
                (cfis[2] == 0x60 || cfis[2] == 0x61);
     /* One non-queued command at a time, and never beside queued ones (SATA 13.6.1). */
@@ -353,7 +356,6 @@ static bool ahci_port_fetch(struct ahci_port *port, struct ahci_cmd *c)
         mem_read(vm, ctba + AHCI_CT_ACMD, c->acmd, sizeof(c->acmd));
     else
         memset(c->acmd, 0, sizeof(c->acmd));
-    (void)(dw0 & AHCI_HDR_CFL_MASK);
     return true;
 }
 
