@@ -697,6 +697,37 @@ static void test_inflight(void **state)
     tdev_teardown(&t);
 }
 
+/*
+ * A driver that makes one chain available again and again without waiting for it:
+ * the device holds at most 256 requests, leaves the rest in the ring (10 here, fewer
+ * than the ring holds) and takes them as earlier ones complete.
+ */
+static void test_request_pool_limit(void **state)
+{
+    (void)state;
+    struct tdev t;
+    tdev_setup(&t, NULL);
+    drv_init(&t, ALL_FEATURES);
+    uint16_t head = post_req(&t, 0, T_IN, 50, DATA_GPA, 512, true);
+    kick(&t);
+    for (unsigned i = 1; i < 266; i++) {
+        w16(t.vm, AVAIL_GPA + 4 + 2 * (t.avail_idx % QSIZE), head);
+        t.avail_idx++;
+        w16(t.vm, AVAIL_GPA + 2, t.avail_idx);
+        kick(&t);
+    }
+    struct drive *drive = drive_find(t.vm, "vblk0");
+    assert_non_null(drive);
+    assert_int_equal(drive_inflight(drive), 256);
+    harness_drain_io(t.vm);
+    assert_int_equal(drive_inflight(drive), 0);
+    assert_int_equal(r16(t.vm, USED_GPA + 2), 266);
+    assert_int_equal(r8(t.vm, STATUS_GPA), S_OK);
+    assert_true(guest_is_pattern(&t, DATA_GPA, 50 * 512, 512));
+    assert_int_equal(status_rd(&t), 0x0f);
+    tdev_teardown(&t);
+}
+
 static void test_flush_get_id(void **state)
 {
     (void)state;
@@ -1245,6 +1276,7 @@ int main(void)
         cmocka_unit_test(test_read_write),
         cmocka_unit_test(test_split_and_indirect),
         cmocka_unit_test(test_inflight),
+        cmocka_unit_test(test_request_pool_limit),
         cmocka_unit_test(test_flush_get_id),
         cmocka_unit_test(test_discard_write_zeroes),
         cmocka_unit_test(test_request_errors),
