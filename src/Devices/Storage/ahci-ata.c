@@ -479,7 +479,7 @@ void ahci_ata_execute(struct ahci_cmd *c)
         if (port->atapi)
             atapi_dev_reset(&port->cd);
         struct ata_result res;
-        ahci_ata_signature(port, &res);
+        ahci_port_signature(port, &res);
         ahci_cmd_finish(c, &res);
         return;
     }

@@ -257,19 +257,17 @@ void ahci_cmd_ncq_accept(struct ahci_cmd *c);
 /* Copies host bytes into (or out of) the command's PRDT ranges; returns the bytes moved. */
 uint64_t ahci_cmd_copy_to_guest(struct ahci_cmd *c, const void *buf, uint64_t len);
 uint64_t ahci_cmd_copy_from_guest(struct ahci_cmd *c, void *buf, uint64_t len);
-/* The CI-set notification for the port: SNTF and SDB after an ATAPI media change (3.3.14). */
-void ahci_port_notify(struct ahci_port *port);
 /* The ATAPI engine's notification of a media change: asynchronous notification (SNTF, SDB FIS). */
 void ahci_port_media_changed(void *opaque);
 int ahci_port_save(struct ahci_port *port, struct ssm *ssm);
 int ahci_port_load(struct ahci_port *port, struct ssm *ssm, uint32_t version);
+/* The signature D2H FIS contents after a reset of the port's device. */
+void ahci_port_signature(struct ahci_port *port, struct ata_result *res);
 
 /*
  * ahci-ata.c: runs the command in c->cfis (and c->acmd) against the port's drive and
  * ends it with ahci_cmd_finish, at once or from the drive's done().
  */
 void ahci_ata_execute(struct ahci_cmd *c);
-/* The signature D2H FIS contents after a reset of the port's device. */
-void ahci_ata_signature(struct ahci_port *port, struct ata_result *res);
 
 #endif

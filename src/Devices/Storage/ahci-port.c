@@ -314,7 +314,7 @@ static void ahci_port_control_fis(struct ahci_port *port, const uint8_t *cfis)
     if (port->atapi)
         atapi_dev_reset(&port->cd);
     struct ata_result res;
-    ahci_ata_signature(port, &res);
+    ahci_port_signature(port, &res);
     port->sig = (uint32_t)res.count | (uint32_t)res.lba[0] << 8 | (uint32_t)res.lba[1] << 16 |
                 (uint32_t)res.lba[2] << 24;
     ahci_port_post_d2h(port, &res, false);
@@ -413,7 +413,7 @@ void ahci_port_drain(struct ahci_port *port)
 
 /* ---- Link and device reset ---------------------------------------------------------------- */
 
-void ahci_ata_signature(struct ahci_port *port, struct ata_result *res)
+void ahci_port_signature(struct ahci_port *port, struct ata_result *res)
 {
     memset(res, 0, sizeof(*res));
     ata_set_signature(&port->ata, res);
@@ -441,7 +441,7 @@ static void ahci_port_link_up(struct ahci_port *port)
         atapi_dev_reset(&port->cd);
     port->ssts = AHCI_SSTS_ONLINE;
     struct ata_result res;
-    ahci_ata_signature(port, &res);
+    ahci_port_signature(port, &res);
     port->sig = (uint32_t)res.count | (uint32_t)res.lba[0] << 8 | (uint32_t)res.lba[1] << 16 |
                 (uint32_t)res.lba[2] << 24;
     ahci_port_post_d2h(port, &res, false);
