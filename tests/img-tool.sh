@@ -138,6 +138,44 @@ unchanged "refused resizes"
 run 0 resize-shrink resize --shrink "$w/r.raw" 4M && [ "$(stat -c %s "$w/r.raw")" -eq 4194304 ] || fail "resize-shrink: size"
 cmp -s -n 4194304 "$w/c.raw" "$w/r.raw" || fail "resize-shrink: data changed"
 
+# ---- differencing images (with the first format this build can create them in) -----------
+diff_fmt=""
+for fmt in qcow2 vdi; do
+    if "$img" create --format "$fmt" "$w/probe.$fmt" 1M >/dev/null 2>&1; then
+        diff_fmt=$fmt
+        rm -f "$w/probe.$fmt"
+        break
+    fi
+done
+if [ -n "$diff_fmt" ]; then
+    mkdir "$w/snaps"
+    run 0 "create-diff-$diff_fmt" create --format "$diff_fmt" --backing ../c.raw "$w/snaps/child.$diff_fmt"
+    run 0 info-diff info --machinereadable "$w/snaps/child.$diff_fmt"
+    grep -qx "backing_file=\"$(realpath "$w/c.raw")\"" "$tmp/out" || fail "info-diff: backing file"
+    grep -qx 'size=10485760' "$tmp/out" || fail "info-diff: size taken from the parent"
+    run 0 check-diff check "$w/snaps/child.$diff_fmt"
+    run 0 convert-diff convert "$w/snaps/child.$diff_fmt" "$w/flat.raw" && cmp -s "$w/c.raw" "$w/flat.raw" ||
+        fail "convert-diff: the flattened chain differs from the parent"
+    run 0 commit-diff commit "$w/snaps/child.$diff_fmt" && cmp -s "$w/a.raw" "$w/c.raw" || fail "commit-diff: parent changed"
+    snapshot
+    run 2 create-diff-missing-parent create --format "$diff_fmt" --backing nothere.raw "$w/snaps/bad.$diff_fmt" &&
+        expect_err create-diff-missing-parent "nothere.raw"
+    run 1 create-diff-fixed create --format "$diff_fmt" --fixed --backing ../c.raw "$w/snaps/bad.$diff_fmt"
+    unchanged "refused differencing images"
+    mv "$w/c.raw" "$w/c-moved.raw"
+    run 2 convert-diff-missing-parent convert "$w/snaps/child.$diff_fmt" "$w/flat2.raw" && expect_err convert-diff-missing-parent "c.raw"
+    [ -e "$w/flat2.raw" ] && fail "convert-diff-missing-parent: left a destination"
+    run 0 info-diff-missing-parent info "$w/snaps/child.$diff_fmt"
+    mv "$w/c-moved.raw" "$w/c.raw"
+    if [ $have_qemu -eq 1 ]; then
+        qemu-img info "$w/snaps/child.$diff_fmt" >"$tmp/q" 2>&1 || fail "qemu-img info failed on our $diff_fmt image"
+        grep -q "backing file: ../c.raw" "$tmp/q" || { fail "qemu-img does not see our backing file:"; sed 's/^/    /' "$tmp/q"; }
+        qemu-img compare "$w/snaps/child.$diff_fmt" "$w/c.raw" >/dev/null || fail "qemu-img compare: our chain differs from its parent"
+    fi
+else
+    echo "note: no differencing format in this build; the chain checks did not run"
+fi
+
 # ---- commit and usage -----------------------------------------------------------------
 run 2 commit-raw commit "$w/a.raw" && expect_err commit-raw "no backing file"
 for cmd in create info check convert resize commit; do

@@ -144,15 +144,23 @@ int qcow2_refcount_set(struct qcow2 *s, uint64_t cluster, uint64_t value)
     return 0;
 }
 
+bool qcow2_is_fixed_meta(const struct qcow2 *s, uint64_t offset)
+{
+    uint64_t c = offset >> s->cluster_bits;
+    uint64_t l1_first = s->l1_offset >> s->cluster_bits;
+    uint64_t l1_end = RT_ALIGN_UP(s->l1_offset + (uint64_t)s->l1_size * 8, s->cluster_size) >> s->cluster_bits;
+    uint64_t rt_first = s->rt_offset >> s->cluster_bits;
+    if (c == 0)
+        return true;
+    if (s->l1_size && c >= l1_first && c < l1_end)
+        return true;
+    return c >= rt_first && c < rt_first + s->rt_clusters;
+}
+
 /* Clusters that must never be handed out even if their refcount reads 0 (a damaged image). */
 static bool cluster_is_reserved(const struct qcow2 *s, uint64_t c)
 {
-    uint64_t off = c << s->cluster_bits;
-    if (c == 0)
-        return true;
-    if (s->l1_size && off >= s->l1_offset && off < s->l1_offset + (uint64_t)s->l1_size * 8)
-        return true;
-    return off >= s->rt_offset && off < s->rt_offset + ((uint64_t)s->rt_clusters << s->cluster_bits);
+    return qcow2_is_fixed_meta(s, c << s->cluster_bits);
 }
 
 /* Writes the table entry ri (8 bytes) and keeps the in-memory copy. */

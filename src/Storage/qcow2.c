@@ -121,6 +121,9 @@ static int l2_table_get(struct qcow2 *s, uint64_t l1i, uint8_t **table, uint64_t
     if (off >= s->file_bytes)
         return blk_bad_format(s->img, "L1 entry %llu: L2 table offset %#llx is past the end of the file",
                               (unsigned long long)l1i, (unsigned long long)off);
+    if (qcow2_is_fixed_meta(s, off))
+        return blk_bad_format(s->img, "L1 entry %llu: L2 table at %#llx overlaps the header, L1 or refcount table",
+                              (unsigned long long)l1i, (unsigned long long)off);
     bool hit;
     uint8_t *data = qcow2_slot_get(s, s->l2c, QCOW2_L2_CACHE, off, &hit);
     if (!hit) {
@@ -160,6 +163,9 @@ static int l2_entry_decode(struct qcow2 *s, uint64_t vc, uint64_t e, enum qcow2_
     if (off && off >= RT_ALIGN_UP(s->file_bytes, s->cluster_size))
         return blk_bad_format(s->img, "L2 entry of guest cluster %llu: offset %#llx is past the end of the file",
                               (unsigned long long)vc, (unsigned long long)off);
+    if (off && qcow2_is_fixed_meta(s, off))
+        return blk_bad_format(s->img, "L2 entry of guest cluster %llu: cluster %#llx overlaps the header, L1 or "
+                              "refcount table", (unsigned long long)vc, (unsigned long long)off);
     *host = off;
     if (e & QCOW2_OFLAG_ZERO)
         *kind = QCOW2_ZERO;
@@ -937,6 +943,9 @@ static int load_refcount_table(struct qcow2 *s)
         if (e >= s->file_bytes)
             return blk_bad_format(s->img, "refcount table entry %llu: block at %#llx is past the end of the file",
                                   (unsigned long long)i, (unsigned long long)e);
+        if (qcow2_is_fixed_meta(s, e))
+            return blk_bad_format(s->img, "refcount table entry %llu: block at %#llx overlaps the header, L1 or "
+                                  "refcount table", (unsigned long long)i, (unsigned long long)e);
     }
     return 0;
 }

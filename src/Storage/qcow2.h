@@ -129,6 +129,8 @@ uint8_t *qcow2_slot_get(struct qcow2 *s, struct qcow2_slot *slots, unsigned n, u
 void qcow2_compressed_range(const struct qcow2 *s, uint64_t entry, uint64_t *start, uint64_t *len);
 
 /* qcow2-refcount.c */
+/* Whether the cluster holding offset is the header, the L1 table or the refcount table. */
+bool qcow2_is_fixed_meta(const struct qcow2 *s, uint64_t offset);
 int qcow2_refcount_get(struct qcow2 *s, uint64_t cluster, uint64_t *out);
 /* Sets a refcount in a block that exists (write-through). */
 int qcow2_refcount_set(struct qcow2 *s, uint64_t cluster, uint64_t value);

@@ -45,10 +45,10 @@ static int tst_teardown(void **state)
     return 0;
 }
 
-/* "<dir>/<name>" in a static buffer per slot (a test needs at most a few paths at once). */
+/* "<dir>/<name>" in one of 16 static buffers used in turn (no test holds more paths at once). */
 static const char *tst_path(void **state, const char *name)
 {
-    static char bufs[6][512];
+    static char bufs[16][512];
     static unsigned next;
     char *buf = bufs[next++ % RT_ARRAY_SIZE(bufs)];
     snprintf(buf, sizeof(bufs[0]), "%s/%s", (const char *)*state, name);
@@ -697,6 +697,366 @@ static void test_convert_iso_and_check(void **state)
     assert_int_equal(blk_check(tst_path(state, "none.raw"), BLK_FMT_AUTO, false, &res), VERR_FILE_NOT_FOUND);
 }
 
+/* ---- Backing chains ------------------------------------------------------------------- */
+
+/*
+ * Differencing images need a format that has them (qcow2, VDI).  The chain tests use
+ * the first one this build can create and skip when there is none.
+ */
+static enum blk_format tst_diff_format(void **state)
+{
+    static const enum blk_format candidates[] = {BLK_FMT_QCOW2, BLK_FMT_VDI};
+    for (size_t i = 0; i < RT_ARRAY_SIZE(candidates); i++) {
+        const char *probe = tst_path(state, "probe.img");
+        struct blk_create_params p = {.format = candidates[i], .size_bytes = MIB};
+        int rc = blk_create(probe, &p);
+        if (rc == 0) {
+            assert_int_equal(unlink(probe), 0);
+            return candidates[i];
+        }
+        assert_int_equal(rc, VERR_NOT_SUPPORTED);
+    }
+    skip();
+    return BLK_FMT_AUTO;
+}
+
+/* A differencing image of format fmt at path over backing (stored as given); size 0: the parent's. */
+static void tst_create_diff(const char *path, enum blk_format fmt, const char *backing, uint64_t size)
+{
+    struct blk_create_params p = {.format = fmt, .size_bytes = size, .backing_path = backing};
+    assert_int_equal(blk_create(path, &p), 0);
+}
+
+/* A raw parent of size bytes holding tst_fill_pattern(seed) everywhere. */
+static void tst_create_filled_raw(const char *path, size_t size, unsigned seed)
+{
+    uint8_t *buf = malloc(size);
+    assert_non_null(buf);
+    tst_fill_pattern(buf, size, seed);
+    tst_write_file(path, buf, size);
+    free(buf);
+}
+
+static void tst_expect_pattern(struct blk_image *img, uint64_t offset, size_t len, uint64_t pattern_offset,
+                               unsigned seed)
+{
+    uint8_t *want = malloc(pattern_offset + len);
+    uint8_t *got = malloc(len);
+    assert_non_null(want);
+    assert_non_null(got);
+    tst_fill_pattern(want, pattern_offset + len, seed);
+    assert_int_equal(blk_read(img, offset, got, len), 0);
+    assert_memory_equal(got, want + pattern_offset, len);
+    free(want);
+    free(got);
+}
+
+static void test_chain_diff_over_raw(void **state)
+{
+    enum blk_format fmt = tst_diff_format(state);
+    const char *base = tst_path(state, "base.raw");
+    tst_create_filled_raw(base, 4 * MIB, 1);
+    const char *child = tst_path(state, "child.img");
+    tst_create_diff(child, fmt, "base.raw", 0);
+
+    struct blk_image *img = tst_open(child, 0);
+    assert_int_equal(blk_format(img), fmt);
+    assert_int_equal(blk_size_bytes(img), 4 * MIB);
+    struct blk_image *parent = blk_backing(img);
+    assert_non_null(parent);
+    assert_int_equal(blk_format(parent), BLK_FMT_RAW);
+    assert_true(blk_is_readonly(parent));
+    assert_null(blk_backing(parent));
+    /* Nothing written yet: every read falls through to the parent. */
+    tst_expect_pattern(img, 0, 4 * MIB, 0, 1);
+    bool alloc = true;
+    uint64_t num = 0;
+    assert_int_equal(blk_block_status(img, 0, 4 * MIB, &alloc, &num), 0);
+    assert_false(alloc);
+    assert_int_equal(num, 4 * MIB);
+
+    uint8_t data[5000];
+    tst_fill_pattern(data, sizeof(data), 2);
+    assert_int_equal(blk_write(img, MIB + 3, data, sizeof(data)), 0);
+    uint8_t rd[5000];
+    assert_int_equal(blk_read(img, MIB + 3, rd, sizeof(rd)), 0);
+    assert_memory_equal(rd, data, sizeof(rd));
+    /* The cluster around the write keeps the parent's bytes beside the new ones. */
+    tst_expect_pattern(img, MIB - 4096, 4099, MIB - 4096, 1);
+    tst_expect_pattern(img, MIB + 3 + sizeof(data), 4096, MIB + 3 + sizeof(data), 1);
+    assert_int_equal(blk_block_status(img, MIB + 3, 1, &alloc, &num), 0);
+    assert_true(alloc);
+    assert_int_equal(blk_block_status(img, 3 * MIB, MIB, &alloc, &num), 0);
+    assert_false(alloc);
+
+    struct blk_info info;
+    assert_int_equal(blk_get_info(img, &info), 0);
+    char *real = realpath(base, NULL);
+    assert_non_null(real);
+    assert_string_equal(info.backing_path, real);
+    free(real);
+    assert_int_equal(blk_flush(img), 0);
+    blk_close(img);
+
+    /* The parent file is untouched. */
+    struct blk_image *p = tst_open(base, BLK_OPEN_READONLY);
+    tst_expect_pattern(p, 0, 4 * MIB, 0, 1);
+    blk_close(p);
+    /* Reopened, the child still shows its write over the parent. */
+    img = tst_open(child, BLK_OPEN_READONLY);
+    assert_int_equal(blk_read(img, MIB + 3, rd, sizeof(rd)), 0);
+    assert_memory_equal(rd, data, sizeof(rd));
+    tst_expect_pattern(img, 2 * MIB, MIB, 2 * MIB, 1);
+    blk_close(img);
+    /* Without its chain, unwritten ranges read as zeroes. */
+    img = tst_open(child, BLK_OPEN_NO_BACKING | BLK_OPEN_READONLY);
+    assert_null(blk_backing(img));
+    assert_int_equal(blk_read(img, 2 * MIB, rd, sizeof(rd)), 0);
+    assert_true(tst_all_zero(rd, sizeof(rd)));
+    blk_close(img);
+}
+
+static void test_chain_relative_and_smaller_parent(void **state)
+{
+    enum blk_format fmt = tst_diff_format(state);
+    const char *sub = tst_path(state, "sub");
+    assert_int_equal(mkdir(sub, 0755), 0);
+    const char *base = tst_path(state, "base.raw");
+    tst_create_filled_raw(base, MIB, 3);
+    /* "../base.raw" is relative to the child's folder, not to the working directory. */
+    const char *child = tst_path(state, "sub/child.img");
+    tst_create_diff(child, fmt, "../base.raw", 4 * MIB);
+    char cwd[4096];
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    assert_int_equal(chdir("/"), 0);
+    struct blk_image *img = tst_open(child, 0);
+    assert_int_equal(chdir(*state), 0);
+    struct blk_image *img2 = NULL;
+    assert_int_equal(blk_open("sub/child.img", BLK_FMT_AUTO, BLK_OPEN_READONLY, &img2), VERR_BUSY);
+    blk_close(img);
+    img = tst_open("sub/child.img", 0);
+    assert_int_equal(chdir(cwd), 0);
+
+    /* The parent is 1 MiB, the child 4 MiB: past the parent's end reads are zeroes. */
+    assert_int_equal(blk_size_bytes(img), 4 * MIB);
+    assert_int_equal(blk_size_bytes(blk_backing(img)), MIB);
+    tst_expect_pattern(img, MIB - 100, 100, MIB - 100, 3);
+    uint8_t rd[8192];
+    assert_int_equal(blk_read(img, MIB - 4096, rd, sizeof(rd)), 0);
+    assert_true(tst_all_zero(rd + 4096, 4096));
+    uint8_t data[3000];
+    tst_fill_pattern(data, sizeof(data), 4);
+    assert_int_equal(blk_write(img, 3 * MIB + 1, data, sizeof(data)), 0);
+
+    /* Commit grows the smaller parent so everything the child shows fits. */
+    assert_int_equal(blk_commit(img, NULL, NULL), 0);
+    blk_close(img);
+    assert_int_equal(tst_file_size(base), 4 * MIB);
+    struct blk_image *p = tst_open(base, BLK_OPEN_READONLY);
+    tst_expect_pattern(p, 0, MIB, 0, 3);
+    assert_int_equal(blk_read(p, 3 * MIB + 1, rd, sizeof(data)), 0);
+    assert_memory_equal(rd, data, sizeof(data));
+    assert_int_equal(blk_read(p, 2 * MIB, rd, sizeof(rd)), 0);
+    assert_true(tst_all_zero(rd, sizeof(rd)));
+    blk_close(p);
+}
+
+static void test_chain_missing_parent(void **state)
+{
+    enum blk_format fmt = tst_diff_format(state);
+    const char *base = tst_path(state, "gone.raw");
+    tst_create_raw(base, MIB, false);
+    const char *child = tst_path(state, "orphan.img");
+    tst_create_diff(child, fmt, "gone.raw", 0);
+    assert_int_equal(unlink(base), 0);
+
+    tst_log_reset();
+    struct blk_image *img = NULL;
+    assert_int_equal(blk_open(child, BLK_FMT_AUTO, 0, &img), VERR_FILE_NOT_FOUND);
+    assert_null(img);
+    assert_true(tst_log_contains("gone.raw"));
+    assert_true(tst_log_contains("orphan.img"));
+    /* The image alone still opens (info, check), and says which parent it wants. */
+    img = tst_open(child, BLK_OPEN_NO_BACKING | BLK_OPEN_READONLY);
+    struct blk_info info;
+    assert_int_equal(blk_get_info(img, &info), 0);
+    assert_non_null(strstr(info.backing_path, "/gone.raw"));
+    assert_int_equal(info.backing_path[0], '/');
+    blk_close(img);
+    /* Opening failed without leaving a lock behind: the file opens for writing. */
+    img = tst_open(child, BLK_OPEN_NO_BACKING);
+    blk_close(img);
+    /* Nor may a new image name a missing parent. */
+    assert_int_equal(blk_create(tst_path(state, "other.img"),
+                                &(struct blk_create_params){.format = fmt, .backing_path = "gone.raw"}),
+                     VERR_FILE_NOT_FOUND);
+}
+
+static void test_chain_loops(void **state)
+{
+    enum blk_format fmt = tst_diff_format(state);
+    const char *base = tst_path(state, "base.raw");
+    tst_create_raw(base, MIB, false);
+    const char *a = tst_path(state, "a.img");
+    const char *b = tst_path(state, "b.img");
+    tst_create_diff(b, fmt, "base.raw", 0);
+    tst_create_diff(a, fmt, "b.img", 0);
+    /* A new b naming a: a -> b -> a. */
+    const char *b2 = tst_path(state, "b2.img");
+    tst_create_diff(b2, fmt, "a.img", 0);
+    assert_int_equal(rename(b2, b), 0);
+
+    tst_log_reset();
+    struct blk_image *img = NULL;
+    assert_int_equal(blk_open(a, BLK_FMT_AUTO, BLK_OPEN_READONLY, &img), VERR_BAD_FORMAT);
+    assert_null(img);
+    assert_true(tst_log_contains("loop"));
+    assert_true(tst_log_contains("a.img"));
+    assert_int_equal(blk_open(b, BLK_FMT_AUTO, 0, &img), VERR_BAD_FORMAT);
+
+    /* An image naming itself. */
+    const char *self2 = tst_path(state, "self2.img");
+    const char *self = tst_path(state, "self.img");
+    tst_create_diff(self2, fmt, "base.raw", 0);
+    tst_create_diff(self, fmt, "self2.img", 0);
+    const char *self3 = tst_path(state, "self3.img");
+    tst_create_diff(self3, fmt, "self.img", 0);
+    assert_int_equal(rename(self3, self), 0);
+    assert_int_equal(blk_open(self, BLK_FMT_AUTO, 0, &img), VERR_BAD_FORMAT);
+    /* Every file was closed and unlocked on the way out. */
+    img = tst_open(a, BLK_OPEN_NO_BACKING);
+    blk_close(img);
+    img = tst_open(base, 0);
+    blk_close(img);
+}
+
+static void test_chain_too_long(void **state)
+{
+    enum blk_format fmt = tst_diff_format(state);
+    tst_create_raw(tst_path(state, "l0.img"), 64 * 1024, false);
+    char name[32], parent[32];
+    for (unsigned i = 1; i < BLK_MAX_CHAIN; i++) {
+        snprintf(name, sizeof(name), "l%u.img", i);
+        snprintf(parent, sizeof(parent), "l%u.img", i - 1);
+        tst_create_diff(tst_path(state, name), fmt, parent, 0);
+    }
+    /* BLK_MAX_CHAIN files in all: fine. */
+    snprintf(name, sizeof(name), "l%u.img", BLK_MAX_CHAIN - 1);
+    struct blk_image *img = tst_open(tst_path(state, name), BLK_OPEN_READONLY);
+    unsigned depth = 0;
+    for (struct blk_image *i = img; i; i = blk_backing(i))
+        depth++;
+    assert_int_equal(depth, BLK_MAX_CHAIN);
+    blk_close(img);
+    /* One more is refused. */
+    snprintf(parent, sizeof(parent), "l%u.img", BLK_MAX_CHAIN - 1);
+    snprintf(name, sizeof(name), "l%u.img", BLK_MAX_CHAIN);
+    tst_create_diff(tst_path(state, name), fmt, parent, 0);
+    tst_log_reset();
+    assert_int_equal(blk_open(tst_path(state, name), BLK_FMT_AUTO, BLK_OPEN_READONLY, &img), VERR_BAD_FORMAT);
+    assert_true(tst_log_contains("too long"));
+}
+
+static void test_chain_commit(void **state)
+{
+    enum blk_format fmt = tst_diff_format(state);
+    const char *base = tst_path(state, "base.raw");
+    tst_create_filled_raw(base, 2 * MIB, 5);
+    const char *child = tst_path(state, "snap.img");
+    tst_create_diff(child, fmt, "base.raw", 0);
+    struct blk_image *img = tst_open(child, 0);
+    uint8_t data[70000];
+    tst_fill_pattern(data, sizeof(data), 6);
+    assert_int_equal(blk_write(img, 100000, data, sizeof(data)), 0);
+    assert_int_equal(blk_write(img, 2 * MIB - 512, data, 512), 0);
+
+    /* Someone else reading the parent: commit refuses and the chain still works. */
+    struct blk_image *reader = tst_open(base, BLK_OPEN_READONLY);
+    assert_int_equal(blk_commit(img, NULL, NULL), VERR_BUSY);
+    blk_close(reader);
+    assert_true(blk_is_readonly(blk_backing(img)));
+    tst_expect_pattern(img, 0, 100000, 0, 5);
+
+    struct tst_progress pr = {0};
+    assert_int_equal(blk_commit(img, tst_progress_cb, &pr), 0);
+    assert_false(pr.backwards);
+    assert_int_equal(pr.last_done, 2 * MIB);
+    /* Back to read-only and shared; the child still reads and writes. */
+    assert_true(blk_is_readonly(blk_backing(img)));
+    reader = tst_open(base, BLK_OPEN_READONLY);
+    blk_close(reader);
+    uint8_t rd[sizeof(data)];
+    assert_int_equal(blk_read(img, 100000, rd, sizeof(rd)), 0);
+    assert_memory_equal(rd, data, sizeof(rd));
+    assert_int_equal(blk_write(img, 0, data, 512), 0);
+    blk_close(img);
+
+    struct blk_image *p = tst_open(base, BLK_OPEN_READONLY);
+    assert_int_equal(blk_read(p, 100000, rd, sizeof(rd)), 0);
+    assert_memory_equal(rd, data, sizeof(rd));
+    assert_int_equal(blk_read(p, 2 * MIB - 512, rd, 512), 0);
+    assert_memory_equal(rd, data, 512);
+    /* What the child did not hold is the parent's own data, and the child's later write stayed in the child. */
+    tst_expect_pattern(p, 0, 100000, 0, 5);
+    tst_expect_pattern(p, 100000 + sizeof(data), 4096, 100000 + sizeof(data), 5);
+    blk_close(p);
+}
+
+static void test_chain_convert_flattens(void **state)
+{
+    enum blk_format fmt = tst_diff_format(state);
+    const char *base = tst_path(state, "base.raw");
+    tst_create_raw(base, 8 * MIB, false);
+    struct blk_image *img = tst_open(base, 0);
+    uint8_t data[4096];
+    tst_fill_pattern(data, sizeof(data), 7);
+    assert_int_equal(blk_write(img, 0, data, sizeof(data)), 0);
+    assert_int_equal(blk_write(img, 5 * MIB, data, sizeof(data)), 0);
+    blk_close(img);
+    const char *mid = tst_path(state, "mid.img");
+    tst_create_diff(mid, fmt, "base.raw", 0);
+    img = tst_open(mid, 0);
+    tst_fill_pattern(data, sizeof(data), 8);
+    assert_int_equal(blk_write(img, MIB, data, sizeof(data)), 0);
+    assert_int_equal(blk_write(img, 5 * MIB, data, 100), 0);
+    blk_close(img);
+    const char *top = tst_path(state, "top.img");
+    tst_create_diff(top, fmt, "mid.img", 0);
+    img = tst_open(top, 0);
+    tst_fill_pattern(data, sizeof(data), 9);
+    assert_int_equal(blk_write(img, 7 * MIB + 512, data, sizeof(data)), 0);
+    assert_int_equal(blk_write(img, 0, data, 10), 0);
+
+    const char *flat = tst_path(state, "flat.raw");
+    assert_int_equal(blk_convert(img, flat, &(struct blk_create_params){.format = BLK_FMT_RAW}, NULL, NULL), 0);
+    struct blk_image *out = tst_open(flat, BLK_OPEN_READONLY);
+    assert_null(blk_backing(out));
+    assert_int_equal(blk_size_bytes(out), 8 * MIB);
+    uint8_t *x = malloc(MIB), *y = malloc(MIB);
+    assert_non_null(x);
+    assert_non_null(y);
+    for (uint64_t off = 0; off < 8 * MIB; off += MIB) {
+        assert_int_equal(blk_read(img, off, x, MIB), 0);
+        assert_int_equal(blk_read(out, off, y, MIB), 0);
+        assert_memory_equal(x, y, MIB);
+    }
+    free(x);
+    free(y);
+    /* Only the written pieces were written: the rest stayed holes. */
+    assert_true(tst_file_allocated(flat) <= 1 * MIB);
+    blk_close(out);
+
+    /* The same chain into a standalone image of the differencing format. */
+    const char *flat2 = tst_path(state, "flat2.img");
+    assert_int_equal(blk_convert(img, flat2, &(struct blk_create_params){.format = fmt}, NULL, NULL), 0);
+    out = tst_open(flat2, BLK_OPEN_READONLY);
+    assert_null(blk_backing(out));
+    tst_expect_pattern(out, 7 * MIB + 512, sizeof(data), 0, 9);
+    tst_expect_pattern(out, 5 * MIB + 100, 1000, 100, 7);
+    blk_close(out);
+    blk_close(img);
+}
+
 /* ---- Worker pool --------------------------------------------------------------------- */
 
 #define TST_AIO_WRITES 96
@@ -988,6 +1348,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_refuses, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_convert_raw, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_convert_iso_and_check, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_chain_diff_over_raw, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_chain_relative_and_smaller_parent, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_chain_missing_parent, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_chain_loops, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_chain_too_long, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_chain_commit, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_chain_convert_flattens, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_aio_writes_then_flush, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_aio_flush_barrier, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_aio_destroy_runs_queued, tst_setup, tst_teardown),

@@ -747,6 +747,13 @@ static void test_hostile_headers(void **state)
     assert_int_equal(blk_open(bad, BLK_FMT_QCOW2, BLK_OPEN_READONLY, &img), 0);
     assert_int_equal(blk_read(img, 0, buf, sizeof(buf)), VERR_BAD_FORMAT);
     blk_close(img);
+    tst_put_be(bad, e, 8, (1ull << 63) | 0x10000);
+    assert_int_equal(blk_open(bad, BLK_FMT_QCOW2, 0, &img), 0);
+    tst_log_reset();
+    assert_int_equal(blk_write(img, 0, buf, sizeof(buf)), VERR_BAD_FORMAT);
+    assert_true(tst_log_contains("overlaps"));
+    blk_close(img);
+    assert_int_equal(tst_get_be(bad, 0x10000, 8), 0x30000); /* the refcount table was not written over */
     tst_put_be(bad, e, 8, (1ull << 62) | 0x10000);
     assert_int_equal(blk_open(bad, BLK_FMT_QCOW2, BLK_OPEN_READONLY, &img), 0);
     assert_int_equal(blk_read(img, 0, buf, sizeof(buf)), VERR_BAD_FORMAT);
