@@ -1033,6 +1033,9 @@ static bool ide_channel_consistent(const struct ide_channel *ch)
         return false;
     if (ch->packet && ch->acmd.kind > ATAPI_CHECK)
         return false;
+    if (!ch->packet && (ch->phase == IDE_PHASE_PIO_IN || ch->phase == IDE_PHASE_PIO_OUT) &&
+        ch->cmd.block_sectors == 0)
+        return false;
     switch (ch->phase) {
     case IDE_PHASE_PIO_IN:
         return ch->block_end <= ch->buf_len &&

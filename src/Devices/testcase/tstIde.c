@@ -338,6 +338,61 @@ static void test_lba48_and_hob(void **state)
     ide_fix_cleanup(&f);
 }
 
+static void test_features_and_geometry(void **state)
+{
+    struct ide_fix *f = *state;
+    struct vm *vm = f->vm;
+    uint8_t id[512], buf[512];
+    /* SET FEATURES: multiword DMA 2, then an Ultra DMA mode this drive lacks, then an unknown subcommand. */
+    ide_cmd28(vm, 0, 0, 0xef, 0, 0x22, 0x03);
+    assert_int_equal(ide_settle(vm, 0), 0x50);
+    ide_cmd28(vm, 0, 0, 0xef, 0, 0x46, 0x03);
+    assert_int_equal(ide_settle(vm, 0), 0x51);
+    ide_cmd28(vm, 0, 0, 0xef, 0, 0, 0x05); /* APM is not supported */
+    assert_int_equal(ide_settle(vm, 0), 0x51);
+    assert_int_equal(harness_inb(vm, P_ERR(0)), 0x04);
+    ide_cmd28(vm, 0, 0, 0xec, 0, 0, 0);
+    ide_settle(vm, 0);
+    ide_pio_in(vm, 0, id, sizeof(id), false);
+    assert_int_equal(id_word(id, 63), 0x0407);
+    assert_int_equal(id_word(id, 88), 0x003f);
+
+    /* INITIALIZE DEVICE PARAMETERS: 4 heads, 32 sectors per track; CHS follows the new translation. */
+    harness_outb(vm, P_DEV(0), 0xa3);
+    harness_outb(vm, P_COUNT(0), 32);
+    harness_outb(vm, P_STATUS(0), 0x91);
+    assert_int_equal(ide_settle(vm, 0), 0x50);
+    ide_cmd28(vm, 0, 0, 0xec, 0, 0, 0);
+    ide_settle(vm, 0);
+    ide_pio_in(vm, 0, id, sizeof(id), false);
+    assert_int_equal(id_word(id, 55), 4);
+    assert_int_equal(id_word(id, 56), 32);
+    assert_int_equal(id_word(id, 54), DISK_SECTORS / (4 * 32));
+    check_checksum(id);
+    /* Cylinder 2, head 3, sector 5: LBA (2 * 4 + 3) * 32 + 4. */
+    harness_outb(vm, P_DEV(0), 0xa3);
+    harness_outb(vm, P_COUNT(0), 1);
+    harness_outb(vm, P_LBAL(0), 5);
+    harness_outb(vm, P_LBAM(0), 2);
+    harness_outb(vm, P_LBAH(0), 0);
+    harness_outb(vm, P_STATUS(0), 0x20);
+    assert_int_equal(ide_settle(vm, 0), 0x58);
+    ide_pio_in(vm, 0, buf, 512, false);
+    check_sectors(buf, (2 * 4 + 3) * 32 + 4, 1);
+    /* Head 4 is outside the translation. */
+    harness_outb(vm, P_DEV(0), 0xa4);
+    harness_outb(vm, P_STATUS(0), 0x20);
+    assert_int_equal(ide_settle(vm, 0), 0x51);
+    assert_int_equal(harness_inb(vm, P_ERR(0)), 0x10);
+    /* Power-on (hardware) reset restores the default translation. */
+    pdm_dev_desc(f->ide)->reset(f->ide);
+    ide_cmd28(vm, 0, 0, 0xec, 0, 0, 0);
+    ide_settle(vm, 0);
+    ide_pio_in(vm, 0, id, sizeof(id), false);
+    assert_int_equal(id_word(id, 55), 16);
+    assert_int_equal(id_word(id, 63), 0x0007);
+}
+
 /* ---- DMA ------------------------------------------------------------------------------------------ */
 
 static void test_dma(void **state)
@@ -735,6 +790,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_identify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pio_lba28, setup, teardown),
         cmocka_unit_test_setup_teardown(test_multiple, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_features_and_geometry, setup, teardown),
         cmocka_unit_test(test_lba48_and_hob),
         cmocka_unit_test_setup_teardown(test_dma, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dma_stop_early, setup, teardown),
