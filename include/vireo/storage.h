@@ -134,5 +134,7 @@ unsigned drive_inflight(const struct drive *drive);
  * (VM lock held by the caller): reset, saved state, media changes and tests.
  */
 void drive_drain(struct drive *drive);
+/* drive_drain for every drive of vm, until none has a request pending (VM lock held). */
+void drive_drain_all(struct vm *vm);
 
 #endif

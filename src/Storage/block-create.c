@@ -232,15 +232,17 @@ struct blk_progress {
     void *opaque;
     uint64_t total;
     unsigned last_percent;
+    bool ended; /* the call for done == total was made */
 };
 
 static void blk_progress_report(struct blk_progress *pr, uint64_t done)
 {
-    if (!pr->fn)
+    if (!pr->fn || pr->ended)
         return;
     unsigned percent = pr->total ? (unsigned)(done * 100 / pr->total) : 100;
     if (percent != pr->last_percent || done == pr->total) {
         pr->last_percent = percent;
+        pr->ended = done == pr->total;
         pr->fn(pr->opaque, done, pr->total);
     }
 }

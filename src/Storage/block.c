@@ -182,8 +182,8 @@ static int blk_chain_check(const char *path, const struct stat *st, struct blk_i
     for (struct blk_image *c = child; c; c = c->child) {
         struct blk_file *f = blk_file_of(c);
         if (f->dev == st->st_dev && f->ino == st->st_ino) {
-            LOG_ERR("%s: backing chain loop: %s names a file already in its chain (%s)", child->path,
-                    path, c->path);
+            LOG_ERR("%s: backing chain loop: its backing file %s is already in the chain (as %s)",
+                    child->path, path, c->path);
             return VERR_BAD_FORMAT;
         }
         depth++;
@@ -213,7 +213,10 @@ static int blk_open_backing(struct blk_image *img)
 {
     if (!img->backing_name[0])
         return blk_bad_format(img, "empty backing file name");
-    char *bpath = blk_backing_resolve(img->path, img->backing_name);
+    /* Absolute, so that commit can reopen it after the working directory changed. */
+    char *resolved = blk_backing_resolve(img->path, img->backing_name);
+    char *bpath = resolved ? blk_path_absolute(resolved) : NULL;
+    free(resolved);
     if (!bpath)
         return VERR_NO_MEMORY;
     int rc = blk_open_internal(bpath, img->backing_format, BLK_OPEN_READONLY, img, &img->backing);

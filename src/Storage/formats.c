@@ -5,5 +5,7 @@ const struct blk_format_ops *const g_blk_formats[] = {
     &g_blk_format_raw,
     &g_blk_format_iso,
     &g_blk_format_vdi,
+    &g_blk_format_qcow2,
+    &g_blk_format_vmdk,
     NULL,
 };

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "vireo/storage.h"
 
 struct harness_irq_watch {
     unsigned rises[PDM_GSI_COUNT];
@@ -170,4 +171,11 @@ void harness_shuffle(uint32_t *ops, unsigned n, uint32_t *state)
         ops[i] = ops[j];
         ops[j] = t;
     }
+}
+
+void harness_drain_io(struct vm *vm)
+{
+    vm_lock(vm);
+    drive_drain_all(vm);
+    vm_unlock(vm);
 }

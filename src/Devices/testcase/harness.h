@@ -45,6 +45,9 @@ uint32_t harness_rand(uint32_t *state);
 /* Fills ops with 0..n-1 in a random order drawn from state. */
 void harness_shuffle(uint32_t *ops, unsigned n, uint32_t *state);
 
+/* Waits for every drive request of vm and runs its completion (storage controllers' done()), as the event loop would. */
+void harness_drain_io(struct vm *vm);
+
 /* Saves dev's state with its descriptor's save(), resets it, loads it back; returns the load status. */
 int harness_dev_save_reset_load(struct pdm_dev *dev);
 
