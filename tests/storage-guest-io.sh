@@ -27,7 +27,7 @@ if ! storage_boot "$tmp/com1.txt" 400 STORAGE-DONE --cdrom "$iso" --boot d \
 fi
 fail=0
 for c in ide ahci virtio; do
-    line=$(grep -a "^STORAGE-DISK .* ${size_mb[$c]}" "$tmp/com1.txt" | tr -d '\r' |
+    line=$(grep -a "^STORAGE-DISK " "$tmp/com1.txt" | tr -d '\r' |
         awk -v s=$((size_mb[$c] << 11)) '$3 == s' | head -n 1)
     if [ -z "$line" ]; then
         echo "FAIL: the guest found no ${size_mb[$c]} MiB disk for $c"; fail=1; continue
@@ -38,8 +38,9 @@ for c in ide ahci virtio; do
     [[ "$path" == *"${pci[$c]}"* ]] || { echo "FAIL: $c ($name) is at $path, not behind ${pci[$c]}"; fail=1; }
     grep -aq "^STORAGE-WROTE $name 0" "$tmp/com1.txt" || { echo "FAIL: $c ($name): the guest's write failed"; fail=1; }
     qemu-img convert -O raw "$tmp/$c.${fmt[$c]}" "$tmp/$c.after" || { echo "FAIL: qemu-img cannot read $c.${fmt[$c]} afterwards"; fail=1; continue; }
-    got=$(dd if="$tmp/$c.after" bs=1 skip=$((2 << 20)) count=32 2>/dev/null | tr -d '\0')
-    [ "$got" = "VIREO-GUEST-WROTE-$name" ] || { echo "FAIL: $c: the image holds '$got' at 2 MiB, want VIREO-GUEST-WROTE-$name"; fail=1; }
+    want="VIREO-GUEST-WROTE-$name"
+    got=$(dd if="$tmp/$c.after" bs=1 skip=$((2 << 20)) count=${#want} 2>/dev/null | tr -c '[:print:]' '?')
+    [ "$got" = "$want" ] || { echo "FAIL: $c: the image holds '$got' at 2 MiB, want $want"; fail=1; }
     cmp -s <(head -c 2097152 "$tmp/$c.src") <(head -c 2097152 "$tmp/$c.after") || { echo "FAIL: $c: the first 2 MiB changed"; fail=1; }
     [ $fail -eq 0 ] && echo "ok   $c: the guest's $name (${fmt[$c]}) read back md5 $md5 and its write reached the image"
 done

@@ -458,10 +458,6 @@ void ahci_ata_execute(struct ahci_cmd *c)
         c->proto = AHCI_PROTO_DMA_OUT;
         ahci_ata_rw(c);
         return;
-    case ATA_KIND_VERIFY:
-        ata_cmd_complete(&port->ata, a, 0, a->sectors);
-        ahci_cmd_finish(c, &a->res);
-        return;
     case ATA_KIND_FLUSH:
         ahci_ata_submit(c, BLK_OP_FLUSH, 0, 0, STAGE_FLUSH);
         return;

@@ -494,14 +494,14 @@ static void test_errors(void **state)
     port_start(vm, 0);
     uint8_t cfis[20];
     struct prd prd = {BUF, 4096};
-    /* Past the end: TFES, IDNF in PxTFD, the slot stays in PxCI and the list halts. */
+    /* Past the end: TFES, IDNF with DRDY, DSC and ERR in PxTFD, the slot stays in PxCI and the list halts. */
     fis_rw(cfis, 0x25, DISK_SECTORS - 2, 4);
     build_cmd(vm, 0, 0, cfis, NULL, &prd, 1, false);
     fis_rw(cfis, 0xec, 0, 0);
     build_cmd(vm, 0, 1, cfis, NULL, &prd, 1, false);
     run(vm, 0, 3);
     assert_true(rd(vm, PX(0, PXIS)) & (1u << 30));
-    assert_int_equal(rd(vm, PX(0, PXTFD)), 0x1041);
+    assert_int_equal(rd(vm, PX(0, PXTFD)), 0x1051);
     assert_int_equal(rd(vm, PX(0, PXCI)), 3);
     /* Recovery as in AHCI 6.2.2.1: clear ST (PxCI empties), clear PxIS, set ST again. */
     wr(vm, PX(0, PXCMD), 0x10);
@@ -547,7 +547,7 @@ static void test_errors(void **state)
     build_cmd(vm, 0, 0, cfis, NULL, &prd, 1, false);
     run(vm, 0, 1);
     assert_int_equal(rd(vm, PX(0, PXCI)), 1);
-    assert_int_equal(rd(vm, PX(0, PXTFD)), 0x0441);
+    assert_int_equal(rd(vm, PX(0, PXTFD)), 0x0451);
 }
 
 static void test_interrupts(void **state)
