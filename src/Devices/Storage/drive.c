@@ -5,7 +5,9 @@
  * list into host iovecs where the guest memory is plain RAM, or one bounce buffer for
  * the whole transfer when any piece is not (MMIO, unassigned, a read-only alias, a
  * range crossing regions): DMA that hits such memory is rare and correctness beats
- * speed there.  Workers do the file I/O without the VM lock.  A finished request is
+ * speed there.  The bounce buffer meets RAM only (the rest reads as all ones and
+ * swallows writes), so a transfer never runs device code.  Workers do the file I/O
+ * without the VM lock.  A finished request is
  * queued on the drive, and the drive's eventfd wakes the event loop, which takes the
  * VM lock, copies bounce buffers into the guest, tells the memory map about the
  * written pages (the software CPU drops translations of overwritten code) and calls
@@ -160,6 +162,31 @@ static void op_worker_done(struct blk_request *blk, int status)
     }
 }
 
+/*
+ * Copies between a bounce buffer and guest memory, page by page, touching RAM only:
+ * pieces that are not RAM (MMIO, ROM for writes, unassigned) read as all ones and
+ * swallow writes.  A device's registers are never reached by a transfer the guest aimed
+ * at them, so no device code runs re-entered from inside a completion.
+ */
+static void dma_copy(struct vm *vm, uint64_t gpa, uint8_t *buf, uint64_t len, bool to_guest)
+{
+    while (len > 0) {
+        uint64_t chunk = RT_MIN(len, 4096 - (gpa & 4095));
+        void *hva = mem_gpa_to_hva(vm, gpa, (size_t)chunk, to_guest);
+        if (hva && to_guest) {
+            memcpy(hva, buf, (size_t)chunk);
+            mem_notify_written(vm, gpa, chunk);
+        } else if (hva) {
+            memcpy(buf, hva, (size_t)chunk);
+        } else if (!to_guest) {
+            memset(buf, 0xff, (size_t)chunk);
+        }
+        gpa += chunk;
+        buf += chunk;
+        len -= chunk;
+    }
+}
+
 /* VM lock held: finish one op (bounce copy-out, memory notification, done()). */
 static void op_finish(struct drive *d, struct drive_op *op)
 {
@@ -169,7 +196,7 @@ static void op_finish(struct drive *d, struct drive_op *op)
         if (op->bounce) {
             uint64_t off = 0;
             for (unsigned i = 0; i < op->sg_count; i++) {
-                mem_write(d->vm, op->sg[i].gpa, op->bounce + off, op->sg[i].len);
+                dma_copy(d->vm, op->sg[i].gpa, op->bounce + off, op->sg[i].len, true);
                 off += op->sg[i].len;
             }
         } else {
@@ -296,7 +323,7 @@ static int build_transfer(struct drive *d, struct drive_op *op, const struct dri
     if (!to_guest) {
         uint64_t off = 0;
         for (unsigned i = 0; i < n; i++) {
-            mem_read(d->vm, op->sg[i].gpa, op->bounce + off, op->sg[i].len);
+            dma_copy(d->vm, op->sg[i].gpa, op->bounce + off, op->sg[i].len, false);
             off += op->sg[i].len;
         }
     }

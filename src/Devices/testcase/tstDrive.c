@@ -161,6 +161,60 @@ static void test_write_and_bounce(void **state)
     drive_destroy(d);
 }
 
+static unsigned g_mmio_calls;
+static uint64_t mmio_read(void *opaque, uint64_t offset, unsigned size)
+{
+    (void)opaque, (void)offset, (void)size;
+    g_mmio_calls++;
+    return 0;
+}
+static void mmio_write(void *opaque, uint64_t offset, uint64_t value, unsigned size)
+{
+    (void)opaque, (void)offset, (void)value, (void)size;
+    g_mmio_calls++;
+}
+static const struct io_ops g_mmio_ops = { .read = mmio_read, .write = mmio_write };
+
+/* DMA the guest aims at a device's registers never reaches them: reads see ones, writes vanish. */
+static void test_dma_never_reaches_mmio(void **state)
+{
+    struct fixture *f = *state;
+    struct mem_region *mmio;
+    assert_int_equal(mem_region_create_mmio(f->vm, "regs", 4096, &g_mmio_ops, NULL, &mmio), 0);
+    assert_int_equal(mem_region_map(mmio, 0x80000000ull, 10), 0);
+    struct drive *d = make_disk(f, "d4", false);
+    uint8_t *ram = mem_gpa_to_hva(f->vm, 0, RAM_BYTES, false);
+    memset(ram + 0x3000, 0x11, 512);
+    struct drive_sg sg[2] = { { 0x3000, 512 }, { 0x80000000ull, 512 } };
+    struct done_rec r = { 0 };
+    struct drive_req req = { .op = BLK_OP_READ, .offset_bytes = 0, .len_bytes = 1024, .sg = sg, .sg_count = 2,
+                             .done = on_done, .opaque = &r };
+    g_mmio_calls = 0;
+    vm_lock(f->vm);
+    assert_int_equal(drive_submit(d, &req), 0);
+    vm_unlock(f->vm);
+    harness_drain_io(f->vm);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(g_mmio_calls, 0);
+    for (size_t i = 0; i < 512; i++)
+        assert_int_equal(ram[0x3000 + i], pattern(3, i));
+    req.op = BLK_OP_WRITE;
+    req.offset_bytes = 8192;
+    vm_lock(f->vm);
+    assert_int_equal(drive_submit(d, &req), 0);
+    vm_unlock(f->vm);
+    harness_drain_io(f->vm);
+    assert_int_equal(r.calls, 2);
+    assert_int_equal(g_mmio_calls, 0);
+    uint8_t buf[1024];
+    assert_int_equal(blk_read(drive_image(d), 8192, buf, sizeof(buf)), 0);
+    for (size_t i = 0; i < 512; i++)
+        assert_int_equal(buf[i], pattern(3, i));
+    for (size_t i = 512; i < 1024; i++)
+        assert_int_equal(buf[i], 0xff);
+    drive_destroy(d);
+}
+
 static void test_checks_before_submit(void **state)
 {
     struct fixture *f = *state;
@@ -292,6 +346,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_read_into_ram, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_and_bounce, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dma_never_reaches_mmio, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checks_before_submit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cdrom_media, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cfg, setup, teardown),
