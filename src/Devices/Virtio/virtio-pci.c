@@ -112,6 +112,7 @@ struct virtio_dev {
     uint8_t isr;
     bool error_logged; /* guest errors are logged once per reset */
     bool odd_access_logged;
+    bool no_master_logged;
     struct virtq queues[VIRTIO_QUEUES_MAX];
 };
 
@@ -369,9 +370,9 @@ static void notify_write(struct virtio_dev *v, unsigned off)
         return;
     /* A function that may not master the bus must not touch guest memory. */
     if (!pci_dev_is_bus_master(v->pci)) {
-        if (!v->odd_access_logged) {
+        if (!v->no_master_logged) {
             LOG_WARN("%s: queue %u notified while bus mastering is off; ignored (logged once)", v->name, index);
-            v->odd_access_logged = true;
+            v->no_master_logged = true;
         }
         return;
     }
