@@ -80,7 +80,7 @@
 #define IEM_MTRR_CAP 0x508u
 _Static_assert((IEM_MTRR_CAP & 0xff) * 2 <= RT_ARRAY_SIZE(((struct iem_cpu *)0)->mtrr_var), "mtrr_var holds every range");
 #define IEM_MICROCODE_REV 0x21u
-#define IEM_CPUID_MAX_BASIC 0x16u
+#define IEM_CPUID_MAX_BASIC 0xbu
 #define IEM_CPUID_MAX_EXT 0x80000008u
 /* Family 6, model 3Ah (extended model 3, model 0Ah), stepping 9. */
 #define IEM_CPUID_SIGNATURE 0x000306a9u
@@ -270,28 +270,6 @@ void iem_cpuid(struct iem_cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t ou
             out[2] |= 2u << 8;
         }
         break;
-    case 0x15:
-        /*
-         * TSC and core crystal clock (SDM vol. 2A, CPUID leaf 15h): a 25 MHz crystal and the
-         * ratio that gives the virtual TSC's rate exactly (or the rate as the crystal).  A guest then knows the TSC's
-         * frequency without timing it against the PIT, which an emulated CPU makes
-         * unreliable (Linux would fall back to the jiffies clocksource).
-         */
-        if (tsc_khz(cpu) % 25000 == 0) {
-            out[0] = 1;
-            out[1] = (uint32_t)(tsc_khz(cpu) / 25000);
-            out[2] = 25000000;
-        } else {
-            /* Guests multiply the crystal (kHz) by the numerator in 32 bits: keep that product small. */
-            out[0] = out[1] = 1;
-            out[2] = (uint32_t)RT_MIN(tsc_khz(cpu) * 1000, (uint64_t)UINT32_MAX);
-        }
-        break;
-    case 0x16:
-        /* Processor frequency information (MHz): base and maximum at the TSC's rate, a 100 MHz bus. */
-        out[0] = out[1] = (uint32_t)(tsc_khz(cpu) / 1000);
-        out[2] = 100;
-        break;
     case 0x80000000u:
         out[0] = IEM_CPUID_MAX_EXT;
         break;
@@ -316,7 +294,7 @@ void iem_cpuid(struct iem_cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t ou
         out[0] = (48u << 8) | IEM_SYS_PHYS_BITS;
         break;
     default:
-        /* Leaves 3, 5, 8-0Ah, 0Ch-14h, 80000005h: all zero. */
+        /* Leaves 3, 5, 8-0Ah, 80000005h: all zero. */
         break;
     }
 }
