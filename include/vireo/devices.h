@@ -131,6 +131,22 @@ void serial_backend_close(struct serial_backend *backend);
 
 #define PC_SERIAL_PORTS 4
 
+/* Storage: which controller a drive hangs on. */
+enum pc_storage_bus { PC_BUS_IDE, PC_BUS_AHCI, PC_BUS_VIRTIO };
+#define PC_MAX_DRIVES   16
+#define PC_IDE_PORTS    4 /* primary master, primary slave, secondary master, secondary slave */
+#define PC_AHCI_PORTS   6
+#define PC_VIRTIO_BLKS  8 /* one virtio-blk function per disk */
+
+struct pc_drive {
+    enum pc_storage_bus bus;
+    int port;            /* IDE 0-3, AHCI 0-5; -1: the first free one (virtio: its own function) */
+    bool cdrom;
+    const char *path;    /* NULL: an empty CD drive */
+    const char *format;  /* NULL: probe */
+    bool readonly;
+};
+
 struct pc_params {
     const char *bios_path;    /* NULL: the SeaBIOS image from Debian's seabios package */
     const char *kernel_path;  /* direct Linux boot when set (bzImage) */
@@ -138,7 +154,9 @@ struct pc_params {
     const char *cmdline;
     const char *serial[PC_SERIAL_PORTS]; /* backend spec per COM port, NULL: not present */
     bool test_exit;           /* add the test exit device */
-    const char *boot_order;   /* e.g. "cdn"; firmware boot order (future storage) */
+    const char *boot_order;   /* firmware boot order: 'c' hard disks, 'd' CD/DVD drives (NULL: "dc") */
+    struct pc_drive drives[PC_MAX_DRIVES];
+    unsigned drive_count;
     bool apic;                /* local APICs and an I/O APIC (software CPU only; KVM hides the APIC) */
 };
 

@@ -8,6 +8,8 @@ const struct pdm_dev_desc *const g_pdm_devices[] = {
     &g_dev_i440fx, &g_dev_fwcfg, &g_dev_debugport, &g_dev_testexit,
     &g_dev_apic, &g_dev_ioapic,
     &g_dev_piix3_ide,
+    &g_dev_virtio_blk,
+    &g_dev_ahci,
     NULL,
 };
 

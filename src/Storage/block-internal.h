@@ -76,6 +76,7 @@ struct blk_image {
     struct blk_image *backing;      /* opened by block.c */
     struct blk_image *child;        /* the image whose parent this is (chain checks) */
     bool written;                   /* something was written since the last fdatasync */
+    bool probed_raw;                /* raw because probing found no format: guarded writes to the header area */
     struct rt_mutex lock;
     void *priv;                     /* the format's state */
 };

@@ -344,6 +344,7 @@ int blk_open_internal(const char *path, enum blk_format fmt, unsigned flags, str
     img->flags = flags;
     img->child = child;
     img->backing_format = BLK_FMT_AUTO;
+    img->probed_raw = fmt == BLK_FMT_AUTO && ops->format == BLK_FMT_RAW;
 
     rc = ops->open(img);
     if (rc < 0) {
@@ -435,6 +436,7 @@ static int blk_reopen_fd(struct blk_image *img, int fd, bool readonly)
     int old_fd = img->fd;
     img->fd = fd;
     img->readonly = readonly;
+    img->flags = readonly ? img->flags | BLK_OPEN_READONLY : img->flags & ~BLK_OPEN_READONLY;
     int rc = img->ops->open(img);
     if (rc == 0 && img->backing && img->ops->backing_opened)
         rc = img->ops->backing_opened(img);
@@ -594,9 +596,41 @@ static int blk_do_read(struct blk_image *img, uint64_t offset, void *buf, size_t
     return rc;
 }
 
+/*
+ * A raw image found by probing must never become another format through what the guest
+ * writes: opened again with probing, a qcow2, VDI or VMDK header written by the guest
+ * would name any host file as its parent.  So a write into the probed area is applied to
+ * a copy of the header first and refused (the guest sees an I/O error) when the result
+ * would probe as a format with metadata.  Naming the format (raw) lifts the guard.
+ */
+static int blk_probed_raw_guard(struct blk_image *img, uint64_t offset, const void *buf, size_t len)
+{
+    size_t head_len = (size_t)RT_MIN((uint64_t)BLK_PROBE_BYTES, img->size_bytes);
+    if (offset >= head_len)
+        return 0;
+    uint8_t *head = malloc(head_len);
+    if (!head)
+        return VERR_NO_MEMORY;
+    int rc = img->ops->read(img, 0, head, head_len);
+    if (rc == 0) {
+        memcpy(head + offset, buf, RT_MIN(len, head_len - (size_t)offset));
+        const struct blk_format_ops *ops = blk_probe(img->path, head, head_len, img->size_bytes);
+        if (ops->format != BLK_FMT_RAW && ops->format != BLK_FMT_ISO) {
+            LOG_WARN("%s: refused a write that would turn this image, taken as raw by probing, into a %s header; "
+                     "give its format (raw) explicitly to allow it",
+                     img->path, ops->name);
+            rc = VERR_ACCESS_DENIED;
+        }
+    }
+    free(head);
+    return rc;
+}
+
 static int blk_do_write(struct blk_image *img, uint64_t offset, const void *buf, size_t len)
 {
     int rc;
+    if (img->probed_raw && offset < BLK_PROBE_BYTES && (rc = blk_probed_raw_guard(img, offset, buf, len)))
+        return rc;
     if (img->ops->concurrent) {
         rc = blk_range_check(img, offset, len);
         if (rc == 0)

@@ -126,6 +126,7 @@ struct vdi {
     uint64_t *used;      /* bit per slot: some entry points there */
     uint8_t *buf;        /* one data block (stride bytes), for allocation and copies */
     bool modify_stamped; /* the modification UUID was renewed in this session */
+    bool freed_unsynced; /* a data block was freed and not synced since: no reuse before a sync */
 };
 
 static bool vdi_is_diff(const struct vdi *s)
@@ -216,8 +217,10 @@ static int vdi_map_store(struct blk_image *img, uint32_t idx, uint32_t entry)
     if (rc)
         return rc;
     uint32_t old = s->map[idx];
-    if (vdi_is_slot(old))
+    if (vdi_is_slot(old)) {
         vdi_used_set(s, old, false);
+        s->freed_unsynced = true;
+    }
     if (vdi_is_slot(entry))
         vdi_used_set(s, entry, true);
     s->map[idx] = entry;
@@ -533,14 +536,19 @@ static int vdi_slot_pick(struct blk_image *img, uint32_t *out)
         *out = s->next_slot;
         return 0;
     }
-    for (uint32_t slot = 0; slot < s->blocks; slot++) {
-        if (!vdi_used_get(s, slot)) {
-            /* The discard that freed it must be on disk before the slot gets new data. */
-            int rc = blk_file_sync(img);
-            if (rc == 0)
-                *out = slot;
+    for (size_t w = 0; w < ((size_t)s->blocks + 63) / 64; w++) {
+        if (s->used[w] == UINT64_MAX)
+            continue;
+        uint32_t slot = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(~s->used[w]));
+        if (slot >= s->blocks)
+            break;
+        /* The discard that freed it must be on disk before the slot gets new data. */
+        int rc = s->freed_unsynced ? blk_file_sync(img) : 0;
+        if (rc)
             return rc;
-        }
+        s->freed_unsynced = false;
+        *out = slot;
+        return 0;
     }
     LOG_ERR("%s: no free data block although a map entry is unallocated", img->path);
     return VERR_BAD_FORMAT;

@@ -125,8 +125,7 @@ static int desc_parse_extent(const char *path, unsigned lineno, char *line, stru
         return vmdk_unsupported(path, "descriptor line %u: NOACCESS extents are not supported", lineno);
 
     struct vmdk_desc_extent ext = {0};
-    if (!desc_parse_dec(size, &ext.sectors) || ext.sectors == 0 ||
-        ext.sectors > BLK_MAX_SIZE_BYTES / VMDK_SECTOR)
+    if (!desc_parse_dec(size, &ext.sectors) || ext.sectors == 0 || ext.sectors > BLK_MAX_SIZE_BYTES / VMDK_SECTOR)
         return vmdk_bad(path, "descriptor line %u: bad extent size \"%.32s\"", lineno, size);
 
     if (strcmp(type, "FLAT") == 0) {

@@ -19,15 +19,15 @@
  * own descriptor.  Everything here is read-only.
  */
 
-#define VMDK_SECTOR 512u
-#define VMDK_SPARSE_MAGIC 0x564d444bu /* "KDMV" as a little-endian uint32 */
-#define VMDK_COWD_MAGIC   0x44574f43u /* "COWD": ESX server sparse extents */
-#define VMDK_GTES_PER_GT  512u        /* VDF "Hosted Sparse Extent Header": numGTEsPerGT is always 512 */
-#define VMDK_GT_BYTES     (VMDK_GTES_PER_GT * 4u)
-#define VMDK_GT_SECTORS   (VMDK_GT_BYTES / VMDK_SECTOR)
-#define VMDK_GD_AT_END    UINT64_C(0xffffffffffffffff) /* stream-optimized: the real gdOffset is in the footer */
-#define VMDK_MAX_GRAIN_SECTORS 128u   /* 64 KiB; tools write 64 KiB grains, larger ones are refused */
-#define VMDK_MARKER_BYTES 12u         /* grain marker: uint64 lba, uint32 size, then the data */
+#define VMDK_SECTOR            512u
+#define VMDK_SPARSE_MAGIC      0x564d444bu /* "KDMV" as a little-endian uint32 */
+#define VMDK_COWD_MAGIC        0x44574f43u /* "COWD": ESX server sparse extents */
+#define VMDK_GTES_PER_GT       512u        /* VDF "Hosted Sparse Extent Header": numGTEsPerGT is always 512 */
+#define VMDK_GT_BYTES          (VMDK_GTES_PER_GT * 4u)
+#define VMDK_GT_SECTORS        (VMDK_GT_BYTES / VMDK_SECTOR)
+#define VMDK_GD_AT_END         UINT64_C(0xffffffffffffffff) /* stream-optimized: the real gdOffset is in the footer */
+#define VMDK_MAX_GRAIN_SECTORS 128u /* 64 KiB; tools write 64 KiB grains, larger ones are refused */
+#define VMDK_MARKER_BYTES      12u  /* grain marker: uint64 lba, uint32 size, then the data */
 
 /* Header flags (VDF "Hosted Sparse Extent Header"). */
 #define VMDK_FLAG_NL_TEST    0x00000001u /* the newline test characters are valid */
@@ -46,9 +46,9 @@
 #define VMDK_MARKER_FOOTER 3u
 
 /* Bounds on untrusted descriptor text. */
-#define VMDK_DESC_MAX_EMBEDDED (64u * 1024u) /* inside a sparse extent */
+#define VMDK_DESC_MAX_EMBEDDED (64u * 1024u)   /* inside a sparse extent */
 #define VMDK_DESC_MAX_FILE     (1024u * 1024u) /* a descriptor file of its own (long split-extent lists) */
-#define VMDK_MAX_EXTENTS       512u /* each one an open file */
+#define VMDK_MAX_EXTENTS       512u            /* each one an open file */
 #define VMDK_CREATE_TYPE_MAX   64u
 
 #define VMDK_NO_PARENT_CID 0xffffffffu

@@ -119,14 +119,14 @@ static int sparse_parse_header(struct vmdk_sparse *sp, const uint8_t *hdr)
     sp->flags = blk_le32(hdr + HDR_FLAGS);
     if (sp->version < 1 || sp->version > 3)
         return vmdk_unsupported(path, "sparse extent version %u is not supported (1 to 3 are)", sp->version);
-    if ((sp->flags & VMDK_FLAG_NL_TEST) &&
-        (hdr[HDR_NL_SINGLE] != '\n' || hdr[HDR_NL_SINGLE + 1] != ' ' || hdr[HDR_NL_SINGLE + 2] != '\r' ||
-         hdr[HDR_NL_SINGLE + 3] != '\n'))
+    if ((sp->flags & VMDK_FLAG_NL_TEST) && (hdr[HDR_NL_SINGLE] != '\n' || hdr[HDR_NL_SINGLE + 1] != ' ' ||
+                                            hdr[HDR_NL_SINGLE + 2] != '\r' || hdr[HDR_NL_SINGLE + 3] != '\n'))
         return vmdk_bad(path, "the header's newline test characters were altered (copied in text mode?)");
 
     sp->capacity_sectors = blk_le64(hdr + HDR_CAPACITY);
     if (sp->capacity_sectors == 0 || sp->capacity_sectors > BLK_MAX_SIZE_BYTES / VMDK_SECTOR)
-        return vmdk_bad(path, "capacity of %llu sectors is 0 or more than %llu", (unsigned long long)sp->capacity_sectors,
+        return vmdk_bad(path, "capacity of %llu sectors is 0 or more than %llu",
+                        (unsigned long long)sp->capacity_sectors,
                         (unsigned long long)(BLK_MAX_SIZE_BYTES / VMDK_SECTOR));
     sp->grain_sectors = blk_le64(hdr + HDR_GRAIN);
     if (sp->grain_sectors == 0 || sp->grain_sectors > VMDK_MAX_GRAIN_SECTORS ||
@@ -151,8 +151,8 @@ static int sparse_parse_header(struct vmdk_sparse *sp, const uint8_t *hdr)
     sp->desc_sectors = blk_le64(hdr + HDR_DESC_SIZE);
     if (sp->desc_sector != 0 && sp->desc_sectors != 0) {
         if (sp->desc_sectors > VMDK_DESC_MAX_EMBEDDED / VMDK_SECTOR)
-            return vmdk_bad(path, "descriptorSize of %llu sectors is more than %u", (unsigned long long)sp->desc_sectors,
-                            VMDK_DESC_MAX_EMBEDDED / VMDK_SECTOR);
+            return vmdk_bad(path, "descriptorSize of %llu sectors is more than %u",
+                            (unsigned long long)sp->desc_sectors, VMDK_DESC_MAX_EMBEDDED / VMDK_SECTOR);
         if (sp->desc_sector >= sparse_file_sectors(sp) || sp->desc_sectors > sparse_file_sectors(sp) - sp->desc_sector)
             return vmdk_bad(path, "the embedded descriptor (sector %llu) is not inside the file",
                             (unsigned long long)sp->desc_sector);
@@ -394,7 +394,16 @@ int vmdk_sparse_read_grain(struct vmdk_sparse *sp, uint64_t grain, uint32_t gte,
 
 /* ---- Checking ---------------------------------------------------------------------- */
 
-enum sparse_range_kind { RANGE_HEADER, RANGE_DESC, RANGE_GD, RANGE_RGD, RANGE_GT, RANGE_RGT, RANGE_GRAIN, RANGE_FOOTER };
+enum sparse_range_kind {
+    RANGE_HEADER,
+    RANGE_DESC,
+    RANGE_GD,
+    RANGE_RGD,
+    RANGE_GT,
+    RANGE_RGT,
+    RANGE_GRAIN,
+    RANGE_FOOTER
+};
 
 struct sparse_range {
     uint64_t start, end; /* sectors */
@@ -412,9 +421,14 @@ struct sparse_ranges {
 
 static void range_describe(const struct sparse_range *r, char *buf, size_t size)
 {
-    static const char *const names[] = {"the header",    "the descriptor", "the grain directory",
-                                        "the redundant grain directory", "grain table", "redundant grain table",
-                                        "grain", "the footer"};
+    static const char *const names[] = {"the header",
+                                        "the descriptor",
+                                        "the grain directory",
+                                        "the redundant grain directory",
+                                        "grain table",
+                                        "redundant grain table",
+                                        "grain",
+                                        "the footer"};
     if (r->kind == RANGE_GT || r->kind == RANGE_RGT || r->kind == RANGE_GRAIN)
         snprintf(buf, size, "%s %llu (sector %llu)", names[r->kind], (unsigned long long)r->index,
                  (unsigned long long)r->start);
@@ -481,8 +495,7 @@ static uint64_t check_grain_extent(struct vmdk_sparse *sp, uint64_t grain, uint3
     if (lba != grain * sp->grain_sectors)
         blk_check_problem(res, false, "%s: grain %llu: its marker at sector %u is for LBA %llu", f->path,
                           (unsigned long long)grain, gte, (unsigned long long)lba);
-    if (size == 0 || size > sp->comp_max ||
-        size > f->size_bytes - (uint64_t)gte * VMDK_SECTOR - VMDK_MARKER_BYTES) {
+    if (size == 0 || size > sp->comp_max || size > f->size_bytes - (uint64_t)gte * VMDK_SECTOR - VMDK_MARKER_BYTES) {
         blk_check_problem(res, false, "%s: grain %llu: compressed size %llu is 0, too large or past the end", f->path,
                           (unsigned long long)grain, (unsigned long long)size);
         return 1;

@@ -200,8 +200,7 @@ static int vmdk_extent_open(struct blk_image *img, const struct vmdk_desc_extent
         return rc;
     if (e->sparse->capacity_sectors < d->sectors)
         return vmdk_bad(img->path, "sparse extent %s holds %llu sectors, less than the %llu its descriptor line says",
-                        e->file.path, (unsigned long long)e->sparse->capacity_sectors,
-                        (unsigned long long)d->sectors);
+                        e->file.path, (unsigned long long)e->sparse->capacity_sectors, (unsigned long long)d->sectors);
     return 0;
 }
 

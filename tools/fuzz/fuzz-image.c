@@ -1,4 +1,4 @@
-/* fuzz-image.c - libFuzzer target: the input as an image file of one format (FUZZ_FORMAT), opened, read, mapped and checked. */
+/* fuzz-image.c - libFuzzer target: the input as an image file of format FUZZ_FORMAT, opened, read, mapped, checked. */
 
 /*
  * Built by tests/fuzz-images.sh once per format with -DFUZZ_FORMAT=BLK_FMT_xxx (and
@@ -47,7 +47,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc, (void)argv;
     /* Every rejected input would log a line: keep stderr for the fuzzer's own reports unless asked. */
     if (!getenv("FUZZ_VERBOSE"))
-        rt_log_set_stderr_level((enum rt_log_level)-1);
+        rt_log_set_stderr_level((enum rt_log_level) - 1);
     const char *tmp = getenv("TMPDIR");
     snprintf(g_dir, sizeof(g_dir), "%s/vireo-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(g_dir)) {
@@ -122,8 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz_read(img, disk, disk - 4096, 4096);
         fuzz_read(img, disk, disk > 1 ? disk - 1 : 0, 1);
         if (disk >= 8192) {
-            struct iovec iov[3] = {
-                {g_buf, 1000}, {g_buf + 4096, 3000}, {g_buf + 16384, 192}};
+            struct iovec iov[3] = {{g_buf, 1000}, {g_buf + 4096, 3000}, {g_buf + 16384, 192}};
             if (blk_readv(img, disk / 3, iov, 3) > 0)
                 abort();
         }

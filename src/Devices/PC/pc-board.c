@@ -348,6 +348,8 @@ int pc_board_create(struct vm *vm, const struct pc_params *params)
         setup_cmos(pc, vcpus);
         rc = setup_fwcfg(pc, params, vcpus);
     }
+    if (!rc)
+        rc = pc_storage_setup(pc, params);
     if (!rc && params->kernel_path)
         rc = pc_linux_setup(pc, params);
     if (rc) {

@@ -26,5 +26,7 @@ int pc_linux_setup(struct pc_board *pc, const struct pc_params *params);
 /* Copies the kernel, initrd, command line and boot parameters into RAM and sets the boot CPU state. */
 void pc_linux_reset(struct pc_board *pc);
 void pc_linux_free(struct pc_board *pc);
+/* Storage controllers and drives from params->drives, and the firmware boot order (fw_cfg must exist). */
+int pc_storage_setup(struct pc_board *pc, const struct pc_params *params);
 
 #endif

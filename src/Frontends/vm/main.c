@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vireo/block.h"
 #include "vireo/devices.h"
 #include "vireo/vm.h"
 
@@ -31,6 +32,13 @@ static void usage(FILE *out)
             "  --initrd FILE          initial ramdisk for --kernel\n"
             "  --append STRING        kernel command line for --kernel\n"
             "  --serial1..4 SPEC      COM1-COM4: null | stdio | file:PATH | unix:PATH | tcp:[ADDR:]PORT\n"
+            "  --drive KEY=VALUE,...  a disk or CD/DVD drive; keys: file=PATH, if=ide|ahci|virtio (default ide),\n"
+            "                         media=disk|cdrom (default disk), format=raw|vdi|qcow2|vmdk|iso (default:\n"
+            "                         probe), port=N (IDE 0-3: primary master/slave, secondary master/slave;\n"
+            "                         AHCI 0-5), readonly=on|off; a CD drive without file= is empty\n"
+            "  --hda FILE             hard disk on the IDE primary master (--drive file=FILE,if=ide,port=0)\n"
+            "  --cdrom FILE           CD/DVD on the IDE secondary master (--drive file=FILE,media=cdrom)\n"
+            "  --boot ORDER           firmware boot order: c hard disks, d CD/DVD drives (default dc)\n"
             "  --exec auto|kvm|soft|interp  execution backend (default auto; soft: the recompiler,\n"
             "                         interp: the software CPU's interpreter alone)\n"
             "  --test-exit            add the test exit device (port 0xf4) for test guests\n"
@@ -54,6 +62,73 @@ static int fail_usage(const char *fmt, ...)
     fprintf(stderr, " (see --help)\n");
     va_end(ap);
     return EXIT_USAGE;
+}
+
+static int parse_onoff(const char *key, const char *value, bool *out)
+{
+    if (!strcmp(value, "on") || !strcmp(value, "1") || !strcmp(value, "yes"))
+        *out = true;
+    else if (!strcmp(value, "off") || !strcmp(value, "0") || !strcmp(value, "no"))
+        *out = false;
+    else
+        return fail_usage("--drive %s='%s' must be on or off", key, value);
+    return 0;
+}
+
+/* --drive file=PATH,if=ide|ahci|virtio,media=disk|cdrom,format=F,port=N,readonly=on|off */
+static int parse_drive(char *spec, struct pc_params *pp)
+{
+    if (pp->drive_count >= PC_MAX_DRIVES)
+        return fail_usage("more than %u drives", PC_MAX_DRIVES);
+    struct pc_drive d = { .bus = PC_BUS_IDE, .port = -1 };
+    char *save = NULL;
+    for (char *item = strtok_r(spec, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        const char *key = item, *value = eq ? eq + 1 : "";
+        if (eq)
+            *eq = '\0';
+        uint64_t v;
+        if (!strcmp(key, "file") && *value) {
+            d.path = value;
+        } else if (!strcmp(key, "if")) {
+            if (!strcmp(value, "ide"))
+                d.bus = PC_BUS_IDE;
+            else if (!strcmp(value, "ahci") || !strcmp(value, "sata"))
+                d.bus = PC_BUS_AHCI;
+            else if (!strcmp(value, "virtio"))
+                d.bus = PC_BUS_VIRTIO;
+            else
+                return fail_usage("--drive if='%s' must be ide, ahci or virtio", value);
+        } else if (!strcmp(key, "media")) {
+            if (!strcmp(value, "cdrom") || !strcmp(value, "dvd"))
+                d.cdrom = true;
+            else if (!strcmp(value, "disk"))
+                d.cdrom = false;
+            else
+                return fail_usage("--drive media='%s' must be disk or cdrom", value);
+        } else if (!strcmp(key, "format")) {
+            enum blk_format f;
+            if (blk_format_from_name(value, &f))
+                return fail_usage("--drive format='%s' must be raw, vdi, qcow2, vmdk or iso", value);
+            d.format = value;
+        } else if (!strcmp(key, "port")) {
+            if (rt_str_to_u64(value, &v) || v > 63)
+                return fail_usage("--drive port='%s' must be a port number", value);
+            d.port = (int)v;
+        } else if (!strcmp(key, "readonly")) {
+            int rc = parse_onoff(key, eq ? value : "on", &d.readonly);
+            if (rc)
+                return rc;
+        } else {
+            return fail_usage("--drive: unknown or empty key '%s' (file, if, media, format, port, readonly)", key);
+        }
+    }
+    if (!d.path && !d.cdrom)
+        return fail_usage("--drive needs file=PATH (only a CD drive may be empty)");
+    if (d.path && access(d.path, F_OK) != 0)
+        return fail_usage("--drive file '%s' does not exist", d.path);
+    pp->drives[pp->drive_count++] = d;
+    return 0;
 }
 
 static long host_ram_bytes(void)
@@ -112,7 +187,7 @@ int main(int argc, char **argv)
     enum {
         OPT_MEMORY = 256, OPT_CPUS, OPT_BIOS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_SERIAL1, OPT_SERIAL2,
         OPT_SERIAL3, OPT_SERIAL4, OPT_EXEC, OPT_TEST_EXIT, OPT_LOG, OPT_LOG_LEVEL, OPT_VERBOSE, OPT_TIMEOUT,
-        OPT_HELP,
+        OPT_HELP, OPT_DRIVE, OPT_HDA, OPT_CDROM, OPT_BOOT,
     };
     static const struct option opts[] = {
         { "memory", required_argument, NULL, OPT_MEMORY },   { "cpus", required_argument, NULL, OPT_CPUS },
@@ -123,7 +198,9 @@ int main(int argc, char **argv)
         { "exec", required_argument, NULL, OPT_EXEC },       { "test-exit", no_argument, NULL, OPT_TEST_EXIT },
         { "log", required_argument, NULL, OPT_LOG },         { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
         { "verbose", no_argument, NULL, OPT_VERBOSE },       { "timeout", required_argument, NULL, OPT_TIMEOUT },
-        { "help", no_argument, NULL, OPT_HELP },             { NULL, 0, NULL, 0 },
+        { "help", no_argument, NULL, OPT_HELP },             { "drive", required_argument, NULL, OPT_DRIVE },
+        { "hda", required_argument, NULL, OPT_HDA },         { "cdrom", required_argument, NULL, OPT_CDROM },
+        { "boot", required_argument, NULL, OPT_BOOT },       { NULL, 0, NULL, 0 },
     };
     struct vm_params vp = { .name = "vireo", .ram_bytes = 128u << 20, .vcpu_count = 1, .exec = VM_EXEC_AUTO };
     struct pc_params pp = { 0 };
@@ -166,6 +243,31 @@ int main(int argc, char **argv)
         case OPT_TIMEOUT:
             if (rt_str_to_u64(optarg, &timeout_s) || timeout_s == 0 || timeout_s > 86400 * 365)
                 return fail_usage("--timeout '%s' must be a number of seconds", optarg);
+            break;
+        case OPT_DRIVE: case OPT_HDA: case OPT_CDROM: {
+            /* The drive keeps pointers into its specification: static storage, one per drive. */
+            static char specs[PC_MAX_DRIVES][4200];
+            if (pp.drive_count >= PC_MAX_DRIVES)
+                return fail_usage("more than %u drives", PC_MAX_DRIVES);
+            char *spec = specs[pp.drive_count];
+            if (strlen(optarg) > 4096)
+                return fail_usage("drive path or specification is too long");
+            if (opt != OPT_DRIVE && strchr(optarg, ','))
+                return fail_usage("--%s: the file name '%s' contains a comma; use --drive",
+                                  opt == OPT_HDA ? "hda" : "cdrom", optarg);
+            if (opt == OPT_DRIVE)
+                snprintf(spec, sizeof(specs[0]), "%s", optarg);
+            else
+                snprintf(spec, sizeof(specs[0]), opt == OPT_HDA ? "file=%s,if=ide,port=0" : "file=%s,media=cdrom",
+                         optarg);
+            if ((rc = parse_drive(spec, &pp)))
+                return rc;
+            break;
+        }
+        case OPT_BOOT:
+            if (!*optarg || strspn(optarg, "cd") != strlen(optarg))
+                return fail_usage("--boot '%s' must be letters c (hard disks) and d (CD/DVD drives)", optarg);
+            pp.boot_order = optarg;
             break;
         case OPT_HELP: usage(stdout); return 0;
         default:

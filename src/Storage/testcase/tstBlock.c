@@ -497,6 +497,44 @@ static void test_probe(void **state)
     blk_close(img);
 }
 
+/* A raw image taken as raw by probing never becomes a qcow2/VDI/VMDK image through a write. */
+static void test_probed_raw_guard(void **state)
+{
+    const char *path = tst_path(state, "guest.img");
+    tst_create_raw(path, 1 << 20, false);
+    /* A qcow2 header the guest wants to write at 0 (the raw disk would name a host file as parent). */
+    const char *q = tst_path(state, "template.qcow2");
+    struct blk_create_params cp = { .format = BLK_FMT_QCOW2, .size_bytes = 1 << 20 };
+    assert_int_equal(blk_create(q, &cp), 0);
+    uint8_t hdr[512];
+    struct blk_image *img = tst_open(q, BLK_OPEN_READONLY | BLK_OPEN_NO_BACKING);
+    blk_close(img);
+    FILE *f = fopen(q, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(hdr, 1, sizeof(hdr), f), sizeof(hdr));
+    fclose(f);
+    img = tst_open(path, 0);
+    assert_int_equal(blk_format(img), BLK_FMT_RAW);
+    assert_int_equal(blk_write(img, 0, hdr, sizeof(hdr)), VERR_ACCESS_DENIED);
+    /* Also when the magic arrives in pieces: the second half completes it and is refused. */
+    assert_int_equal(blk_write(img, 4, hdr + 4, sizeof(hdr) - 4), 0);
+    assert_int_equal(blk_write(img, 0, hdr, 4), VERR_ACCESS_DENIED);
+    struct iovec iov[2] = { { hdr, 2 }, { hdr + 2, 2 } };
+    assert_int_equal(blk_writev(img, 0, iov, 2), VERR_ACCESS_DENIED);
+    uint8_t back[4];
+    assert_int_equal(blk_read(img, 0, back, 4), 0);
+    assert_memory_not_equal(back, hdr, 4);
+    /* Ordinary writes there (an MBR, a filesystem) go through. */
+    uint8_t mbr[512] = { 0xeb, 0x63, 0x90 };
+    mbr[510] = 0x55, mbr[511] = 0xaa;
+    assert_int_equal(blk_write(img, 0, mbr, sizeof(mbr)), 0);
+    blk_close(img);
+    /* Named explicitly as raw, the image takes whatever the guest writes. */
+    assert_int_equal(blk_open(path, BLK_FMT_RAW, 0, &img), 0);
+    assert_int_equal(blk_write(img, 0, hdr, sizeof(hdr)), 0);
+    blk_close(img);
+}
+
 /* ---- Locking ------------------------------------------------------------------------- */
 
 static void test_locking(void **state)
@@ -700,24 +738,34 @@ static void test_convert_iso_and_check(void **state)
 /* ---- Backing chains ------------------------------------------------------------------- */
 
 /*
- * Differencing images need a format that has them (qcow2, VDI).  The chain tests use
- * the first one this build can create and skip when there is none.
+ * Differencing images need a format that has them: the chain tests run once per
+ * such format (a group each, g_chain_format says which) and skip a format this
+ * build does not have.
  */
+static enum blk_format g_chain_format;
+
+static int tst_chain_group_qcow2(void **state)
+{
+    g_chain_format = BLK_FMT_QCOW2;
+    return 0;
+}
+
+static int tst_chain_group_vdi(void **state)
+{
+    g_chain_format = BLK_FMT_VDI;
+    return 0;
+}
+
 static enum blk_format tst_diff_format(void **state)
 {
-    static const enum blk_format candidates[] = {BLK_FMT_QCOW2, BLK_FMT_VDI};
-    for (size_t i = 0; i < RT_ARRAY_SIZE(candidates); i++) {
-        const char *probe = tst_path(state, "probe.img");
-        struct blk_create_params p = {.format = candidates[i], .size_bytes = MIB};
-        int rc = blk_create(probe, &p);
-        if (rc == 0) {
-            assert_int_equal(unlink(probe), 0);
-            return candidates[i];
-        }
-        assert_int_equal(rc, VERR_NOT_SUPPORTED);
-    }
-    skip();
-    return BLK_FMT_AUTO;
+    const char *probe = tst_path(state, "probe.img");
+    struct blk_create_params p = {.format = g_chain_format, .size_bytes = MIB};
+    int rc = blk_create(probe, &p);
+    if (rc == VERR_NOT_SUPPORTED)
+        skip();
+    assert_int_equal(rc, 0);
+    assert_int_equal(unlink(probe), 0);
+    return g_chain_format;
 }
 
 /* A differencing image of format fmt at path over backing (stored as given); size 0: the parent's. */
@@ -1344,10 +1392,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_raw_flush_resize, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_raw_discard_zeroes_status, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_probe, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_probed_raw_guard, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_locking, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_create_refuses, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_convert_raw, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_convert_iso_and_check, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_aio_writes_then_flush, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_aio_flush_barrier, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_aio_destroy_runs_queued, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_aio_errors, tst_setup, tst_teardown),
+    };
+    const struct CMUnitTest chain_tests[] = {
         cmocka_unit_test_setup_teardown(test_chain_diff_over_raw, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_chain_relative_and_smaller_parent, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_chain_missing_parent, tst_setup, tst_teardown),
@@ -1355,12 +1410,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_chain_too_long, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_chain_commit, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_chain_convert_flattens, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_aio_writes_then_flush, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_aio_flush_barrier, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_aio_destroy_runs_queued, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_aio_errors, tst_setup, tst_teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("chains over qcow2", chain_tests, tst_chain_group_qcow2, NULL);
+    failed += cmocka_run_group_tests_name("chains over VDI", chain_tests, tst_chain_group_vdi, NULL);
     rt_log_close_file();
     unlink(g_log_path);
     return failed;

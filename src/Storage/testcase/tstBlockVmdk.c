@@ -1,4 +1,4 @@
-/* tstBlockVmdk.c - unit tests for the read-only VMDK format: images made by qemu-img and by hand, chains, hostile edits. */
+/* tstBlockVmdk.c - tests of the read-only VMDK format: qemu-img's and hand-made images, chains, hostile edits. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,7 +31,11 @@ struct tst_run {
     uint64_t offset, len;
 };
 static const struct tst_run g_runs[] = {
-    {0, 70000}, {200 * 1024 + 100, 150000}, {1024 * 1024 - 10, 20}, {2 * 1024 * 1024, TST_GRAIN}, {TST_SIZE - 1000, 1000},
+    {0, 70000},
+    {200 * 1024 + 100, 150000},
+    {1024 * 1024 - 10, 20},
+    {2 * 1024 * 1024, TST_GRAIN},
+    {TST_SIZE - 1000, 1000},
 };
 
 static char g_dir[64];
@@ -546,22 +550,22 @@ static void test_sparse_hostile_header(void **state)
 {
     const char *src = tst_path("sparse.vmdk"), *path = tst_path("bad-sparse.vmdk");
     const struct tst_hdr_edit edits[] = {
-        {0, 4, 0x4d444b56, VERR_BAD_FORMAT},                /* bad magic (forced VMDK: not a descriptor either) */
-        {0, 4, VMDK_COWD_MAGIC, VERR_NOT_SUPPORTED},        /* an ESX sparse file */
-        {4, 4, 4, VERR_NOT_SUPPORTED},                      /* version */
-        {12, 8, UINT64_C(1) << 60, VERR_BAD_FORMAT},        /* huge capacity */
-        {12, 8, 0, VERR_BAD_FORMAT},                        /* capacity 0 */
-        {20, 8, 0, VERR_BAD_FORMAT},                        /* grain size 0 */
-        {20, 8, 3, VERR_BAD_FORMAT},                        /* not a power of two */
-        {20, 8, 256, VERR_BAD_FORMAT},                      /* too large */
-        {44, 4, 1024, VERR_BAD_FORMAT},                     /* numGTEsPerGT */
-        {56, 8, 1u << 20, VERR_BAD_FORMAT},                 /* GD past the end of the file */
-        {56, 8, 0, VERR_BAD_FORMAT},                        /* GD over the header */
-        {48, 8, UINT64_C(1) << 40, VERR_BAD_FORMAT},        /* redundant GD past the end */
-        {28, 8, 1u << 20, VERR_BAD_FORMAT},                 /* descriptor past the end */
-        {36, 8, 1000, VERR_BAD_FORMAT},                     /* descriptor too large */
-        {73, 1, '\r', VERR_BAD_FORMAT},                     /* newline test damaged */
-        {77, 4, 0x0200030000ull, VERR_NOT_SUPPORTED},       /* compressed, algorithm 2 */
+        {0, 4, 0x4d444b56, VERR_BAD_FORMAT},          /* bad magic (forced VMDK: not a descriptor either) */
+        {0, 4, VMDK_COWD_MAGIC, VERR_NOT_SUPPORTED},  /* an ESX sparse file */
+        {4, 4, 4, VERR_NOT_SUPPORTED},                /* version */
+        {12, 8, UINT64_C(1) << 60, VERR_BAD_FORMAT},  /* huge capacity */
+        {12, 8, 0, VERR_BAD_FORMAT},                  /* capacity 0 */
+        {20, 8, 0, VERR_BAD_FORMAT},                  /* grain size 0 */
+        {20, 8, 3, VERR_BAD_FORMAT},                  /* not a power of two */
+        {20, 8, 256, VERR_BAD_FORMAT},                /* too large */
+        {44, 4, 1024, VERR_BAD_FORMAT},               /* numGTEsPerGT */
+        {56, 8, 1u << 20, VERR_BAD_FORMAT},           /* GD past the end of the file */
+        {56, 8, 0, VERR_BAD_FORMAT},                  /* GD over the header */
+        {48, 8, UINT64_C(1) << 40, VERR_BAD_FORMAT},  /* redundant GD past the end */
+        {28, 8, 1u << 20, VERR_BAD_FORMAT},           /* descriptor past the end */
+        {36, 8, 1000, VERR_BAD_FORMAT},               /* descriptor too large */
+        {73, 1, '\r', VERR_BAD_FORMAT},               /* newline test damaged */
+        {77, 4, 0x0200030000ull, VERR_NOT_SUPPORTED}, /* compressed, algorithm 2 */
     };
     for (size_t i = 0; i < RT_ARRAY_SIZE(edits); i++) {
         const struct tst_hdr_edit *e = &edits[i];
@@ -717,12 +721,18 @@ static void test_descriptor_hostile(void **state)
     snprintf(text, sizeof(text), "%sRW 8195 FLAT \"flat-flat.vmdk\"\n", hd);
     tst_desc_expect(text, VERR_BAD_FORMAT); /* no createType */
     static const char *const bad_lines[] = {
-        "RW 8195 FLAT flat-flat.vmdk",           "RW 8195 FLAT \"flat-flat.vmdk",
-        "RW 81x5 FLAT \"flat-flat.vmdk\"",         "RW 0 FLAT \"flat-flat.vmdk\"",
-        "RW 99999999999999999999999 FLAT \"f\"",   "RW 8195 SQUARE \"flat-flat.vmdk\"",
-        "RW 8195 FLAT \"flat-flat.vmdk\" -1",      "RW 8195 FLAT \"flat-flat.vmdk\" 0 junk",
-        "RW 8195 FLAT \"\"",                       "RW 8195",
-        "RW 100 ZERO \"flat-flat.vmdk\"",          "RW 8195 FLAT \"flat-flat.vmdk\" 36028797018963967",
+        "RW 8195 FLAT flat-flat.vmdk",
+        "RW 8195 FLAT \"flat-flat.vmdk",
+        "RW 81x5 FLAT \"flat-flat.vmdk\"",
+        "RW 0 FLAT \"flat-flat.vmdk\"",
+        "RW 99999999999999999999999 FLAT \"f\"",
+        "RW 8195 SQUARE \"flat-flat.vmdk\"",
+        "RW 8195 FLAT \"flat-flat.vmdk\" -1",
+        "RW 8195 FLAT \"flat-flat.vmdk\" 0 junk",
+        "RW 8195 FLAT \"\"",
+        "RW 8195",
+        "RW 100 ZERO \"flat-flat.vmdk\"",
+        "RW 8195 FLAT \"flat-flat.vmdk\" 36028797018963967",
     };
     for (size_t i = 0; i < RT_ARRAY_SIZE(bad_lines); i++) {
         snprintf(text, sizeof(text), "%screateType=\"monolithicFlat\"\n%s\n", hd, bad_lines[i]);
@@ -736,8 +746,9 @@ static void test_descriptor_hostile(void **state)
              "# Disk DescriptorFile\nCID=1\nparentCID=12345678\ncreateType=\"twoGbMaxExtentSparse\"\n"
              "RW 8195 SPARSE \"split-s001.vmdk\"\n");
     tst_desc_expect(text, VERR_BAD_FORMAT);
-    snprintf(text, sizeof(text), "# Disk DescriptorFile\nCID=zz\ncreateType=\"monolithicFlat\"\n"
-                                 "RW 8195 FLAT \"flat-flat.vmdk\"\n");
+    snprintf(text, sizeof(text),
+             "# Disk DescriptorFile\nCID=zz\ncreateType=\"monolithicFlat\"\n"
+             "RW 8195 FLAT \"flat-flat.vmdk\"\n");
     tst_desc_expect(text, VERR_BAD_FORMAT);
     /* A sparse extent claiming more sectors than its header's capacity. */
     snprintf(text, sizeof(text), "%screateType=\"twoGbMaxExtentSparse\"\nRW 9000 SPARSE \"split-s001.vmdk\"\n", hd);
@@ -756,7 +767,8 @@ static void test_descriptor_hostile(void **state)
     free(big);
 
     /* Still fine: the valid descriptor these were made from, with comments and CRLFs. */
-    snprintf(text, sizeof(text), "%s# note\r\ncreateType = monolithicFlat\r\nRW 8195 FLAT \"flat-flat.vmdk\" 0\r\n", hd);
+    snprintf(text, sizeof(text), "%s# note\r\ncreateType = monolithicFlat\r\nRW 8195 FLAT \"flat-flat.vmdk\" 0\r\n",
+             hd);
     tst_desc_expect(text, 0);
 }
 

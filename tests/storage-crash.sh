@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# storage-crash.sh - crash safety: the guest writes numbered records to its disk with fsync after each and
+# reports each flushed record on COM1; the host SIGKILLs vireo-vm in the middle, then the image still opens,
+# passes vireo-img check and qemu-img check, and holds every record the guest saw flushed.  Run for qcow2 on
+# virtio-blk and VDI on AHCI.
+set -u
+source "$VIREO_SRC/tests/lib/storage.bash"
+storage_need xorriso qemu-img
+initrd=$(storage_initrd) || exit 1
+iso="$GUESTS_OUT/storage-crash.iso"
+storage_cached "$iso" env INITRD="$initrd" EXTRA_APPEND="vireo.storage=crash" "$GUESTS_SRC/make-iso.sh" "$iso" none
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vireo-crash.XXXXXX")
+trap '[ -n "${STORAGE_PID:-}" ] && kill -KILL "$STORAGE_PID" 2>/dev/null; rm -rf "$tmp"' EXIT
+fail=0
+for case in virtio:qcow2 ahci:vdi; do
+    ctl=${case%%:*} fmt=${case#*:}
+    img="$tmp/crash.$fmt"
+    "$VIREO_BIN/vireo-img" create --format "$fmt" "$img" 64M >/dev/null || { echo "FAIL: vireo-img create $fmt"; exit 1; }
+    if ! STORAGE_KEEP=1 storage_boot "$tmp/$ctl.txt" 400 "STORAGE-FLUSHED 40" --cdrom "$iso" --boot d \
+            --drive "file=$img,if=$ctl"; then
+        echo "FAIL: $fmt on $ctl: the guest never flushed 40 records"
+        storage_show_failure "$tmp/$ctl.txt"; fail=1; continue
+    fi
+    kill -KILL "$STORAGE_PID"
+    wait "$STORAGE_PID" 2>/dev/null
+    STORAGE_PID=
+    last=$(grep -ao 'STORAGE-FLUSHED [0-9]*' "$tmp/$ctl.txt" | tail -n 1 | awk '{print $2}')
+    "$VIREO_BIN/vireo-img" check "$img" > "$tmp/check.txt" 2>&1 || { echo "FAIL: $fmt: vireo-img check after SIGKILL:"; cat "$tmp/check.txt"; fail=1; }
+    qemu-img check -q "$img" > "$tmp/qcheck.txt" 2>&1 || { echo "FAIL: $fmt: qemu-img check after SIGKILL:"; cat "$tmp/qcheck.txt"; fail=1; }
+    qemu-img convert -O raw "$img" "$tmp/after.raw" || { echo "FAIL: $fmt: qemu-img cannot read the image after SIGKILL"; fail=1; continue; }
+    missing=0
+    for ((n = 1; n <= last; n++)); do
+        want=$(printf 'VIREO-RECORD-%08d' $n)
+        got=$(dd if="$tmp/after.raw" bs=512 skip=$n count=1 2>/dev/null | head -c ${#want})
+        [ "$got" = "$want" ] || { missing=$((missing + 1)); [ $missing -le 3 ] && echo "FAIL: $fmt: record $n (flushed before the kill) is missing"; }
+    done
+    [ $missing -eq 0 ] && echo "ok   $fmt on $ctl: SIGKILL after $last flushed records; image checks clean and holds all $last" || fail=1
+done
+exit $fail
