@@ -48,7 +48,8 @@ void ata_dev_reset(struct ata_dev *d, bool hard)
         d->xfer_mode = 0;
     }
     if (hard) {
-        d->multiple = 0;
+        /* Multiple mode enabled at the largest block, as drives commonly power on (word 59 valid). */
+        d->multiple = ATA_MAX_MULTIPLE;
         d->revert_on_reset = true;
         d->cur_cyls = d->cyls;
         d->cur_heads = d->heads;

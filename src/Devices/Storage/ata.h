@@ -124,7 +124,7 @@ struct ata_dev {
     /* Default CHS geometry (IDENTIFY words 1, 3, 6) and the current translation (words 54-58). */
     uint16_t cyls, heads, secs;
     uint16_t cur_cyls, cur_heads, cur_secs;
-    uint8_t multiple;     /* sectors per DRQ block of READ/WRITE MULTIPLE; 0 until SET MULTIPLE MODE */
+    uint8_t multiple;     /* sectors per DRQ block of READ/WRITE MULTIPLE; 0: multiple mode disabled */
     uint8_t xfer_mode;    /* SET FEATURES 03h value: 0x08|n PIO n, 0x20|n MWDMA n, 0x40|n UDMA n; 0: default */
     bool write_cache;
     bool read_lookahead;

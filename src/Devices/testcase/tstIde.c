@@ -237,7 +237,14 @@ static void test_multiple(void **state)
     struct vm *vm = f->vm;
     uint8_t buf[6 * 512];
 
-    ide_cmd28(vm, 0, 0, 0xc4, 0, 1, 0); /* READ MULTIPLE before SET MULTIPLE MODE */
+    uint8_t id[512];
+    ide_cmd28(vm, 0, 0, 0xec, 0, 0, 0);
+    ide_settle(vm, 0);
+    ide_pio_in(vm, 0, id, sizeof(id), false);
+    assert_int_equal(id_word(id, 59), 0x0110); /* enabled at 16 sectors from power-on */
+    ide_cmd28(vm, 0, 0, 0xc6, 0, 0, 0);      /* disable multiple mode */
+    assert_int_equal(ide_settle(vm, 0), 0x50);
+    ide_cmd28(vm, 0, 0, 0xc4, 0, 1, 0); /* READ MULTIPLE aborts while it is disabled */
     assert_int_equal(ide_settle(vm, 0), 0x51);
     ide_cmd28(vm, 0, 0, 0xc6, 0, 3, 0); /* not a power of two */
     assert_int_equal(ide_settle(vm, 0), 0x51);
