@@ -233,8 +233,12 @@ void iem_cpuid(struct iem_cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t ou
         /* Hardware reports APIC only while IA32_APIC_BASE enables it (SDM vol. 3A, 10.4.3). */
         if (lapic(cpu) && (s->apic_base & BIT(11)))
             out[3] |= BIT(9);
-        if (lapic(cpu))
-            out[2] |= BIT(24); /* TSC-deadline timer mode */
+        /*
+         * TSC-deadline mode (ECX bit 24) is not reported although the APIC model has it:
+         * Linux guests that use it with the TSC clocksource stall during device probing
+         * (kernel timers stop until another interrupt comes; DESIGN-NOTES, Storage), while
+         * the one-shot count-down timer they use instead keeps them running.
+         */
         if (n > 1) {
             out[1] |= (1u << id_bits(n)) << 16;
             out[3] |= BIT(28); /* HTT: more than one logical processor per package */
