@@ -370,12 +370,12 @@ void ahci_port_process(struct ahci_port *port)
     bool progress = true;
     while (progress && ahci_port_can_run(port)) {
         progress = false;
-        uint32_t todo = port->ci & ~port->busy;
-        for (unsigned s = 0; s < AHCI_SLOTS && todo && ahci_port_can_run(port); s++) {
+        uint32_t ready = port->ci & ~port->busy;
+        for (unsigned s = 0; s < AHCI_SLOTS && ready && ahci_port_can_run(port); s++) {
             uint32_t bit = 1u << s;
-            if (!(todo & bit))
+            if (!(ready & bit))
                 continue;
-            todo &= ~bit;
+            ready &= ~bit;
             struct ahci_cmd *c = &port->cmds[s];
             if (!ahci_port_fetch(port, c))
                 continue;
