@@ -11,20 +11,15 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/vireo-cdboot.XXXXXX")
 trap '[ -n "${STORAGE_PID:-}" ] && kill -KILL "$STORAGE_PID" 2>/dev/null; rm -rf "$tmp"' EXIT
 # One boot after the other: guests running side by side on a loaded host stall more often in their
 # timer handling (see DESIGN-NOTES, Storage), and a test must not depend on the host's load.
-boot() { # ctl
-    if [ "$1" = ide ]; then
-        storage_boot "$tmp/$1.txt" 300 VIREO-BOOT-OK --cdrom "$iso" --boot d
-    else
-        storage_boot "$tmp/$1.txt" 300 VIREO-BOOT-OK --drive "file=$iso,if=ahci,media=cdrom" --boot d
-    fi
-    echo "$? $STORAGE_SECONDS" > "$tmp/$1.rc"
-}
-for ctl in ide ahci; do boot $ctl; done
 fail=0
 for ctl in ide ahci; do
-    read -r rc secs < "$tmp/$ctl.rc"
-    if [ "$rc" -eq 0 ]; then
-        echo "ok   SeaBIOS booted the ISO from the $ctl CD drive to VIREO-BOOT-OK in ${secs}s"
+    if [ $ctl = ide ]; then
+        storage_boot "$tmp/$ctl.txt" 300 VIREO-BOOT-OK --cdrom "$iso" --boot d
+    else
+        storage_boot "$tmp/$ctl.txt" 300 VIREO-BOOT-OK --drive "file=$iso,if=ahci,media=cdrom" --boot d
+    fi
+    if [ $? -eq 0 ]; then
+        echo "ok   SeaBIOS booted the ISO from the $ctl CD drive to VIREO-BOOT-OK in ${STORAGE_SECONDS}s"
     else
         echo "FAIL: no VIREO-BOOT-OK booting the ISO from the $ctl CD drive"
         storage_show_failure "$tmp/$ctl.txt"
