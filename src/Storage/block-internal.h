@@ -23,6 +23,7 @@ struct blk_format_ops {
     enum blk_format format;
     const char *name;
     bool concurrent; /* read/write may run in parallel (no metadata): block.c takes no lock for them */
+    bool flat;       /* disk byte N is file byte N (raw, ISO): blk_readv/writev go straight to the file */
     /* 0..100: how sure the format is that this header is its own (0: not mine). */
     int (*probe)(const uint8_t *head, size_t head_len, uint64_t file_bytes, const char *path);
     /*

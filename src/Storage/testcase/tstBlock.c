@@ -247,7 +247,39 @@ static void test_raw_odd_offsets(void **state)
     assert_int_equal(blk_readv(img, 12345, rv, 2), 0);
     assert_memory_equal(r1, model + 12345, sizeof(r1));
     assert_memory_equal(r2, model + 12345 + 300, sizeof(r2));
+
+    /* More pieces than one vectored call takes (raw goes straight to preadv/pwritev in batches),
+     * odd lengths and empty pieces among them. */
+    enum { PIECES = 150 };
+    struct iovec many[PIECES];
+    size_t total = 0;
+    for (unsigned i = 0; i < PIECES; i++) {
+        many[i].iov_len = i % 7 == 3 ? 0 : 1 + (i * 37) % 300;
+        many[i].iov_base = buf + total;
+        total += many[i].iov_len;
+    }
+    tst_fill_pattern(buf, total, 43);
+    assert_int_equal(blk_writev(img, 50001, many, PIECES), 0);
+    memcpy(model + 50001, buf, total);
+    memset(buf, 0, total);
+    assert_int_equal(blk_readv(img, 50001, many, PIECES), 0);
+    assert_memory_equal(buf, model + 50001, total);
     assert_int_equal(blk_flush(img), 0);
+    blk_close(img);
+
+    /* A file shortened behind the image's back: the vectored read of what is gone gives zeroes. */
+    img = tst_open(path, 0);
+    assert_int_equal(truncate(path, size - 1000), 0);
+    uint8_t t1[700], t2[700];
+    memset(t1, 0xee, sizeof(t1));
+    memset(t2, 0xee, sizeof(t2));
+    struct iovec tv[] = {{t1, sizeof(t1)}, {t2, sizeof(t2)}};
+    assert_int_equal(blk_readv(img, size - 1400, tv, 2), 0);
+    assert_memory_equal(t1, model + size - 1400, 400);
+    assert_true(tst_all_zero(t1 + 400, 300));
+    assert_true(tst_all_zero(t2, sizeof(t2)));
+    assert_int_equal(truncate(path, size), 0);
+    memset(model + size - 1000, 0, 1000);
     blk_close(img);
 
     /* What reached the file after close and reopen. */
