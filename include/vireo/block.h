@@ -160,6 +160,15 @@ int blk_convert(struct blk_image *src, const char *dst, const struct blk_create_
  * when img has no parent; VERR_BUSY when another process has the parent open.
  */
 int blk_commit(struct blk_image *img, blk_progress_fn *progress, void *opaque);
+/*
+ * Changes which parent a differencing image names (snapshot deletion after a merge) without touching its
+ * data: the header's backing path (stored as given) and format, and for VDI the parent UUID, taken from
+ * the new parent, which must open and have the same virtual size.  The header is rewritten in place in
+ * one write and synced.  VDI and qcow2; VERR_NOT_SUPPORTED for other formats, VERR_INVALID_STATE for an
+ * image without a parent.
+ */
+int blk_set_backing(const char *path, const char *backing_path, enum blk_format backing_fmt);
+
 
 /* ---- Checking ------------------------------------------------------------------ */
 

@@ -134,6 +134,17 @@ unsigned drive_inflight(const struct drive *drive);
  * (VM lock held by the caller): reset, saved state, media changes and tests.
  */
 void drive_drain(struct drive *drive);
+/*
+ * Snapshots of a running VM (VM paused, drive drained): drive_image_release flushes and closes a
+ * disk drive's image so another writer may open it (snapshot creation, merging); drive_image_attach
+ * opens path (fmt, BLK_FMT_AUTO probes) read-write as the drive's image again; the virtual size must
+ * equal the drive's (VERR_INVALID_PARAMETER otherwise).  While released, guest I/O to the drive fails
+ * with a medium error.  Call with the VM lock held.
+ */
+int drive_image_release(struct drive *drive);
+int drive_image_attach(struct drive *drive, const char *path, enum blk_format fmt);
+/* The path of the drive's open image (top of the chain), or NULL. */
+const char *drive_image_path(const struct drive *drive);
 /* drive_drain for every drive of vm, until none has a request pending (VM lock held). */
 void drive_drain_all(struct vm *vm);
 

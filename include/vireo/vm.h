@@ -344,4 +344,21 @@ int ssm_get_bytes(struct ssm *ssm, void *buf, size_t len);
 /* First error seen by a put (VERR_NO_MEMORY) or get (VERR_SSM_CORRUPT), or 0. */
 int ssm_status(const struct ssm *ssm);
 
+/*
+ * Saved-state files: the whole VM (every vCPU's registers and backend state, the virtual clock and
+ * TSC, the A20 gate, RAM, every device unit with its version) in one versioned file.
+ *
+ * vm_state_save: the VM must be paused (vm_pause); disk I/O in flight is drained first.  The file is
+ * written under a temporary name, fsync'ed and renamed, so it appears complete or not at all.
+ * progress (may be NULL) gets 0..100.
+ *
+ * vm_state_load: on a VM that the board has built but that was not started.  The file's configuration
+ * (RAM size, vCPU count, CPU backend family, the device list) must match (VERR_SSM_CORRUPT with a log
+ * line saying what differs); older unit versions load.  After success, vm_start resumes the guest
+ * exactly where it was saved (no reset, no reset hook) with the virtual clock continuing from the
+ * saved time.  On failure the VM must be destroyed.
+ */
+int vm_state_save(struct vm *vm, const char *path, void (*progress)(void *opaque, unsigned percent), void *opaque);
+int vm_state_load(struct vm *vm, const char *path);
+
 #endif
