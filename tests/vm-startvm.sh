@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# vm-startvm.sh - vireo-vm --startvm end to end: a machine written as settings files boots the test ISO headless, answers on its control socket (state, pause/resume, unsupported devices, garbage), refuses a second start, records its states, powers off, is SIGKILLed (aborted, restarts), saves its state and resumes from it.
+set -u
+source "$VIREO_SRC/tests/lib/storage.bash"
+storage_need xorriso python3
+EXEC=${STARTVM_EXEC:-$STORAGE_EXEC}
+# The storage /init in 'persist' mode prints PERSIST-UPTIME every 2 s, so a restored guest shows it went on.
+initrd=$(storage_initrd)
+iso="$GUESTS_OUT/startvm.iso"
+storage_cached "$iso" env INITRD="$initrd" EXTRA_APPEND="vireo.storage=persist" "$GUESTS_SRC/make-iso.sh" "$iso" none
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vireo-startvm.XXXXXX")
+pid=
+trap '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+export VIREO_USER_HOME="$tmp/home" XDG_RUNTIME_DIR="$tmp/run"
+mkdir -p "$VIREO_USER_HOME" "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+fails=0
+fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+ok() { echo "ok   $*"; }
+
+uuid=$(python3 -c 'import uuid; print(uuid.uuid4())')
+iso_uuid=$(python3 -c 'import uuid; print(uuid.uuid4())')
+# The machine's own copy, so the missing-medium check can take it away without touching the cache.
+cp "$iso" "$tmp/startvm.iso" && iso="$tmp/startvm.iso"
+mdir="$tmp/vms/demo"
+settings="$mdir/demo.vireo"
+com1="$tmp/com1.txt"
+sock="$XDG_RUNTIME_DIR/vireo/$uuid.sock"
+mkdir -p "$mdir"
+cat > "$settings" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<VireoMachine schemaVersion="2" uuid="$uuid" name="demo" osType="Debian_64">
+  <Hardware>
+    <CPU count="1"/>
+    <Memory sizeMiB="256"/>
+    <Firmware type="bios"/>
+    <Chipset type="piix3"/>
+    <Platform ioapic="true" hpet="false" rtcUtc="true"/>
+    <Boot>
+      <Order position="1" device="dvd"/>
+      <Order position="2" device="floppy"/>
+    </Boot>
+    <Storage>
+      <Controller name="IDE Controller" bus="ide" ports="2" bootable="true"/>
+      <Attachment controller="IDE Controller" port="1" device="0" type="dvd" medium="$iso_uuid" nonrotational="false" hotpluggable="false"/>
+    </Storage>
+    <Network>
+      <Adapter slot="0" enabled="true" type="e1000" attachment="nat" mac="080027D337AF" cable="true"/>
+    </Network>
+    <Audio enabled="false" driver="pulse" controller="hda" output="true" input="false"/>
+    <USB enabled="false" controller="ohci"/>
+    <Display adapter="vbe" vramMiB="16" monitors="1"/>
+    <RemoteDisplay vnc="false" vncPort="0" rdp="false" rdpPort="0" auth="none"/>
+    <SharedFolders/>
+    <Serial>
+      <Port slot="0" enabled="true" backend="file:$com1"/>
+    </Serial>
+  </Hardware>
+  <State state="poweroff" changedNs="0"/>
+</VireoMachine>
+EOF
+cat > "$VIREO_USER_HOME/Vireo.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<VireoRegistry schemaVersion="2">
+  <Machines>
+    <Machine uuid="$uuid" path="$settings"/>
+  </Machines>
+  <Media>
+    <Medium uuid="$iso_uuid" location="$iso" type="dvd" format="iso" readonly="true"/>
+  </Media>
+</VireoRegistry>
+EOF
+
+# ctl COMMAND [ARGUMENT]: one request over the control socket; prints "OK <body>" or "ERR <code> <message>".
+ctl() {
+    python3 - "$sock" "$@" <<'PY'
+import socket, sys
+path, cmd = sys.argv[1], sys.argv[2]
+arg = sys.argv[3] if len(sys.argv) > 3 else None
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(60)
+try:
+    s.connect(path)
+except OSError as e:
+    print("NOCONNECT", e); sys.exit(1)
+line = "VCTL1 " + cmd
+if arg is not None:
+    line += " " + arg.replace("\\", "\\\\").replace("\n", "\\n")
+s.sendall(line.encode() + b"\n")
+buf = b""
+while b"\n" not in buf:
+    d = s.recv(4096)
+    if not d:
+        print("EOF"); sys.exit(1)
+    buf += d
+head, rest = buf.split(b"\n", 1)
+head = head.decode()
+if head.startswith("OK "):
+    n = int(head[3:])
+    while len(rest) < n:
+        d = s.recv(65536)
+        if not d:
+            print("EOF in body"); sys.exit(1)
+        rest += d
+    print("OK " + rest[:n].decode(errors="replace"))
+else:
+    print(head); sys.exit(1)
+PY
+}
+
+# raw BYTES: sends bytes (a python bytes expression) as they are and prints the first response line.
+raw() {
+    python3 - "$sock" "$1" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(30)
+s.connect(sys.argv[1])
+s.sendall(eval(sys.argv[2]))
+buf = b""
+while b"\n" not in buf:
+    d = s.recv(4096)
+    if not d:
+        break
+    buf += d
+print(buf.split(b"\n")[0].decode(errors="replace"))
+PY
+}
+
+# The state recorded in the settings file.
+file_state() { sed -n 's/.*<State state="\([a-z]*\)".*/\1/p' "$settings"; }
+
+state_is() { [ "$(ctl state)" = "OK $1" ]; }
+
+start_vm() {
+    "$VIREO_BIN/vireo-vm" --startvm demo --headless --exec "$EXEC" --timeout 900 >"$tmp/vm.out" 2>&1 &
+    pid=$!
+}
+
+# wait_for SECONDS COMMAND...: polls the command once a second; 0 as soon as it succeeds.
+wait_for() {
+    local limit=$1 t=0
+    shift
+    while [ $t -lt "$limit" ]; do
+        "$@" >/dev/null 2>&1 && return 0
+        kill -0 "$pid" 2>/dev/null || { "$@" >/dev/null 2>&1; return $?; }
+        sleep 1
+        t=$((t + 1))
+    done
+    return 1
+}
+
+uptime_max() { grep -ao 'PERSIST-UPTIME [0-9.]*' "$com1" | awk '{ if ($2 > m) m = $2 } END { print m + 0 }'; }
+uptime_moved() { [ "$(uptime_max)" != "$1" ]; }
+show_failure() {
+    echo "---- COM1 (tail)"; tail -c 1500 "$com1" 2>/dev/null | tr -c '[:print:]\n' '.'; echo
+    echo "---- vireo-vm output"; tail -n 10 "$tmp/vm.out"
+    echo "---- VM.log (tail)"; tail -n 25 "$mdir/Logs/VM.log" 2>/dev/null
+}
+
+# ---- boot ---------------------------------------------------------------------------------------------
+: > "$com1"
+start_vm
+if wait_for 300 grep -aq VIREO-BOOT-OK "$com1"; then
+    ok "the machine booted the ISO from its settings to VIREO-BOOT-OK"
+else
+    fail "no VIREO-BOOT-OK"; show_failure; exit 1
+fi
+r=$(ctl state); [ "$r" = "OK running" ] && ok "state over the socket: running" || fail "state: '$r'"
+r=$(ctl version); [ "$r" = "OK 1" ] || fail "version: '$r'"
+[ "$(file_state)" = running ] && ok "settings record running" || fail "settings state '$(file_state)', want running"
+perm=$(stat -c %a "$sock" 2>/dev/null); [ "$perm" = 600 ] || fail "socket mode '$perm', want 600"
+perm=$(stat -c %a "$(dirname "$sock")"); [ "$perm" = 700 ] || fail "socket folder mode '$perm', want 700"
+log="$mdir/Logs/VM.log"
+grep -q "network adapter 1 (e1000, NAT) is configured but Vireo has no network device yet; the guest sees none" "$log" &&
+    ok "the NIC Vireo lacks is a warning in VM.log" || fail "no NIC warning in $log"
+grep -q "display adapter (vbe" "$log" || fail "no display adapter warning"
+grep -q "boot order slot 2 (floppy) is not available" "$log" || fail "no floppy boot order note"
+grep -q "the console window is not available yet" "$log" && fail "--headless logged as without it"
+
+# ---- a second start --------------------------------------------------------------------------------------
+timeout 30 "$VIREO_BIN/vireo-vm" --startvm "$uuid" --headless >"$tmp/second.out" 2>&1
+rc=$?
+if [ $rc -eq 1 ] && grep -q "machine 'demo' is already running (pid $pid)" "$tmp/second.out"; then
+    ok "a second --startvm exits 1: $(head -n 1 "$tmp/second.out")"
+else
+    fail "second start: exit $rc, $(cat "$tmp/second.out")"
+fi
+[ -S "$sock" ] && [ "$(ctl state)" = "OK running" ] || fail "the second start disturbed the running VM"
+
+# ---- control commands ------------------------------------------------------------------------------------
+r=$(ctl pause); [ "$r" = "OK " ] || fail "pause: '$r'"
+r=$(ctl state); [ "$r" = "OK paused" ] || fail "state after pause: '$r'"
+[ "$(file_state)" = paused ] || fail "settings state '$(file_state)' after pause"
+before=$(uptime_max); sleep 5; after=$(uptime_max)
+[ "$before" = "$after" ] && ok "paused: the guest's uptime stays at $after" || fail "uptime went on while paused ($before -> $after)"
+r=$(ctl pause); [[ "$r" == "ERR -14 "* ]] || fail "pause while paused: '$r'"
+r=$(ctl resume); [ "$r" = "OK " ] || fail "resume: '$r'"
+[ "$(file_state)" = running ] || fail "settings state '$(file_state)' after resume"
+wait_for 30 uptime_moved "$after" && ok "resumed: the guest runs on" || fail "uptime did not move after resume"
+r=$(ctl acpipowerbutton); [[ "$r" == "ERR -15 this machine has no ACPI power button yet"* ]] || fail "acpipowerbutton: '$r'"
+r=$(ctl screenshot); [[ "$r" == "ERR -15 "*"display adapter"* ]] || fail "screenshot: '$r'"
+r=$(ctl keyboard-string hello); [[ "$r" == "ERR -15 "* ]] || fail "keyboard-string: '$r'"
+r=$(ctl frobnicate); [[ "$r" == "ERR -15 unknown command 'frobnicate'"* ]] || fail "unknown command: '$r'"
+r=$(ctl pause extra); [[ "$r" == "ERR -3 "* ]] || fail "pause with an argument: '$r'"
+r=$(ctl medium "IDE Controller 1 0 emptydrive"); [ "$r" = "OK " ] || fail "eject: '$r'"
+r=$(ctl medium "IDE Controller 1 0 $iso"); [ "$r" = "OK " ] && ok "DVD ejected and inserted again" || fail "insert: '$r'"
+grep -q "medium=\"$iso_uuid\"" "$settings" || fail "the settings lost the DVD's medium"
+r=$(ctl medium "IDE Controller 0 0 $iso"); [[ "$r" == "ERR -4 "* ]] || fail "medium on an empty slot: '$r'"
+r=$(ctl medium "Nope 1 0 $iso"); [[ "$r" == "ERR -3 "* ]] || fail "medium on an unknown controller: '$r'"
+r=$(raw 'b"hello\n"'); [[ "$r" == "ERR -9 "* ]] || fail "garbage: '$r'"
+r=$(raw 'b"VCTL9 state\n"'); [[ "$r" == "ERR -15 "* ]] || fail "another version: '$r'"
+r=$(raw 'b"X" * 70000'); [[ "$r" == "ERR -11 "* ]] && ok "garbage, other versions and overlong lines get ERR" || fail "long line: '$r'"
+[ "$(ctl state)" = "OK running" ] || fail "the VM did not survive the hostile requests"
+
+# ---- power off -------------------------------------------------------------------------------------------
+r=$(ctl poweroff); [ "$r" = "OK " ] || fail "poweroff: '$r'"
+wait "$pid"; rc=$?; pid=
+[ $rc -eq 0 ] && ok "poweroff: vireo-vm exited 0" || fail "poweroff: vireo-vm exited $rc"
+[ "$(file_state)" = poweroff ] && ok "settings record poweroff" || fail "settings state '$(file_state)' after poweroff"
+[ -e "$sock" ] && fail "the control socket outlived the VM"
+
+# ---- killed: aborted, and the next start works ---------------------------------------------------------------
+: > "$com1"
+start_vm
+wait_for 60 state_is running || { fail "no control socket after the restart"; show_failure; }
+[ -s "$mdir/Logs/VM.log.1" ] && ok "the previous VM.log was rotated to VM.log.1" || fail "no VM.log.1"
+kill -KILL "$pid"; wait "$pid" 2>/dev/null; pid=
+[ "$(file_state)" = running ] || fail "after SIGKILL the record says '$(file_state)'"
+: > "$com1"
+start_vm
+if wait_for 300 grep -aq VIREO-BOOT-OK "$com1"; then
+    ok "a SIGKILLed machine starts again"
+else
+    fail "no VIREO-BOOT-OK after the SIGKILL"; show_failure
+fi
+grep -q "previous VM process ended without powering off (it was aborted" "$log" &&
+    ok "the new VM.log says the last run was aborted" || fail "no aborted note in VM.log"
+
+# ---- saved state ---------------------------------------------------------------------------------------------
+wait_for 30 uptime_moved 0
+saved_uptime=$(uptime_max)
+r=$(ctl savestate); [ "$r" = "OK " ] || fail "savestate: '$r'"
+wait "$pid"; rc=$?; pid=
+[ $rc -eq 0 ] || fail "savestate: vireo-vm exited $rc"
+sav="$mdir/Snapshots/$uuid.sav"
+if [ "$(file_state)" = saved ] && grep -q "stateFile=\"Snapshots/$uuid.sav\"\|Snapshots/$uuid.sav" "$settings" && [ -s "$sav" ]; then
+    ok "savestate: recorded saved with $(du -k "$sav" | cut -f1) KiB of state"
+else
+    fail "savestate: state '$(file_state)', file $(ls -la "$sav" 2>&1)"
+fi
+: > "$com1"
+start_vm
+wait_for 60 state_is running || { fail "the saved machine did not start"; show_failure; }
+grep -q "restoring the saved state" "$log" || fail "VM.log does not say it restored"
+wait_for 30 grep -aq PERSIST-UPTIME "$com1"
+first=$(grep -ao 'PERSIST-UPTIME [0-9.]*' "$com1" | head -n 1 | cut -d' ' -f2)
+# A guest that went on prints uptimes from where it was saved; one that booted again would start low, after a boot line.
+if [ -n "$first" ] && awk -v a="$first" -v b="$saved_uptime" 'BEGIN { exit !(a >= b) }' && ! grep -aq VIREO-BOOT-OK "$com1"; then
+    ok "restored: the guest went on from uptime $saved_uptime ($first next) without booting again"
+else
+    fail "restore: saved at uptime $saved_uptime, first after restore '$first', boot lines $(grep -ac VIREO-BOOT-OK "$com1")"
+    show_failure
+fi
+[ ! -e "$sav" ] && [ "$(file_state)" = running ] && ! grep -q "Snapshots/$uuid.sav" "$settings" &&
+    ok "the restored state file is gone and the record cleared" || fail "after restore: $(ls "$mdir/Snapshots" 2>&1), state $(file_state)"
+kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
+[ $rc -eq 0 ] && [ "$(file_state)" = poweroff ] && ok "SIGTERM powers off cleanly" || fail "SIGTERM: exit $rc, state $(file_state)"
+
+# ---- refusals ---------------------------------------------------------------------------------------------------
+timeout 30 "$VIREO_BIN/vireo-vm" --startvm no-such-machine >"$tmp/err.out" 2>&1
+rc=$?; [ $rc -eq 1 ] && grep -q "no-such-machine" "$tmp/err.out" || fail "unknown machine: exit $rc, $(cat "$tmp/err.out")"
+sed -i 's/<Firmware type="bios"\/>/<Firmware type="efi"\/>/' "$settings"
+timeout 30 "$VIREO_BIN/vireo-vm" --startvm demo >"$tmp/err.out" 2>&1
+rc=$?; [ $rc -eq 1 ] && grep -q "EFI firmware, but this build of Vireo has no OVMF" "$tmp/err.out" &&
+    ok "EFI machines are refused: $(cat "$tmp/err.out")" || fail "EFI: exit $rc, $(cat "$tmp/err.out")"
+sed -i 's/<Firmware type="efi"\/>/<Firmware type="bios"\/>/' "$settings"
+mv "$iso" "$iso.away"
+timeout 30 "$VIREO_BIN/vireo-vm" --startvm demo >"$tmp/err.out" 2>&1
+rc=$?
+mv "$iso.away" "$iso"
+[ $rc -eq 1 ] && grep -q "'IDE Controller' port 1 device 0.*does not exist" "$tmp/err.out" &&
+    ok "a missing medium file is named: $(grep -m1 'does not exist' "$tmp/err.out")" || fail "missing ISO: exit $rc, $(cat "$tmp/err.out")"
+[ "$(file_state)" = poweroff ] || fail "a refused start changed the state to '$(file_state)'"
+
+[ $fails -eq 0 ] || { echo "$fails failures"; exit 1; }
+echo "all passed"
