@@ -20,13 +20,16 @@ ok() { echo "ok   $*"; }
 
 uuid=$(python3 -c 'import uuid; print(uuid.uuid4())')
 iso_uuid=$(python3 -c 'import uuid; print(uuid.uuid4())')
+disk_uuid=$(python3 -c 'import uuid; print(uuid.uuid4())')
 # The machine's own copy, so the missing-medium check can take it away without touching the cache.
 cp "$iso" "$tmp/startvm.iso" && iso="$tmp/startvm.iso"
 mdir="$tmp/vms/demo"
 settings="$mdir/demo.vireo"
 com1="$tmp/com1.txt"
 sock="$XDG_RUNTIME_DIR/vireo/$uuid.sock"
+disk="$mdir/disk.qcow2"
 mkdir -p "$mdir"
+"$VIREO_BIN/vireo-img" create --format qcow2 "$disk" 64M >/dev/null || { echo "FAIL: vireo-img create"; exit 1; }
 cat > "$settings" <<EOF
 <?xml version="1.0" encoding="UTF-8"?>
 <VireoMachine schemaVersion="2" uuid="$uuid" name="demo" osType="Debian_64">
@@ -42,6 +45,8 @@ cat > "$settings" <<EOF
     </Boot>
     <Storage>
       <Controller name="IDE Controller" bus="ide" ports="2" bootable="true"/>
+      <Controller name="SATA" bus="sata" ports="2" bootable="true"/>
+      <Attachment controller="SATA" port="1" device="0" type="hdd" medium="$disk_uuid" nonrotational="true" hotpluggable="false"/>
       <Attachment controller="IDE Controller" port="1" device="0" type="dvd" medium="$iso_uuid" nonrotational="false" hotpluggable="false"/>
     </Storage>
     <Network>
@@ -67,6 +72,7 @@ cat > "$VIREO_USER_HOME/Vireo.xml" <<EOF
   </Machines>
   <Media>
     <Medium uuid="$iso_uuid" location="$iso" type="dvd" format="iso" readonly="true"/>
+    <Medium uuid="$disk_uuid" location="$disk" type="hdd" format="qcow2" readonly="false"/>
   </Media>
 </VireoRegistry>
 EOF
@@ -212,6 +218,21 @@ r=$(raw 'b"VCTL9 state\n"'); [[ "$r" == "ERR -15 "* ]] || fail "another version:
 r=$(raw 'b"X" * 70000'); [[ "$r" == "ERR -11 "* ]] && ok "garbage, other versions and overlong lines get ERR" || fail "long line: '$r'"
 [ "$(ctl state)" = "OK running" ] || fail "the VM did not survive the hostile requests"
 
+# ---- online snapshot -------------------------------------------------------------------------------------
+r=$(ctl snapshot "first snapshot
+taken while the guest runs")
+snap=${r#OK }
+if [[ "$r" == "OK "* ]] && grep -q "<Snapshot[^>]*uuid=\"$snap\"[^>]*name=\"first snapshot\"\|<Snapshot[^>]*name=\"first snapshot\"[^>]*" "$settings" &&
+    grep -q "snapshot: disk ahci-p1 continues on '$mdir/Snapshots/" "$log"; then
+    ok "online snapshot {$snap}: the disk $(grep -o "continues on '[^']*'" "$log" | tail -n 1)"
+else
+    fail "snapshot: '$r'"; grep -n "Snapshot\|Attachment" "$settings" | head; tail -n 5 "$log"
+fi
+[ "$(ctl state)" = "OK running" ] || fail "the VM is not running after the snapshot"
+wait_for 30 uptime_moved "$(uptime_max)" || fail "the guest stopped after the snapshot"
+r=$(ctl snapshot ""); [[ "$r" == "ERR -3 "* ]] || fail "snapshot without a name: '$r'"
+r=$(ctl medium "SATA 1 0 $iso"); [[ "$r" == "ERR -14 "*"hard disk"* ]] || fail "medium on a hard disk: '$r'"
+
 # ---- power off -------------------------------------------------------------------------------------------
 r=$(ctl poweroff); [ "$r" = "OK " ] || fail "poweroff: '$r'"
 wait "$pid"; rc=$?; pid=
@@ -248,6 +269,17 @@ if [ "$(file_state)" = saved ] && grep -q "stateFile=\"Snapshots/$uuid.sav\"\|Sn
 else
     fail "savestate: state '$(file_state)', file $(ls -la "$sav" 2>&1)"
 fi
+# A damaged state file is refused with exit 2 and kept, and the machine stays saved.
+cp "$sav" "$tmp/good.sav"
+head -c 4096 "$tmp/good.sav" > "$sav"
+timeout 60 "$VIREO_BIN/vireo-vm" --startvm demo --headless --exec "$EXEC" >"$tmp/bad.out" 2>&1
+rc=$?
+if [ $rc -eq 2 ] && grep -q "cannot restore the saved state" "$tmp/bad.out" && [ -s "$sav" ] && [ "$(file_state)" = saved ]; then
+    ok "a damaged saved state: exit 2, file kept, still saved: $(grep -m1 'cannot restore' "$tmp/bad.out" | cut -c1-150)"
+else
+    fail "damaged saved state: exit $rc, state $(file_state), $(cat "$tmp/bad.out" | tail -n 3)"
+fi
+cp "$tmp/good.sav" "$sav"
 : > "$com1"
 start_vm
 wait_for 60 state_is running || { fail "the saved machine did not start"; show_failure; }
