@@ -312,6 +312,18 @@ rc=$?
 mv "$iso.away" "$iso"
 [ $rc -eq 1 ] && grep -q "'IDE Controller' port 1 device 0.*does not exist" "$tmp/err.out" &&
     ok "a missing medium file is named: $(grep -m1 'does not exist' "$tmp/err.out")" || fail "missing ISO: exit $rc, $(cat "$tmp/err.out")"
+# Settings the board has no place for are refused naming the attachment; nothing is changed.
+cp "$settings" "$tmp/settings.good"
+sed -i 's/<Controller name="SATA" bus="sata" ports="2"/<Controller name="SATA" bus="sata" ports="10"/; s/controller="SATA" port="1"/controller="SATA" port="8"/' "$settings"
+timeout 30 "$VIREO_BIN/vireo-vm" --startvm demo >"$tmp/err.out" 2>&1
+rc=$?; [ $rc -eq 1 ] && grep -q "'SATA' port 8 device 0: Vireo's AHCI controller has ports 0-5" "$tmp/err.out" &&
+    ok "a SATA port the board lacks is refused" || fail "SATA port 8: exit $rc, $(cat "$tmp/err.out")"
+cp "$tmp/settings.good" "$settings"
+sed -i 's/<Controller name="SATA" bus="sata" ports="2" bootable="true"\/>/<Controller name="SATA" bus="sata" ports="2" bootable="true"\/><Controller name="SATA 2" bus="sata" ports="1" bootable="false"\/>/' "$settings"
+timeout 30 "$VIREO_BIN/vireo-vm" --startvm demo >"$tmp/err.out" 2>&1
+rc=$?; [ $rc -eq 1 ] && grep -q "controllers 'SATA' and 'SATA 2' are both sata controllers" "$tmp/err.out" &&
+    ok "two controllers on one bus are refused" || fail "two SATA controllers: exit $rc, $(cat "$tmp/err.out")"
+cp "$tmp/settings.good" "$settings"
 [ "$(file_state)" = poweroff ] || fail "a refused start changed the state to '$(file_state)'"
 
 [ $fails -eq 0 ] || { echo "$fails failures"; exit 1; }

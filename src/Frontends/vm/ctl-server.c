@@ -382,9 +382,12 @@ static bool attach_disks(struct vmproc *p, struct cfg_machine *now, struct vmctl
             rt_uuid_to_str(&a->medium, id);
             rc = mach_medium_find(id, &med, &err);
         }
+        struct drive *drv = drive_find(p->vm, d->name);
+        if (!rc && !drv)
+            rc = VERR_NOT_FOUND;
         if (!rc) {
             vm_lock(p->vm);
-            rc = drive_image_attach(drive_find(p->vm, d->name), med.location, format_of(med.format));
+            rc = drive_image_attach(drv, med.location, format_of(med.format));
             vm_unlock(p->vm);
         }
         if (rc) {
@@ -415,7 +418,8 @@ static void reattach_old(struct vmproc *p, unsigned released)
         struct vmproc_drive *d = &p->drives[i];
         if (d->type != CFG_MEDIUM_HDD)
             continue;
-        int rc = drive_image_attach(drive_find(p->vm, d->name), d->path, format_of(d->format));
+        struct drive *drv = drive_find(p->vm, d->name);
+        int rc = drv ? drive_image_attach(drv, d->path, format_of(d->format)) : VERR_NOT_FOUND;
         if (rc)
             LOG_ERR("disk %s: cannot reopen '%s' after the failed snapshot: %s", d->name, d->path, rt_err_str(rc));
     }
@@ -457,7 +461,10 @@ static void cmd_snapshot(struct vmproc *p, const char *arg, struct vmctl_reply *
         drive_drain_all(p->vm);
         for (; released < p->drive_count && !rc; released++) {
             struct vmproc_drive *d = &p->drives[released];
-            if (d->type == CFG_MEDIUM_HDD && (rc = drive_image_release(drive_find(p->vm, d->name))))
+            if (d->type != CFG_MEDIUM_HDD)
+                continue;
+            struct drive *drv = drive_find(p->vm, d->name);
+            if ((rc = drv ? drive_image_release(drv) : VERR_NOT_FOUND))
                 reply_err(r, rc, "cannot release disk %s for the snapshot: %s", d->name, rt_err_str(rc));
         }
         vm_unlock(p->vm);
