@@ -174,6 +174,32 @@ int mach_media_used_by_others(struct cfg_global *g, const struct rt_uuid *skip, 
     return 0;
 }
 
+int mach_media_remove(struct cfg_global *g, const struct mach_uuid_set *set)
+{
+    size_t left = set->n;
+    bool *gone = calloc(set->n ? set->n : 1, sizeof(*gone));
+    if (!gone)
+        return VERR_NO_MEMORY;
+    int rc = 0;
+    for (bool progress = true; left && progress;) {
+        progress = false;
+        for (size_t i = 0; i < set->n; i++) {
+            if (gone[i])
+                continue;
+            int r = cfg_medium_remove(g, &set->v[i]);
+            if (r == VERR_BUSY)
+                continue; /* a child is still there: next round */
+            gone[i] = true;
+            left--;
+            progress = true;
+        }
+    }
+    if (left)
+        rc = VERR_BUSY;
+    free(gone);
+    return rc;
+}
+
 /* The name of the first registered machine that uses uuid (malloc'ed) in *name, or NULL. */
 static int mach_medium_first_user(struct cfg_global *g, const struct rt_uuid *uuid, char ***names, size_t *count,
                                   bool all)
