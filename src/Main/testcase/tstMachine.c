@@ -154,6 +154,13 @@ static int edit_state(void *opaque, struct cfg_machine *m, const char *path, str
     return 0;
 }
 
+static int edit_rename(void *opaque, struct cfg_machine *m, const char *path, struct cfg_error *err)
+{
+    free(m->name);
+    m->name = strdup(opaque);
+    return 0;
+}
+
 static int edit_fail(void *opaque, struct cfg_machine *m, const char *path, struct cfg_error *err)
 {
     m->hw.cpus = 7;
@@ -312,6 +319,13 @@ static void test_bad_input_changes_nothing(void **state)
     assert_int_equal(mach_edit("vm", false, edit_cpus, &cpus, &err), VERR_CFG_BAD_VALUE);
     assert_non_null(strstr(err.msg, "99 CPUs"));
     assert_int_equal(mach_edit("nobody", false, edit_cpus, &cpus, &err), VERR_NOT_FOUND);
+    char *p2 = NULL;
+    create_vm(f, "vm2", &p2, NULL);
+    free(gbefore);
+    gbefore = slurp(gpath, &glen);
+    assert_int_equal(mach_edit("vm2", false, edit_rename, "vm", &err), VERR_ALREADY_EXISTS);
+    assert_int_equal(mach_edit("vm2", false, edit_rename, "x/y", &err), VERR_CFG_BAD_VALUE);
+    entries = folder_entries(f->vms);
 
     size_t glen2, mlen2;
     char *gafter = slurp(gpath, &glen2), *mafter = slurp(path, &mlen2);
@@ -327,6 +341,7 @@ static void test_bad_input_changes_nothing(void **state)
     free(mafter);
     free(gpath);
     free(path);
+    free(p2);
 }
 
 static void test_unregister_delete_leaves_nothing(void **state)
