@@ -200,8 +200,8 @@ int mach_media_remove(struct cfg_global *g, const struct mach_uuid_set *set)
     return rc;
 }
 
-/* The name of the first registered machine that uses uuid (malloc'ed) in *name, or NULL. */
-static int mach_medium_first_user(struct cfg_global *g, const struct rt_uuid *uuid, char ***names, size_t *count,
+/* The names of the registered machines that use uuid (all, or only the first one), malloc'ed. */
+static int mach_medium_user_names(struct cfg_global *g, const struct rt_uuid *uuid, char ***names, size_t *count,
                                   bool all)
 {
     *names = NULL;
@@ -251,7 +251,7 @@ int mach_medium_users(const struct rt_uuid *uuid, char ***names, size_t *count, 
     struct cfg_global *g = NULL;
     int rc = mach_global_read(&g, err);
     if (rc == 0)
-        rc = mach_medium_first_user(g, uuid, names, count, true);
+        rc = mach_medium_user_names(g, uuid, names, count, true);
     cfg_global_free(g);
     return rc;
 }
@@ -399,7 +399,7 @@ int mach_medium_close(const char *uuid_or_path, bool delete_file, struct cfg_err
     if (rc == 0) {
         char **names = NULL;
         size_t n = 0;
-        rc = mach_medium_first_user(t.g, &md->uuid, &names, &n, false);
+        rc = mach_medium_user_names(t.g, &md->uuid, &names, &n, false);
         if (rc == 0 && n)
             rc = mach_fail(err, VERR_BUSY, "%s is used by machine '%s' (detach it first)", md->location, names[0]);
         mach_names_free(names, n);

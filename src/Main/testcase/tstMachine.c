@@ -269,6 +269,19 @@ static void test_create_find_list(void **state)
     assert_non_null(strstr(err.msg, "second"));
     mach_list_free(list, paths, n);
 
+    /* An OS type preset (ids are case-insensitive) gives the hardware. */
+    char *pd = NULL;
+    assert_int_equal(mach_create("deb", "debian_64", f->vms, true, &pd, NULL, &err), 0);
+    m = load("deb");
+    assert_string_equal(m->ostype, "Debian_64");
+    assert_int_equal(m->hw.memory_mib, 2048);
+    assert_int_equal(m->hw.cpus, 2);
+    assert_true(m->hw.controller_count >= 1);
+    assert_true(m->hw.nics[0].enabled);
+    assert_int_equal(m->hw.nics[0].attach, CFG_NET_NAT);
+    cfg_machine_free(m);
+    free(pd);
+
     char *folder = mach_folder(path);
     snprintf(want, sizeof(want), "%s/First VM", f->vms);
     assert_string_equal(folder, want);
