@@ -48,6 +48,8 @@ int cfg_machine_new(const char *name, const char *ostype, struct cfg_machine **o
     if (!m)
         return VERR_NO_MEMORY;
     m->schema_version = CFG_SCHEMA_VERSION;
+    /* Powered off since it was created. */
+    m->state_changed_ns = rt_time_real_ns();
     cfg_hardware_init_empty(&m->hw);
     int rc = rt_uuid_generate(&m->uuid);
     bool ok = true;
