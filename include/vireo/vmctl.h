@@ -23,11 +23,13 @@
  *   state                            body: "running" | "paused" | ...
  *   pause | resume | reset | poweroff | acpipowerbutton
  *   savestate                        pauses, writes the saved state, records the machine saved, exits
+ *                                    (the file: <snapshot folder>/<machine uuid>.sav)
  *   screenshot                       body: a PNG of the screen
  *   keyboard-scancodes <hex bytes>   "1c 9c" (set 1 scancodes, as VBoxManage)
  *   keyboard-string <text>           typed with the US layout
  *   pointer <x> <y> <buttons>        absolute position, button mask
- *   medium <controller> <port> <device> <path|emptydrive>   DVD media change
+ *   medium <controller> <port> <device> <path|emptydrive>   DVD media change (path: absolute, or a registered
+ *                                    medium's UUID; the controller name may contain blanks)
  *   snapshot <name>\n<description>   takes an online snapshot; body: its UUID
  * Several requests may be sent on one connection; the server closes it after 'poweroff'/'savestate'.
  */
