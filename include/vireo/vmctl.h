@@ -44,7 +44,7 @@ int vmctl_connect_path(const char *socket_path, struct vmctl **out);
 void vmctl_close(struct vmctl *c); /* NULL is fine */
 /*
  * Sends one request and waits for the answer (at most timeout_ms; 0: no limit).  On OK returns 0 and the
- * body in *body/*len (malloc'ed, NUL-terminated beyond len; may be NULL when not wanted).  On ERR returns
+ * body in *body and *len (malloc'ed, NUL-terminated beyond len; may be NULL when not wanted).  On ERR returns
  * the server's code with its message in errmsg.  Transport failures return VERR_IO/VERR_EOF/VERR_TIMEOUT.
  */
 int vmctl_request(struct vmctl *c, const char *command, const char *argument, unsigned timeout_ms, void **body,
