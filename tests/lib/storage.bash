@@ -30,6 +30,9 @@ storage_cached() {
 #          "VIREO-GUEST-WROTE-<name>" at byte 2 MiB with fsync (STORAGE-WROTE <name> <dd status>)
 #   crash  writes numbered records to the first disk, one 512-byte sector each, fsync after each, printing
 #          STORAGE-FLUSHED <n> once record n is on the disk, until the VM is killed
+#   persist  prints PERSIST-UPTIME <seconds> on COM1 every 2 s and serves commands typed on COM2 (ttyS1):
+#          "write TOKEN" puts PERSIST-DATA-TOKEN into sector 8192 of the first disk with fsync (PERSIST-WROTE
+#          TOKEN <dd status>), "read" prints that sector, read around the page cache (PERSIST-READ <text>)
 #   bench  runs /bin/diskbench (tools/bench/guest/diskbench.c, when the overlay carries it) on the first disk
 #          with vireo.benchmb= MiB and vireo.benchops= random requests
 storage_init_overlay() {
@@ -66,6 +69,24 @@ crash)
     while :; do
         printf 'VIREO-RECORD-%08d\n' $n | dd of=/dev/$d bs=512 seek=$n conv=notrunc,fsync 2>/dev/null && echo "STORAGE-FLUSHED $n"
         n=$((n + 1))
+    done
+    ;;
+persist)
+    d=$(echo $disks | cut -d' ' -f1)
+    ( while :; do echo "PERSIST-UPTIME $(cut -d' ' -f1 /proc/uptime)"; sleep 2; done ) &
+    while :; do
+        if read -r cmd arg < /dev/ttyS1; then
+            case "$cmd" in
+            write)
+                printf 'PERSIST-DATA-%s\n' "$arg" | dd of=/dev/$d bs=512 seek=8192 conv=notrunc,fsync 2>/dev/null
+                echo "PERSIST-WROTE $arg $?" ;;
+            read)
+                echo 3 > /proc/sys/vm/drop_caches
+                echo "PERSIST-READ $(dd if=/dev/$d bs=512 skip=8192 count=1 2>/dev/null | head -n 1 | tr -cd '[:alnum:]-')" ;;
+            esac
+        else
+            sleep 1
+        fi
     done
     ;;
 bench)
