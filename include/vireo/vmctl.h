@@ -50,4 +50,54 @@ void vmctl_close(struct vmctl *c); /* NULL is fine */
 int vmctl_request(struct vmctl *c, const char *command, const char *argument, unsigned timeout_ms, void **body,
                   size_t *len, char errmsg[256]);
 
+/* ---- Protocol pieces shared by the client and the server ------------------------------- */
+
+#define VMCTL_LINE_MAX (64u * 1024u)          /* longest request or response line, newline included */
+#define VMCTL_BODY_MAX (64u * 1024u * 1024u)  /* largest response body a client accepts */
+#define VMCTL_COMMAND_MAX 32                  /* longest command name */
+
+/* An argument as it travels: a backslash doubled, a newline as backslash and n (malloc'ed; NULL: no memory). */
+char *vmctl_escape(const char *s);
+/* Undoes vmctl_escape in place; VERR_BAD_FORMAT for a backslash before anything but '\\' or 'n'. */
+int vmctl_unescape(char *s);
+
+struct vmctl_request {
+    unsigned version;
+    const char *command;   /* points into the parsed line */
+    char *argument;        /* unescaped, in the line; NULL when the request has none */
+};
+/*
+ * Parses one request line in place (len bytes, the newline already cut off; one trailing '\r' is
+ * dropped).  VERR_BAD_FORMAT for garbage (NUL bytes, control characters, no "VCTL<n> " prefix, a bad
+ * command name or escape) and VERR_NOT_SUPPORTED for another protocol version; errmsg says which.
+ */
+int vmctl_request_parse(char *line, size_t len, struct vmctl_request *out, char errmsg[256]);
+
+/* ---- The server (vireo-vm; tests) ------------------------------------------------------- */
+
+struct vmctl_server; /* opaque */
+struct vmctl_reply {
+    int status;     /* 0: "OK" with the body; otherwise "ERR status msg" */
+    void *body;     /* malloc'ed or NULL; the server frees it */
+    size_t len;
+    char msg[256];  /* with an error: one line for people (line breaks become blanks) */
+    bool close;     /* close the connection once the reply is out (poweroff, savestate) */
+};
+/* Called on the loop thread for each well-formed version-1 request; fills reply (zeroed beforehand). */
+typedef void vmctl_handler_fn(void *opaque, const struct vmctl_request *req, struct vmctl_reply *reply);
+/*
+ * Listens at socket_path and serves it on loop: the folder is created with mode 0700 (an existing one
+ * must be a real folder owned by this user; it is set to 0700), the socket gets mode 0600 and only
+ * this user's processes are served.  A file already at socket_path must be a socket and is replaced:
+ * the caller holds the machine's run lock, so it was left by a dead process.  Each connection's
+ * requests are answered in order, one at a time; "version" is answered by the server itself.
+ */
+int vmctl_server_create(struct rt_evloop *loop, const char *socket_path, vmctl_handler_fn *fn, void *opaque,
+                        struct vmctl_server **out);
+/* Connections open now (tests). */
+unsigned vmctl_server_client_count(const struct vmctl_server *s);
+/* Sends what replies are still queued (waiting at most flush_ms), closes every connection and removes the
+ * socket file.  On the loop's thread, or once the loop no longer runs.  NULL is fine. */
+void vmctl_server_destroy(struct vmctl_server *s, unsigned flush_ms);
+
 #endif
