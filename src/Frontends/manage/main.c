@@ -530,10 +530,8 @@ static void mg_main_usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        mg_main_usage(stderr);
-        return MG_EXIT_USAGE;
-    }
+    if (argc < 2)
+        return mg_usage("no command given");
     const char *name = argv[1];
     if (!strcmp(name, "--help") || !strcmp(name, "-h") || (!strcmp(name, "help") && argc == 2)) {
         mg_main_usage(stdout);

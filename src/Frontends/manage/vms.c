@@ -404,6 +404,10 @@ static int mg_sharedfolder(int argc, char **argv)
     }
     if ((rc = mg_vm_find(a.pos[1], &path, &m)))
         goto out;
+    if (mach_is_running(path)) {
+        rc = mg_fail("VM '%s' is running; power it off before changing its shared folders", m->name);
+        goto out;
+    }
     if (e.add && !rt_path_exists(host))
         mg_warn("the host folder '%s' does not exist (yet)", host);
     struct cfg_error err = {{0}};
