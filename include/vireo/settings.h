@@ -349,6 +349,8 @@ struct cfg_ostype {
     enum cfg_graphics graphics;
     unsigned vram_mib;
     bool rtc_utc;
+    bool has_nic;              /* false: the OS has no inbox driver for any NIC model (DOS) */
+    bool has_usb;              /* false: no USB controller (DOS) */
 };
 struct cfg_ostypes {
     struct cfg_ostype *types;

@@ -3,7 +3,7 @@
 #include <strings.h>
 
 #include "vireo/err.h"
-#include "vireo/settings.h"
+#include "settings-internal.h"
 
 #define NAME_TABLE(fn_name, parse_name, type, ...)                                         \
     static const char *const fn_name##_table[] = { __VA_ARGS__ };                         \
@@ -38,3 +38,4 @@ NAME_TABLE(cfg_usb_ctl_name, cfg_usb_ctl_parse, enum cfg_usb_ctl, "ohci", "ehci"
 NAME_TABLE(cfg_graphics_name, cfg_graphics_parse, enum cfg_graphics, "vbe", "virtio", "none")
 NAME_TABLE(cfg_machine_state_name, cfg_machine_state_parse, enum cfg_machine_state, "poweroff", "saved", "running",
            "paused", "aborted")
+NAME_TABLE(cfg_remote_auth_name, cfg_remote_auth_parse, enum cfg_remote_auth, "none", "password")
