@@ -413,6 +413,64 @@ int blk_commit(struct blk_image *img, blk_progress_fn *progress, void *opaque)
     return rc;
 }
 
+/* ---- Rebasing ------------------------------------------------------------------------ */
+
+/*
+ * Snapshot deletion merges an image into its parent and then points the images above
+ * it at the parent.  The new parent is opened with the image as its child, so a parent
+ * whose own chain leads back to the image is refused as a loop, and it must show a disk
+ * of the same size: a differencing image's unallocated ranges read through to it.
+ */
+int blk_set_backing(const char *path, const char *backing_path, enum blk_format backing_fmt)
+{
+    if (!path || !*path || !backing_path || !*backing_path || (unsigned)backing_fmt > BLK_FMT_ISO)
+        return VERR_INVALID_PARAMETER;
+    struct blk_image *img = NULL;
+    int rc = blk_open_internal(path, BLK_FMT_AUTO, BLK_OPEN_NO_BACKING, NULL, &img);
+    if (rc < 0)
+        return rc;
+    if (!img->ops->set_backing) {
+        LOG_ERR("%s: %s images cannot name a parent", path, img->ops->name);
+        blk_close(img);
+        return VERR_NOT_SUPPORTED;
+    }
+    if (!img->backing_name) {
+        LOG_ERR("%s: not a differencing image: it has no parent to replace", path);
+        blk_close(img);
+        return VERR_INVALID_STATE;
+    }
+    char *resolved = blk_backing_resolve(img->path, backing_path);
+    char *abs = resolved ? blk_path_absolute(resolved) : NULL;
+    free(resolved);
+    if (!abs) {
+        blk_close(img);
+        return VERR_NO_MEMORY;
+    }
+    struct blk_image *parent = NULL;
+    rc = blk_open_internal(abs, backing_fmt, BLK_OPEN_READONLY, img, &parent);
+    if (rc < 0) {
+        LOG_ERR("%s: cannot open the new parent %s: %s", path, abs, rt_err_str(rc));
+    } else if (blk_size_bytes(parent) != blk_size_bytes(img)) {
+        LOG_ERR("%s: the new parent %s is a disk of %llu bytes, the image one of %llu bytes", path, abs,
+                (unsigned long long)blk_size_bytes(parent), (unsigned long long)blk_size_bytes(img));
+        rc = VERR_INVALID_PARAMETER;
+    } else {
+        rt_mutex_lock(&img->lock);
+        rc = img->ops->set_backing(img, backing_path, parent);
+        rt_mutex_unlock(&img->lock);
+        if (rc == 0)
+            rc = blk_file_sync(img);
+        if (rc == 0)
+            LOG_INFO("%s: parent is now %s (%s)", path, backing_path, parent->ops->name);
+        else
+            LOG_ERR("%s: cannot rewrite its header to name %s: %s", path, backing_path, rt_err_str(rc));
+    }
+    free(abs);
+    blk_close(parent);
+    blk_close(img);
+    return rc;
+}
+
 /* ---- Check ------------------------------------------------------------------------- */
 
 int blk_check(const char *path, enum blk_format fmt, bool repair, struct blk_check_result *out)

@@ -63,6 +63,13 @@ struct blk_format_ops {
     int (*check)(struct blk_image *img, bool repair, struct blk_check_result *res);
     /* Fills variant, uuid, parent_uuid (the rest is block.c's). */
     void (*info)(struct blk_image *img, struct blk_info *info);
+    /*
+     * Optional (blk_set_backing): makes the differencing image img (opened read-write with
+     * BLK_OPEN_NO_BACKING) name backing (stored as given) with backing_img (open, same size)
+     * as its parent, rewriting its header in one write; block.c then syncs the file.
+     * VERR_INVALID_STATE when img is not a differencing image.  NULL: VERR_NOT_SUPPORTED.
+     */
+    int (*set_backing)(struct blk_image *img, const char *backing, struct blk_image *backing_img);
 };
 
 struct blk_image {

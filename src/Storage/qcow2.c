@@ -1032,6 +1032,86 @@ static void qcow2_info(struct blk_image *img, struct blk_info *info)
     info->variant[0] = '\0';
 }
 
+/* ---- Rebasing ------------------------------------------------------------------------------- */
+
+/*
+ * A new parent: the header cluster is rebuilt in memory (header fields as they are, a
+ * backing format extension for the new parent, every other extension copied, the end
+ * marker, the new name after it) and written back in one write from byte 0; bytes the
+ * old name used past the new one's end are zeroed by the same write.  The header
+ * cluster holds nothing else, so the rest of the image is untouched.
+ */
+static int qcow2_set_backing(struct blk_image *img, const char *backing, struct blk_image *backing_img)
+{
+    struct qcow2 *s = img->priv;
+    size_t blen = strlen(backing);
+    if (blen > QCOW2_MAX_BACKING_NAME) {
+        LOG_ERR("%s: qcow2 backing file names are at most %u bytes: %s", img->path, QCOW2_MAX_BACKING_NAME, backing);
+        return VERR_INVALID_PARAMETER;
+    }
+    uint64_t cs = s->cluster_size;
+    uint8_t *hdr = malloc(cs), *out = calloc(1, cs);
+    char *name = strdup(backing);
+    int rc = hdr && out && name ? blk_file_read_zero_tail(img, 0, hdr, cs) : VERR_NO_MEMORY;
+    if (rc < 0)
+        goto done;
+    uint64_t bf_off = blk_be64(hdr + QCOW2_HDR_BACKING_OFFSET);
+    uint32_t bf_len = blk_be32(hdr + QCOW2_HDR_BACKING_SIZE);
+    uint64_t ext_start = s->version >= 3 ? s->header_length : QCOW2_V2_HEADER_BYTES;
+    uint64_t ext_end = bf_off ? bf_off : cs; /* both checked by open */
+    memcpy(out, hdr, ext_start);
+    uint64_t pos = ext_start;
+    enum blk_format bfmt = backing_img->ops->format;
+    const char *fmt = bfmt == BLK_FMT_ISO ? "raw" : blk_format_name(bfmt);
+    size_t flen = strlen(fmt);
+    blk_put_be32(out + pos, QCOW2_EXT_BACKING_FORMAT);
+    blk_put_be32(out + pos + 4, (uint32_t)flen);
+    memcpy(out + pos + 8, fmt, flen);
+    pos += 8 + RT_ALIGN_UP(flen, 8);
+    for (uint64_t p = ext_start; p + 8 <= ext_end;) {
+        uint32_t type = blk_be32(hdr + p), len = blk_be32(hdr + p + 4);
+        if (type == QCOW2_EXT_END)
+            break;
+        if (len > ext_end - p - 8) {
+            rc = blk_bad_format(img, "header extension %#x at byte %llu: length %u passes the header cluster", type,
+                                (unsigned long long)p, len);
+            goto done;
+        }
+        uint64_t step = 8 + RT_ALIGN_UP((uint64_t)len, 8);
+        if (type != QCOW2_EXT_BACKING_FORMAT) {
+            if (pos + step > cs) {
+                rc = VERR_TOO_LARGE;
+                goto done;
+            }
+            memcpy(out + pos, hdr + p, 8 + len);
+            pos += step;
+        }
+        p += step;
+    }
+    pos += 8; /* the end marker: zeroes */
+    if (pos + blen > cs) {
+        LOG_ERR("%s: the header extensions and the name %s do not fit in the header cluster", img->path, backing);
+        rc = VERR_TOO_LARGE;
+        goto done;
+    }
+    memcpy(out + pos, backing, blen);
+    blk_put_be64(out + QCOW2_HDR_BACKING_OFFSET, pos);
+    blk_put_be32(out + QCOW2_HDR_BACKING_SIZE, (uint32_t)blen);
+    uint64_t old_end = bf_off ? bf_off + bf_len : ext_end;
+    rc = qcow2_meta_write(s, 0, out, (size_t)RT_MAX(pos + blen, old_end));
+    if (rc == 0) {
+        free(img->backing_name);
+        img->backing_name = name;
+        img->backing_format = bfmt;
+        name = NULL;
+    }
+done:
+    free(name);
+    free(out);
+    free(hdr);
+    return rc;
+}
+
 /* ---- Create -------------------------------------------------------------------------------- */
 
 static int fd_write(int fd, uint64_t offset, const void *buf, size_t len)
@@ -1203,4 +1283,5 @@ const struct blk_format_ops g_blk_format_qcow2 = {
     .resize = qcow2_resize,
     .check = qcow2_check,
     .info = qcow2_info,
+    .set_backing = qcow2_set_backing,
 };

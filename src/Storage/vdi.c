@@ -868,6 +868,55 @@ static int vdi_create(int fd, const struct blk_create_params *params, const char
     return rc;
 }
 
+/* ---- Rebasing ---------------------------------------------------------------------------------- */
+
+/*
+ * The comment field names the new parent and the link UUIDs become the new parent's
+ * (zero for a parent that has none), as vdi_create records them.  Comment and UUIDs go
+ * out in one write of the header range that holds them; the fields between them are
+ * rewritten with the values they have.
+ */
+static int vdi_set_backing(struct blk_image *img, const char *backing, struct blk_image *backing_img)
+{
+    struct vdi *s = img->priv;
+    if (!vdi_is_diff(s)) {
+        LOG_ERR("%s: not a differencing VDI image: it has no parent to replace", img->path);
+        return VERR_INVALID_STATE;
+    }
+    uint8_t head[VDI_HEAD_BYTES];
+    memcpy(head, s->head, sizeof(head));
+    char *comment = (char *)head + VDI_OFF_COMMENT;
+    memset(comment, 0, VDI_COMMENT_BYTES);
+    const char *fmt_name = blk_format_name(backing_img->ops->format);
+    int n = snprintf(comment, VDI_COMMENT_BYTES, VDI_PARENT_PREFIX "%s:%s", fmt_name, backing);
+    if (n < 0 || n >= VDI_COMMENT_BYTES) {
+        LOG_ERR("%s: the parent's path %s is too long for a VDI image (%d bytes at most)", img->path, backing,
+                VDI_COMMENT_BYTES - 1 - (int)strlen(VDI_PARENT_PREFIX) - (int)strlen(fmt_name) - 1);
+        return VERR_TOO_LARGE;
+    }
+    memset(head + VDI_OFF_UUID_LINK, 0, 16);
+    memset(head + VDI_OFF_UUID_PMODIFY, 0, 16);
+    if (backing_img->ops == &g_blk_format_vdi) {
+        const struct vdi *p = backing_img->priv;
+        memcpy(head + VDI_OFF_UUID_LINK, p->head + VDI_OFF_UUID_CREATE, 16);
+        memcpy(head + VDI_OFF_UUID_PMODIFY, p->head + VDI_OFF_UUID_MODIFY, 16);
+    }
+    char *name = strdup(backing);
+    if (!name)
+        return VERR_NO_MEMORY;
+    unsigned first = VDI_OFF_COMMENT, end = VDI_OFF_UUID_PMODIFY + 16;
+    int rc = blk_file_write(img, first, head + first, end - first);
+    if (rc < 0) {
+        free(name);
+        return rc;
+    }
+    memcpy(s->head, head, sizeof(head));
+    free(img->backing_name);
+    img->backing_name = name;
+    img->backing_format = backing_img->ops->format;
+    return 0;
+}
+
 /* ---- Growing ----------------------------------------------------------------------------------- */
 
 /*
@@ -1168,6 +1217,7 @@ const struct blk_format_ops g_blk_format_vdi = {
     .probe = vdi_probe,
     .open = vdi_open,
     .backing_opened = vdi_backing_opened,
+    .set_backing = vdi_set_backing,
     .close = vdi_close,
     .read = vdi_read,
     .write = vdi_write,

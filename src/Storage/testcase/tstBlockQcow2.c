@@ -882,6 +882,93 @@ static void test_qemu_images(void **state)
     free(below);
 }
 
+/* blk_set_backing: a rebase onto an identical copy reads the same, and QEMU sees the new parent. */
+static void test_set_backing(void **state)
+{
+    const char *base = tst_path(state, "base.qcow2");
+    const char *copy = tst_path(state, "copy.qcow2");
+    const char *raw = tst_path(state, "copy.raw");
+    const char *top = tst_path(state, "top.qcow2");
+    const char *flat = tst_path(state, "flat.raw");
+    const uint64_t size = 2 * MIB;
+    uint8_t *want = calloc(1, size), *buf = malloc(size);
+    assert_non_null(want);
+    assert_non_null(buf);
+    tst_need_qemu();
+    tst_create(base, size, false, NULL);
+    struct blk_image *img;
+    assert_int_equal(blk_open(base, BLK_FMT_AUTO, 0, &img), 0);
+    tst_fill(want, 3 * CLUSTER + 5, 21);
+    assert_int_equal(blk_write(img, 0, want, 3 * CLUSTER + 5), 0);
+    tst_fill(want + MIB, 2 * CLUSTER, 22);
+    assert_int_equal(blk_write(img, MIB, want + MIB, 2 * CLUSTER), 0);
+    blk_close(img);
+    assert_int_equal(blk_open(base, BLK_FMT_AUTO, BLK_OPEN_READONLY, &img), 0);
+    struct blk_create_params cp = {.format = BLK_FMT_QCOW2};
+    assert_int_equal(blk_convert(img, copy, &cp, NULL, NULL), 0);
+    cp.format = BLK_FMT_RAW;
+    assert_int_equal(blk_convert(img, raw, &cp, NULL, NULL), 0);
+    blk_close(img);
+    /* A child made by QEMU with a long absolute name: the new, shorter one must not keep its tail. */
+    assert_int_equal(tst_sh("qemu-img create -q -f qcow2 -b '%s' -F qcow2 '%s'", base, top), 0);
+    assert_int_equal(blk_open(top, BLK_FMT_AUTO, 0, &img), 0);
+    tst_fill(buf, 5000, 23);
+    assert_int_equal(blk_write(img, CLUSTER - 100, buf, 5000), 0);
+    memcpy(want + CLUSTER - 100, buf, 5000);
+    blk_close(img);
+
+    assert_int_equal(blk_set_backing(top, "copy.qcow2", BLK_FMT_QCOW2), 0);
+    assert_int_equal(tst_get_be(top, 16, 4), strlen("copy.qcow2"));
+    assert_int_equal(blk_open(top, BLK_FMT_AUTO, BLK_OPEN_READONLY, &img), 0);
+    struct blk_info info;
+    assert_int_equal(blk_get_info(img, &info), 0);
+    assert_string_equal(info.backing_path, copy);
+    assert_int_equal(info.backing_format, BLK_FMT_QCOW2);
+    tst_read_expect(img, 0, want, size);
+    blk_close(img);
+    assert_int_equal(unlink(base), 0);
+    tst_check_clean(top);
+    tst_qemu_check(top);
+    assert_int_equal(tst_sh("qemu-img info --output=json '%s' | grep -q '\"backing-filename\": \"copy.qcow2\"'", top), 0);
+    assert_int_equal(tst_sh("qemu-img info --output=json '%s' | grep -q '\"backing-filename-format\": \"qcow2\"'", top),
+                     0);
+    tst_write_raw(flat, want, size);
+    assert_int_equal(tst_sh("qemu-img compare -F raw '%s' '%s'", top, flat), 0);
+
+    /* Onto the raw copy: the format extension follows. */
+    assert_int_equal(blk_set_backing(top, raw, BLK_FMT_AUTO), 0);
+    assert_int_equal(tst_sh("qemu-img info --output=json '%s' | grep -q '\"backing-filename-format\": \"raw\"'", top), 0);
+    assert_int_equal(tst_sh("qemu-img compare -F raw '%s' '%s'", top, flat), 0);
+    tst_qemu_check(top);
+
+    /* Refused with the file unchanged: another size, a missing parent, a loop, no parent at all. */
+    const char *small = tst_path(state, "small.qcow2");
+    const char *over = tst_path(state, "over.qcow2");
+    tst_create(small, size + MIB, false, NULL);
+    tst_create(over, 0, false, "top.qcow2");
+    void *before, *after;
+    size_t blen, alen;
+    assert_int_equal(rt_file_read_all(top, 16 * MIB, &before, &blen), 0);
+    assert_int_equal(blk_set_backing(top, small, BLK_FMT_AUTO), VERR_INVALID_PARAMETER);
+    assert_int_equal(blk_set_backing(top, "nothing.qcow2", BLK_FMT_AUTO), VERR_FILE_NOT_FOUND);
+    assert_int_equal(blk_set_backing(top, "over.qcow2", BLK_FMT_AUTO), VERR_BAD_FORMAT);
+    assert_int_equal(rt_file_read_all(top, 16 * MIB, &after, &alen), 0);
+    assert_int_equal(alen, blen);
+    assert_memory_equal(after, before, blen);
+    free(before);
+    free(after);
+    assert_int_equal(blk_set_backing(small, copy, BLK_FMT_AUTO), VERR_INVALID_STATE);
+    /* A qcow2 v2 image made by QEMU: rebased, QEMU still reads it. */
+    const char *v2 = tst_path(state, "v2.qcow2");
+    assert_int_equal(tst_sh("qemu-img create -q -f qcow2 -o compat=0.10 -b '%s' -F raw '%s'", raw, v2), 0);
+    assert_int_equal(blk_set_backing(v2, "copy.qcow2", BLK_FMT_AUTO), 0);
+    assert_int_equal(tst_get_be(v2, 4, 4), 2);
+    tst_qemu_check(v2);
+    assert_int_equal(tst_sh("qemu-img info --output=json '%s' | grep -q '\"backing-filename\": \"copy.qcow2\"'", v2), 0);
+    free(want);
+    free(buf);
+}
+
 static void test_qemu_compressed(void **state)
 {
     const char *raw = tst_path(state, "src.raw");
@@ -992,6 +1079,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_headers, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_refcount_overflow, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_qemu_images, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_set_backing, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_qemu_compressed, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_qemu_snapshot, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_qemu_small_clusters, tst_setup, tst_teardown),

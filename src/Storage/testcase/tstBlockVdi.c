@@ -887,6 +887,112 @@ static void test_hostile_random(void **state)
     assert_true(opened > 0); /* some edits (comment, UUIDs, geometry) are harmless */
 }
 
+/* ---- Rebasing (blk_set_backing) ----------------------------------------------------------------------------------- */
+
+static void read_file_bytes(const char *path, uint8_t **out, size_t *len)
+{
+    void *data;
+    assert_int_equal(rt_file_read_all(path, 64 * MIB, &data, len), 0);
+    *out = data;
+}
+
+static void test_set_backing(void **state)
+{
+    const struct fixture *f = *state;
+    const uint64_t size = 4 * MIB;
+    char base[512], copy[512], top[512], small[512], flat[512], raw[512], over[512];
+    snprintf(base, sizeof(base), "%s", path_in(f, "base.vdi"));
+    snprintf(copy, sizeof(copy), "%s", path_in(f, "copy.vdi"));
+    snprintf(top, sizeof(top), "%s", path_in(f, "top.vdi"));
+    snprintf(small, sizeof(small), "%s", path_in(f, "small.vdi"));
+    snprintf(flat, sizeof(flat), "%s", path_in(f, "flat.vdi"));
+    snprintf(raw, sizeof(raw), "%s", path_in(f, "copy.raw"));
+    snprintf(over, sizeof(over), "%s", path_in(f, "over.vdi"));
+    uint8_t *shadow = calloc(1, size);
+    create_vdi(base, size, false, NULL);
+    struct blk_image *img = open_img(base, 0);
+    put(img, shadow, 0, 3 * MIB, 1);
+    blk_close(img);
+    /* An identical copy with its own UUID (a converted copy), and the same as raw. */
+    img = open_img(base, BLK_OPEN_READONLY);
+    struct blk_create_params cp = {.format = BLK_FMT_VDI};
+    assert_int_equal(blk_convert(img, copy, &cp, NULL, NULL), 0);
+    cp.format = BLK_FMT_RAW;
+    assert_int_equal(blk_convert(img, raw, &cp, NULL, NULL), 0);
+    blk_close(img);
+    create_vdi(top, 0, false, "base.vdi");
+    img = open_img(top, 0);
+    put(img, shadow, MIB + 100, 5000, 2);
+    put(img, shadow, 3 * MIB + 7, 70000, 3);
+    blk_close(img);
+
+    assert_int_equal(blk_set_backing(top, "copy.vdi", BLK_FMT_AUTO), 0);
+    struct blk_info info, cinfo;
+    img = open_img(copy, BLK_OPEN_READONLY);
+    assert_int_equal(blk_get_info(img, &cinfo), 0);
+    blk_close(img);
+    img = open_img(top, BLK_OPEN_READONLY);
+    assert_int_equal(blk_get_info(img, &info), 0);
+    assert_string_equal(info.backing_path, copy);
+    assert_int_equal(info.backing_format, BLK_FMT_VDI);
+    assert_memory_equal(info.parent_uuid.bytes, cinfo.uuid.bytes, 16);
+    expect_content(img, shadow, size);
+    blk_close(img);
+    check_clean(top);
+    /* The old parent can go: the chain no longer needs it. */
+    assert_int_equal(unlink(base), 0);
+    img = open_img(top, 0);
+    expect_content(img, shadow, size);
+    blk_close(img);
+
+    /* A parent of another format: the link UUID becomes zero, and reads still match. */
+    assert_int_equal(blk_set_backing(top, raw, BLK_FMT_RAW), 0);
+    img = open_img(top, BLK_OPEN_READONLY);
+    assert_int_equal(blk_get_info(img, &info), 0);
+    assert_string_equal(info.backing_path, raw);
+    assert_int_equal(info.backing_format, BLK_FMT_RAW);
+    struct rt_uuid zero;
+    memset(&zero, 0, sizeof(zero));
+    assert_memory_equal(info.parent_uuid.bytes, zero.bytes, 16);
+    expect_content(img, shadow, size);
+    blk_close(img);
+
+    /* Refused, the file unchanged: a parent of another size, a missing parent, the image itself, a loop
+     * through its own child, a parent path too long for the comment field. */
+    uint8_t *before, *after;
+    size_t blen, alen;
+    read_file_bytes(top, &before, &blen);
+    create_vdi(small, size - MIB, false, NULL);
+    assert_int_equal(blk_set_backing(top, small, BLK_FMT_AUTO), VERR_INVALID_PARAMETER);
+    assert_int_equal(blk_set_backing(top, "missing.vdi", BLK_FMT_AUTO), VERR_FILE_NOT_FOUND);
+    assert_int_equal(blk_set_backing(top, top, BLK_FMT_AUTO), VERR_BAD_FORMAT);
+    create_vdi(over, 0, false, "top.vdi");
+    assert_int_equal(blk_set_backing(top, "over.vdi", BLK_FMT_AUTO), VERR_BAD_FORMAT);
+    /* 120 + 1 + 130 bytes: each part a valid file name, together past the comment's 238 bytes for a path. */
+    char longname[256], longpath[1024];
+    memset(longname, 'x', 251);
+    longname[120] = '\0';
+    snprintf(longpath, sizeof(longpath), "%s/%s", f->dir, longname);
+    assert_int_equal(mkdir(longpath, 0700), 0);
+    longname[120] = '/';
+    memcpy(longname + 247, ".vdi", 5);
+    snprintf(longpath, sizeof(longpath), "%s/%s", f->dir, longname);
+    assert_int_equal(link(copy, longpath), 0);
+    assert_int_equal(blk_set_backing(top, longname, BLK_FMT_AUTO), VERR_TOO_LARGE);
+    read_file_bytes(top, &after, &alen);
+    assert_int_equal(alen, blen);
+    assert_memory_equal(after, before, blen);
+    free(before);
+    free(after);
+    /* Images that have no parent to replace, and bad arguments. */
+    create_vdi(flat, size, false, NULL);
+    assert_int_equal(blk_set_backing(flat, copy, BLK_FMT_AUTO), VERR_INVALID_STATE);
+    assert_int_equal(blk_set_backing(raw, copy, BLK_FMT_AUTO), VERR_NOT_SUPPORTED);
+    assert_int_equal(blk_set_backing(top, "", BLK_FMT_AUTO), VERR_INVALID_PARAMETER);
+    assert_int_equal(blk_set_backing(top, copy, (enum blk_format)99), VERR_INVALID_PARAMETER);
+    free(shadow);
+}
+
 /* ---- Interoperation with qemu-img ---------------------------------------------------------------------------------- */
 
 static void test_qemu_image_opens(void **state)
@@ -981,6 +1087,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_map, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_random, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_backing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_qemu_image_opens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_qemu_reads_ours, setup, teardown),
     };
