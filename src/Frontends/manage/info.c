@@ -234,12 +234,16 @@ void mg_hw_print(const struct cfg_hardware *hw, bool mr)
         mg_line("Graphics Controller", "%s", cfg_graphics_name(hw->display.adapter));
         mg_line("VRAM size", "%uMB", hw->display.vram_mib);
         mg_line("Monitor count", "%u", hw->display.monitors);
-        mg_line("VRDE", "%s (port %u%s%s, authentication: %s)", hw->remote.rdp_enabled ? "enabled" : "disabled",
-                hw->remote.rdp_port, hw->remote.address ? ", address " : "",
+        char rport[16] = "auto", vport[16] = "auto";
+        if (hw->remote.rdp_port)
+            snprintf(rport, sizeof(rport), "%u", hw->remote.rdp_port);
+        if (hw->remote.vnc_port)
+            snprintf(vport, sizeof(vport), "%u", hw->remote.vnc_port);
+        mg_line("VRDE", "%s (port %s%s%s, authentication: %s)", hw->remote.rdp_enabled ? "enabled" : "disabled",
+                rport, hw->remote.address ? ", address " : "",
                 hw->remote.address ? hw->remote.address : "",
                 hw->remote.auth == CFG_AUTH_PASSWORD ? "password" : "null");
-        mg_line("VNC", "%s (port %u, password %s)", hw->remote.vnc_enabled ? "enabled" : "disabled",
-                hw->remote.vnc_port, hw->remote.password ? "set" : "not set");
+        mg_line("VNC", "%s (port %s, password %s)", hw->remote.vnc_enabled ? "enabled" : "disabled", vport, hw->remote.password ? "set" : "not set");
         if (hw->audio.enabled)
             mg_line("Audio", "enabled (driver: %s, controller: %s, output %s, input %s)",
                     cfg_audio_driver_name(hw->audio.driver), cfg_audio_ctl_name(hw->audio.controller),
@@ -374,11 +378,15 @@ void mg_vm_print(struct cfg_machine *m, const char *path, bool mr)
     mg_hw_print(&m->hw, mr);
     if (mr) {
         mg_print_kv("VMState", state);
-        mg_print_kv("VMStateChangeTime", when);
+        if (m->state_changed_ns) /* 0: no change was ever recorded */
+            mg_print_kv("VMStateChangeTime", when);
         if (state_file)
             mg_print_kv("VMStateFile", state_file);
     } else {
-        mg_line("State", "%s (since %s)", state, when);
+        if (m->state_changed_ns)
+            mg_line("State", "%s (since %s)", state, when);
+        else
+            mg_line("State", "%s", state);
         if (state_file)
             mg_line("Saved state file", "%s", state_file);
     }

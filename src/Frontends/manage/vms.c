@@ -57,11 +57,18 @@ static bool mg_vm_exists(const char *name_or_uuid)
     return true;
 }
 
-static int mg_set_uuid(void *opaque, struct cfg_machine *m, const char *settings_path, struct cfg_error *err)
+struct mg_new_vm {
+    bool set_uuid;
+    struct rt_uuid uuid;
+};
+
+/* What mach_create leaves open: the UUID asked for, and the time the machine's "powered off" began. */
+static int mg_new_vm_apply(void *opaque, struct cfg_machine *m, const char *settings_path, struct cfg_error *err)
 {
-    (void)settings_path;
-    (void)err;
-    m->uuid = *(const struct rt_uuid *)opaque;
+    const struct mg_new_vm *n = opaque;
+    if (n->set_uuid)
+        m->uuid = n->uuid;
+    m->state_changed_ns = rt_time_real_ns();
     return 0;
 }
 
@@ -96,7 +103,7 @@ static int mg_createvm(int argc, char **argv)
     const char *base = mg_args_value(&a, OPT_BASEFOLDER), *uuid_arg = mg_args_value(&a, OPT_UUID);
     bool reg = mg_args_has(&a, OPT_REGISTER);
     char *canonical = NULL, *base_abs = NULL, *path = NULL;
-    struct rt_uuid uuid, want_uuid;
+    struct rt_uuid uuid, want_uuid = {{0}};
     struct cfg_error err = {{0}};
     if ((rc = mg_args_want(&a, 0, 0, "")))
         goto out;
@@ -128,8 +135,8 @@ static int mg_createvm(int argc, char **argv)
         rc = mg_fail("cannot make '%s' an absolute path", base);
         goto out;
     }
-    /* With a UUID of our choosing the machine is registered only once its file carries that UUID. */
-    rc = mach_create(name, canonical, base_abs, reg && !uuid_arg, &path, &uuid, &err);
+    /* Registered only once the file is complete, so a failure leaves no registry entry behind. */
+    rc = mach_create(name, canonical, base_abs, false, &path, &uuid, &err);
     if (rc == VERR_ALREADY_EXISTS && !err.msg[0]) {
         rc = mg_fail("a VM named '%s' already exists, or its folder does", name);
         goto out;
@@ -138,17 +145,17 @@ static int mg_createvm(int argc, char **argv)
         rc = mg_fail_err(rc, &err, "cannot create VM '%s'", name);
         goto out;
     }
-    if (uuid_arg) {
-        rc = mach_edit_path(path, false, mg_set_uuid, &want_uuid, &err);
-        if (rc == 0 && reg)
-            rc = mach_register(path, &err);
-        if (rc < 0) {
-            rc = mg_fail_err(rc, &err, "cannot create VM '%s' with UUID %s", name, uuid_arg);
-            mg_created_vm_remove(path);
-            goto out;
-        }
-        uuid = want_uuid;
+    struct mg_new_vm nv = {.set_uuid = uuid_arg != NULL, .uuid = want_uuid};
+    rc = mach_edit_path(path, false, mg_new_vm_apply, &nv, &err);
+    if (rc == 0 && reg)
+        rc = mach_register(path, &err);
+    if (rc < 0) {
+        rc = mg_fail_err(rc, &err, "cannot create VM '%s'", name);
+        mg_created_vm_remove(path);
+        goto out;
     }
+    if (uuid_arg)
+        uuid = want_uuid;
     char us[RT_UUID_STR_LEN];
     rt_uuid_to_str(&uuid, us);
     printf("Virtual machine '%s' is created%s.\nUUID: %s\nSettings file: '%s'\n", name,
