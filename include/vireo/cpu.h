@@ -7,6 +7,7 @@
 
 struct vm;
 struct vcpu;
+struct ssm;
 
 /* General-purpose register indices (the x86 encoding order). */
 enum { CPU_RAX, CPU_RCX, CPU_RDX, CPU_RBX, CPU_RSP, CPU_RBP, CPU_RSI, CPU_RDI,
@@ -126,6 +127,15 @@ struct cpu_backend {
     int (*state_get)(struct vcpu *vcpu, struct cpu_state *state);
     /* Load *state into the backend (core -> backend). */
     int (*state_put)(struct vcpu *vcpu, const struct cpu_state *state);
+    /*
+     * Optional (saved-state files): the backend's per-vCPU state outside struct cpu_state that
+     * a restored vCPU needs (pending NMI, wait-for-SIPI, the TSC relation, MTRRs, events queued
+     * for injection).  state_save runs on a parked vCPU after state_get; state_load after
+     * state_put, before the vCPU first runs, with the stream's extra_version (1..extra_version).
+     */
+    uint32_t extra_version;
+    int (*extra_save)(struct vcpu *vcpu, struct ssm *ssm);
+    int (*extra_load)(struct vcpu *vcpu, struct ssm *ssm, uint32_t version);
 };
 
 extern const struct cpu_backend g_cpu_backend_kvm;

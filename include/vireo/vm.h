@@ -360,5 +360,11 @@ int ssm_status(const struct ssm *ssm);
  */
 int vm_state_save(struct vm *vm, const char *path, void (*progress)(void *opaque, unsigned percent), void *opaque);
 int vm_state_load(struct vm *vm, const char *path);
+/*
+ * What vm_state_save runs first (VM lock held, vCPUs parked) so that no device I/O is in flight:
+ * the storage drives install drive_drain_all when the VM's first drive is created (the core
+ * does not link against device code).
+ */
+void vm_set_io_drain(struct vm *vm, void (*fn)(struct vm *vm));
 
 #endif

@@ -22,6 +22,8 @@ static void gsi_update(struct vm *vm, unsigned gsi)
     if (level == vm->irq.level[gsi])
         return;
     vm->irq.level[gsi] = level;
+    if (vm->irq.quiet)
+        return;
     for (struct irq_sink *s = vm->irq.sinks; s; s = s->next)
         s->fn(s->opaque, gsi, level);
 }
@@ -157,4 +159,110 @@ void irq_router_fini(struct vm *vm)
         vm->irq.sinks = s->next;
         free(s);
     }
+}
+
+/* ---- saved state ---- */
+
+#define IRQ_OWNER_MAX 255
+
+/* The lines list is newest first; saved state uses creation order, which a board rebuilds identically. */
+static unsigned lines_collect(struct vm *vm, struct pdm_irq **out, unsigned max)
+{
+    unsigned n = 0;
+    for (struct pdm_irq *l = vm->irq.lines; l; l = l->next, n++)
+        if (out && n < max)
+            out[n] = l;
+    if (out)
+        for (unsigned i = 0; i < n / 2 && n <= max; i++) {
+            struct pdm_irq *t = out[i];
+            out[i] = out[n - 1 - i];
+            out[n - 1 - i] = t;
+        }
+    return n;
+}
+
+int irq_router_save(struct vm *vm, struct ssm *ssm)
+{
+    vm_lock(vm);
+    unsigned n = lines_collect(vm, NULL, 0);
+    struct pdm_irq **lines = calloc(n ? n : 1, sizeof(*lines));
+    if (!lines) {
+        vm_unlock(vm);
+        return VERR_NO_MEMORY;
+    }
+    lines_collect(vm, lines, n);
+    ssm_put_u32(ssm, n);
+    for (unsigned i = 0; i < n; i++) {
+        size_t len = strlen(lines[i]->owner);
+        if (len > IRQ_OWNER_MAX)
+            len = IRQ_OWNER_MAX;
+        ssm_put_u8(ssm, (uint8_t)len);
+        ssm_put_bytes(ssm, lines[i]->owner, len);
+        ssm_put_u8(ssm, (uint8_t)lines[i]->gsi);
+        ssm_put_bool(ssm, lines[i]->level);
+    }
+    vm_unlock(vm);
+    free(lines);
+    return ssm_status(ssm);
+}
+
+int irq_router_load(struct vm *vm, struct ssm *ssm)
+{
+    uint32_t n = 0;
+    int rc = ssm_get_u32(ssm, &n);
+    if (rc)
+        return rc;
+    vm_lock(vm);
+    unsigned have = lines_collect(vm, NULL, 0);
+    if (n != have) {
+        vm_unlock(vm);
+        LOG_ERR("saved state has %u interrupt lines, this VM has %u", n, have);
+        return VERR_SSM_CORRUPT;
+    }
+    struct pdm_irq **lines = calloc(n ? n : 1, sizeof(*lines));
+    uint8_t *gsi = calloc(n ? n : 1, 1);
+    bool *level = calloc(n ? n : 1, sizeof(bool));
+    if (!lines || !gsi || !level)
+        rc = VERR_NO_MEMORY;
+    if (!rc)
+        lines_collect(vm, lines, n);
+    /* Everything is read and checked before any wire changes. */
+    for (unsigned i = 0; !rc && i < n; i++) {
+        uint8_t len = 0;
+        char owner[IRQ_OWNER_MAX + 1];
+        if (ssm_get_u8(ssm, &len) || ssm_get_bytes(ssm, owner, len) || ssm_get_u8(ssm, &gsi[i]) ||
+            ssm_get_bool(ssm, &level[i])) {
+            rc = VERR_SSM_CORRUPT;
+            break;
+        }
+        owner[len] = '\0';
+        if (strncmp(owner, lines[i]->owner, IRQ_OWNER_MAX) != 0 || gsi[i] >= PDM_GSI_COUNT) {
+            LOG_ERR("saved state: interrupt line %u is '%s' on GSI %u, this VM has '%s' there", i, owner, gsi[i],
+                    lines[i]->owner);
+            rc = VERR_SSM_CORRUPT;
+        }
+    }
+    if (!rc) {
+        for (unsigned i = 0; i < n; i++) {
+            lines[i]->gsi = gsi[i];
+            lines[i]->level = level[i];
+        }
+        /* The GSI levels follow the wires; the sinks restored their own view from their units. */
+        memset(vm->irq.level, 0, sizeof(vm->irq.level));
+        for (unsigned i = 0; i < n; i++)
+            if (level[i])
+                vm->irq.level[gsi[i]] = true;
+    }
+    vm_unlock(vm);
+    free(lines);
+    free(gsi);
+    free(level);
+    return rc;
+}
+
+void irq_router_quiet(struct vm *vm, bool quiet)
+{
+    vm_lock(vm);
+    vm->irq.quiet = quiet;
+    vm_unlock(vm);
 }

@@ -397,6 +397,21 @@ const char *mem_region_name(const struct mem_region *region)
     return region->name;
 }
 
+/* The region list is newest first; recursion gives creation order (a VM has a handful of regions). */
+static void ram_regions_from(struct mem_region *r, void (*fn)(void *opaque, struct mem_region *region), void *opaque)
+{
+    if (!r)
+        return;
+    ram_regions_from(r->next, fn, opaque);
+    if (r->kind == MEM_KIND_RAM)
+        fn(opaque, r);
+}
+
+void mem_for_each_ram_region(struct vm *vm, void (*fn)(void *opaque, struct mem_region *region), void *opaque)
+{
+    ram_regions_from(vm->mem.regions, fn, opaque);
+}
+
 void mem_for_each_span(struct vm *vm, void (*fn)(void *opaque, const struct mem_span *span), void *opaque)
 {
     pthread_rwlock_rdlock(&vm->mem.lock);

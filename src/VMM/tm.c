@@ -84,6 +84,16 @@ void tm_clock_run(struct vm *vm, bool running)
     rt_mutex_unlock(&c->lock);
 }
 
+void tm_clock_restore(struct vm *vm, uint64_t now_ns)
+{
+    struct tm_clock *c = &vm->tm;
+    rt_mutex_lock(&c->lock);
+    RT_ASSERT(!c->running);
+    c->frozen_ns = now_ns;
+    rt_cond_broadcast(&c->cond);
+    rt_mutex_unlock(&c->lock);
+}
+
 uint64_t tm_boot_real_ns(struct vm *vm)
 {
     return vm->tm.boot_real_ns;

@@ -19,6 +19,8 @@ struct mem_map {
 };
 int mem_map_init(struct vm *vm);
 void mem_map_fini(struct vm *vm);
+/* Calls fn for every RAM region (not ROM, MMIO or aliases) in creation order (saved state). */
+void mem_for_each_ram_region(struct vm *vm, void (*fn)(void *opaque, struct mem_region *region), void *opaque);
 
 /* ---- I/O ports (iom.c) ---- */
 struct iom_space {
@@ -51,6 +53,8 @@ int tm_thread_start(struct vm *vm);
 void tm_thread_stop(struct vm *vm);
 void tm_clock_run(struct vm *vm, bool running);
 void tm_fini(struct vm *vm);
+/* Saved state: sets the stopped clock of a VM that has not started to now_ns. */
+void tm_clock_restore(struct vm *vm, uint64_t now_ns);
 
 /* ---- devices and IRQ router (pdm.c, irq.c) ---- */
 struct pdm_dev {
@@ -69,8 +73,18 @@ struct irq_router {
     struct pdm_irq *lines;        /* every line, any GSI */
     struct irq_sink *sinks;
     bool level[PDM_GSI_COUNT];
+    bool quiet;                   /* loading saved state: levels change, sinks are not told */
 };
 void irq_router_fini(struct vm *vm);
+/*
+ * Saved state of the router: every line's owner, GSI and level, in creation order.  Sinks keep
+ * their own input levels in their device units, so irq_router_load restores the wires without
+ * telling them; irq_router_quiet brackets the device loads, whose own pdm_irq_set calls must
+ * not reach the already loaded interrupt controllers as new edges.
+ */
+int irq_router_save(struct vm *vm, struct ssm *ssm);
+int irq_router_load(struct vm *vm, struct ssm *ssm);
+void irq_router_quiet(struct vm *vm, bool quiet);
 
 /* ---- vCPUs ---- */
 struct vcpu {
@@ -122,6 +136,8 @@ struct vm {
     struct rt_evloop *evloop;
     struct rt_thread *evloop_thread;
     bool started;
+    bool state_loaded;            /* vm_state_load succeeded: vm_start resumes instead of resetting */
+    void (*io_drain)(struct vm *vm); /* vm_set_io_drain */
 };
 
 #endif

@@ -311,7 +311,9 @@ int vm_start(struct vm *vm)
 {
     if (vm->state != VM_STATE_CREATED)
         return VERR_INVALID_STATE;
-    system_reset(vm);
+    /* After vm_state_load the devices and vCPUs hold the saved state: no reset, no reset hook. */
+    if (!vm->state_loaded)
+        system_reset(vm);
     int rc = 0;
     if (vm->backend && vm->backend->mem_changed)
         rc = vm->backend->mem_changed(vm);
@@ -532,6 +534,11 @@ void vm_set_reset_hook(struct vm *vm, void (*fn)(void *opaque), void *opaque)
 {
     vm->reset_hook = fn;
     vm->reset_hook_opaque = opaque;
+}
+
+void vm_set_io_drain(struct vm *vm, void (*fn)(struct vm *vm))
+{
+    vm->io_drain = fn;
 }
 
 void vm_set_intc(struct vm *vm, const struct vm_intc *intc)

@@ -58,6 +58,7 @@ struct drive {
     char serial[21];
     char model[41];
     struct blk_image *img;
+    uint64_t released_size; /* a disk whose image was released (snapshots): its size, 0 otherwise */
     struct blk_aio *aio;
     void (*media_fn)(void *opaque, struct drive *drive);
     void *media_opaque;
@@ -109,7 +110,8 @@ bool drive_is_readonly(const struct drive *drive)
 
 uint64_t drive_size_bytes(const struct drive *drive)
 {
-    return drive->img ? blk_size_bytes(drive->img) : 0;
+    /* A released disk keeps its size: the guest saw it in IDENTIFY and the virtio config. */
+    return drive->img ? blk_size_bytes(drive->img) : drive->released_size;
 }
 
 const char *drive_serial(const struct drive *drive)
@@ -457,6 +459,65 @@ int drive_eject(struct drive *drive, bool force)
     return 0;
 }
 
+/* ---- image release and attach (snapshots of a running VM) ----------------------------- */
+
+int drive_image_release(struct drive *drive)
+{
+    if (!drive)
+        return VERR_INVALID_PARAMETER;
+    if (drive->kind != DRIVE_DISK || !drive->img) {
+        LOG_ERR("drive '%s': only a disk with an open image can release it", drive->name);
+        return VERR_INVALID_STATE;
+    }
+    vm_lock(drive->vm);
+    drive_drain(drive);
+    struct blk_image *img = drive->img;
+    /* Nothing written may stay in a cache: the next writer (a snapshot) opens the file itself. */
+    int rc = drive->readonly ? 0 : blk_flush(img);
+    if (rc) {
+        vm_unlock(drive->vm);
+        LOG_ERR("drive '%s': cannot flush '%s' before releasing it: %s", drive->name, blk_path(img), rt_err_str(rc));
+        return rc;
+    }
+    drive->released_size = blk_size_bytes(img);
+    drive->img = NULL;
+    LOG_INFO("drive '%s': image '%s' released", drive->name, blk_path(img));
+    blk_close(img);
+    vm_unlock(drive->vm);
+    return 0;
+}
+
+int drive_image_attach(struct drive *drive, const char *path, enum blk_format fmt)
+{
+    if (!drive || !path)
+        return VERR_INVALID_PARAMETER;
+    if (drive->kind != DRIVE_DISK || drive->img || !drive->released_size) {
+        LOG_ERR("drive '%s': an image can be attached only to a disk whose image was released", drive->name);
+        return VERR_INVALID_STATE;
+    }
+    struct blk_image *img;
+    int rc = open_medium(drive, path, fmt, &img);
+    if (rc)
+        return rc;
+    if (blk_size_bytes(img) != drive->released_size) {
+        LOG_ERR("drive '%s': '%s' is %llu bytes, the disk the guest sees is %llu bytes", drive->name, path,
+                (unsigned long long)blk_size_bytes(img), (unsigned long long)drive->released_size);
+        blk_close(img);
+        return VERR_INVALID_PARAMETER;
+    }
+    vm_lock(drive->vm);
+    drive->img = img;
+    drive->released_size = 0;
+    vm_unlock(drive->vm);
+    LOG_INFO("drive '%s': image '%s' attached", drive->name, path);
+    return 0;
+}
+
+const char *drive_image_path(const struct drive *drive)
+{
+    return drive && drive->img ? blk_path(drive->img) : NULL;
+}
+
 void drive_set_locked(struct drive *drive, bool locked)
 {
     drive->locked = locked;
@@ -579,6 +640,8 @@ int drive_create(struct vm *vm, const char *name, const struct drive_params *par
     d->next = g_drives;
     g_drives = d;
     rt_mutex_unlock(&g_drive_registry_lock);
+    /* A saved state drains every drive of the VM first (the core cannot call device code itself). */
+    vm_set_io_drain(vm, drive_drain_all);
     *out = d;
     return 0;
 }

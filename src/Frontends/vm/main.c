@@ -1,4 +1,4 @@
-/* main.c - vireo-vm, the per-VM process: builds a PC from command-line options, runs it and reports how it ended. */
+/* main.c - vireo-vm, the per-VM process: builds a PC from command-line options (or, with --startvm, from a machine's settings), runs it and reports how it ended. */
 #include <errno.h>
 #include <stdarg.h>
 #include <getopt.h>
@@ -12,6 +12,7 @@
 #include "vireo/block.h"
 #include "vireo/devices.h"
 #include "vireo/vm.h"
+#include "vm-process.h"
 
 #define LOG_COMPONENT "main"
 
@@ -24,7 +25,9 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: vireo-vm [options]\n"
-            "Runs one virtual PC.  Without --kernel it boots its firmware (SeaBIOS).\n\n"
+            "       vireo-vm --startvm NAME|UUID [--headless] [options]   (see vireo-vm --startvm x --help)\n"
+            "Runs one virtual PC.  Without --kernel it boots its firmware (SeaBIOS).  With --startvm it runs a\n"
+            "registered machine as its settings describe.\n\n"
             "  --memory SIZE          guest RAM; a plain number is MiB, or use K/M/G (default 128M)\n"
             "  --cpus N               virtual CPUs (default 1)\n"
             "  --bios FILE            firmware image (default %s)\n"
@@ -184,6 +187,10 @@ static void log_vcpu_states(struct vm *vm)
 
 int main(int argc, char **argv)
 {
+    /* A registered machine: its own process model (settings, run lock, control socket). */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--startvm") || rt_str_starts_with(argv[i], "--startvm="))
+            return startvm_main(argc, argv);
     enum {
         OPT_MEMORY = 256, OPT_CPUS, OPT_BIOS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_SERIAL1, OPT_SERIAL2,
         OPT_SERIAL3, OPT_SERIAL4, OPT_EXEC, OPT_TEST_EXIT, OPT_LOG, OPT_LOG_LEVEL, OPT_VERBOSE, OPT_TIMEOUT,

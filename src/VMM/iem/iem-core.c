@@ -735,6 +735,23 @@ static int iem_state_put(struct vcpu *vcpu, const struct cpu_state *state)
     return 0;
 }
 
+static int iem_extra_save(struct vcpu *vcpu, struct ssm *ssm)
+{
+    struct iem_core *core = vcpu_get_backend_data(vcpu);
+    if (!core)
+        return VERR_INVALID_STATE;
+    iem_sys_save(&core->cpu, ssm);
+    return ssm_status(ssm);
+}
+
+static int iem_extra_load(struct vcpu *vcpu, struct ssm *ssm, uint32_t version)
+{
+    struct iem_core *core = vcpu_get_backend_data(vcpu);
+    if (!core)
+        return VERR_INVALID_STATE;
+    return iem_sys_load(&core->cpu, ssm, version);
+}
+
 const struct cpu_backend g_cpu_backend_iem = {
     .name = "soft",
     .guest_apic = true,
@@ -747,4 +764,7 @@ const struct cpu_backend g_cpu_backend_iem = {
     .mem_changed = iem_mem_changed,
     .state_get = iem_state_get,
     .state_put = iem_state_put,
+    .extra_version = 1,
+    .extra_save = iem_extra_save,
+    .extra_load = iem_extra_load,
 };

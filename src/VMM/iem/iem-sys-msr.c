@@ -27,6 +27,8 @@
 
 #include "iem-sys.h"
 
+#define LOG_COMPONENT "iem"
+
 #define BIT(n) (1u << (n))
 #define BIT64(n) (1ULL << (n))
 
@@ -152,6 +154,57 @@ void iem_sys_reset(struct iem_cpu *cpu)
     cpu->tsc_offset = (uint64_t)0 - tsc_ticks(cpu);
     lapic_tsc_sync(cpu);
     cpu->inhibit_irq_next = false;
+}
+
+void iem_sys_save(struct iem_cpu *cpu, struct ssm *ssm)
+{
+    ssm_put_bool(ssm, cpu->nmi_pending);
+    ssm_put_bool(ssm, cpu->wait_for_sipi);
+    ssm_put_u64(ssm, cpu->mtrr_cap);
+    ssm_put_u64(ssm, cpu->mtrr_def_type);
+    for (unsigned i = 0; i < RT_ARRAY_SIZE(cpu->mtrr_fixed); i++)
+        ssm_put_u64(ssm, cpu->mtrr_fixed[i]);
+    for (unsigned i = 0; i < RT_ARRAY_SIZE(cpu->mtrr_var); i++)
+        ssm_put_u64(ssm, cpu->mtrr_var[i]);
+    ssm_put_u64(ssm, tsc_khz(cpu));
+    ssm_put_u64(ssm, cpu->tsc_offset);
+}
+
+int iem_sys_load(struct iem_cpu *cpu, struct ssm *ssm, uint32_t version)
+{
+    if (version != 1)
+        return VERR_SSM_VERSION;
+    bool nmi = false, sipi = false;
+    uint64_t cap = 0, def = 0, fixed[RT_ARRAY_SIZE(cpu->mtrr_fixed)], var[RT_ARRAY_SIZE(cpu->mtrr_var)];
+    uint64_t khz = 0, offset = 0;
+    ssm_get_bool(ssm, &nmi);
+    ssm_get_bool(ssm, &sipi);
+    ssm_get_u64(ssm, &cap);
+    ssm_get_u64(ssm, &def);
+    for (unsigned i = 0; i < RT_ARRAY_SIZE(fixed); i++)
+        ssm_get_u64(ssm, &fixed[i]);
+    for (unsigned i = 0; i < RT_ARRAY_SIZE(var); i++)
+        ssm_get_u64(ssm, &var[i]);
+    ssm_get_u64(ssm, &khz);
+    ssm_get_u64(ssm, &offset);
+    int rc = ssm_status(ssm);
+    if (rc)
+        return rc;
+    /* The capability is the model's, not the guest's; the frequency must be one the model could have. */
+    if (cap != IEM_MTRR_CAP || khz < 1000 || khz > 100000000) {
+        LOG_ERR("vCPU %u: saved CPU state is inconsistent (MTRR capability %#llx, TSC %llu kHz)",
+                vcpu_get_index(cpu->vcpu), (unsigned long long)cap, (unsigned long long)khz);
+        return VERR_SSM_CORRUPT;
+    }
+    cpu->nmi_pending = nmi;
+    cpu->wait_for_sipi = sipi;
+    cpu->mtrr_def_type = def;
+    memcpy(cpu->mtrr_fixed, fixed, sizeof(fixed));
+    memcpy(cpu->mtrr_var, var, sizeof(var));
+    cpu->tsc_khz = khz;
+    cpu->tsc_offset = offset;
+    lapic_tsc_sync(cpu);
+    return 0;
 }
 
 /* ---- CPUID ------------------------------------------------------------------------------ */

@@ -58,6 +58,14 @@ static inline bool iem_insn_has_opkind(const struct iem_insn *in, unsigned k)
  * core calls this from vCPU init and reset, after cpu_state_reset.
  */
 void iem_sys_reset(struct iem_cpu *cpu);
+/*
+ * Saved state of what the CPU keeps outside struct cpu_state: the NMI latch, wait-for-SIPI,
+ * MTRRs and the TSC relation (offset against the virtual clock, which a saved state
+ * continues, so the TSC continues too).  Load checks before it changes anything and tells the
+ * local APIC the TSC relation again.
+ */
+void iem_sys_save(struct iem_cpu *cpu, struct ssm *ssm);
+int iem_sys_load(struct iem_cpu *cpu, struct ssm *ssm, uint32_t version);
 
 /* The physical address width CPUID.80000008H reports; it must equal the page walker's IEM_MAXPHYADDR
  * (iem-core.h, private to the core), which tstIemSys checks. */

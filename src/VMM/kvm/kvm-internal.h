@@ -69,6 +69,9 @@ int kvm_cpuid_setup(struct kvm_backend_vcpu *kv);
 int kvm_state_probe(struct kvm_backend_vm *kvm);
 int kvm_state_get(struct vcpu *vcpu, struct cpu_state *state);
 int kvm_state_put(struct vcpu *vcpu, const struct cpu_state *state);
+/* Saved state: the events KVM has queued for injection (cpu_backend.extra_save/extra_load). */
+int kvm_state_extra_save(struct vcpu *vcpu, struct ssm *ssm);
+int kvm_state_extra_load(struct vcpu *vcpu, struct ssm *ssm, uint32_t version);
 /* Finishes an I/O or MMIO instruction KVM has pending, without running guest code. */
 int kvm_vcpu_complete_pending(struct kvm_backend_vcpu *kv);
 /* Logs the registers of a vCPU that stopped (an error, a triple fault) at the given level. */

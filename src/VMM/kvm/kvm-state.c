@@ -629,3 +629,85 @@ void kvm_state_log_regs(struct kvm_backend_vcpu *kv, enum rt_log_level level)
                hex);
     }
 }
+
+/*
+ * Saved state beyond struct cpu_state: the events KVM has queued for the next entry (an
+ * external interrupt the PIC already acknowledged, a pending exception, an NMI), which
+ * state_put clears.  Without the capability there is nothing queued that survives a pause.
+ */
+int kvm_state_extra_save(struct vcpu *vcpu, struct ssm *ssm)
+{
+    struct kvm_backend_vcpu *kv = kvm_state_vcpu(vcpu);
+    if (!kv)
+        return VERR_INVALID_STATE;
+    struct kvm_vcpu_events ev;
+    memset(&ev, 0, sizeof(ev));
+    if (kv->kvm->cap_vcpu_events) {
+        int rc = kvm_ioctl_checked(kv, KVM_GET_VCPU_EVENTS, &ev, "KVM_GET_VCPU_EVENTS");
+        if (rc != 0)
+            return rc;
+    }
+    ssm_put_bool(ssm, ev.exception.injected != 0);
+    ssm_put_u8(ssm, ev.exception.nr);
+    ssm_put_bool(ssm, ev.exception.has_error_code != 0);
+    ssm_put_u32(ssm, ev.exception.error_code);
+    ssm_put_bool(ssm, ev.interrupt.injected != 0);
+    ssm_put_u8(ssm, ev.interrupt.nr);
+    ssm_put_bool(ssm, ev.interrupt.soft != 0);
+    ssm_put_bool(ssm, ev.nmi.injected != 0);
+    ssm_put_bool(ssm, ev.nmi.pending != 0);
+    return ssm_status(ssm);
+}
+
+int kvm_state_extra_load(struct vcpu *vcpu, struct ssm *ssm, uint32_t version)
+{
+    struct kvm_backend_vcpu *kv = kvm_state_vcpu(vcpu);
+    if (!kv)
+        return VERR_INVALID_STATE;
+    if (version != 1)
+        return VERR_SSM_VERSION;
+    bool exc = false, exc_err = false, intr = false, intr_soft = false, nmi_inj = false, nmi_pend = false;
+    uint8_t exc_nr = 0, intr_nr = 0;
+    uint32_t error = 0;
+    ssm_get_bool(ssm, &exc);
+    ssm_get_u8(ssm, &exc_nr);
+    ssm_get_bool(ssm, &exc_err);
+    ssm_get_u32(ssm, &error);
+    ssm_get_bool(ssm, &intr);
+    ssm_get_u8(ssm, &intr_nr);
+    ssm_get_bool(ssm, &intr_soft);
+    ssm_get_bool(ssm, &nmi_inj);
+    ssm_get_bool(ssm, &nmi_pend);
+    int rc = ssm_status(ssm);
+    if (rc)
+        return rc;
+    if (exc_nr >= 32) {
+        LOG_ERR("vCPU %u: saved state queues exception %u, which is not an exception vector", kv->index, exc_nr);
+        return VERR_SSM_CORRUPT;
+    }
+    if (!kv->kvm->cap_vcpu_events) {
+        if (exc || intr || nmi_inj || nmi_pend) {
+            LOG_ERR("vCPU %u: saved state has queued events and this KVM cannot take them (no KVM_CAP_VCPU_EVENTS)",
+                    kv->index);
+            return VERR_NOT_SUPPORTED;
+        }
+        return 0;
+    }
+    struct kvm_vcpu_events ev;
+    rc = kvm_ioctl_checked(kv, KVM_GET_VCPU_EVENTS, &ev, "KVM_GET_VCPU_EVENTS");
+    if (rc != 0)
+        return rc;
+    ev.exception.injected = exc;
+    ev.exception.nr = exc_nr;
+    ev.exception.has_error_code = exc_err;
+    ev.exception.error_code = error;
+    ev.interrupt.injected = intr;
+    ev.interrupt.nr = intr_nr;
+    ev.interrupt.soft = intr_soft;
+    ev.nmi.injected = nmi_inj;
+    ev.nmi.pending = nmi_pend;
+    ev.flags = KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_NMI_PENDING;
+    rc = kvm_ioctl_checked(kv, KVM_SET_VCPU_EVENTS, &ev, "KVM_SET_VCPU_EVENTS");
+    kv->last_get_valid = false;
+    return rc;
+}

@@ -782,4 +782,7 @@ const struct cpu_backend g_cpu_backend_kvm = {
     .mem_changed = kvm_mem_changed,
     .state_get = kvm_state_get,
     .state_put = kvm_state_put,
+    .extra_version = 1,
+    .extra_save = kvm_state_extra_save,
+    .extra_load = kvm_state_extra_load,
 };
