@@ -210,6 +210,19 @@ expect 1 controlvm-action "'dance' is not a controlvm action" controlvm vm1 danc
 expect 1 controlvm-scancode "scancode 'zz' must be a byte in hex" controlvm vm1 keyboardputscancode 1c zz
 expect 1 startvm-type "--type 'sdl' must be gui or headless" startvm vm1 --type sdl
 
+# A snapshot's frozen image: never written, resized or closed while the snapshot needs it.
+setup createmedium disk --filename "$tmp/files/d3.vdi" --size 8
+setup storageattach vm2 --storagectl IDE --port 0 --device 0 --type hdd --medium "$tmp/files/d3.vdi"
+setup snapshot vm2 take frozen
+expect 2 attach-frozen "medium '$tmp/files/d3.vdi' is the base of differencing images" \
+    storageattach vm1 --storagectl SATA --port 1 --type hdd --medium "$tmp/files/d3.vdi"
+expect 2 resize-frozen "medium '$tmp/files/d3.vdi' is the base of differencing images" \
+    modifymedium "$tmp/files/d3.vdi" --resize 64
+expect 2 close-frozen "medium '$tmp/files/d3.vdi' is attached to 'vm2'" closemedium "$tmp/files/d3.vdi" --delete
+expect 1 snapshot-description "--description goes with take" snapshot vm2 delete frozen --description x
+expect 2 startvm-unknown "VM 'ghost' is not registered" startvm ghost
+expect 1 startvm-exec "--exec 'fast' must be auto, kvm, soft or interp" startvm vm1 --exec fast
+
 # ---- a running VM (its run lock held by another process) ----------------------------------------------------
 if command -v flock >/dev/null 2>&1; then
     flock "$B/vm1/.vireo-run.lock" sleep 60 &

@@ -96,7 +96,7 @@ run 2 controlvm-saved controlvm c1 pause && grep -q "VM 'c1' is not running" "$t
 run 0 start-saved startvm c1 && state c1 running
 run 0 poweroff controlvm c1 poweroff && state c1 poweroff
 [ -n "$sav" ] && [ -e "$sav" ] && fail "the state file $sav stayed after the resumed VM powered off"
-run 0 start-again startvm c1 && state c1 running
+run 0 start-again startvm c1 --exec auto && state c1 running
 run 0 savestate2 controlvm c1 savestate && state c1 saved
 run 0 discardstate discardstate c1 && state c1 poweroff
 run 2 discardstate-twice discardstate c1

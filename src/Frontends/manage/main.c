@@ -445,6 +445,21 @@ const char *mg_vm_state_name(const struct cfg_machine *m, const char *settings_p
     return m->state == CFG_STATE_PAUSED ? "paused" : "running";
 }
 
+bool mg_medium_has_children(const struct rt_uuid *uuid)
+{
+    struct cfg_medium *media = NULL;
+    size_t count = 0;
+    struct cfg_error err = {{0}};
+    bool found = false;
+    if (mach_medium_list(CFG_MEDIUM_HDD, &media, &count, &err) < 0)
+        return false;
+    for (size_t i = 0; i < count; i++)
+        if (!memcmp(&media[i].parent, uuid, sizeof(*uuid)))
+            found = true;
+    mach_medium_list_free(media, count);
+    return found;
+}
+
 char *mg_abs_path(const char *path)
 {
     if (path[0] == '/')

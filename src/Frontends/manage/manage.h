@@ -149,6 +149,9 @@ void mg_uart_mode_format(const char *backend, char *out, size_t len);
 int mg_vm_find(const char *name_or_uuid, char **settings_path, struct cfg_machine **m);
 /* The machine's live state: asks the running VM's control socket, else the recorded state. */
 const char *mg_vm_state_name(const struct cfg_machine *m, const char *settings_path);
+/* Whether a registered medium sits on this one (a snapshot's frozen image, a linked clone's base): such an
+ * image must not be written, resized or attached. */
+bool mg_medium_has_children(const struct rt_uuid *uuid);
 /* Absolute form of a path given on the command line (malloc'ed). */
 char *mg_abs_path(const char *path);
 /* The folder this program lives in (malloc'ed), for finding vireo-vm and vireo-img beside it. */

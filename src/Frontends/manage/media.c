@@ -60,22 +60,6 @@ static int mg_medium_resolve(const char *arg, bool allow_file, struct cfg_medium
     return rc;
 }
 
-/* Whether a registered medium sits on this one (a snapshot's frozen image or a linked clone's base). */
-static bool mg_has_children(const struct rt_uuid *uuid)
-{
-    struct cfg_medium *media = NULL;
-    size_t count = 0;
-    struct cfg_error err = {{0}};
-    bool found = false;
-    if (mach_medium_list(CFG_MEDIUM_HDD, &media, &count, &err) < 0)
-        return false;
-    for (size_t i = 0; i < count; i++)
-        if (!memcmp(&media[i].parent, uuid, sizeof(*uuid)))
-            found = true;
-    mach_medium_list_free(media, count);
-    return found;
-}
-
 static int mg_parse_disk_format(const char *opt, const char *s, enum blk_format *out)
 {
     enum blk_format f;
@@ -315,7 +299,7 @@ static int mg_modifymedium(int argc, char **argv)
         rc = mg_fail("medium '%s' is a DVD image; only hard disks can be resized", med.location);
         goto out;
     }
-    if (registered && mg_has_children(&med.uuid)) {
+    if (registered && mg_medium_has_children(&med.uuid)) {
         rc = mg_fail("medium '%s' is the base of differencing images (a snapshot's); resizing it would break them",
                      med.location);
         goto out;
@@ -439,7 +423,7 @@ static int mg_closemedium(int argc, char **argv)
     free(names);
     if (rc)
         goto out;
-    if (mg_has_children(&med.uuid)) {
+    if (mg_medium_has_children(&med.uuid)) {
         rc = mg_fail("medium '%s' is the base of differencing images; close those first", med.location);
         goto out;
     }

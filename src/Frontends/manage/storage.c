@@ -173,22 +173,6 @@ static int mg_attach_apply(void *opaque, struct cfg_machine *m, const char *sett
     return rc;
 }
 
-/* Whether a registered medium sits on this one (it is a snapshot's frozen image or a clone's base). */
-static bool mg_medium_has_children(const struct rt_uuid *uuid)
-{
-    struct cfg_medium *media = NULL;
-    size_t count = 0;
-    struct cfg_error err = {{0}};
-    bool found = false;
-    if (mach_medium_list(CFG_MEDIUM_HDD, &media, &count, &err) < 0)
-        return false;
-    for (size_t i = 0; i < count; i++)
-        if (!memcmp(&media[i].parent, uuid, sizeof(*uuid)))
-            found = true;
-    mach_medium_list_free(media, count);
-    return found;
-}
-
 /* A running VM changes its DVD itself (it records the new medium in its settings). */
 static int mg_attach_running(const struct cfg_machine *m, const struct cfg_attachment *at, const char *medium_arg)
 {
