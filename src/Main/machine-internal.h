@@ -80,6 +80,9 @@ bool mach_uuid_set_has(const struct mach_uuid_set *s, const struct rt_uuid *u);
 void mach_uuid_set_free(struct mach_uuid_set *s);
 /* Every medium (of any type; hdd_only: hard disks) the machine's current state and snapshots attach. */
 int mach_media_used(const struct cfg_machine *m, bool hdd_only, struct mach_uuid_set *out);
+/* Unregisters every medium of set from g, differencing images before their parents (the registry refuses
+ * to drop a parent first); VERR_BUSY when some medium outside the set still sits on one of them. */
+int mach_media_remove(struct cfg_global *g, const struct mach_uuid_set *set);
 /* Every medium the other registered machines (all but skip) attach, now or in a snapshot. */
 int mach_media_used_by_others(struct cfg_global *g, const struct rt_uuid *skip, struct mach_uuid_set *out);
 /* Whether hw attaches the medium. */

@@ -231,12 +231,11 @@ int mach_unregister(const char *name_or_uuid, bool delete_files, struct cfg_erro
         rc = mach_disks_to_delete(&t, &del);
         for (size_t i = 0; rc == 0 && i < del.n; i++) {
             const struct cfg_medium *md = cfg_medium_find(t.g, &del.v[i]);
-            if (!md)
-                continue; /* attached but not registered: not ours to find */
-            rc = mach_file_list_add(&files, strdup(md->location));
-            if (rc == 0)
-                rc = cfg_medium_remove(t.g, &del.v[i]);
+            if (md) /* attached but not registered: no file of ours to find */
+                rc = mach_file_list_add(&files, strdup(md->location));
         }
+        if (rc == 0)
+            rc = mach_media_remove(t.g, &del);
         if (rc == 0 && t.m->state_file)
             rc = mach_file_list_add(&files, mach_path(t.path, t.m->state_file));
         if (rc == 0)

@@ -637,10 +637,19 @@ static int mach_edit_common(const char *ref, bool by_path, bool allow_running, m
         rc = mach_txn_open(&t, ref, by_path, err);
     if (rc == 0 && !allow_running)
         rc = mach_refuse_running(t.m, t.path, err);
+    char *old_name = NULL;
     if (rc == 0) {
         mach_state_fixup(t.m, t.path);
-        rc = fn ? fn(opaque, t.m, t.path, err) : 0;
+        old_name = strdup(t.m->name);
+        rc = old_name ? 0 : VERR_NO_MEMORY;
     }
+    if (rc == 0)
+        rc = fn ? fn(opaque, t.m, t.path, err) : 0;
+    /* A new name must stay unique (the files keep their names: the settings path is the machine's identity). */
+    if (rc == 0 && t.m->name && strcmp(t.m->name, old_name) && cfg_is_valid_machine_name(t.m->name) &&
+        mach_registry_find_name(t.g, t.m->name, &t.m->uuid, NULL) == 0)
+        rc = mach_fail(err, VERR_ALREADY_EXISTS, "a machine named '%s' is registered already", t.m->name);
+    free(old_name);
     if (rc == 0)
         rc = mach_txn_save_machine(&t, err);
     mach_txn_end(&t);

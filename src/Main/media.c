@@ -174,8 +174,34 @@ int mach_media_used_by_others(struct cfg_global *g, const struct rt_uuid *skip, 
     return 0;
 }
 
-/* The name of the first registered machine that uses uuid (malloc'ed) in *name, or NULL. */
-static int mach_medium_first_user(struct cfg_global *g, const struct rt_uuid *uuid, char ***names, size_t *count,
+int mach_media_remove(struct cfg_global *g, const struct mach_uuid_set *set)
+{
+    size_t left = set->n;
+    bool *gone = calloc(set->n ? set->n : 1, sizeof(*gone));
+    if (!gone)
+        return VERR_NO_MEMORY;
+    int rc = 0;
+    for (bool progress = true; left && progress;) {
+        progress = false;
+        for (size_t i = 0; i < set->n; i++) {
+            if (gone[i])
+                continue;
+            int r = cfg_medium_remove(g, &set->v[i]);
+            if (r == VERR_BUSY)
+                continue; /* a child is still there: next round */
+            gone[i] = true;
+            left--;
+            progress = true;
+        }
+    }
+    if (left)
+        rc = VERR_BUSY;
+    free(gone);
+    return rc;
+}
+
+/* The names of the registered machines that use uuid (all, or only the first one), malloc'ed. */
+static int mach_medium_user_names(struct cfg_global *g, const struct rt_uuid *uuid, char ***names, size_t *count,
                                   bool all)
 {
     *names = NULL;
@@ -225,7 +251,7 @@ int mach_medium_users(const struct rt_uuid *uuid, char ***names, size_t *count, 
     struct cfg_global *g = NULL;
     int rc = mach_global_read(&g, err);
     if (rc == 0)
-        rc = mach_medium_first_user(g, uuid, names, count, true);
+        rc = mach_medium_user_names(g, uuid, names, count, true);
     cfg_global_free(g);
     return rc;
 }
@@ -373,7 +399,7 @@ int mach_medium_close(const char *uuid_or_path, bool delete_file, struct cfg_err
     if (rc == 0) {
         char **names = NULL;
         size_t n = 0;
-        rc = mach_medium_first_user(t.g, &md->uuid, &names, &n, false);
+        rc = mach_medium_user_names(t.g, &md->uuid, &names, &n, false);
         if (rc == 0 && n)
             rc = mach_fail(err, VERR_BUSY, "%s is used by machine '%s' (detach it first)", md->location, names[0]);
         mach_names_free(names, n);

@@ -243,8 +243,11 @@ static void cfg_out_nic(struct cfg_out *o, unsigned level, unsigned slot, const 
 static void cfg_out_storage(struct cfg_out *o, unsigned level, const struct cfg_hardware *hw)
 {
     char buf[256];
+    bool empty = hw->controller_count == 0 && hw->attachment_count == 0;
     cfg_out_open(o, level, "Storage");
-    cfg_out_str(o, ">\n");
+    cfg_out_str(o, empty ? "/>\n" : ">\n");
+    if (empty)
+        return;
     for (size_t i = 0; i < hw->controller_count; i++) {
         const struct cfg_controller *c = &hw->controllers[i];
         cfg_out_problem(o, cfg_check_controller(c, buf, sizeof(buf)));
@@ -339,8 +342,11 @@ static void cfg_out_lists(struct cfg_out *o, unsigned level, const struct cfg_ha
     if (hw->shared_folder_count)
         cfg_out_close(o, level, "SharedFolders");
 
+    unsigned ports = 0;
+    for (unsigned i = 0; i < CFG_SERIAL_PORTS; i++)
+        ports += hw->serial[i].enabled || hw->serial[i].backend;
     cfg_out_open(o, level, "Serial");
-    cfg_out_str(o, ">\n");
+    cfg_out_str(o, ports ? ">\n" : "/>\n");
     for (unsigned i = 0; i < CFG_SERIAL_PORTS; i++) {
         const struct cfg_serial *s = &hw->serial[i];
         if (!s->enabled && !s->backend)
@@ -352,7 +358,8 @@ static void cfg_out_lists(struct cfg_out *o, unsigned level, const struct cfg_ha
         cfg_out_attr(o, "backend", s->backend, "serial port");
         cfg_out_str(o, "/>\n");
     }
-    cfg_out_close(o, level, "Serial");
+    if (ports)
+        cfg_out_close(o, level, "Serial");
 }
 
 static void cfg_out_hardware(struct cfg_out *o, unsigned level, const struct cfg_hardware *hw)
@@ -379,8 +386,11 @@ static void cfg_out_hardware(struct cfg_out *o, unsigned level, const struct cfg
     cfg_out_bool(o, "rtcUtc", hw->rtc_utc);
     cfg_out_str(o, "/>\n");
 
+    bool boots = false;
+    for (unsigned i = 0; i < CFG_BOOT_SLOTS; i++)
+        boots |= hw->boot[i] != CFG_BOOT_NONE;
     cfg_out_open(o, level + 1, "Boot");
-    cfg_out_str(o, ">\n");
+    cfg_out_str(o, boots ? ">\n" : "/>\n");
     for (unsigned i = 0; i < CFG_BOOT_SLOTS; i++) {
         if (hw->boot[i] == CFG_BOOT_NONE)
             continue;
@@ -394,17 +404,22 @@ static void cfg_out_hardware(struct cfg_out *o, unsigned level, const struct cfg
         cfg_out_enum(o, "device", cfg_boot_dev_name(hw->boot[i]), "boot order");
         cfg_out_str(o, "/>\n");
     }
-    cfg_out_close(o, level + 1, "Boot");
+    if (boots)
+        cfg_out_close(o, level + 1, "Boot");
 
     cfg_out_storage(o, level + 1, hw);
 
+    unsigned nics = 0;
+    for (unsigned i = 0; i < CFG_MAX_NICS; i++)
+        nics += !cfg_nic_is_blank(&hw->nics[i]);
     cfg_out_open(o, level + 1, "Network");
-    cfg_out_str(o, ">\n");
+    cfg_out_str(o, nics ? ">\n" : "/>\n");
     for (unsigned i = 0; i < CFG_MAX_NICS; i++) {
         if (!cfg_nic_is_blank(&hw->nics[i]))
             cfg_out_nic(o, level + 2, i, &hw->nics[i]);
     }
-    cfg_out_close(o, level + 1, "Network");
+    if (nics)
+        cfg_out_close(o, level + 1, "Network");
 
     const struct cfg_audio *a = &hw->audio;
     cfg_out_open(o, level + 1, "Audio");

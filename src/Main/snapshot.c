@@ -50,8 +50,8 @@ int mach_undo_file(struct mach_undo *u, const char *path)
 
 void mach_undo_rollback(struct mach_txn *t, struct mach_undo *u, bool global_saved)
 {
-    for (size_t i = 0; t && t->g && i < u->media.n; i++)
-        cfg_medium_remove(t->g, &u->media.v[i]);
+    if (t && t->g)
+        mach_media_remove(t->g, &u->media);
     if (global_saved && t && t->g) {
         struct cfg_error e;
         if (mach_txn_save_global(t, &e) < 0)
@@ -415,10 +415,9 @@ int mach_snapshot_restore(const char *settings_path, const char *name_or_uuid, s
         mach_undo_rollback(&t, &undo, global_saved);
     } else if (rc == 0) {
         /* The machine no longer names the old images: unregister them, then delete them. */
-        for (size_t i = 0; i < old.media.n; i++)
-            cfg_medium_remove(t.g, &old.media.v[i]);
         struct cfg_error gerr;
-        if (old.media.n && mach_txn_save_global(&t, &gerr) < 0) {
+        gerr.msg[0] = '\0';
+        if (old.media.n && (mach_media_remove(t.g, &old.media) < 0 || mach_txn_save_global(&t, &gerr) < 0)) {
             LOG_WARN("machine '%s': the old differencing images stay registered: %s", m->name, gerr.msg);
         } else {
             for (size_t i = 0; i < old.file_count; i++)
@@ -604,10 +603,9 @@ int mach_snapshot_delete(const char *settings_path, const char *name_or_uuid, bl
     if (rc == 0)
         rc = mach_txn_save_machine(&t, err);
     if (rc == 0) {
-        for (size_t i = 0; i < gone.media.n; i++)
-            cfg_medium_remove(t.g, &gone.media.v[i]);
         struct cfg_error gerr;
-        if (mach_txn_save_global(&t, &gerr) < 0) {
+        gerr.msg[0] = '\0';
+        if (mach_media_remove(t.g, &gone.media) < 0 || mach_txn_save_global(&t, &gerr) < 0) {
             LOG_WARN("machine '%s': merged images stay registered: %s", m->name, gerr.msg);
         } else {
             for (size_t i = 0; i < gone.file_count; i++)

@@ -645,7 +645,6 @@ int ahci_port_save(struct ahci_port *port, struct ssm *ssm)
 
 int ahci_port_load(struct ahci_port *port, struct ssm *ssm, uint32_t version)
 {
-    (void)version;
     uint32_t magic = 0;
     uint8_t kind = 0xff;
     ssm_get_u32(ssm, &magic);
@@ -673,7 +672,7 @@ int ahci_port_load(struct ahci_port *port, struct ssm *ssm, uint32_t version)
     if (!rc)
         rc = ata_dev_load(&port->ata, ssm);
     if (!rc && port->atapi)
-        rc = atapi_dev_load(&port->cd, ssm);
+        rc = atapi_dev_load(&port->cd, ssm, version >= 2);
     if (rc)
         return rc;
     port->clb = r[0] & ~0x3ffu;

@@ -33,7 +33,7 @@
  * Version 1: the PCI function, GHC/IS, per port the registers and the internal
  * state that survives a drain (halt, COMRESET, SRST, NCQ error log, multiple count).
  */
-#define AHCI_SSM_VERSION 1
+#define AHCI_SSM_VERSION 2 /* 2: the CD tray lock */
 
 #define AHCI_VENDOR_INTEL 0x8086
 #define AHCI_DEVICE_ICH9  0x2922

@@ -170,18 +170,22 @@ void atapi_dev_save(const struct atapi_dev *a, struct ssm *ssm)
     ssm_put_bool(ssm, a->unit_attention);
     ssm_put_u8(ssm, a->media_event);
     ssm_put_bool(ssm, a->had_media);
+    /* The guest's PREVENT MEDIUM REMOVAL lives in the drive; it is part of the drive's state all the same. */
+    ssm_put_bool(ssm, drive_is_locked(a->drive));
 }
 
-int atapi_dev_load(struct atapi_dev *a, struct ssm *ssm)
+int atapi_dev_load(struct atapi_dev *a, struct ssm *ssm, bool with_lock)
 {
     uint8_t key = 0, asc = 0, ascq = 0, event = 0;
-    bool ua = false, had = false;
+    bool ua = false, had = false, locked = false;
     ssm_get_u8(ssm, &key);
     ssm_get_u8(ssm, &asc);
     ssm_get_u8(ssm, &ascq);
     ssm_get_bool(ssm, &ua);
     ssm_get_u8(ssm, &event);
     ssm_get_bool(ssm, &had);
+    if (with_lock)
+        ssm_get_bool(ssm, &locked);
     int rc = ssm_status(ssm);
     if (rc)
         return rc;
@@ -197,6 +201,7 @@ int atapi_dev_load(struct atapi_dev *a, struct ssm *ssm)
         a->media_event = has ? ATAPI_EVENT_NEW_MEDIA : ATAPI_EVENT_MEDIA_REMOVAL;
     }
     a->had_media = has;
+    drive_set_locked(a->drive, locked && has);
     return 0;
 }
 

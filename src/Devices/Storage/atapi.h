@@ -108,7 +108,8 @@ void atapi_dev_fini(struct atapi_dev *a);
 /* Device reset: sense cleared; a pending unit attention stays (the medium did change). */
 void atapi_dev_reset(struct atapi_dev *a);
 void atapi_dev_save(const struct atapi_dev *a, struct ssm *ssm);
-int atapi_dev_load(struct atapi_dev *a, struct ssm *ssm);
+/* with_lock: the stream carries the tray lock (IDE unit version 2, AHCI 2); older ones leave it unlocked. */
+int atapi_dev_load(struct atapi_dev *a, struct ssm *ssm, bool with_lock);
 
 enum atapi_cmd_kind { ATAPI_DATA_IN, ATAPI_READ, ATAPI_DATA_OUT, ATAPI_CHECK };
 

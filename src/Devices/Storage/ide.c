@@ -30,7 +30,7 @@
 
 #define LOG_COMPONENT "ide"
 
-#define IDE_SSM_VERSION 1
+#define IDE_SSM_VERSION 2 /* 2: the CD tray lock */
 
 /* Config registers of the PIIX3 IDE function (PIIX3 datasheet 2.3). */
 #define IDE_CFG_IDETIM0   0x40
@@ -904,7 +904,7 @@ static void ide_dev_save(const struct ide_dev *d, struct ssm *ssm)
         atapi_dev_save(&d->atapi, ssm);
 }
 
-static int ide_dev_load(struct ide_dev *d, struct ssm *ssm)
+static int ide_dev_load(struct ide_dev *d, struct ssm *ssm, uint32_t version)
 {
     bool present = false, atapi = false, irq = false;
     uint8_t regs[13];
@@ -919,7 +919,7 @@ static int ide_dev_load(struct ide_dev *d, struct ssm *ssm)
         return VERR_SSM_CORRUPT; /* the configuration differs from the one saved */
     rc = ata_dev_load(&d->ata, ssm);
     if (!rc && atapi)
-        rc = atapi_dev_load(&d->atapi, ssm);
+        rc = atapi_dev_load(&d->atapi, ssm, version >= 2);
     if (rc)
         return rc;
     d->feature = regs[0];
@@ -1050,12 +1050,12 @@ static bool ide_channel_consistent(const struct ide_channel *ch)
     }
 }
 
-static int ide_channel_load(struct ide_channel *ch, struct ssm *ssm)
+static int ide_channel_load(struct ide_channel *ch, struct ssm *ssm, uint32_t version)
 {
     uint8_t control = 0, sel = 0, phase = 0, active = 0, akind = 0;
     int rc = 0;
     for (unsigned j = 0; j < IDE_DEVICES && !rc; j++)
-        rc = ide_dev_load(&ch->dev[j], ssm);
+        rc = ide_dev_load(&ch->dev[j], ssm, version);
     if (rc)
         return rc;
     ssm_get_u8(ssm, &control);
@@ -1114,13 +1114,13 @@ static int ide_channel_load(struct ide_channel *ch, struct ssm *ssm)
 static int ide_load(struct pdm_dev *dev, struct ssm *ssm, uint32_t version)
 {
     struct ide_ctrl *c = pdm_dev_state(dev);
-    if (version != IDE_SSM_VERSION)
+    if (version < 1 || version > IDE_SSM_VERSION)
         return VERR_SSM_VERSION;
     for (unsigned i = 0; i < IDE_CHANNELS; i++)
         ide_channel_drain(&c->ch[i]);
     int rc = pci_dev_load(c->pci, ssm);
     for (unsigned i = 0; i < IDE_CHANNELS && !rc; i++)
-        rc = ide_channel_load(&c->ch[i], ssm);
+        rc = ide_channel_load(&c->ch[i], ssm, version);
     if (rc) {
         LOG_ERR("saved state of %s is inconsistent", pdm_dev_name(dev));
         ide_reset(dev);

@@ -385,6 +385,19 @@ static void test_tray_lock(void **state)
     uint8_t tur[12] = {0x00};
     want_good(vm, prevent);
     assert_true(drive_is_locked(d));
+    /* The lock is saved state: a load brings it back even after the host side forgot it. */
+    const struct pdm_dev_desc *desc = pdm_dev_desc(f->ide);
+    struct ssm *saved = NULL, *in = NULL;
+    assert_int_equal(ssm_create(&saved), 0);
+    assert_int_equal(desc->save(f->ide, saved), 0);
+    drive_set_locked(d, false);
+    size_t len;
+    const void *data = ssm_data(saved, &len);
+    assert_int_equal(ssm_open(data, len, &in), 0);
+    assert_int_equal(desc->load(f->ide, in, desc->ssm_version), 0);
+    assert_true(drive_is_locked(d));
+    ssm_destroy(in);
+    ssm_destroy(saved);
     uint8_t buf[64];
     uint8_t ms[12] = {0x5a, 0, 0x2a, 0, 0, 0, 0, 0, 64};
     struct pkt r = packet(vm, ms, buf, sizeof(buf));

@@ -1,4 +1,4 @@
-/* tstDrive.c - the drive layer: scatter/gather into guest RAM and through bounce buffers, checks before submission, completions, CD media and the tray lock. */
+/* tstDrive.c - the drive layer: scatter/gather into guest RAM and through bounce buffers, checks before submission, completions, CD media and the tray lock, image release and attach for snapshots. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -307,6 +307,98 @@ static void test_cdrom_media(void **state)
     drive_destroy(cd);
 }
 
+/* Reads len bytes at offset through the drive into a host buffer; returns the completion status or the submit error. */
+static int read_through(struct fixture *f, struct drive *d, uint64_t offset, void *buf, size_t len)
+{
+    struct done_rec r = { 0 };
+    struct drive_req req = { .op = BLK_OP_READ, .offset_bytes = offset, .len_bytes = len, .buf = buf,
+                             .done = on_done, .opaque = &r };
+    vm_lock(f->vm);
+    int rc = drive_submit(d, &req);
+    vm_unlock(f->vm);
+    if (rc)
+        return rc;
+    harness_drain_io(f->vm);
+    assert_int_equal(r.calls, 1);
+    return r.status;
+}
+
+/* Snapshots of a running VM: the image is released, a differencing image goes on top, I/O resumes. */
+static void test_image_release_attach(void **state)
+{
+    struct fixture *f = *state;
+    struct drive *d = make_disk(f, "snap", false);
+    assert_string_equal(drive_image_path(d), f->disk);
+    uint8_t buf[512];
+
+    vm_lock(f->vm);
+    assert_int_equal(drive_image_release(d), 0);
+    vm_unlock(f->vm);
+    assert_null(drive_image_path(d));
+    assert_false(drive_has_media(d));
+    /* The guest still sees the disk's size, but I/O fails as for a missing medium. */
+    assert_int_equal(drive_size_bytes(d), 1 << 20);
+    assert_int_equal(read_through(f, d, 0, buf, sizeof(buf)), VERR_INVALID_STATE);
+    vm_lock(f->vm);
+    assert_int_equal(drive_image_release(d), VERR_INVALID_STATE); /* nothing left to release */
+    vm_unlock(f->vm);
+
+    /* Released, the image may be opened by another writer: a snapshot's differencing image over it. */
+    char diff[160], small[160], missing[160];
+    snprintf(diff, sizeof(diff), "%s/diff.qcow2", f->dir);
+    snprintf(small, sizeof(small), "%s/small.raw", f->dir);
+    snprintf(missing, sizeof(missing), "%s/missing.qcow2", f->dir);
+    struct blk_create_params cp = { .format = BLK_FMT_QCOW2, .backing_path = f->disk };
+    assert_int_equal(blk_create(diff, &cp), 0);
+    assert_int_equal(write_file(small, 512 << 10, 1), 0);
+
+    /* A wrong-sized image and a missing file are refused; the drive stays released. */
+    vm_lock(f->vm);
+    assert_int_equal(drive_image_attach(d, small, BLK_FMT_AUTO), VERR_INVALID_PARAMETER);
+    assert_true(drive_image_attach(d, missing, BLK_FMT_AUTO) < 0);
+    assert_null(drive_image_path(d));
+    assert_int_equal(drive_image_attach(d, diff, BLK_FMT_AUTO), 0);
+    /* Only a released disk takes an image. */
+    assert_int_equal(drive_image_attach(d, diff, BLK_FMT_AUTO), VERR_INVALID_STATE);
+    vm_unlock(f->vm);
+    assert_string_equal(drive_image_path(d), diff);
+    assert_true(drive_has_media(d));
+
+    /* The old data shows through the differencing image; writes land in it, not in the base. */
+    assert_int_equal(read_through(f, d, 4096, buf, sizeof(buf)), 0);
+    for (size_t i = 0; i < sizeof(buf); i++)
+        assert_int_equal(buf[i], pattern(3, 4096 + i));
+    memset(buf, 0x5a, sizeof(buf));
+    struct done_rec r = { 0 };
+    struct drive_req wr = { .op = BLK_OP_WRITE, .offset_bytes = 4096, .len_bytes = sizeof(buf), .buf = buf,
+                            .done = on_done, .opaque = &r };
+    vm_lock(f->vm);
+    assert_int_equal(drive_submit(d, &wr), 0);
+    vm_unlock(f->vm);
+    harness_drain_io(f->vm);
+    assert_int_equal(r.status, 0);
+    memset(buf, 0, sizeof(buf));
+    assert_int_equal(read_through(f, d, 4096, buf, sizeof(buf)), 0);
+    assert_int_equal(buf[0], 0x5a);
+    drive_destroy(d);
+    FILE *base = fopen(f->disk, "rb");
+    assert_non_null(base);
+    assert_int_equal(fseek(base, 4096, SEEK_SET), 0);
+    assert_int_equal(fgetc(base), pattern(3, 4096));
+    fclose(base);
+
+    /* CD drives have no image to release. */
+    struct drive_params cdp = { .kind = DRIVE_CDROM, .path = f->iso };
+    struct drive *cd = NULL;
+    assert_int_equal(drive_create(f->vm, "snapcd", &cdp, &cd), 0);
+    vm_lock(f->vm);
+    assert_int_equal(drive_image_release(cd), VERR_INVALID_STATE);
+    vm_unlock(f->vm);
+    drive_destroy(cd);
+    unlink(diff);
+    unlink(small);
+}
+
 static void test_cfg(void **state)
 {
     struct fixture *f = *state;
@@ -350,6 +442,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checks_before_submit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cdrom_media, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cfg, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_image_release_attach, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

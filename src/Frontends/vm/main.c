@@ -194,7 +194,7 @@ int main(int argc, char **argv)
     enum {
         OPT_MEMORY = 256, OPT_CPUS, OPT_BIOS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_SERIAL1, OPT_SERIAL2,
         OPT_SERIAL3, OPT_SERIAL4, OPT_EXEC, OPT_TEST_EXIT, OPT_LOG, OPT_LOG_LEVEL, OPT_VERBOSE, OPT_TIMEOUT,
-        OPT_HELP, OPT_DRIVE, OPT_HDA, OPT_CDROM, OPT_BOOT,
+        OPT_HELP, OPT_DRIVE, OPT_HDA, OPT_CDROM, OPT_BOOT, OPT_SAVE_STATE_AFTER, OPT_LOAD_STATE,
     };
     static const struct option opts[] = {
         { "memory", required_argument, NULL, OPT_MEMORY },   { "cpus", required_argument, NULL, OPT_CPUS },
@@ -207,12 +207,18 @@ int main(int argc, char **argv)
         { "verbose", no_argument, NULL, OPT_VERBOSE },       { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "help", no_argument, NULL, OPT_HELP },             { "drive", required_argument, NULL, OPT_DRIVE },
         { "hda", required_argument, NULL, OPT_HDA },         { "cdrom", required_argument, NULL, OPT_CDROM },
-        { "boot", required_argument, NULL, OPT_BOOT },       { NULL, 0, NULL, 0 },
+        { "boot", required_argument, NULL, OPT_BOOT },
+        /* Hidden developer options (saved-state checks with real guests): not in --help. */
+        { "save-state-after", required_argument, NULL, OPT_SAVE_STATE_AFTER },
+        { "load-state", required_argument, NULL, OPT_LOAD_STATE },
+        { NULL, 0, NULL, 0 },
     };
     struct vm_params vp = { .name = "vireo", .ram_bytes = 128u << 20, .vcpu_count = 1, .exec = VM_EXEC_AUTO };
     struct pc_params pp = { 0 };
     const char *log_path = NULL;
     uint64_t timeout_s = 0, v;
+    uint64_t save_after_s = 0;
+    const char *save_path = NULL, *load_path = NULL;
     int opt, rc;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -276,6 +282,12 @@ int main(int argc, char **argv)
                 return fail_usage("--boot '%s' must be letters c (hard disks) and d (CD/DVD drives)", optarg);
             pp.boot_order = optarg;
             break;
+        case OPT_SAVE_STATE_AFTER:
+            if (rt_str_to_u64(optarg, &save_after_s) || save_after_s > 86400 || optind >= argc)
+                return fail_usage("--save-state-after needs SECONDS (0-86400) and FILE");
+            save_path = argv[optind++];
+            break;
+        case OPT_LOAD_STATE: load_path = optarg; break;
         case OPT_HELP: usage(stdout); return 0;
         default:
             return fail_usage("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -308,6 +320,8 @@ int main(int argc, char **argv)
         pp.apic = vm_get_backend(vm) && vm_get_backend(vm)->guest_apic;
         rc = pc_board_create(vm, &pp);
     }
+    if (!rc && load_path)
+        rc = vm_state_load(vm, load_path);
     if (!rc)
         rc = vm_start(vm);
     if (rc) {
@@ -319,6 +333,7 @@ int main(int argc, char **argv)
     }
 
     uint64_t deadline = timeout_s ? rt_time_mono_ns() + timeout_s * RT_NS_PER_SEC : 0;
+    uint64_t save_at = save_path ? rt_time_mono_ns() + save_after_s * RT_NS_PER_SEC : 0;
     bool stop_asked = false;
     while (vm_get_state(vm) != VM_STATE_POWERED_OFF && vm_get_state(vm) != VM_STATE_ABORTED) {
         struct timespec ts = { 0, 100 * 1000 * 1000 };
@@ -326,6 +341,19 @@ int main(int argc, char **argv)
         if (sig > 0 && !stop_asked) {
             LOG_WARN("signal %d: powering off", sig);
             vm_request_poweroff(vm, 0);
+            stop_asked = true;
+        } else if (save_at && rt_time_mono_ns() >= save_at && !stop_asked) {
+            /* --save-state-after: pause, save, power off (exit 0 when the file was written). */
+            uint64_t t0 = rt_time_mono_ns();
+            rc = vm_pause(vm);
+            if (!rc)
+                rc = vm_state_save(vm, save_path, NULL, NULL);
+            if (rc)
+                LOG_ERR("cannot save the state to '%s': %s", save_path, rt_err_str(rc));
+            else
+                LOG_INFO("state saved to '%s' in %llu ms", save_path,
+                         (unsigned long long)((rt_time_mono_ns() - t0) / RT_NS_PER_MS));
+            vm_request_poweroff(vm, rc ? -1 : 0);
             stop_asked = true;
         } else if (deadline && rt_time_mono_ns() >= deadline && !stop_asked) {
             LOG_WARN("--timeout of %llu s reached: powering off", (unsigned long long)timeout_s);
