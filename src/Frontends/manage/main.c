@@ -77,13 +77,17 @@ int mg_help(void)
 {
     const char *syn = g_mg_cmd->synopsis;
     /* Several synopsis lines: each gets the "vireo-manage CMD" prefix. */
+    /* A line starting with a blank continues the one before it. */
     printf("Usage:");
     while (*syn) {
         const char *nl = strchr(syn, '\n');
         int len = nl ? (int)(nl - syn) : (int)strlen(syn);
-        printf(" vireo-manage %s %.*s\n", g_mg_cmd->name, len, syn);
+        if (syn[0] == ' ')
+            printf("%*s%.*s\n", (int)strlen(g_mg_cmd->name) + 15, "", len, syn);
+        else
+            printf(" vireo-manage %s %.*s\n", g_mg_cmd->name, len, syn);
         syn += len + (nl ? 1 : 0);
-        if (*syn)
+        if (*syn && *syn != ' ')
             printf("      ");
     }
     printf("\n%s", g_mg_cmd->help);
