@@ -280,9 +280,25 @@ int mach_registry_resolve(struct cfg_global *g, const char *name_or_uuid, char *
         }
     }
     int rc = mach_registry_find_name(g, name_or_uuid, NULL, path);
-    if (rc == VERR_NOT_FOUND)
-        return mach_fail(err, rc, "no registered machine is named '%s' or has that UUID", name_or_uuid);
-    return rc;
+    if (rc != VERR_NOT_FOUND)
+        return rc;
+    /*
+     * A machine whose file no longer loads has no name to compare; when its file carries the name asked
+     * for (<name>.vireo), the person means that machine: say what is wrong with its file instead of
+     * claiming it is not registered.
+     */
+    for (size_t i = 0; i < g->machine_count; i++) {
+        const char *base = rt_path_basename(g->machines[i].path);
+        size_t n = strlen(name_or_uuid);
+        if (strncmp(base, name_or_uuid, n) != 0 || strcmp(base + n, ".vireo") != 0)
+            continue;
+        struct cfg_machine *m = NULL;
+        int lrc = cfg_machine_load(g->machines[i].path, &m, err);
+        cfg_machine_free(m);
+        if (lrc < 0)
+            return lrc;
+    }
+    return mach_fail(err, rc, "no registered machine is named '%s' or has that UUID", name_or_uuid);
 }
 
 /* ---- Transactions --------------------------------------------------------------------- */
