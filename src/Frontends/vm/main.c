@@ -49,6 +49,7 @@ static void usage(FILE *out)
             "  --log-level LEVEL      error | warn | info | debug (default info)\n"
             "  --verbose              also show informational log lines on stderr\n"
             "  --timeout SECONDS      power off after this much host time (exit code 124)\n"
+            VMPROC_VNC_HELP
             "  --help                 this text\n\n"
             "Exit status: the test exit device's code when a guest used it, 0 after a power off,\n"
             "1 for bad options or configuration, 2 when the VM aborted, 124 on --timeout.\n",
@@ -195,6 +196,7 @@ int main(int argc, char **argv)
         OPT_MEMORY = 256, OPT_CPUS, OPT_BIOS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_SERIAL1, OPT_SERIAL2,
         OPT_SERIAL3, OPT_SERIAL4, OPT_EXEC, OPT_TEST_EXIT, OPT_LOG, OPT_LOG_LEVEL, OPT_VERBOSE, OPT_TIMEOUT,
         OPT_HELP, OPT_DRIVE, OPT_HDA, OPT_CDROM, OPT_BOOT, OPT_SAVE_STATE_AFTER, OPT_LOAD_STATE,
+        OPT_VNC, OPT_VNC_PASSWORD_FILE, OPT_VNC_NO_AUTH, OPT_VNC_KEYMAP, /* in enum vmproc_vnc_opt's order */
     };
     static const struct option opts[] = {
         { "memory", required_argument, NULL, OPT_MEMORY },   { "cpus", required_argument, NULL, OPT_CPUS },
@@ -208,6 +210,8 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, OPT_HELP },             { "drive", required_argument, NULL, OPT_DRIVE },
         { "hda", required_argument, NULL, OPT_HDA },         { "cdrom", required_argument, NULL, OPT_CDROM },
         { "boot", required_argument, NULL, OPT_BOOT },
+        { "vnc", required_argument, NULL, OPT_VNC },         { "vnc-password-file", required_argument, NULL, OPT_VNC_PASSWORD_FILE },
+        { "vnc-no-auth", no_argument, NULL, OPT_VNC_NO_AUTH }, { "vnc-keymap", required_argument, NULL, OPT_VNC_KEYMAP },
         /* Hidden developer options (saved-state checks with real guests): not in --help. */
         { "save-state-after", required_argument, NULL, OPT_SAVE_STATE_AFTER },
         { "load-state", required_argument, NULL, OPT_LOAD_STATE },
@@ -219,6 +223,7 @@ int main(int argc, char **argv)
     uint64_t timeout_s = 0, v;
     uint64_t save_after_s = 0;
     const char *save_path = NULL, *load_path = NULL;
+    struct vmproc_vnc vnc = { 0 };
     int opt, rc;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -288,6 +293,10 @@ int main(int argc, char **argv)
             save_path = argv[optind++];
             break;
         case OPT_LOAD_STATE: load_path = optarg; break;
+        case OPT_VNC: case OPT_VNC_PASSWORD_FILE: case OPT_VNC_NO_AUTH: case OPT_VNC_KEYMAP:
+            if ((rc = vmproc_vnc_option(&vnc, (enum vmproc_vnc_opt)(opt - OPT_VNC), optarg)))
+                return rc;
+            break;
         case OPT_HELP: usage(stdout); return 0;
         default:
             return fail_usage("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -297,6 +306,8 @@ int main(int argc, char **argv)
         return fail_usage("unexpected argument '%s'", argv[optind]);
     if ((pp.initrd_path || pp.cmdline) && !pp.kernel_path)
         return fail_usage("%s needs --kernel", pp.initrd_path ? "--initrd" : "--append");
+    if ((rc = vmproc_vnc_check(&vnc)))
+        return rc;
 
     if (log_path && (rc = rt_log_open_file(log_path))) {
         fprintf(stderr, "vireo-vm: cannot open log file '%s': %s\n", log_path, rt_err_str(rc));
@@ -322,11 +333,15 @@ int main(int argc, char **argv)
     }
     if (!rc && load_path)
         rc = vm_state_load(vm, load_path);
+    if (!rc && vnc.enabled)
+        rc = vnc_server_start(vm, &vnc.opts, &vnc.server);
     if (!rc)
         rc = vm_start(vm);
     if (rc) {
         if (rt_log_error_count() == errors_before)
             LOG_ERR("cannot start the virtual machine: %s", rt_err_str(rc));
+        vnc_server_stop(vnc.server);
+        vnc_options_clear(&vnc.opts);
         vm_destroy(vm);
         rt_log_close_file();
         return EXIT_USAGE;
@@ -365,6 +380,8 @@ int main(int argc, char **argv)
     enum vm_state final = vm_get_state(vm);
     if (final == VM_STATE_ABORTED || code == EXIT_TIMEOUT)
         log_vcpu_states(vm);
+    vnc_server_stop(vnc.server);
+    vnc_options_clear(&vnc.opts);
     vm_destroy(vm);
     LOG_INFO("exit: %s, code %d", vm_state_name(final), code);
     rt_log_close_file();

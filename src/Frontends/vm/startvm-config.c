@@ -266,9 +266,6 @@ static void log_missing_devices(const struct cfg_hardware *hw)
         LOG_WARN("display adapter (%s, %u MiB, %u monitor%s) is configured but Vireo has no graphics device yet; "
                  "the guest has no screen (use a serial console)", cfg_graphics_name(hw->display.adapter),
                  hw->display.vram_mib, hw->display.monitors, hw->display.monitors == 1 ? "" : "s");
-    if (hw->remote.vnc_enabled)
-        LOG_WARN("remote display over VNC (port %u) is configured but Vireo has no VNC server yet",
-                 hw->remote.vnc_port);
     if (hw->remote.rdp_enabled)
         LOG_WARN("remote display over RDP (port %u) is configured but Vireo has no RDP server yet",
                  hw->remote.rdp_port);

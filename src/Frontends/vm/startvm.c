@@ -45,6 +45,8 @@ static void startvm_usage(FILE *out)
             "  --log-level LEVEL      error | warn | info | debug (default info)\n"
             "  --verbose              also show informational log lines on stderr\n"
             "  --timeout SECONDS      power off after this much host time (exit code 124)\n"
+            VMPROC_VNC_HELP
+            "                         (without --vnc: the machine's remote display settings)\n"
             "  --help                 this text\n\n"
             "Exit status: 0 after a power off or a saved state, 1 when the machine cannot be started (unknown,\n"
             "already running, bad settings), 2 when the VM aborted or its saved state cannot be restored,\n"
@@ -281,17 +283,22 @@ static void log_previous_state(const struct vmproc *p)
 
 int startvm_main(int argc, char **argv)
 {
-    enum { OPT_STARTVM = 256, OPT_HEADLESS, OPT_EXEC, OPT_LOG_LEVEL, OPT_VERBOSE, OPT_TIMEOUT, OPT_HELP };
+    enum { OPT_STARTVM = 256, OPT_HEADLESS, OPT_EXEC, OPT_LOG_LEVEL, OPT_VERBOSE, OPT_TIMEOUT, OPT_HELP,
+           OPT_VNC, OPT_VNC_PASSWORD_FILE, OPT_VNC_NO_AUTH, OPT_VNC_KEYMAP /* in enum vmproc_vnc_opt's order */ };
     static const struct option opts[] = {
         { "startvm", required_argument, NULL, OPT_STARTVM }, { "headless", no_argument, NULL, OPT_HEADLESS },
         { "exec", required_argument, NULL, OPT_EXEC },       { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
         { "verbose", no_argument, NULL, OPT_VERBOSE },       { "timeout", required_argument, NULL, OPT_TIMEOUT },
-        { "help", no_argument, NULL, OPT_HELP },             { NULL, 0, NULL, 0 },
+        { "help", no_argument, NULL, OPT_HELP },
+        { "vnc", required_argument, NULL, OPT_VNC },         { "vnc-password-file", required_argument, NULL, OPT_VNC_PASSWORD_FILE },
+        { "vnc-no-auth", no_argument, NULL, OPT_VNC_NO_AUTH }, { "vnc-keymap", required_argument, NULL, OPT_VNC_KEYMAP },
+        { NULL, 0, NULL, 0 },
     };
     const char *name = NULL;
     bool headless = false;
     uint64_t timeout_s = 0;
     enum vm_exec exec = VM_EXEC_AUTO;
+    struct vmproc_vnc vnc = { 0 };
     int opt;
     opterr = 0;
     optind = 1;
@@ -316,6 +323,14 @@ int startvm_main(int argc, char **argv)
                 return startvm_fail("--timeout '%s' must be a number of seconds (see --help)", optarg);
             break;
         case OPT_HELP: startvm_usage(stdout); return 0;
+        case OPT_VNC: case OPT_VNC_PASSWORD_FILE: case OPT_VNC_NO_AUTH: case OPT_VNC_KEYMAP: {
+            int rc = vmproc_vnc_option(&vnc, (enum vmproc_vnc_opt)(opt - OPT_VNC), optarg);
+            if (rc) {
+                vnc_options_clear(&vnc.opts);
+                return rc;
+            }
+            break;
+        }
         default:
             return startvm_fail("option '%s' is unknown or incomplete, or not for --startvm (see --help)",
                                 argv[optind - 1]);
@@ -325,8 +340,12 @@ int startvm_main(int argc, char **argv)
         return startvm_fail("unexpected argument '%s' (see --help)", argv[optind]);
     if (!name || !*name)
         return startvm_fail("--startvm needs a machine name or UUID");
+    if (vmproc_vnc_check(&vnc)) {
+        vnc_options_clear(&vnc.opts);
+        return VMPROC_EXIT_USAGE;
+    }
 
-    struct vmproc p = { .vp.exec = exec };
+    struct vmproc p = { .vp.exec = exec, .vnc = vnc };
     struct signal_watch sw = { .p = &p, .fd = -1 };
     struct rt_watch *sig_watch = NULL;
     struct cfg_error err = { { 0 } };
@@ -392,6 +411,8 @@ int startvm_main(int argc, char **argv)
     if ((code = build_vm(&p, &restored)))
         goto out_vm;
     code = VMPROC_EXIT_USAGE;
+    if (vmproc_vnc_start(&p))
+        goto out_vm;
     sw.fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sw.fd < 0 || rt_evloop_create(&p.ctl_loop) ||
         rt_evloop_watch_add(p.ctl_loop, sw.fd, RT_EV_READ, signal_event, &sw, &sig_watch)) {
@@ -423,6 +444,7 @@ int startvm_main(int argc, char **argv)
         final = vm_get_state(p.vm);
     }
     vmproc_ctl_stop(&p);
+    vmproc_vnc_stop(&p);
     vm_destroy(p.vm);
     p.vm = NULL;
     if (p.ending == VMPROC_END_SAVED) {
@@ -435,6 +457,7 @@ int startvm_main(int argc, char **argv)
     }
 
 out_vm:
+    vmproc_vnc_stop(&p);
     vm_destroy(p.vm);
     if (sig_watch)
         rt_evloop_watch_remove(sig_watch);
@@ -445,6 +468,7 @@ out_vm:
     vmproc_config_free(&p);
     rt_log_close_file();
 out_unlock:
+    vnc_options_clear(&p.vnc.opts);
     mach_run_lock_release(p.run_lock);
     cfg_machine_free(p.m);
     free(p.settings_path);

@@ -10,6 +10,7 @@
 #include "vireo/settings.h"
 #include "vireo/vm.h"
 #include "vireo/vmctl.h"
+#include "../remote/remote.h"
 
 /* Exit codes shared with the command-line mode. */
 #define VMPROC_EXIT_USAGE 1
@@ -25,6 +26,25 @@ struct vmproc_drive {
     char *path;                   /* the image the board opened (NULL: an empty DVD drive) */
     char *format;                 /* its registry format ("vdi", "iso"...), NULL: probe */
 };
+
+/* vm-vnc.c: the VNC server's options from the command line, then the settings, and the running server. */
+enum vmproc_vnc_opt { VMPROC_VNC_LISTEN, VMPROC_VNC_PASSWORD_FILE, VMPROC_VNC_NO_AUTH, VMPROC_VNC_KEYMAP };
+struct vmproc_vnc {
+    struct vnc_options opts;
+    bool enabled, from_cli, password_given, keymap_given;
+    struct vnc_server *server;
+};
+/* One --vnc* option; on a bad value prints the error and returns the usage exit code. */
+int vmproc_vnc_option(struct vmproc_vnc *v, enum vmproc_vnc_opt which, const char *arg);
+/* After all options: refuses stray or contradictory ones and --vnc without a password or --vnc-no-auth. */
+int vmproc_vnc_check(struct vmproc_vnc *v);
+#define VMPROC_VNC_HELP \
+    "  --vnc [ADDRESS:]PORT   serve the screen over VNC on PORT (or :N for 5900+N; 0: the first free from\n" \
+    "                         5900), on 127.0.0.1 unless ADDRESS (numeric; [IPV6]:PORT) says otherwise\n" \
+    "  --vnc-password-file FILE  VNC password: the first line of FILE (VNC uses its first 8 characters)\n" \
+    "  --vnc-no-auth          run the VNC server without a password (must be asked for explicitly)\n" \
+    "  --vnc-keymap LAYOUT    keyboard layout of the guest for VNC keys (us, gb, de, fr, ...; default:\n" \
+    "                         extra data Vireo/KeyboardLayout, else us)\n"
 
 /* How the VM process ends, decided by whoever stops it. */
 enum vmproc_ending {
@@ -49,6 +69,7 @@ struct vmproc {
     char *socket_path;
     enum vmproc_ending ending;
     bool stop_loop;               /* the main loop ends after the current callback */
+    struct vmproc_vnc vnc;
 };
 
 /* ---- startvm-config.c: settings to board ---- */
@@ -73,6 +94,12 @@ int startvm_main(int argc, char **argv);
 int vmproc_record_state(struct vmproc *p, enum cfg_machine_state state, const char *state_file);
 /* The folder for saved states and snapshot states, relative to the machine folder ("Snapshots"). */
 const char *vmproc_snapshot_folder(const struct vmproc *p);
+
+/* ---- vm-vnc.c: --startvm's VNC server ---- */
+
+/* The command line's --vnc, else the settings'; starts the server when either asks for it. */
+int vmproc_vnc_start(struct vmproc *p);
+void vmproc_vnc_stop(struct vmproc *p);
 
 /* ---- ctl-server.c: the control commands ---- */
 
