@@ -158,7 +158,10 @@ int vnc_password_file_read(const char *path, struct vnc_options *opts, char *err
     }
     close(fd);
     buf[len] = '\0';
-    size_t line = strcspn(buf, "\r\n");
+    /* The line ends at CR or LF only: a NUL inside it is refused below, not a silent end. */
+    size_t line = 0;
+    while (line < len && buf[line] != '\r' && buf[line] != '\n')
+        line++;
     int rc = 0;
     if (line == 0)
         rc = vnc_fail(err, err_len, VERR_INVALID_PARAMETER,

@@ -37,7 +37,7 @@
 /* The display listener's update interval. */
 #define VNC_INTERVAL_NS (33u * 1000u * 1000u)
 /* rfb's limit on a blocked read or write of one client. */
-#define VNC_CLIENT_WAIT_MS 5000
+#define VNC_CLIENT_WAIT_MS 2000
 /* More viewers than this are refused (each costs a socket in rfb's select set and encoder state). */
 #define VNC_MAX_CLIENTS 16
 /* The screen before the display has said anything (replaced at once when it has a mode). */
@@ -364,7 +364,7 @@ static int vnc_listen(struct vnc_server *srv)
         if (srv->listen_fd < 0) {
             LOG_ERR("cannot listen for VNC clients on %s port %u: %s%s", addr, srv->opts.port, strerror(err),
                     err == EADDRINUSE ? " (another program uses that port; pick another with --vnc)" : "");
-            return rt_err_from_errno(err);
+            return err == EADDRINUSE ? VERR_BUSY : rt_err_from_errno(err);
         }
         srv->port = srv->opts.port;
         return 0;
