@@ -75,12 +75,43 @@ stop_vm() {
     pid=
 }
 
-# capture NAME [PASSWORD]: one gvnccapture of display $disp into $tmp/NAME.png (the password on its stdin).
+# gvnccapture reads a password from its terminal only: this runs it on a pty and answers the prompt.
+cat > "$tmp/ptycap.py" <<'EOF'
+import os, pty, select, sys, time
+pw, args = sys.argv[1], sys.argv[2:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(args[0], args)
+out, sent, deadline = b"", False, time.time() + 30
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.5)
+    if fd in r:
+        try:
+            d = os.read(fd, 1024)
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+        if not sent and b"Password:" in out:
+            os.write(fd, pw.encode() + b"\n")
+            sent = True
+if time.time() >= deadline:
+    os.kill(pid, 9)
+_, st = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.WEXITSTATUS(st) if os.WIFEXITED(st) else 1)
+EOF
+
+# capture NAME [PASSWORD]: one gvnccapture of display $disp into $tmp/NAME.png (a password typed at its prompt).
 capture() {
-    local name=$1 pw=${2-}
+    local name=$1
     rm -f "$tmp/$name.png"
-    printf '%s\n' "$pw" | timeout 30 gvnccapture -q "127.0.0.1:$disp" "$tmp/$name.png" >"$tmp/$name.cap" 2>&1 &&
-        [ -s "$tmp/$name.png" ]
+    if [ $# -ge 2 ]; then
+        python3 "$tmp/ptycap.py" "$2" gvnccapture "127.0.0.1:$disp" "$tmp/$name.png" >"$tmp/$name.cap" 2>&1
+    else
+        timeout 30 gvnccapture -q "127.0.0.1:$disp" "$tmp/$name.png" >"$tmp/$name.cap" 2>&1 </dev/null
+    fi && [ -s "$tmp/$name.png" ]
 }
 
 # screen_ok NAME: the capture is SeaBIOS's 720x400 text screen with its banner, and the server says the same size.
@@ -92,9 +123,9 @@ screen_ok() {
 
 # Waits until a capture shows SeaBIOS's screen (the firmware needs a few seconds on the software CPU).
 wait_screen() {
-    local name=$1 pw=${2-} i
+    local name=$1 i
     for ((i = 0; i < 30; i++)); do
-        capture "$name" "$pw" && screen_ok "$name" && return 0
+        capture "$@" && screen_ok "$name" && return 0
         kill -0 "$pid" 2>/dev/null || fail "vireo-vm ended while waiting for SeaBIOS's screen"
         sleep 1
     done
@@ -191,10 +222,22 @@ EOF
 kill -0 "$pid" 2>/dev/null || fail "vireo-vm ended after the hostile clients"
 ok "garbage handshakes, garbage messages and clients reset in the middle of a frame: the VM keeps running"
 
-for i in 1 2 3; do capture "multi$i" & done
-wait
-for i in 1 2 3; do
-    [ -s "$tmp/multi$i.png" ] && screen_ok "multi$i" || fail "simultaneous viewer $i got no SeaBIOS screen ($(cat "$tmp/multi$i.cap"))"
+# SeaBIOS reboots every 5 s when nothing boots and clears the screen meanwhile: a round whose
+# captures caught that moment is repeated.
+for round in 1 2 3 4; do
+    cap_pids=()
+    for i in 1 2 3; do
+        capture "multi$i" &
+        cap_pids+=($!)
+    done
+    wait "${cap_pids[@]}"
+    good=0
+    for i in 1 2 3; do
+        [ -s "$tmp/multi$i.png" ] || fail "simultaneous viewer $i got no picture ($(cat "$tmp/multi$i.cap"))"
+        screen_ok "multi$i" && good=$((good + 1))
+    done
+    [ $good -eq 3 ] && break
+    [ "$round" -eq 4 ] && fail "in 4 rounds, three simultaneous viewers never all showed SeaBIOS's screen"
 done
 kill -0 "$pid" 2>/dev/null || fail "vireo-vm ended after three simultaneous viewers"
 wait_screen final

@@ -46,7 +46,11 @@
 
 /* ---- libvncserver's log ------------------------------------------------------------------------- */
 
-/* rfb's messages end in a newline and are chatty (pixel formats, encodings): debug level; errors warn. */
+/*
+ * rfb's messages end in a newline and are chatty (pixel formats, encodings): debug level.  Its errors
+ * are about one client (a bad handshake, a reset connection), never about the VM: the log's info
+ * level, not the terminal's.
+ */
 static void vnc_rfb_logv(enum rt_log_level level, const char *fmt, va_list ap)
 {
     char line[512];
@@ -70,7 +74,7 @@ static void vnc_rfb_err(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vnc_rfb_logv(RT_LOG_WARN, fmt, ap);
+    vnc_rfb_logv(RT_LOG_INFO, fmt, ap);
     va_end(ap);
 }
 
