@@ -198,7 +198,8 @@ static void fake_key(void *opaque, uint32_t keycode, bool down)
 {
     struct fake *f = opaque;
     if (f->key_count < 256)
-        f->keys[f->key_count++] = keycode | (down ? 0 : 0x80000000u);
+        f->keys[f->key_count] = keycode | (down ? 0 : 0x80000000u);
+    f->key_count++;
 }
 
 static void fake_raw(void *opaque, const uint8_t *bytes, size_t len)
@@ -632,6 +633,65 @@ static void test_garbage(void **state)
     rfb_request(fd, false, w, h);
     assert_true(rfb_read_picture(fd, f, &w, &h));
     close(half);
+
+    /* A flood of pointer and key events (every key released again): the server keeps up and still serves pictures. */
+    uint8_t flood[6 * 4096 + 16 * 1024];
+    size_t n = 0;
+    for (unsigned i = 0; i < 4096; i++) {
+        uint8_t m[6] = { 5, (uint8_t)(i & 0x1f), (uint8_t)(i >> 8), (uint8_t)i, 0, (uint8_t)i };
+        memcpy(flood + n, m, sizeof(m));
+        n += sizeof(m);
+    }
+    for (unsigned i = 0; i < 1024; i++) {
+        uint32_t ks = 'a' + i % 26;
+        uint8_t m[16] = { 4, 1, 0, 0, 0, 0, 0, (uint8_t)ks, 4, 0, 0, 0, 0, 0, 0, (uint8_t)ks };
+        memcpy(flood + n, m, sizeof(m));
+        n += sizeof(m);
+    }
+    vm_lock(f->vm);
+    f->key_count = 0;
+    vm_unlock(f->vm);
+    rfb_write(fd, flood, n);
+    vm_lock(f->vm);
+    f->seed ^= 0xabcdef;
+    vm_unlock(f->vm);
+    rfb_request(fd, true, w, h);
+    assert_true(rfb_read_picture(fd, f, &w, &h));
+    assert_true(wait_keys(f, 2048));
+    assert_int_equal(f->keys[0], 0x1e);
+    assert_int_equal(f->keys[1], UP(0x1e));
+    close(fd);
+    vnc_server_stop(srv);
+    fake_destroy(f);
+}
+
+/* The loopback IPv6 address, where the host has IPv6. */
+static void test_ipv6(void **state)
+{
+    (void)state;
+    int probe = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+    bool have = probe >= 0 && bind(probe, (struct sockaddr *)&a, sizeof(a)) == 0;
+    if (probe >= 0)
+        close(probe);
+    if (!have)
+        skip();
+    struct fake *f = fake_create(true);
+    struct vnc_options o = { .no_auth = true };
+    char err[128];
+    assert_int_equal(vnc_listen_parse("[::1]:0", &o, err, sizeof(err)), 0);
+    struct vnc_server *srv = NULL;
+    assert_int_equal(vnc_server_start(f->vm, &o, &srv), 0);
+    assert_string_equal(vnc_server_address(srv), "::1");
+    a.sin6_port = htons((uint16_t)vnc_server_port(srv));
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(rfb_auth(fd, NULL), 0);
+    uint32_t w, h;
+    rfb_init(fd, &w, &h);
+    rfb_set_encodings(fd);
+    rfb_request(fd, false, w, h);
+    assert_true(rfb_read_picture(fd, f, &w, &h));
     close(fd);
     vnc_server_stop(srv);
     fake_destroy(f);
@@ -736,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_keymap),       cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_screen),       cmocka_unit_test(test_password),
         cmocka_unit_test(test_garbage),      cmocka_unit_test(test_input),
+        cmocka_unit_test(test_ipv6),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
