@@ -32,8 +32,9 @@
 
 #define LOG_COMPONENT "vnc"
 
-/* How long the server thread waits for socket activity before looking at the stage again. */
+/* How long the server thread waits for socket activity before looking at the stage again (no viewers: longer). */
 #define VNC_POLL_US 15000
+#define VNC_POLL_IDLE_US 100000
 /* The display listener's update interval. */
 #define VNC_INTERVAL_NS (33u * 1000u * 1000u)
 /* rfb's limit on a blocked read or write of one client. */
@@ -246,7 +247,7 @@ static void *vnc_thread_main(void *arg)
     struct vnc_server *srv = arg;
     while (!atomic_load(&srv->stop)) {
         vnc_apply_stage(srv);
-        rfbProcessEvents(srv->screen, VNC_POLL_US);
+        rfbProcessEvents(srv->screen, srv->client_count ? VNC_POLL_US : VNC_POLL_IDLE_US);
     }
     return NULL;
 }

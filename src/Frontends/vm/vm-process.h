@@ -43,8 +43,8 @@ int vmproc_vnc_check(struct vmproc_vnc *v);
     "                         5900), on 127.0.0.1 unless ADDRESS (numeric; [IPV6]:PORT) says otherwise\n" \
     "  --vnc-password-file FILE  VNC password: the first line of FILE (VNC uses its first 8 characters)\n" \
     "  --vnc-no-auth          run the VNC server without a password (must be asked for explicitly)\n" \
-    "  --vnc-keymap LAYOUT    keyboard layout of the guest for VNC keys (us, gb, de, fr, ...; default:\n" \
-    "                         extra data Vireo/KeyboardLayout, else us)\n"
+    "  --vnc-keymap LAYOUT    keyboard layout of the guest for VNC keys (us, gb, de, fr, ...; default us,\n" \
+    "                         or with --startvm the machine's extra data Vireo/KeyboardLayout)\n"
 
 /* How the VM process ends, decided by whoever stops it. */
 enum vmproc_ending {
