@@ -21,6 +21,7 @@ struct vnc_options {
     char *password;       /* malloc'ed, NULL: no password (then no_auth must be set) */
     bool no_auth;         /* run without a password: only when explicitly asked for */
     char keymap[16];      /* keyboard layout of the clients' keysyms ("us", "de", ...); "" means us */
+    unsigned handshake_ms; /* a client that has not finished the handshake by then is dropped; 0: 30 s */
 };
 
 struct vnc_server; /* opaque */

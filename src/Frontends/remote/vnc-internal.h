@@ -53,6 +53,7 @@ struct vnc_server {
 /* One connected viewer (rfbClientRec.clientData); lives on the server thread. */
 struct vnc_client {
     struct vnc_server *srv;
+    uint64_t connected_ns;         /* for the handshake deadline */
     uint32_t held_keysym[VNC_HELD_MAX];
     uint32_t held_code[VNC_HELD_MAX];
     unsigned held_count;

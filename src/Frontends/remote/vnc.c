@@ -44,6 +44,8 @@
 /* The screen before the display has said anything (replaced at once when it has a mode). */
 #define VNC_INITIAL_W 640u
 #define VNC_INITIAL_H 480u
+/* A connection that has not finished the handshake by then holds a viewer slot for nothing. */
+#define VNC_HANDSHAKE_DEFAULT_MS 30000u
 
 /* ---- libvncserver's log ------------------------------------------------------------------------- */
 
@@ -242,11 +244,33 @@ static void vnc_apply_stage(struct vnc_server *srv)
                               (int)(rects[i].y + rects[i].h));
 }
 
+/* Drops connections stuck before the normal protocol (silent, or waiting at the password). */
+static void vnc_expire_handshakes(struct vnc_server *srv)
+{
+    uint64_t now = rt_time_mono_ns();
+    uint64_t limit_ns = (uint64_t)srv->opts.handshake_ms * RT_NS_PER_MS;
+    rfbClientIteratorPtr it = rfbGetClientIterator(srv->screen);
+    for (rfbClientPtr cl = rfbClientIteratorNext(it); cl; cl = rfbClientIteratorNext(it)) {
+        struct vnc_client *c = cl->clientData;
+        if (c && cl->state != RFB_NORMAL && cl->sock != RFB_INVALID_SOCKET && now - c->connected_ns > limit_ns) {
+            LOG_INFO("client %s did not finish the VNC handshake in %u ms; disconnected", cl->host ? cl->host : "?",
+                     srv->opts.handshake_ms);
+            rfbCloseClient(cl);
+        }
+    }
+    rfbReleaseClientIterator(it);
+}
+
 static void *vnc_thread_main(void *arg)
 {
     struct vnc_server *srv = arg;
+    uint64_t next_expiry = 0;
     while (!atomic_load(&srv->stop)) {
         vnc_apply_stage(srv);
+        if (srv->client_count && rt_time_mono_ns() >= next_expiry) {
+            vnc_expire_handshakes(srv);
+            next_expiry = rt_time_mono_ns() + 100 * RT_NS_PER_MS;
+        }
         rfbProcessEvents(srv->screen, srv->client_count ? VNC_POLL_US : VNC_POLL_IDLE_US);
     }
     return NULL;
@@ -280,6 +304,7 @@ static enum rfbNewClientAction vnc_client_new(rfbClientPtr cl)
         return RFB_CLIENT_REFUSE;
     }
     c->srv = srv;
+    c->connected_ns = rt_time_mono_ns();
     cl->clientData = c;
     cl->clientGoneHook = vnc_client_gone;
     srv->client_count++;
@@ -486,6 +511,8 @@ int vnc_server_start(struct vm *vm, const struct vnc_options *opts, struct vnc_s
         goto fail;
     if (!srv->opts.keymap[0])
         rt_strlcpy(srv->opts.keymap, "us", sizeof(srv->opts.keymap));
+    if (!srv->opts.handshake_ms)
+        srv->opts.handshake_ms = VNC_HANDSHAKE_DEFAULT_MS;
     if ((rc = vnc_listen(srv)) || (rc = vnc_screen_create(srv)))
         goto fail;
     /* The first resize may arrive from inside dpy_listener_add: srv->lock must not be held here. */

@@ -634,6 +634,41 @@ static void test_garbage(void **state)
     assert_true(rfb_read_picture(fd, f, &w, &h));
     close(half);
 
+    /* Connections that never finish the handshake (silent, or stopped at the password) are dropped at the deadline. */
+    close(fd);
+    vnc_server_stop(srv);
+    o.handshake_ms = 300;
+    assert_int_equal(vnc_password_set(&o, "pw"), 0);
+    struct vnc_server *strict = NULL;
+    assert_int_equal(vnc_server_start(f->vm, &o, &strict), 0);
+    vnc_options_clear(&o);
+    int idle[20];
+    for (int i = 0; i < 20; i++)
+        idle[i] = rfb_connect(vnc_server_port(strict));
+    uint8_t version[12];
+    assert_true(rfb_read(idle[0], version, 12));
+    rfb_write(idle[0], "RFB 003.008\n", 12);
+    for (int i = 0; i < 20; i++) {
+        /* Everything up to the end: the server closes each within the deadline (plus a poll). */
+        uint64_t t0 = rt_time_mono_ns();
+        uint8_t sink[64];
+        while (rfb_read(idle[i], sink, 1))
+            ;
+        assert_true(rt_time_mono_ns() - t0 < 5 * RT_NS_PER_SEC);
+        close(idle[i]);
+    }
+    int late = rfb_connect(vnc_server_port(strict));
+    assert_int_equal(rfb_auth(late, "pw"), 0);
+    close(late);
+    vnc_server_stop(strict);
+    o.handshake_ms = 0;
+    o.no_auth = true;
+    assert_int_equal(vnc_server_start(f->vm, &o, &srv), 0);
+    fd = rfb_connect(vnc_server_port(srv));
+    assert_int_equal(rfb_auth(fd, NULL), 0);
+    rfb_init(fd, &w, &h);
+    rfb_set_encodings(fd);
+
     /* A flood of pointer and key events (every key released again): the server keeps up and still serves pictures. */
     uint8_t flood[6 * 4096 + 16 * 1024];
     size_t n = 0;
