@@ -1,4 +1,4 @@
-/* vnc.c - the VNC server of vireo-vm: the VM's primary display served with libvncserver, VNC password authentication, and its log routed to the VM log. */
+/* vnc.c - the VNC server of vireo-vm: the VM's primary display served with libvncserver, VNC password authentication, keysyms to PC keys on the guest's layout, the pointer, and the server's options. */
 /*
  * Design: libvncserver runs in our own thread, polled with rfbProcessEvents, and is never
  * given threads of its own, so every rfb call, every client hook and every read of the rfb
@@ -15,20 +15,39 @@
  * VNC_CLIENT_WAIT_MS (rfb's blocking reads and writes), after which rfb drops it; the VM
  * itself never waits for the server.  The listening socket is made here rather than by rfb,
  * so a busy port is reported with its reason and port 0 can try the next one.
+ *
+ * A VNC client sends keysyms (the character or function a key produced on the client), not key
+ * positions.  Each character keysym is looked up on the layout the guest uses
+ * (inp_keysym_to_keycode), which also says whether Shift or AltGr must be down for it; when the
+ * modifiers the client holds differ, they are pressed or released around that one key and put
+ * back, so '@' typed on a German client reaches a US guest as Shift+2.  Function keys (arrows,
+ * F1..., keypad) keep whatever modifiers the client holds (Shift+arrow selects).  Modifier keys
+ * are forwarded as themselves and remembered, as is every key down, so the key released is the
+ * one pressed even when the release's keysym differs (Shift let go first), and everything a
+ * client holds is released when it disconnects.
+ *
+ * All of this runs on the server thread; inp_* take the VM lock themselves.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <rfb/rfb.h>
+
+#include "vireo/display.h"
 #include "vireo/err.h"
-#include "vnc-internal.h"
+#include "vireo/input.h"
+#include "vireo/rt.h"
+#include "remote.h"
 
 #define LOG_COMPONENT "vnc"
 
@@ -46,6 +65,254 @@
 #define VNC_INITIAL_H 480u
 /* A connection that has not finished the handshake by then holds a viewer slot for nothing. */
 #define VNC_HANDSHAKE_DEFAULT_MS 30000u
+
+/* Dirty rectangles kept between two passes of the server thread; more are merged into one. */
+#define VNC_DIRTY_MAX 16
+/* Keys one client may hold down at once that the server remembers (to release them when it goes). */
+#define VNC_HELD_MAX 32
+
+struct vnc_rect {
+    uint32_t x, y, w, h;
+};
+
+struct vnc_server {
+    struct vm *vm;
+    struct vnc_options opts;       /* a copy; the password is ours */
+    char address[64];              /* what was listened on */
+    unsigned port;
+    int listen_fd;
+    rfbScreenInfoPtr screen;
+    struct rt_thread *thread;
+    atomic_bool stop;
+    struct display *dpy;
+    struct dpy_listener *listener;
+
+    /*
+     * The stage: the display listener's copy of the surface, written on the VM's event loop thread
+     * (VM lock held) under lock, read by the server thread under lock.
+     */
+    struct rt_mutex lock;
+    uint8_t *stage;                /* stage_w * stage_h * 4 bytes, XRGB8888 */
+    uint32_t stage_w, stage_h;
+    bool stage_resized;            /* the server thread must make a new framebuffer */
+    struct vnc_rect dirty[VNC_DIRTY_MAX];
+    unsigned dirty_count;
+
+    /* The rfb framebuffer: touched only by the server thread (which also runs every rfb call). */
+    uint8_t *fb;
+    uint32_t fb_w, fb_h;
+    unsigned client_count;
+};
+
+/* One connected viewer (rfbClientRec.clientData); lives on the server thread. */
+struct vnc_client {
+    struct vnc_server *srv;
+    uint64_t connected_ns;         /* for the handshake deadline */
+    uint32_t held_keysym[VNC_HELD_MAX];
+    uint32_t held_code[VNC_HELD_MAX];
+    unsigned held_count;
+    int last_buttons;
+    bool warned_no_keyboard, warned_no_mouse, warned_unknown_key;
+};
+
+/* ---- Options ---------------------------------------------------------------------------------- */
+
+/* A password file is one short line; anything bigger is not a password file. */
+#define VNC_PASSWORD_FILE_MAX 4096
+
+static int vnc_fail(char *err, size_t err_len, int rc, const char *fmt, ...) RT_PRINTF(4, 5);
+static int vnc_fail(char *err, size_t err_len, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && err_len)
+        vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* A decimal number of at most 5 digits, no sign, no spaces. */
+static bool vnc_parse_number(const char *s, size_t len, unsigned long *out)
+{
+    if (len == 0 || len > 5)
+        return false;
+    unsigned long v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* "PORT" or ":N" (after the address part) to a port number. */
+static int vnc_parse_port(const char *spec, const char *p, unsigned *port, char *err, size_t err_len)
+{
+    unsigned long v;
+    if (p[0] == ':') {
+        if (!vnc_parse_number(p + 1, strlen(p + 1), &v) || v > 65535 - VNC_BASE_PORT)
+            return vnc_fail(err, err_len, VERR_INVALID_PARAMETER,
+                            "--vnc '%s': display number '%s' must be 0 to %u (port 5900 + N)", spec, p + 1,
+                            65535 - VNC_BASE_PORT);
+        *port = VNC_BASE_PORT + (unsigned)v;
+        return 0;
+    }
+    if (!vnc_parse_number(p, strlen(p), &v) || v > 65535)
+        return vnc_fail(err, err_len, VERR_INVALID_PARAMETER,
+                        "--vnc '%s': port '%s' must be a number from 0 (the first free from 5900) to 65535, or :N for "
+                        "display N", spec, p);
+    *port = (unsigned)v;
+    return 0;
+}
+
+int vnc_listen_parse(const char *spec, struct vnc_options *opts, char *err, size_t err_len)
+{
+    char addr[sizeof(opts->address)] = "";
+    const char *port_part = spec;
+    if (!spec || !*spec)
+        return vnc_fail(err, err_len, VERR_INVALID_PARAMETER, "--vnc needs [ADDRESS:]PORT or :DISPLAY");
+    if (strlen(spec) > 128)
+        return vnc_fail(err, err_len, VERR_INVALID_PARAMETER, "--vnc: the listen specification is too long");
+    if (spec[0] == '[') {
+        /* [IPv6]:PORT: the address is bracketed because it holds colons itself. */
+        const char *end = strchr(spec, ']');
+        if (!end || end[1] != ':' || (size_t)(end - spec - 1) >= sizeof(addr))
+            return vnc_fail(err, err_len, VERR_INVALID_PARAMETER,
+                            "--vnc '%s': an IPv6 address is written [ADDRESS]:PORT", spec);
+        memcpy(addr, spec + 1, (size_t)(end - spec - 1));
+        addr[end - spec - 1] = '\0';
+        port_part = end + 2;
+        struct in6_addr a6;
+        if (inet_pton(AF_INET6, addr, &a6) != 1)
+            return vnc_fail(err, err_len, VERR_INVALID_PARAMETER, "--vnc '%s': '%s' is not an IPv6 address", spec,
+                            addr);
+    } else if (spec[0] != ':') {
+        /* ADDR:PORT or ADDR::N, or a bare PORT. */
+        const char *colon = strchr(spec, ':');
+        if (colon) {
+            size_t n = (size_t)(colon - spec);
+            if (n >= sizeof(addr))
+                return vnc_fail(err, err_len, VERR_INVALID_PARAMETER, "--vnc '%s': the address is too long", spec);
+            memcpy(addr, spec, n);
+            addr[n] = '\0';
+            port_part = colon + 1;
+            if (!strcmp(addr, "localhost"))
+                strcpy(addr, "127.0.0.1");
+            struct in_addr a4;
+            if (inet_pton(AF_INET, addr, &a4) != 1)
+                return vnc_fail(err, err_len, VERR_INVALID_PARAMETER,
+                                "--vnc '%s': '%s' is not an IPv4 address (use a numeric address such as 127.0.0.1 or "
+                                "0.0.0.0, or [IPV6]:PORT)", spec, addr);
+        }
+    }
+    unsigned port = 0;
+    int rc = vnc_parse_port(spec, port_part, &port, err, err_len);
+    if (rc)
+        return rc;
+    rt_strlcpy(opts->address, addr, sizeof(opts->address));
+    opts->port = port;
+    return 0;
+}
+
+int vnc_password_set(struct vnc_options *opts, const char *password)
+{
+    char *copy = NULL;
+    if (password && *password && !(copy = strdup(password)))
+        return VERR_NO_MEMORY;
+    vnc_options_clear(opts);
+    opts->password = copy;
+    return 0;
+}
+
+int vnc_password_file_read(const char *path, struct vnc_options *opts, char *err, size_t err_len)
+{
+    char buf[VNC_PASSWORD_FILE_MAX + 1];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return vnc_fail(err, err_len, rt_err_from_errno(errno), "--vnc-password-file '%s': cannot open it: %s", path,
+                        strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return vnc_fail(err, err_len, VERR_INVALID_PARAMETER, "--vnc-password-file '%s': not a regular file", path);
+    }
+    if (st.st_size > VNC_PASSWORD_FILE_MAX) {
+        close(fd);
+        return vnc_fail(err, err_len, VERR_TOO_LARGE,
+                        "--vnc-password-file '%s': %lld bytes is too big for a password file (at most %u)", path,
+                        (long long)st.st_size, VNC_PASSWORD_FILE_MAX);
+    }
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            explicit_bzero(buf, sizeof(buf));
+            return vnc_fail(err, err_len, rt_err_from_errno(e), "--vnc-password-file '%s': cannot read it: %s", path,
+                            strerror(e));
+        }
+        if (n == 0 || (len += (size_t)n) == sizeof(buf) - 1)
+            break;
+    }
+    close(fd);
+    buf[len] = '\0';
+    /* The line ends at CR or LF only: a NUL inside it is refused below, not a silent end. */
+    size_t line = 0;
+    while (line < len && buf[line] != '\r' && buf[line] != '\n')
+        line++;
+    int rc = 0;
+    if (line == 0)
+        rc = vnc_fail(err, err_len, VERR_INVALID_PARAMETER,
+                      "--vnc-password-file '%s': the first line is empty; it must hold the password", path);
+    for (size_t i = 0; !rc && i < line; i++)
+        if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+            rc = vnc_fail(err, err_len, VERR_INVALID_PARAMETER,
+                          "--vnc-password-file '%s': the password contains a control character (byte %zu)", path,
+                          i + 1);
+    if (!rc) {
+        buf[line] = '\0';
+        if (line > VNC_PASSWORD_MAX)
+            LOG_WARN("the VNC password from '%s' has %zu characters; VNC authentication uses only the first %u", path,
+                     line, VNC_PASSWORD_MAX);
+        if (st.st_mode & 0077)
+            LOG_WARN("the VNC password file '%s' can be read by other users (mode %03o); chmod 600 it", path,
+                     (unsigned)(st.st_mode & 0777));
+        rc = vnc_password_set(opts, buf);
+    }
+    explicit_bzero(buf, sizeof(buf));
+    return rc;
+}
+
+int vnc_keymap_set(struct vnc_options *opts, const char *layout, char *err, size_t err_len)
+{
+    size_t n = layout ? strlen(layout) : 0;
+    if (n == 0 || n >= sizeof(opts->keymap))
+        return vnc_fail(err, err_len, VERR_INVALID_PARAMETER,
+                        "keyboard layout '%s' must be a layout name such as us, gb, de or fr",
+                        layout ? layout : "");
+    for (size_t i = 0; i < n; i++) {
+        char c = layout[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return vnc_fail(err, err_len, VERR_INVALID_PARAMETER,
+                            "keyboard layout '%s' must be a layout name such as us, gb, de or fr", layout);
+    }
+    for (size_t i = 0; i <= n; i++)
+        opts->keymap[i] = (char)((layout[i] >= 'A' && layout[i] <= 'Z') ? layout[i] - 'A' + 'a' : layout[i]);
+    return 0;
+}
+
+void vnc_options_clear(struct vnc_options *opts)
+{
+    if (opts->password) {
+        explicit_bzero(opts->password, strlen(opts->password));
+        free(opts->password);
+        opts->password = NULL;
+    }
+}
 
 /* ---- libvncserver's log ------------------------------------------------------------------------- */
 
@@ -274,6 +541,192 @@ static void *vnc_thread_main(void *arg)
         rfbProcessEvents(srv->screen, srv->client_count ? VNC_POLL_US : VNC_POLL_IDLE_US);
     }
     return NULL;
+}
+
+/* ---- Keys and pointer (server thread; inp_* take the VM lock themselves) -------------------------- */
+
+/* PC keycodes of the modifiers (input.h: set 1 make codes, 0xE0 prefix as 0xE000). */
+#define KC_LSHIFT 0x2au
+#define KC_RSHIFT 0x36u
+#define KC_ALTGR 0xe038u
+
+/* Modifier and lock keysyms (X11 keysymdef.h values) to their keys, independent of the layout. */
+static const struct {
+    uint32_t keysym, keycode;
+} vnc_modifier_keys[] = {
+    { 0xffe1, KC_LSHIFT }, /* Shift_L */
+    { 0xffe2, KC_RSHIFT }, /* Shift_R */
+    { 0xffe3, 0x1d },      /* Control_L */
+    { 0xffe4, 0xe01d },    /* Control_R */
+    { 0xffe5, 0x3a },      /* Caps_Lock */
+    { 0xffe7, 0xe05b },    /* Meta_L: the Windows key on most clients */
+    { 0xffe8, 0xe05c },    /* Meta_R */
+    { 0xffe9, 0x38 },      /* Alt_L */
+    { 0xffea, 0xe038 },    /* Alt_R */
+    { 0xffeb, 0xe05b },    /* Super_L */
+    { 0xffec, 0xe05c },    /* Super_R */
+    { 0xfe03, KC_ALTGR },  /* ISO_Level3_Shift (AltGr) */
+    { 0xff7e, KC_ALTGR },  /* Mode_switch */
+};
+
+static uint32_t vnc_modifier_keycode(uint32_t keysym)
+{
+    for (size_t i = 0; i < sizeof(vnc_modifier_keys) / sizeof(vnc_modifier_keys[0]); i++)
+        if (vnc_modifier_keys[i].keysym == keysym)
+            return vnc_modifier_keys[i].keycode;
+    return 0;
+}
+
+/* Characters (Latin-1 and the other legacy sets below 0xff00, Unicode keysyms) depend on Shift/AltGr. */
+static bool vnc_keysym_is_char(uint32_t keysym)
+{
+    return keysym < 0xff00 || (keysym >= 0x01000000 && keysym <= 0x0110ffff);
+}
+
+static void vnc_send(struct vnc_client *c, uint32_t keycode, bool down)
+{
+    int rc = inp_key(c->srv->vm, keycode, down);
+    if (rc == VERR_NOT_FOUND && !c->warned_no_keyboard) {
+        LOG_WARN("this machine has no keyboard device; VNC key presses are dropped");
+        c->warned_no_keyboard = true;
+    }
+}
+
+static int vnc_held_find(const struct vnc_client *c, uint32_t keysym)
+{
+    for (unsigned i = 0; i < c->held_count; i++)
+        if (c->held_keysym[i] == keysym)
+            return (int)i;
+    return -1;
+}
+
+static bool vnc_code_held(const struct vnc_client *c, uint32_t keycode)
+{
+    for (unsigned i = 0; i < c->held_count; i++)
+        if (c->held_code[i] == keycode)
+            return true;
+    return false;
+}
+
+static void vnc_held_remove(struct vnc_client *c, unsigned i)
+{
+    c->held_count--;
+    memmove(&c->held_keysym[i], &c->held_keysym[i + 1], (c->held_count - i) * sizeof(c->held_keysym[0]));
+    memmove(&c->held_code[i], &c->held_code[i + 1], (c->held_count - i) * sizeof(c->held_code[0]));
+}
+
+static void vnc_held_add(struct vnc_client *c, uint32_t keysym, uint32_t keycode)
+{
+    /* A full table only costs the release on disconnect of the keys past it. */
+    if (c->held_count < VNC_HELD_MAX) {
+        c->held_keysym[c->held_count] = keysym;
+        c->held_code[c->held_count] = keycode;
+        c->held_count++;
+    }
+}
+
+/* Presses a character key with exactly the Shift and AltGr state it needs, then restores the client's. */
+static void vnc_press_char(struct vnc_client *c, uint32_t keycode, bool shift, bool altgr)
+{
+    bool lshift = vnc_code_held(c, KC_LSHIFT), rshift = vnc_code_held(c, KC_RSHIFT);
+    bool shift_held = lshift || rshift, altgr_held = vnc_code_held(c, KC_ALTGR);
+    if (shift && !shift_held)
+        vnc_send(c, KC_LSHIFT, true);
+    if (!shift && lshift)
+        vnc_send(c, KC_LSHIFT, false);
+    if (!shift && rshift)
+        vnc_send(c, KC_RSHIFT, false);
+    if (altgr && !altgr_held)
+        vnc_send(c, KC_ALTGR, true);
+    if (!altgr && altgr_held)
+        vnc_send(c, KC_ALTGR, false);
+    vnc_send(c, keycode, true);
+    if (altgr && !altgr_held)
+        vnc_send(c, KC_ALTGR, false);
+    if (!altgr && altgr_held)
+        vnc_send(c, KC_ALTGR, true);
+    if (shift && !shift_held)
+        vnc_send(c, KC_LSHIFT, false);
+    if (!shift && lshift)
+        vnc_send(c, KC_LSHIFT, true);
+    if (!shift && rshift)
+        vnc_send(c, KC_RSHIFT, true);
+}
+
+static void vnc_input_key(rfbBool down, rfbKeySym keysym, rfbClientPtr cl)
+{
+    struct vnc_client *c = cl->clientData;
+    if (!c)
+        return;
+    int held = vnc_held_find(c, keysym);
+    if (!down) {
+        if (held >= 0) {
+            uint32_t code = c->held_code[held];
+            vnc_held_remove(c, (unsigned)held);
+            vnc_send(c, code, false);
+        }
+        /* A release of a key never pressed (or pressed before the table filled) is nothing to the guest. */
+        return;
+    }
+    uint32_t code = vnc_modifier_keycode(keysym);
+    if (code) {
+        if (held < 0)
+            vnc_held_add(c, keysym, code);
+        vnc_send(c, code, true);
+        return;
+    }
+    bool shift = false, altgr = false;
+    code = inp_keysym_to_keycode(c->srv->opts.keymap, keysym, &shift, &altgr);
+    if (!code) {
+        if (!c->warned_unknown_key)
+            LOG_INFO("keysym 0x%x has no key on the '%s' layout; ignored (logged once per client)", (unsigned)keysym,
+                     c->srv->opts.keymap);
+        c->warned_unknown_key = true;
+        return;
+    }
+    if (held >= 0) {
+        /* Auto-repeat from the client: another make of the same key, as a held key repeats. */
+        code = c->held_code[held];
+    } else {
+        vnc_held_add(c, keysym, code);
+    }
+    if (vnc_keysym_is_char(keysym))
+        vnc_press_char(c, code, shift, altgr);
+    else
+        vnc_send(c, code, true);
+}
+
+static void vnc_input_release_all(struct vnc_client *c)
+{
+    while (c->held_count) {
+        uint32_t code = c->held_code[c->held_count - 1];
+        c->held_count--;
+        inp_key(c->srv->vm, code, false);
+    }
+    if (c->last_buttons & 0x7)
+        inp_pointer_rel(c->srv->vm, 0, 0, 0, 0);
+    c->last_buttons = 0;
+}
+
+static void vnc_input_pointer(int button_mask, int x, int y, rfbClientPtr cl)
+{
+    struct vnc_client *c = cl->clientData;
+    struct vnc_server *srv = c ? c->srv : NULL;
+    if (!c || !srv->fb_w || !srv->fb_h)
+        return;
+    /* RFB 7.5.5: bit 0 left, 1 middle, 2 right, 3 wheel up, 4 wheel down (a press per notch). */
+    unsigned buttons = (button_mask & 1 ? INP_BUTTON_LEFT : 0) | (button_mask & 2 ? INP_BUTTON_MIDDLE : 0) |
+                       (button_mask & 4 ? INP_BUTTON_RIGHT : 0);
+    int pressed = button_mask & ~c->last_buttons;
+    int dz = (pressed & 8 ? -1 : 0) + (pressed & 16 ? 1 : 0);
+    c->last_buttons = button_mask;
+    unsigned ux = x < 0 ? 0 : (unsigned)x >= srv->fb_w ? srv->fb_w - 1 : (unsigned)x;
+    unsigned uy = y < 0 ? 0 : (unsigned)y >= srv->fb_h ? srv->fb_h - 1 : (unsigned)y;
+    int rc = inp_pointer_abs(srv->vm, ux, uy, srv->fb_w, srv->fb_h, dz, buttons);
+    if (rc == VERR_NOT_FOUND && !c->warned_no_mouse) {
+        LOG_WARN("this machine has no mouse device; VNC pointer events are dropped");
+        c->warned_no_mouse = true;
+    }
 }
 
 /* ---- Clients and authentication (server thread) ------------------------------------------------- */
