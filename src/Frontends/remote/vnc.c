@@ -13,8 +13,9 @@
  *
  * A client that stalls in the middle of a message holds the thread for at most
  * VNC_CLIENT_WAIT_MS (rfb's blocking reads and writes), after which rfb drops it; the VM
- * itself never waits for the server.  The listening socket is made here rather than by rfb,
- * so a busy port is reported with its reason and port 0 can try the next one.
+ * itself never waits for the server.  The listening socket is made and accepted on here rather
+ * than by rfb, so a busy port is reported with its reason, port 0 can try the next one, and a
+ * new connection reaches rfb in a way that cannot hang it (vnc_accept).
  *
  * A VNC client sends keysyms (the character or function a key produced on the client), not key
  * positions.  Each character keysym is looked up on the layout the guest uses
@@ -31,7 +32,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -53,7 +57,7 @@
 
 /* How long the server thread waits for socket activity before looking at the stage again (no viewers: longer). */
 #define VNC_POLL_US 15000
-#define VNC_POLL_IDLE_US 100000
+#define VNC_POLL_IDLE_MS 100
 /* The display listener's update interval. */
 #define VNC_INTERVAL_NS (33u * 1000u * 1000u)
 /* rfb's limit on a blocked read or write of one client. */
@@ -102,6 +106,7 @@ struct vnc_server {
     uint8_t *fb;
     uint32_t fb_w, fb_h;
     unsigned client_count;
+    char pending_host[64];         /* the address of the client rfbNewClient is taking (vnc_accept) */
 };
 
 /* One connected viewer (rfbClientRec.clientData); lives on the server thread. */
@@ -528,6 +533,58 @@ static void vnc_expire_handshakes(struct vnc_server *srv)
     rfbReleaseClientIterator(it);
 }
 
+/*
+ * Accepts one connection and hands it to rfb.  rfb's first look at a new socket (a peek for a
+ * WebSocket handshake, 100 ms) spins forever when a client has sent 1 to 3 bytes and no more
+ * (libvncserver 0.9.14 retries a short peek while select() keeps reporting the data), which
+ * would hang the server on any client that speaks a few bytes before the greeting.  So rfb
+ * meets a socket pair that stays silent instead; once rfb has greeted it, the greeting goes on
+ * to the real connection, which then takes the pair's descriptor number (dup2), the one rfb
+ * knows the client by.
+ */
+static void vnc_accept(struct vnc_server *srv)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int fd = accept4(srv->listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), NULL, 0, NI_NUMERICHOST) != 0)
+        rt_strlcpy(host, "?", sizeof(host));
+    int one = 1, sv[2] = { -1, -1 };
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0 || sv[0] >= FD_SETSIZE) {
+        /* rfb waits with select(), which cannot watch descriptors past FD_SETSIZE. */
+        LOG_WARN("client %s refused: no descriptor for it (%s)", host, sv[0] < 0 ? strerror(errno) : "too many open");
+        if (sv[0] >= 0) {
+            close(sv[0]);
+            close(sv[1]);
+        }
+        close(fd);
+        return;
+    }
+    rt_strlcpy(srv->pending_host, host, sizeof(srv->pending_host));
+    rfbClientPtr cl = rfbNewClient(srv->screen, sv[0]); /* closes sv[0] when it refuses */
+    srv->pending_host[0] = '\0';
+    char greeting[64];
+    ssize_t n = cl ? recv(sv[1], greeting, sizeof(greeting), MSG_DONTWAIT) : -1;
+    if (cl && (n <= 0 || write(fd, greeting, (size_t)n) != n || dup2(fd, sv[0]) < 0)) {
+        LOG_INFO("client %s went away during the greeting", host);
+        rfbCloseClient(cl);
+        rfbClientConnectionGone(cl);
+    } else if (cl) {
+        fcntl(sv[0], F_SETFD, FD_CLOEXEC);
+        char *h = strdup(host);
+        if (h) {
+            free(cl->host);
+            cl->host = h;
+        }
+    }
+    close(sv[1]);
+    close(fd);
+}
+
 static void *vnc_thread_main(void *arg)
 {
     struct vnc_server *srv = arg;
@@ -538,7 +595,11 @@ static void *vnc_thread_main(void *arg)
             vnc_expire_handshakes(srv);
             next_expiry = rt_time_mono_ns() + 100 * RT_NS_PER_MS;
         }
-        rfbProcessEvents(srv->screen, srv->client_count ? VNC_POLL_US : VNC_POLL_IDLE_US);
+        /* With no viewers the thread sleeps on the listening socket; with some, in rfb's select. */
+        struct pollfd pfd = { .fd = srv->listen_fd, .events = POLLIN };
+        if (poll(&pfd, 1, srv->client_count ? 0 : VNC_POLL_IDLE_MS) > 0)
+            vnc_accept(srv);
+        rfbProcessEvents(srv->screen, srv->client_count ? VNC_POLL_US : 0);
     }
     return NULL;
 }
@@ -746,7 +807,7 @@ static void vnc_client_gone(rfbClientPtr cl)
 static enum rfbNewClientAction vnc_client_new(rfbClientPtr cl)
 {
     struct vnc_server *srv = cl->screen->screenData;
-    const char *host = cl->host ? cl->host : "?";
+    const char *host = srv->pending_host[0] ? srv->pending_host : "?";
     if (srv->client_count >= VNC_MAX_CLIENTS) {
         LOG_WARN("client %s refused: already %u viewers connected", host, srv->client_count);
         return RFB_CLIENT_REFUSE;
@@ -828,12 +889,6 @@ static int vnc_listen_one(const char *addr, unsigned port, int *err)
         close(fd);
         return -1;
     }
-    if (fd >= FD_SETSIZE) {
-        /* rfb waits with select(), which cannot watch descriptors past FD_SETSIZE. */
-        close(fd);
-        *err = EMFILE;
-        return -1;
-    }
     return fd;
 }
 
@@ -900,16 +955,15 @@ static int vnc_screen_create(struct vnc_server *srv)
         screen->authPasswdData = srv;
         screen->passwordCheck = vnc_check_password;
     }
-    /* Our socket, already listening: rfb takes it as it is instead of making its own. */
+    /* The server thread accepts on our own socket (vnc_accept): rfb listens on nothing itself. */
     screen->autoPort = FALSE;
     screen->port = (int)srv->port;
     screen->ipv6port = 0;
     screen->httpPort = 0;
     screen->httpDir = NULL;
-    screen->listenSock = srv->listen_fd;
+    screen->listenSock = RFB_INVALID_SOCKET;
     FD_ZERO(&screen->allFds);
-    FD_SET(srv->listen_fd, &screen->allFds);
-    screen->maxFd = srv->listen_fd;
+    screen->maxFd = -1;
     screen->socketState = RFB_SOCKET_READY;
     rfbInitServer(screen);
     return 0;
@@ -918,10 +972,9 @@ static int vnc_screen_create(struct vnc_server *srv)
 static void vnc_server_free(struct vnc_server *srv)
 {
     if (srv->screen) {
-        /* Closes the clients (their gone hooks release held keys) and the listening socket. */
+        /* Closes the clients (their gone hooks release held keys). */
         rfbShutdownServer(srv->screen, TRUE);
         rfbScreenCleanup(srv->screen);
-        srv->listen_fd = -1;
     }
     if (srv->listen_fd >= 0)
         close(srv->listen_fd);
