@@ -69,8 +69,15 @@ start_vm() {
     fail "no free VNC port after 5 tries"
 }
 
+# Powers the VM off with SIGTERM; it must be gone within 15 s (a hung VNC thread would keep it).
 stop_vm() {
     kill -TERM "$pid" 2>/dev/null
+    local i
+    for ((i = 0; i < 150; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && fail "vireo-vm did not exit within 15 s of SIGTERM"
     wait "$pid" 2>/dev/null
     pid=
 }
@@ -192,8 +199,13 @@ for size in (1, 11, 12, 100, 4096, 65536):
     except OSError:
         pass
     s.close()
-# 2. connect and go without a word
+# 2. connect and go without a word; 1 to 3 bytes a moment after connecting, then gone
 conn().close()
+for size in (1, 2, 3):
+    s = conn()
+    time.sleep(0.04)
+    s.sendall(b"RFB"[:size])
+    s.close()
 # 3. a proper handshake, then random client messages
 for _ in range(3):
     s = conn()
