@@ -52,7 +52,11 @@ for ((i = 0; i < 50; i++)); do
 done
 [ "$got" = "Value: 127.0.0.1:$port" ] || fail "extra data Vireo/VNC/Listening is '$got', not 127.0.0.1:$port"
 grep -q "has no VNC server" "$log" && fail "the log still says Vireo has no VNC server"
-ok "the settings' VNC server listens on 127.0.0.1:$port (first free from 5900), recorded in extra data"
+"$VIREO_BIN/vireo-manage" showvminfo "$vm" --machinereadable | grep -qx "VNCListening=\"127.0.0.1:$port\"" ||
+    fail "showvminfo --machinereadable has no VNCListening=\"127.0.0.1:$port\""
+"$VIREO_BIN/vireo-manage" showvminfo "$vm" | grep -q "VNC server: *listening on 127.0.0.1:$port" ||
+    fail "showvminfo does not show where the VNC server listens"
+ok "the settings' VNC server listens on 127.0.0.1:$port (first free from 5900), recorded in extra data and shown by showvminfo"
 
 # gvnccapture asks for the password on its terminal.
 cat > "$tmp/ptycap.py" <<'EOF'
@@ -103,5 +107,7 @@ wait "$pid"
 pid=
 got=$("$VIREO_BIN/vireo-manage" getextradata "$vm" Vireo/VNC/Listening 2>&1)
 [ "$got" = "No value set!" ] || fail "after power off the extra data still says '$got'"
+"$VIREO_BIN/vireo-manage" showvminfo "$vm" --machinereadable | grep -q "^VNCListening=" &&
+    fail "showvminfo still shows VNCListening after power off"
 ok "after power off the extra data Vireo/VNC/Listening is gone"
 exit 0

@@ -390,6 +390,14 @@ void mg_vm_print(struct cfg_machine *m, const char *path, bool mr)
         if (state_file)
             mg_line("Saved state file", "%s", state_file);
     }
+    /* Where a running VM's VNC server listens (vireo-vm records it; one killed outright leaves it stale). */
+    const char *vnc_at = cfg_extra_get(m->extra, m->extra_count, "Vireo/VNC/Listening");
+    if (vnc_at && mach_is_running(path)) {
+        if (mr)
+            mg_print_kv("VNCListening", vnc_at);
+        else
+            mg_line("VNC server", "listening on %s", vnc_at);
+    }
     if (!mr && m->snapshot_count)
         printf("Snapshots:\n\n");
     mg_snapshots_print(m, mr);
@@ -581,7 +589,8 @@ const struct mg_cmd g_mg_info_cmds[] = {
      "                 guestport\", uart<n> uartmode<n>, SharedFolderNameMachineMapping<i>\n"
      "                 SharedFolderPathMachineMapping<i> SharedFolderReadonlyMachineMapping<i>\n"
      "                 SharedFolderAutoMountMachineMapping<i>, VMState VMStateChangeTime (ISO 8601 UTC)\n"
-     "                 VMStateFile, SnapshotName SnapshotUUID SnapshotDescription (children add -1, -2,\n"
+     "                 VMStateFile, VNCListening (ADDRESS:PORT of a running VM's VNC server),\n"
+     "                 SnapshotName SnapshotUUID SnapshotDescription (children add -1, -2,\n"
      "                 ...: SnapshotName-1-1), CurrentSnapshotName CurrentSnapshotUUID CurrentSnapshotNode.\n",
      mg_showvminfo},
 };
