@@ -231,7 +231,8 @@ static void cmd_pointer(struct vmproc *p, const char *arg, struct vmctl_reply *r
         char *end;
         errno = 0;
         v[i] = strtol(s, &end, 10);
-        if (end == s || errno || (*end && *end != ' ') || v[i] < -65535 || v[i] > 65535 || (i == 2 && (v[i] < 0 || v[i] > 7))) {
+        bool bad = end == s || errno || (*end && *end != ' ') || v[i] < -65535 || v[i] > 65535;
+        if (bad || (i == 2 && (v[i] < 0 || v[i] > 7))) {
             reply_err(r, VERR_INVALID_PARAMETER, "pointer takes X Y BUTTONS (pixels, and a button mask 0-7: 1 left, "
                       "2 right, 4 middle), not '%.64s'", arg);
             return;
