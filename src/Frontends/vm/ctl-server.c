@@ -129,8 +129,27 @@ static void cmd_acpipowerbutton(struct vmproc *p, const char *arg, struct vmctl_
 
 static void cmd_screenshot(struct vmproc *p, const char *arg, struct vmctl_reply *r)
 {
-    reply_err(r, VERR_NOT_SUPPORTED, "this machine has no display adapter yet, so there is nothing to take a "
-              "screenshot of");
+    struct display *dpy = dpy_find(p->vm, 0);
+    if (!dpy) {
+        reply_err(r, VERR_NOT_SUPPORTED, "this machine has no display adapter, so there is nothing to take a "
+                  "screenshot of");
+        return;
+    }
+    void *png = NULL;
+    size_t len = 0;
+    int rc = dpy_screenshot_png_mem(dpy, &png, &len);
+    if (rc == VERR_INVALID_STATE) {
+        reply_err(r, rc, "the screen of '%s' is off (the guest has not set a display mode or has blanked it), so "
+                  "there is nothing to take a screenshot of", dpy_name(dpy));
+        return;
+    }
+    if (rc) {
+        reply_err(r, rc, "cannot take a screenshot of '%s': %s", dpy_name(dpy), rt_err_str(rc));
+        return;
+    }
+    r->body = png;
+    r->len = len;
+    r->status = 0;
 }
 
 /* ---- Keyboard and pointer ------------------------------------------------------------------------ */
@@ -215,11 +234,8 @@ static void cmd_keyboard_string(struct vmproc *p, const char *arg, struct vmctl_
 /*
  * "X Y BUTTONS": an absolute position in pixels of the screen and a button mask (1 left, 2 right,
  * 4 middle).  With a display its size scales the position; without one there is no screen to place
- * the pointer on, so X and Y move it relatively.  dpy_find is weak so this file links before the
- * display pipeline does; the graphics device pulls display.c into every vireo-vm that has a screen.
+ * the pointer on, so X and Y move it relatively.
  */
-struct display *dpy_find(struct vm *vm, unsigned index) __attribute__((weak));
-int dpy_snapshot(struct display *dpy, struct dpy_surface *copy) __attribute__((weak));
 
 static void cmd_pointer(struct vmproc *p, const char *arg, struct vmctl_reply *r)
 {
@@ -245,7 +261,7 @@ static void cmd_pointer(struct vmproc *p, const char *arg, struct vmctl_reply *r
         reply_err(r, VERR_INVALID_PARAMETER, "pointer takes X Y BUTTONS; '%.32s' is left over", s);
         return;
     }
-    struct display *dpy = dpy_find && dpy_snapshot ? dpy_find(p->vm, 0) : NULL;
+    struct display *dpy = dpy_find(p->vm, 0);
     struct dpy_surface shot = { 0 };
     int rc;
     if (dpy && !dpy_snapshot(dpy, &shot)) {
