@@ -204,7 +204,9 @@ r=$(ctl resume); [ "$r" = "OK " ] || fail "resume: '$r'"
 [ "$(file_state)" = running ] || fail "settings state '$(file_state)' after resume"
 wait_for 30 uptime_moved "$after" && ok "resumed: the guest runs on" || fail "uptime did not move after resume"
 r=$(ctl acpipowerbutton); [[ "$r" == "ERR -15 this machine has no ACPI power button yet"* ]] || fail "acpipowerbutton: '$r'"
-r=$(ctl screenshot); [[ "$r" == "ERR -15 "*"display adapter"* ]] || fail "screenshot: '$r'"
+# A PNG of the screen, or (a build without a graphics adapter) the refusal naming the missing adapter.
+r=$(ctl screenshot 2>/dev/null | head -c 200 | tr -d '\0'); [[ "$r" == "OK "*"PNG"* || "$r" == "ERR -15 "*"display adapter"* ]] ||
+    fail "screenshot: '$r'"
 r=$(ctl keyboard-string hello); [[ "$r" == "ERR -15 "* ]] || fail "keyboard-string: '$r'"
 r=$(ctl frobnicate); [[ "$r" == "ERR -15 unknown command 'frobnicate'"* ]] || fail "unknown command: '$r'"
 r=$(ctl pause extra); [[ "$r" == "ERR -3 "* ]] || fail "pause with an argument: '$r'"
