@@ -253,7 +253,7 @@ int main(int argc, char **argv)
     uint64_t timeout_s = 0, v;
     uint64_t save_after_s = 0;
     const char *save_path = NULL, *load_path = NULL;
-    struct shot shots[MAX_SHOTS];
+    struct shot shots[MAX_SHOTS] = { 0 };
     unsigned shot_count = 0;
     int opt, rc;
     opterr = 0;
