@@ -49,6 +49,7 @@ static void usage(FILE *out)
             "  --log-level LEVEL      error | warn | info | debug (default info)\n"
             "  --verbose              also show informational log lines on stderr\n"
             "  --timeout SECONDS      power off after this much host time (exit code 124)\n"
+            "  --headless             no console window (without a display server it runs headless anyway)\n"
             "  --help                 this text\n\n"
             "Exit status: the test exit device's code when a guest used it, 0 after a power off,\n"
             "1 for bad options or configuration, 2 when the VM aborted, 124 on --timeout.\n",
@@ -194,7 +195,7 @@ int main(int argc, char **argv)
     enum {
         OPT_MEMORY = 256, OPT_CPUS, OPT_BIOS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_SERIAL1, OPT_SERIAL2,
         OPT_SERIAL3, OPT_SERIAL4, OPT_EXEC, OPT_TEST_EXIT, OPT_LOG, OPT_LOG_LEVEL, OPT_VERBOSE, OPT_TIMEOUT,
-        OPT_HELP, OPT_DRIVE, OPT_HDA, OPT_CDROM, OPT_BOOT, OPT_SAVE_STATE_AFTER, OPT_LOAD_STATE,
+        OPT_HELP, OPT_DRIVE, OPT_HDA, OPT_CDROM, OPT_BOOT, OPT_SAVE_STATE_AFTER, OPT_LOAD_STATE, OPT_HEADLESS,
     };
     static const struct option opts[] = {
         { "memory", required_argument, NULL, OPT_MEMORY },   { "cpus", required_argument, NULL, OPT_CPUS },
@@ -208,6 +209,7 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, OPT_HELP },             { "drive", required_argument, NULL, OPT_DRIVE },
         { "hda", required_argument, NULL, OPT_HDA },         { "cdrom", required_argument, NULL, OPT_CDROM },
         { "boot", required_argument, NULL, OPT_BOOT },
+        { "headless", no_argument, NULL, OPT_HEADLESS },
         /* Hidden developer options (saved-state checks with real guests): not in --help. */
         { "save-state-after", required_argument, NULL, OPT_SAVE_STATE_AFTER },
         { "load-state", required_argument, NULL, OPT_LOAD_STATE },
@@ -219,6 +221,7 @@ int main(int argc, char **argv)
     uint64_t timeout_s = 0, v;
     uint64_t save_after_s = 0;
     const char *save_path = NULL, *load_path = NULL;
+    bool headless = false;
     int opt, rc;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -288,6 +291,7 @@ int main(int argc, char **argv)
             save_path = argv[optind++];
             break;
         case OPT_LOAD_STATE: load_path = optarg; break;
+        case OPT_HEADLESS: headless = true; break;
         case OPT_HELP: usage(stdout); return 0;
         default:
             return fail_usage("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -332,6 +336,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
+    struct console *console = vmproc_console_open(vm, "vireo-vm", headless, NULL, NULL);
     uint64_t deadline = timeout_s ? rt_time_mono_ns() + timeout_s * RT_NS_PER_SEC : 0;
     uint64_t save_at = save_path ? rt_time_mono_ns() + save_after_s * RT_NS_PER_SEC : 0;
     bool stop_asked = false;
@@ -362,6 +367,7 @@ int main(int argc, char **argv)
         }
     }
     int code = vm_wait(vm);
+    console_close(console);
     enum vm_state final = vm_get_state(vm);
     if (final == VM_STATE_ABORTED || code == EXIT_TIMEOUT)
         log_vcpu_states(vm);
