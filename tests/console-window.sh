@@ -19,9 +19,11 @@ trap cleanup EXIT
 
 fail() {
     echo "FAIL: $*"
-    echo "---- COM1 (tail)"; tail -c 1500 "$tmp/com1.txt" 2>/dev/null | tr -c '[:print:]\n' '.'; echo
+    echo "---- COM1: keyboard lines"; grep -a -E 'i8042|serio|atkbd|input:' "$tmp/com1.txt" 2>/dev/null | tail -n 6
+    echo "---- COM1 (tail)"; tail -c 800 "$tmp/com1.txt" 2>/dev/null | tr -c '[:print:]\n' '.'; echo
     echo "---- vireo-vm output (tail)"; tail -n 10 "$tmp/vm.out" 2>/dev/null
-    echo "---- log (tail)"; tail -n 25 "$tmp/vm.log" 2>/dev/null
+    echo "---- log: console and input lines"; grep -E 'console|i8042|ps2|kbd|input' "$tmp/vm.log" 2>/dev/null | tail -n 10
+    echo "---- log (tail)"; tail -n 10 "$tmp/vm.log" 2>/dev/null
     exit 1
 }
 
