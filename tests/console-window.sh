@@ -10,8 +10,10 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/vireo-console.XXXXXX")
 export VIREO_USER_HOME="$tmp/home" XDG_RUNTIME_DIR="$tmp/run"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 pid= xpid=
+registered_running=
 cleanup() {
     [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+    [ -n "$registered_running" ] && "$VIREO_BIN/vireo-manage" controlvm "Console Test" poweroff >/dev/null 2>&1
     [ -n "$xpid" ] && kill -TERM "$xpid" 2>/dev/null
     rm -rf "$tmp"
 }
@@ -212,4 +214,43 @@ pid=
 grep -q "window: power off" "$tmp/vm.log" || fail "the log does not record the window's power off"
 [ -z "$(windows ' - Vireo$')" ] || fail "a window is left after the VM ended"
 echo "ok   answering Power Off ends the VM (exit 0) and its window"
+
+# ---- A registered machine: vireo-manage startvm --type gui, the window's actions as control commands --------
+mg="$VIREO_BIN/vireo-manage"
+vm="Console Test"
+vmstate() { "$mg" showvminfo "$vm" --machinereadable 2>/dev/null | sed -n 's/^VMState="\(.*\)"$/\1/p'; }
+"$mg" createvm --name "$vm" --basefolder "$tmp/vms" --register >/dev/null || fail "createvm"
+"$mg" modifyvm "$vm" --memory 32 >/dev/null || fail "modifyvm"
+"$mg" startvm "$vm" --type gui --exec "$STORAGE_EXEC" >"$tmp/mg.out" 2>&1 || fail "startvm --type gui: $(cat "$tmp/mg.out")"
+registered_running=1
+wid=
+for _ in $(seq 50); do
+    wid=$(windows "^$vm - Vireo\$" | head -n 1)
+    [ -n "$wid" ] && break
+    sleep 0.2
+done
+[ -n "$wid" ] || fail "vireo-manage startvm --type gui opened no window named '$vm - Vireo'"
+[ "$(vmstate)" = running ] || fail "the machine is '$(vmstate)', not running"
+echo "ok   vireo-manage startvm --type gui opened '$vm - Vireo'"
+# Keyboard released, the Machine menu's first item (Pause) from the keyboard.
+xdotool windowfocus --sync "$wid" && sleep 0.3 && python3 "$x11py" key 105 && sleep 0.3 && xdotool key alt+m && sleep 0.5 &&
+    xdotool key Return
+for _ in $(seq 25); do [ "$(vmstate)" = paused ] && break; sleep 0.2; done
+[ "$(vmstate)" = paused ] || fail "Machine > Pause in the window did not pause the machine (settings say '$(vmstate)')"
+echo "ok   Machine > Pause pauses the machine and its settings record it"
+python3 "$x11py" close "$wid" || fail "cannot ask the window to close"
+dlg=
+for _ in $(seq 50); do
+    dlg=$(windows '^Close - Vireo$' | head -n 1)
+    [ -n "$dlg" ] && break
+    sleep 0.2
+done
+[ -n "$dlg" ] || fail "closing the registered machine's window showed no question"
+xdotool windowfocus --sync "$dlg" && xdotool key alt+p
+for _ in $(seq 75); do [ "$(vmstate)" = poweroff ] && break; sleep 0.2; done
+[ "$(vmstate)" = poweroff ] || fail "Power Off in the window left the machine '$(vmstate)'"
+registered_running=
+log="$tmp/vms/$vm/Logs/VM.log"
+grep -q "control: power off" "$log" || fail "the window's power off did not go through the control commands"
+echo "ok   Power Off from the close question powers the machine off through its control commands"
 exit 0
