@@ -16,7 +16,8 @@
 struct console {
     struct vm *vm;
     struct display *dpy;
-    char *title;
+    char *name;                       /* the machine's */
+    char *title;                      /* "<name> - Vireo" */
     console_action_fn *action;
     void *action_opaque;
     struct rt_thread *thread;

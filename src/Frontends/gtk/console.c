@@ -87,6 +87,20 @@ void console_show_error(struct console *console, const char *title, const char *
     g_idle_add(show_error_idle, e);
 }
 
+/*
+ * Runs a modal dialog and destroys it.  The window may be closed while the dialog waits (the VM ended and
+ * console_close came): the dialog goes with its parent then, so it is held by a reference of our own, and
+ * the answer is GTK_RESPONSE_NONE.
+ */
+static int run_dialog(struct console *c, GtkWidget *d)
+{
+    g_object_ref(d);
+    int response = gtk_dialog_run(GTK_DIALOG(d));
+    gtk_widget_destroy(d);
+    g_object_unref(d);
+    return c->quitting ? GTK_RESPONSE_NONE : response;
+}
+
 /* Asks a yes/no question; true for yes. */
 static bool confirm(struct console *c, const char *question, const char *detail, const char *yes_label)
 {
@@ -98,9 +112,7 @@ static bool confirm(struct console *c, const char *question, const char *detail,
     gtk_dialog_add_button(GTK_DIALOG(d), "_Cancel", GTK_RESPONSE_CANCEL);
     gtk_dialog_add_button(GTK_DIALOG(d), yes_label, GTK_RESPONSE_ACCEPT);
     gtk_dialog_set_default_response(GTK_DIALOG(d), GTK_RESPONSE_CANCEL);
-    int response = gtk_dialog_run(GTK_DIALOG(d));
-    gtk_widget_destroy(d);
-    return response == GTK_RESPONSE_ACCEPT;
+    return run_dialog(c, d) == GTK_RESPONSE_ACCEPT;
 }
 
 /* ---- Machine actions ---------------------------------------------------------------------------------- */
@@ -172,16 +184,19 @@ static void on_screenshot(GtkMenuItem *item, gpointer opaque)
     struct tm tm;
     localtime_r(&now, &tm);
     strftime(stamp, sizeof(stamp), "%Y-%m-%d %H.%M.%S", &tm);
-    snprintf(name, sizeof(name), "%s %s.png", vm_get_name(c->vm), stamp);
+    snprintf(name, sizeof(name), "%s %s.png", c->name, stamp);
     gtk_file_chooser_set_current_name(GTK_FILE_CHOOSER(d), name);
-    if (gtk_dialog_run(GTK_DIALOG(d)) == GTK_RESPONSE_ACCEPT) {
-        char *path = gtk_file_chooser_get_filename(GTK_FILE_CHOOSER(d));
-        gtk_widget_destroy(d);
-        d = NULL;
-        int rc = path ? dpy_screenshot_png(c->dpy, path) : VERR_INVALID_PARAMETER;
+    g_object_ref(d);
+    char *path = gtk_dialog_run(GTK_DIALOG(d)) == GTK_RESPONSE_ACCEPT && !c->quitting
+                     ? gtk_file_chooser_get_filename(GTK_FILE_CHOOSER(d))
+                     : NULL;
+    gtk_widget_destroy(d);
+    g_object_unref(d);
+    if (path) {
+        int rc = dpy_screenshot_png(c->dpy, path);
         if (rc) {
             char title[256];
-            snprintf(title, sizeof(title), "Cannot save the screenshot to '%s'", path ? path : "?");
+            snprintf(title, sizeof(title), "Cannot save the screenshot to '%s'", path);
             console_error_dialog(c, title,
                                  rc == VERR_INVALID_STATE ? "The guest shows nothing on its screen right now."
                                                           : rt_err_str(rc));
@@ -190,8 +205,6 @@ static void on_screenshot(GtkMenuItem *item, gpointer opaque)
         }
         g_free(path);
     }
-    if (d)
-        gtk_widget_destroy(d);
 }
 
 static void on_scale(GtkCheckMenuItem *item, gpointer opaque)
@@ -232,7 +245,7 @@ void console_ask_close(struct console *c)
     c->close_dialog_open = true;
     GtkWidget *d = gtk_message_dialog_new(GTK_WINDOW(c->window), GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
                                           GTK_MESSAGE_QUESTION, GTK_BUTTONS_NONE,
-                                          "Close the virtual machine \"%s\"?", vm_get_name(c->vm));
+                                          "Close the virtual machine \"%s\"?", c->name);
     gtk_message_dialog_format_secondary_text(GTK_MESSAGE_DIALOG(d), "Closing the window does not stop the guest by "
                                              "itself.  Power off stops it at once, as when the plug is pulled: work it "
                                              "has not saved is lost.");
@@ -243,12 +256,11 @@ void console_ask_close(struct console *c)
     gtk_dialog_add_button(GTK_DIALOG(d), "_Cancel", GTK_RESPONSE_CANCEL);
     gtk_dialog_add_button(GTK_DIALOG(d), "_Power Off", GTK_RESPONSE_ACCEPT);
     gtk_dialog_set_default_response(GTK_DIALOG(d), GTK_RESPONSE_CANCEL);
-    int response = gtk_dialog_run(GTK_DIALOG(d));
-    gtk_widget_destroy(d);
+    int response = run_dialog(c, d);
     c->close_dialog_open = false;
     if (response == GTK_RESPONSE_ACCEPT)
         do_action(c, CONSOLE_ACTION_POWEROFF);
-    else
+    else if (!c->quitting)
         LOG_INFO("window: closing cancelled; the VM continues");
 }
 
@@ -444,6 +456,11 @@ static void start_report(struct console *c, int rc)
 static void *console_thread(void *arg)
 {
     struct console *c = arg;
+    /*
+     * X11 first (XWayland on a Wayland desktop): a captured relative mouse needs pointer warping and grabs,
+     * which GTK 3 offers on X11 only.  Plain Wayland is the fallback.
+     */
+    gdk_set_allowed_backends("x11,wayland");
     if (!gtk_init_check(NULL, NULL)) {
         start_report(c, VERR_NOT_SUPPORTED);
         return NULL;
@@ -474,6 +491,7 @@ static void console_free(struct console *c)
     rt_mutex_destroy(&c->lock);
     rt_cond_destroy(&c->start_cond);
     rt_mutex_destroy(&c->start_lock);
+    free(c->name);
     free(c->title);
     free(c);
 }
@@ -497,17 +515,23 @@ int console_open(const struct console_params *params, struct console **out)
     c->action = params->action;
     c->action_opaque = params->action_opaque;
     const char *name = params->machine_name && *params->machine_name ? params->machine_name : vm_get_name(params->vm);
+    c->name = strdup(name);
     c->title = rt_strdup_printf("%s - Vireo", name);
-    int rc = c->title ? 0 : VERR_NO_MEMORY;
-    if (!rc && (rc = rt_mutex_init(&c->start_lock))) {
-        free(c->title);
-        free(c);
-        return rc;
-    }
-    if (!rc && !(rc = rt_cond_init(&c->start_cond)) && (rc = rt_mutex_init(&c->lock)))
-        rt_cond_destroy(&c->start_cond);
+    int rc = c->title && c->name ? 0 : VERR_NO_MEMORY;
+    /* Each step undoes the ones before it when it fails. */
+    bool start_lock = false, start_cond = false;
+    if (!rc && !(rc = rt_mutex_init(&c->start_lock)))
+        start_lock = true;
+    if (!rc && !(rc = rt_cond_init(&c->start_cond)))
+        start_cond = true;
+    if (!rc)
+        rc = rt_mutex_init(&c->lock);
     if (rc) {
-        rt_mutex_destroy(&c->start_lock);
+        if (start_cond)
+            rt_cond_destroy(&c->start_cond);
+        if (start_lock)
+            rt_mutex_destroy(&c->start_lock);
+        free(c->name);
         free(c->title);
         free(c);
         return rc;
