@@ -351,7 +351,9 @@ static void cmd_write(void *opaque, uint64_t offset, uint64_t value, unsigned si
     i8042_write(opaque, 4, value, size);
 }
 
-static const struct io_ops g_data_ops = { .read = data_read, .write = data_write_port, .min_access = 1, .max_access = 1 };
+static const struct io_ops g_data_ops = {
+    .read = data_read, .write = data_write_port, .min_access = 1, .max_access = 1,
+};
 static const struct io_ops g_cmd_ops = { .read = cmd_read, .write = cmd_write, .min_access = 1, .max_access = 1 };
 
 /* ---- Host input ------------------------------------------------------------------------------ */

@@ -175,7 +175,8 @@ static void read_data(struct ps2mouse *m)
         dz += e->dz;
     }
     clear_motion(m);
-    put_packet(m, &m->reply, m->buttons, clamp32(dx, INT32_MIN / 2, INT32_MAX / 2), clamp32(dy, INT32_MIN / 2, INT32_MAX / 2),
+    put_packet(m, &m->reply, m->buttons, clamp32(dx, INT32_MIN / 2, INT32_MAX / 2),
+               clamp32(dy, INT32_MIN / 2, INT32_MAX / 2),
                clamp32(dz, -8, 7), true);
 }
 

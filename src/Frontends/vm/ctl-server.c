@@ -234,11 +234,8 @@ static void cmd_keyboard_string(struct vmproc *p, const char *arg, struct vmctl_
 /*
  * "X Y BUTTONS": an absolute position in pixels of the screen and a button mask (1 left, 2 right,
  * 4 middle).  With a display its size scales the position; without one there is no screen to place
- * the pointer on, so X and Y move it relatively.  dpy_find is weak so this file links before the
- * display pipeline does; the graphics device pulls display.c into every vireo-vm that has a screen.
+ * the pointer on, so X and Y move it relatively.
  */
-struct display *dpy_find(struct vm *vm, unsigned index) __attribute__((weak));
-int dpy_snapshot(struct display *dpy, struct dpy_surface *copy) __attribute__((weak));
 
 static void cmd_pointer(struct vmproc *p, const char *arg, struct vmctl_reply *r)
 {
@@ -250,7 +247,8 @@ static void cmd_pointer(struct vmproc *p, const char *arg, struct vmctl_reply *r
         char *end;
         errno = 0;
         v[i] = strtol(s, &end, 10);
-        if (end == s || errno || (*end && *end != ' ') || v[i] < -65535 || v[i] > 65535 || (i == 2 && (v[i] < 0 || v[i] > 7))) {
+        bool bad = end == s || errno || (*end && *end != ' ') || v[i] < -65535 || v[i] > 65535;
+        if (bad || (i == 2 && (v[i] < 0 || v[i] > 7))) {
             reply_err(r, VERR_INVALID_PARAMETER, "pointer takes X Y BUTTONS (pixels, and a button mask 0-7: 1 left, "
                       "2 right, 4 middle), not '%.64s'", arg);
             return;
@@ -263,7 +261,7 @@ static void cmd_pointer(struct vmproc *p, const char *arg, struct vmctl_reply *r
         reply_err(r, VERR_INVALID_PARAMETER, "pointer takes X Y BUTTONS; '%.32s' is left over", s);
         return;
     }
-    struct display *dpy = dpy_find && dpy_snapshot ? dpy_find(p->vm, 0) : NULL;
+    struct display *dpy = dpy_find(p->vm, 0);
     struct dpy_surface shot = { 0 };
     int rc;
     if (dpy && !dpy_snapshot(dpy, &shot)) {
