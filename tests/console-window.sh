@@ -125,6 +125,13 @@ sleep 2
 stop_vm
 echo "ok   --headless opens no window"
 
+start_vm --vga none
+wait_log "no graphics device" 10 || fail "--vga none: the log does not say the machine has no graphics device"
+sleep 1
+[ -z "$(windows ' - Vireo$')" ] || fail "a machine without a graphics device opened a window"
+stop_vm
+echo "ok   a machine without a graphics device opens no window"
+
 # ---- The window ------------------------------------------------------------------------------------------
 start_vm
 wait_log "console window opened" 15 || fail "the log does not say the console window opened"
