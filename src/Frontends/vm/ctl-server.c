@@ -688,6 +688,12 @@ static void ctl_handle(void *opaque, const struct vmctl_request *req, struct vmc
               "snapshot)", req->command);
 }
 
+void vmproc_ctl_run(struct vmproc *p, const char *command, struct vmctl_reply *reply)
+{
+    struct vmctl_request req = { .version = 1, .command = command, .argument = NULL };
+    ctl_handle(p, &req, reply);
+}
+
 int vmproc_ctl_start(struct vmproc *p)
 {
     p->socket_path = vmctl_socket_path(&p->m->uuid);

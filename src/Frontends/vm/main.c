@@ -52,6 +52,7 @@ static void usage(FILE *out)
             "  --log-level LEVEL      error | warn | info | debug (default info)\n"
             "  --verbose              also show informational log lines on stderr\n"
             "  --timeout SECONDS      power off after this much host time (exit code 124)\n"
+            "  --headless             no console window (without a display server it runs headless anyway)\n"
             "  --help                 this text\n\n"
             "Exit status: the test exit device's code when a guest used it, 0 after a power off,\n"
             "1 for bad options or configuration, 2 when the VM aborted, 124 on --timeout.\n",
@@ -225,7 +226,7 @@ int main(int argc, char **argv)
         OPT_MEMORY = 256, OPT_CPUS, OPT_BIOS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_SERIAL1, OPT_SERIAL2,
         OPT_SERIAL3, OPT_SERIAL4, OPT_EXEC, OPT_TEST_EXIT, OPT_LOG, OPT_LOG_LEVEL, OPT_VERBOSE, OPT_TIMEOUT,
         OPT_HELP, OPT_DRIVE, OPT_HDA, OPT_CDROM, OPT_BOOT, OPT_SAVE_STATE_AFTER, OPT_LOAD_STATE,
-        OPT_SCREENSHOT_AFTER, OPT_VGA, OPT_VRAM,
+        OPT_SCREENSHOT_AFTER, OPT_VGA, OPT_VRAM, OPT_HEADLESS,
     };
     static const struct option opts[] = {
         { "memory", required_argument, NULL, OPT_MEMORY },   { "cpus", required_argument, NULL, OPT_CPUS },
@@ -239,6 +240,7 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, OPT_HELP },             { "drive", required_argument, NULL, OPT_DRIVE },
         { "hda", required_argument, NULL, OPT_HDA },         { "cdrom", required_argument, NULL, OPT_CDROM },
         { "boot", required_argument, NULL, OPT_BOOT },
+        { "headless", no_argument, NULL, OPT_HEADLESS },
         { "vga", required_argument, NULL, OPT_VGA },         { "vram", required_argument, NULL, OPT_VRAM },
         /* Hidden developer options (saved-state checks with real guests): not in --help. */
         { "save-state-after", required_argument, NULL, OPT_SAVE_STATE_AFTER },
@@ -253,6 +255,7 @@ int main(int argc, char **argv)
     uint64_t timeout_s = 0, v;
     uint64_t save_after_s = 0;
     const char *save_path = NULL, *load_path = NULL;
+    bool headless = false;
     struct shot shots[MAX_SHOTS] = { 0 };
     unsigned shot_count = 0;
     int opt, rc;
@@ -334,6 +337,7 @@ int main(int argc, char **argv)
             save_path = argv[optind++];
             break;
         case OPT_LOAD_STATE: load_path = optarg; break;
+        case OPT_HEADLESS: headless = true; break;
         case OPT_SCREENSHOT_AFTER:
             if (shot_count >= MAX_SHOTS)
                 return fail_usage("more than %u --screenshot-after options", MAX_SHOTS);
@@ -386,6 +390,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
+    struct console *console = vmproc_console_open(vm, "vireo-vm", headless, NULL, NULL);
     uint64_t deadline = timeout_s ? rt_time_mono_ns() + timeout_s * RT_NS_PER_SEC : 0;
     uint64_t save_at = save_path ? rt_time_mono_ns() + save_after_s * RT_NS_PER_SEC : 0;
     uint64_t started_ns = rt_time_mono_ns();
@@ -418,6 +423,7 @@ int main(int argc, char **argv)
         }
     }
     int code = vm_wait(vm);
+    console_close(console);
     enum vm_state final = vm_get_state(vm);
     if (final == VM_STATE_ABORTED || code == EXIT_TIMEOUT)
         log_vcpu_states(vm);

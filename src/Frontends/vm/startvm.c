@@ -40,7 +40,8 @@ static void startvm_usage(FILE *out)
             "Usage: vireo-vm --startvm NAME|UUID [options]\n"
             "Runs a registered machine as configured in its settings, with its log in <machine folder>/Logs/VM.log\n"
             "and a control socket for vireo-manage.\n\n"
-            "  --headless             run without a console window\n"
+            "  --headless             run without a console window (without a display server it runs headless\n"
+            "                         anyway)\n"
             "  --exec auto|kvm|soft|interp  execution backend (default auto)\n"
             "  --log-level LEVEL      error | warn | info | debug (default info)\n"
             "  --verbose              also show informational log lines on stderr\n"
@@ -374,9 +375,6 @@ int startvm_main(int argc, char **argv)
     if (open_log(&p))
         goto out_unlock;
     LOG_INFO("vireo-vm %d: machine '%s' {%s}, settings %s", (int)getpid(), p.m->name, p.uuid_str, p.settings_path);
-    LOG_INFO("%s", headless ? "headless: no console window"
-                            : "the console window is not available yet (there is no display device); running as "
-                              "with --headless");
     log_previous_state(&p);
 
     /* SIGINT/SIGTERM/SIGHUP reach the main loop's signalfd only (every thread inherits the mask). */
@@ -414,6 +412,7 @@ int startvm_main(int argc, char **argv)
         p.ending = VMPROC_END_POWEROFF;
         vm_request_poweroff(p.vm, 0);
     }
+    p.console = vmproc_console_open(p.vm, p.m->name, headless, vmproc_console_action, &p);
 
     run_loop(&p, timeout_s);
     int exit_code = 0;
@@ -422,6 +421,8 @@ int startvm_main(int argc, char **argv)
         exit_code = vm_wait(p.vm);
         final = vm_get_state(p.vm);
     }
+    console_close(p.console);
+    p.console = NULL;
     vmproc_ctl_stop(&p);
     vm_destroy(p.vm);
     p.vm = NULL;
