@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "vireo/block.h"
+#include "vireo/display.h"
 #include "vireo/storage.h"
 #include "vm-process.h"
 
@@ -127,8 +128,27 @@ static void cmd_acpipowerbutton(struct vmproc *p, const char *arg, struct vmctl_
 
 static void cmd_screenshot(struct vmproc *p, const char *arg, struct vmctl_reply *r)
 {
-    reply_err(r, VERR_NOT_SUPPORTED, "this machine has no display adapter yet, so there is nothing to take a "
-              "screenshot of");
+    struct display *dpy = dpy_find(p->vm, 0);
+    if (!dpy) {
+        reply_err(r, VERR_NOT_SUPPORTED, "this machine has no display adapter, so there is nothing to take a "
+                  "screenshot of");
+        return;
+    }
+    void *png = NULL;
+    size_t len = 0;
+    int rc = dpy_screenshot_png_mem(dpy, &png, &len);
+    if (rc == VERR_INVALID_STATE) {
+        reply_err(r, rc, "the screen of '%s' is off (the guest has not set a display mode or has blanked it), so "
+                  "there is nothing to take a screenshot of", dpy_name(dpy));
+        return;
+    }
+    if (rc) {
+        reply_err(r, rc, "cannot take a screenshot of '%s': %s", dpy_name(dpy), rt_err_str(rc));
+        return;
+    }
+    r->body = png;
+    r->len = len;
+    r->status = 0;
 }
 
 static void cmd_keyboard(struct vmproc *p, const char *arg, struct vmctl_reply *r)

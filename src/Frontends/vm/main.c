@@ -11,6 +11,7 @@
 
 #include "vireo/block.h"
 #include "vireo/devices.h"
+#include "vireo/display.h"
 #include "vireo/vm.h"
 #include "vm-process.h"
 
@@ -164,6 +165,33 @@ static int parse_memory(const char *arg, uint64_t *bytes)
     return 0;
 }
 
+/* --screenshot-after: a PNG of screen 0 once the VM has run that long (host time); the VM keeps running. */
+#define MAX_SHOTS 64
+struct shot {
+    uint64_t after_s;
+    const char *path;
+    bool done;
+};
+
+static void take_due_screenshots(struct vm *vm, struct shot *shots, unsigned count, uint64_t elapsed_ns)
+{
+    for (unsigned i = 0; i < count; i++) {
+        if (shots[i].done || elapsed_ns < shots[i].after_s * RT_NS_PER_SEC)
+            continue;
+        shots[i].done = true;
+        struct display *dpy = dpy_find(vm, 0);
+        int rc = dpy ? dpy_screenshot_png(dpy, shots[i].path) : VERR_NOT_SUPPORTED;
+        if (!dpy)
+            LOG_ERR("no screenshot '%s': this machine has no display adapter", shots[i].path);
+        else if (rc == VERR_INVALID_STATE)
+            LOG_WARN("no screenshot '%s': the screen is off (no display mode set)", shots[i].path);
+        else if (rc)
+            LOG_ERR("cannot take the screenshot '%s': %s", shots[i].path, rt_err_str(rc));
+        else
+            LOG_INFO("screenshot '%s' taken after %llu s", shots[i].path, (unsigned long long)shots[i].after_s);
+    }
+}
+
 /* Where each vCPU was when the VM aborted or timed out: the first thing to look at in the log. */
 static void log_vcpu_states(struct vm *vm)
 {
@@ -195,6 +223,7 @@ int main(int argc, char **argv)
         OPT_MEMORY = 256, OPT_CPUS, OPT_BIOS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_SERIAL1, OPT_SERIAL2,
         OPT_SERIAL3, OPT_SERIAL4, OPT_EXEC, OPT_TEST_EXIT, OPT_LOG, OPT_LOG_LEVEL, OPT_VERBOSE, OPT_TIMEOUT,
         OPT_HELP, OPT_DRIVE, OPT_HDA, OPT_CDROM, OPT_BOOT, OPT_SAVE_STATE_AFTER, OPT_LOAD_STATE,
+        OPT_SCREENSHOT_AFTER,
     };
     static const struct option opts[] = {
         { "memory", required_argument, NULL, OPT_MEMORY },   { "cpus", required_argument, NULL, OPT_CPUS },
@@ -211,6 +240,8 @@ int main(int argc, char **argv)
         /* Hidden developer options (saved-state checks with real guests): not in --help. */
         { "save-state-after", required_argument, NULL, OPT_SAVE_STATE_AFTER },
         { "load-state", required_argument, NULL, OPT_LOAD_STATE },
+        /* Screen tests without a registered machine: --screenshot-after SECONDS FILE, repeatable. */
+        { "screenshot-after", required_argument, NULL, OPT_SCREENSHOT_AFTER },
         { NULL, 0, NULL, 0 },
     };
     struct vm_params vp = { .name = "vireo", .ram_bytes = 128u << 20, .vcpu_count = 1, .exec = VM_EXEC_AUTO };
@@ -219,6 +250,8 @@ int main(int argc, char **argv)
     uint64_t timeout_s = 0, v;
     uint64_t save_after_s = 0;
     const char *save_path = NULL, *load_path = NULL;
+    struct shot shots[MAX_SHOTS];
+    unsigned shot_count = 0;
     int opt, rc;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -288,6 +321,14 @@ int main(int argc, char **argv)
             save_path = argv[optind++];
             break;
         case OPT_LOAD_STATE: load_path = optarg; break;
+        case OPT_SCREENSHOT_AFTER:
+            if (shot_count >= MAX_SHOTS)
+                return fail_usage("more than %u --screenshot-after options", MAX_SHOTS);
+            if (rt_str_to_u64(optarg, &v) || v > 86400 || optind >= argc || !*argv[optind])
+                return fail_usage("--screenshot-after needs SECONDS (0-86400) and FILE");
+            shots[shot_count].after_s = v;
+            shots[shot_count++].path = argv[optind++];
+            break;
         case OPT_HELP: usage(stdout); return 0;
         default:
             return fail_usage("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -334,10 +375,12 @@ int main(int argc, char **argv)
 
     uint64_t deadline = timeout_s ? rt_time_mono_ns() + timeout_s * RT_NS_PER_SEC : 0;
     uint64_t save_at = save_path ? rt_time_mono_ns() + save_after_s * RT_NS_PER_SEC : 0;
+    uint64_t started_ns = rt_time_mono_ns();
     bool stop_asked = false;
     while (vm_get_state(vm) != VM_STATE_POWERED_OFF && vm_get_state(vm) != VM_STATE_ABORTED) {
         struct timespec ts = { 0, 100 * 1000 * 1000 };
         int sig = sigtimedwait(&sigs, NULL, &ts);
+        take_due_screenshots(vm, shots, shot_count, rt_time_mono_ns() - started_ns);
         if (sig > 0 && !stop_asked) {
             LOG_WARN("signal %d: powering off", sig);
             vm_request_poweroff(vm, 0);
