@@ -20,6 +20,7 @@ extern const struct pdm_dev_desc g_dev_debugport;  /* POST codes (0x80) and firm
 extern const struct pdm_dev_desc g_dev_testexit;   /* test exit device (port 0xf4) */
 extern const struct pdm_dev_desc g_dev_apic;       /* local APICs of all vCPUs (xAPIC, MMIO 0xfee00000) */
 extern const struct pdm_dev_desc g_dev_ioapic;     /* 82093AA I/O APIC, 24 pins (MMIO 0xfec00000) */
+extern const struct pdm_dev_desc g_dev_i8042;      /* 8042 keyboard controller, PS/2 keyboard and mouse (0x60/0x64, IRQ 1/12) */
 /* Storage controllers (src/Devices/Storage); their drives are configured with the keys in storage.h. */
 extern const struct pdm_dev_desc g_dev_piix3_ide;  /* PIIX3 IDE (PCI function 1 of the PIIX3): two channels, ATA/ATAPI, bus-master DMA */
 extern const struct pdm_dev_desc g_dev_ahci;       /* AHCI 1.3 SATA controller (ICH9 AHCI IDs), 6 ports */
@@ -80,6 +81,12 @@ void apic_get_intc(struct pdm_dev *apic, struct vm_intc *out);
 void ioapic_connect(struct pdm_dev *ioapic, struct pdm_dev *apic);
 /* An EOI for vector from a local APIC: clears the remote IRR of matching level-triggered entries. */
 void ioapic_eoi(struct pdm_dev *ioapic, uint8_t vector);
+
+/*
+ * The 8042's A20 output line (output port bit 1) goes to fn (the board: the chipset's A20 gate input);
+ * fn is called at once with the current level.  Without it the controller sets the VM's gate itself.
+ */
+void i8042_set_a20_output(struct pdm_dev *kbc, void (*fn)(void *opaque, bool level), void *opaque);
 
 /* fw_cfg selector keys (QEMU's fw_cfg ABI, which SeaBIOS and OVMF speak). */
 enum {

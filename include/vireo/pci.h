@@ -272,5 +272,7 @@ int pci_cfg_get_location(struct vm *vm, const struct pdm_cfg *cfg, const char *d
 
 /* The A20 gate bit of port 0x92 (System Control Port A, bit 1). */
 bool i440fx_a20_enabled(struct pdm_dev *dev);
+/* The keyboard controller's A20 output (the PIIX3's A20GATE input): the CPU's A20 line is it OR port 0x92 bit 1. */
+void i440fx_set_kbc_a20(struct pdm_dev *dev, bool level);
 
 #endif

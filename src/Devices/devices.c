@@ -10,6 +10,7 @@ const struct pdm_dev_desc *const g_pdm_devices[] = {
     &g_dev_piix3_ide,
     &g_dev_virtio_blk,
     &g_dev_ahci,
+    &g_dev_i8042,
     NULL,
 };
 

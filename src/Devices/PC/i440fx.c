@@ -10,10 +10,11 @@
  *   a dword access at 0xcf8 is CONFIG_ADDRESS; a byte at 0xcf9 is the PIIX3 Reset
  *   Control Register; 0xcfc-0xcff reach the addressed dword at any width.
  * - 0x92: System Control Port A (PIIX3 datasheet 4.7.6): A20 gate bit, fast reset.
- *   The CPU's A20 line is the OR of this bit and the keyboard controller's A20 output;
- *   with no 8042 model, the line follows the last write to port 0x92 (as QEMU's pc and
- *   the SeaBIOS built for it expect) and is on after reset, as the 8042's output port
- *   comes out of reset high.  The line is the VM's (vm_set_a20), saved with this device.
+ *   The CPU's A20 line is the OR of this bit and the keyboard controller's A20 output
+ *   (the PIIX3's A20GATE input), which the board wires with i440fx_set_kbc_a20.  On a
+ *   board with no 8042 the line follows the last write to port 0x92 and is on after
+ *   reset, as the 8042's output port comes out of reset high.  The line is the VM's
+ *   (vm_set_a20), saved with this device; the 8042 drives its input again on load.
  *
  * PAM (82441FX datasheet 3.2.18): thirteen segments of 0xC0000-0xFFFFF each show
  * RAM read/write, RAM read-only, or the PCI/ROM side, chosen by the RE/WE bits.
@@ -93,6 +94,7 @@ struct i440fx {
     uint32_t config_address;
     uint8_t rcr;
     uint8_t scpa;
+    bool kbc_wired, kbc_a20; /* the 8042's A20 output, once the board connected it */
     bool smram_locked;
     struct mem_region *low_ram, *bios_rom;
     struct pam_seg pam[PAM_SEGMENTS];
@@ -384,7 +386,7 @@ static void i440fx_reset(struct pdm_dev *dev)
     chip->rcr = 0;
     chip->scpa = 0;
     chip->smram_locked = false;
-    vm_set_a20(chip->vm, true);
+    vm_set_a20(chip->vm, chip->kbc_wired ? chip->kbc_a20 : true);
 
     /* 82441FX power-on values (datasheet 3.2). */
     struct pci_dev *h = chip->host;
@@ -497,7 +499,7 @@ static void scpa_write(void *opaque, uint64_t offset, uint64_t value, unsigned s
     chip->scpa = (uint8_t)value & ~SCPA_FAST_RESET;
     if ((old & SCPA_A20) != (chip->scpa & SCPA_A20))
         LOG_DEBUG("A20 gate %s through port 0x92", (chip->scpa & SCPA_A20) ? "on" : "off");
-    vm_set_a20(chip->vm, (chip->scpa & SCPA_A20) != 0);
+    vm_set_a20(chip->vm, (chip->scpa & SCPA_A20) || (chip->kbc_wired && chip->kbc_a20));
     if (value & SCPA_FAST_RESET) {
         LOG_INFO("reset through port 0x92");
         vm_request_reset(chip->vm);
@@ -515,6 +517,16 @@ bool i440fx_a20_enabled(struct pdm_dev *dev)
 {
     struct i440fx *chip = chip_of(dev);
     return chip && (chip->scpa & SCPA_A20);
+}
+
+void i440fx_set_kbc_a20(struct pdm_dev *dev, bool level)
+{
+    struct i440fx *chip = chip_of(dev);
+    if (!chip)
+        return;
+    chip->kbc_wired = true;
+    chip->kbc_a20 = level;
+    vm_set_a20(chip->vm, (chip->scpa & SCPA_A20) || level);
 }
 
 struct pci_bus *i440fx_get_bus(struct pdm_dev *dev)

@@ -74,6 +74,12 @@ static int setup_apic(struct pc_board *pc, struct pdm_dev *pic)
     return 0;
 }
 
+/* The 8042's A20 output is the PIIX3's A20GATE input: the chipset ORs it with port 0x92. */
+static void pc_kbc_a20(void *opaque, bool level)
+{
+    i440fx_set_kbc_a20(opaque, level);
+}
+
 static int load_bios(struct pc_board *pc, const char *path)
 {
     void *data = NULL;
@@ -330,6 +336,11 @@ int pc_board_create(struct vm *vm, const struct pc_params *params)
         rc = dev_create(vm, &g_dev_fwcfg, "fwcfg", cfg, &pc->fwcfg);
     if (!rc && !(rc = pdm_cfg_create(&cfg)))
         rc = dev_create(vm, &g_dev_debugport, "debug", cfg, NULL);
+    if (!rc && !(rc = pdm_cfg_create(&cfg))) {
+        struct pdm_dev *kbc = NULL;
+        if (!(rc = dev_create(vm, &g_dev_i8042, "kbc", cfg, &kbc)))
+            i8042_set_a20_output(kbc, pc_kbc_a20, pc->chipset);
+    }
     for (unsigned i = 0; !rc && i < PC_SERIAL_PORTS; i++) {
         if (!params->serial[i])
             continue;
