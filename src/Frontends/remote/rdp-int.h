@@ -76,7 +76,7 @@ struct rdp_peer {
     bool finished;               /* the thread is done; the accept thread joins and frees it */
 
     /* The peer thread only. */
-    bool logged_in, activated, output_suppressed;
+    bool logged_in, refused, activated, output_suppressed;
     bool resize_unsupported_logged, pause_pending;
     uint32_t width, height;      /* the client's desktop */
     unsigned bpp;                /* bits per pixel sent: 32, 24, 16 or 15 */

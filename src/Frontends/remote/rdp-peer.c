@@ -58,6 +58,7 @@ static BOOL rdp_peer_capabilities(freerdp_peer *client)
         bool user_ok = rdp_secret_equal(user, srv->user);
         bool password_ok = rdp_secret_equal(password, srv->password);
         if (!user_ok || !password_ok) {
+            peer->refused = true;
             if (!user_ok)
                 LOG_WARN("RDP client from %s refused: unknown user '%.64s'", peer->host, user);
             else
@@ -358,6 +359,16 @@ static bool rdp_peer_flush(struct rdp_peer *peer)
         }
         rt_mutex_lock(&srv->fb_lock);
     }
+    if (!srv->fb && peer->dirty && !peer->output_suppressed) {
+        /* No screen (no display adapter, or the guest turned it off): a black desktop, not stale pixels. */
+        peer->dirty = false;
+        rt_mutex_unlock(&srv->fb_lock);
+        size_t bytes = (size_t)peer->width * peer->height * (peer->bpp == 32 ? 4 : peer->bpp == 24 ? 3 : 2);
+        if (!rdp_buf_reserve(&peer->buf, &peer->buf_size, bytes))
+            return false;
+        memset(peer->buf, 0, bytes);
+        return rdp_send_rect(peer, 0, 0, peer->width, peer->height);
+    }
     if (!peer->dirty || !srv->fb || peer->output_suppressed) {
         rt_mutex_unlock(&srv->fb_lock);
         return true;
@@ -471,8 +482,11 @@ void *rdp_peer_main(void *arg)
             why = "the server stops";
             break;
         }
-        if (!client->CheckFileDescriptor(client))
+        if (!client->CheckFileDescriptor(client)) {
+            if (peer->refused)
+                why = "its login was refused";
             break;
+        }
         if (!peer->logged_in && rt_time_mono_ns() - peer->start_ns > RDP_LOGIN_TIMEOUT_NS) {
             why = "it did not log in within 30 seconds";
             break;

@@ -63,6 +63,13 @@ struct rdp_options {
     const char *password_file; /* --rdp-password-file FILE; NULL: no authentication */
     const char *cert_dir;      /* --rdp-cert-dir DIR; NULL: a temporary folder removed at stop */
 };
+#define RDP_OPTIONS_HELP \
+    "  --rdp [ADDR:]PORT      serve the screen, keyboard and mouse over RDP (TLS) on PORT, on 127.0.0.1\n" \
+    "                         unless ADDR (numeric; [IPV6]:PORT) says otherwise\n" \
+    "  --rdp-user NAME        the RDP user name (default vireo)\n" \
+    "  --rdp-password-file FILE  the RDP password: the first line of FILE (without it any client gets in)\n" \
+    "  --rdp-cert-dir DIR     where the RDP certificate rdp.crt and key rdp.key are kept or made (default:\n" \
+    "                         a temporary folder for this run)\n"
 /* Checks the options before the VM is built (a bad --rdp is a usage error naming the option). */
 int rdp_options_check(const struct rdp_options *o, char *msg, size_t msg_size);
 /* Starts the server as the options say (*out NULL when o->listen is NULL). */
