@@ -25,6 +25,8 @@ extern const struct pdm_dev_desc g_dev_i8042;      /* 8042 keyboard controller, 
 extern const struct pdm_dev_desc g_dev_piix3_ide;  /* PIIX3 IDE (PCI function 1 of the PIIX3): two channels, ATA/ATAPI, bus-master DMA */
 extern const struct pdm_dev_desc g_dev_ahci;       /* AHCI 1.3 SATA controller (ICH9 AHCI IDs), 6 ports */
 extern const struct pdm_dev_desc g_dev_virtio_blk; /* virtio-blk over modern virtio-pci (virtio 1.x) */
+/* Graphics (src/Devices/Graphics): keys vram_mib (power of two, 4-256, default 16), rom (VGA BIOS path or "none"), slot. */
+extern const struct pdm_dev_desc g_dev_vga;        /* standard VGA with Bochs VBE extensions (PCI 1234:1111) */
 
 /* NULL-terminated table of every device model, and lookup by name. */
 extern const struct pdm_dev_desc *const g_pdm_devices[];
@@ -165,6 +167,8 @@ struct pc_params {
     struct pc_drive drives[PC_MAX_DRIVES];
     unsigned drive_count;
     bool apic;                /* local APICs and an I/O APIC (software CPU only; KVM hides the APIC) */
+    const char *vga;          /* graphics adapter at 00:02.0: "std" (VGA + Bochs VBE; NULL means std) or "none" */
+    unsigned vram_mib;        /* its video memory (power of two, 4-256; 0: the device's default of 16) */
 };
 
 #define PC_DEFAULT_BIOS "/usr/share/seabios/bios-256k.bin"

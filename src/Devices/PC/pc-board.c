@@ -259,7 +259,7 @@ static int setup_fwcfg(struct pc_board *pc, const struct pc_params *params, unsi
     if (!rc)
         rc = fwcfg_add_file(f, "etc/e820", e820, (pc->highmem ? 2 : 1) * sizeof(e820[0]));
     if (!rc && params->serial[0]) {
-        /* No graphics yet: SeaBIOS's screen output (banner, boot messages) goes to COM1. */
+        /* SeaBIOS's screen output (banner, boot messages) goes to COM1, beside the VGA when there is one. */
         uint64_t port = g_com_base[0];
         rc = fwcfg_add_file(f, "etc/sercon-port", &port, sizeof(port));
     }
@@ -273,6 +273,30 @@ static int setup_fwcfg(struct pc_board *pc, const struct pc_params *params, unsi
     if (!rc)
         rc = setup_smbios(pc, &uuid);
     return rc;
+}
+
+/* The graphics adapter in the slot DESIGN-NOTES keeps for it (00:02.0). */
+static int setup_vga(struct pc_board *pc, const struct pc_params *params)
+{
+    const char *kind = params->vga ? params->vga : "std";
+    if (!strcmp(kind, "none"))
+        return 0;
+    if (strcmp(kind, "std") != 0) {
+        LOG_ERR("graphics adapter '%s' is unknown: Vireo's PC has 'std' (VGA with Bochs VBE) or 'none'", kind);
+        return VERR_CFG_BAD_VALUE;
+    }
+    struct pdm_cfg *cfg;
+    int rc = pdm_cfg_create(&cfg);
+    if (rc)
+        return rc;
+    rc = pdm_cfg_set_u64(cfg, "slot", 2);
+    if (!rc && params->vram_mib)
+        rc = pdm_cfg_set_u64(cfg, "vram_mib", params->vram_mib);
+    if (rc) {
+        pdm_cfg_destroy(cfg);
+        return rc;
+    }
+    return dev_create(pc->vm, &g_dev_vga, "vga", cfg, NULL);
 }
 
 static int board_construct(struct pdm_dev *dev, const struct pdm_cfg *cfg)
@@ -359,6 +383,8 @@ int pc_board_create(struct vm *vm, const struct pc_params *params)
         setup_cmos(pc, vcpus);
         rc = setup_fwcfg(pc, params, vcpus);
     }
+    if (!rc)
+        rc = setup_vga(pc, params);
     if (!rc)
         rc = pc_storage_setup(pc, params);
     if (!rc && params->kernel_path)

@@ -44,6 +44,8 @@ static void usage(FILE *out)
             "  --hda FILE             hard disk on the IDE primary master (--drive file=FILE,if=ide,port=0)\n"
             "  --cdrom FILE           CD/DVD on the IDE secondary master (--drive file=FILE,media=cdrom)\n"
             "  --boot ORDER           firmware boot order: c hard disks, d CD/DVD drives (default dc)\n"
+            "  --vga std|none         graphics adapter: std (VGA with Bochs VBE, PCI 00:02.0; default) or none\n"
+            "  --vram MIB             its video memory: 4, 8, 16, 32, 64, 128 or 256 MiB (default 16)\n"
             "  --exec auto|kvm|soft|interp  execution backend (default auto; soft: the recompiler,\n"
             "                         interp: the software CPU's interpreter alone)\n"
             "  --test-exit            add the test exit device (port 0xf4) for test guests\n"
@@ -225,7 +227,7 @@ int main(int argc, char **argv)
         OPT_MEMORY = 256, OPT_CPUS, OPT_BIOS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_SERIAL1, OPT_SERIAL2,
         OPT_SERIAL3, OPT_SERIAL4, OPT_EXEC, OPT_TEST_EXIT, OPT_LOG, OPT_LOG_LEVEL, OPT_VERBOSE, OPT_TIMEOUT,
         OPT_HELP, OPT_DRIVE, OPT_HDA, OPT_CDROM, OPT_BOOT, OPT_SAVE_STATE_AFTER, OPT_LOAD_STATE,
-        OPT_SCREENSHOT_AFTER,
+        OPT_SCREENSHOT_AFTER, OPT_VGA, OPT_VRAM,
         OPT_RDP, OPT_RDP_USER, OPT_RDP_PASSWORD_FILE, OPT_RDP_CERT_DIR,
     };
     static const struct option opts[] = {
@@ -240,6 +242,7 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, OPT_HELP },             { "drive", required_argument, NULL, OPT_DRIVE },
         { "hda", required_argument, NULL, OPT_HDA },         { "cdrom", required_argument, NULL, OPT_CDROM },
         { "boot", required_argument, NULL, OPT_BOOT },
+        { "vga", required_argument, NULL, OPT_VGA },         { "vram", required_argument, NULL, OPT_VRAM },
         /* Hidden developer options (saved-state checks with real guests): not in --help. */
         { "save-state-after", required_argument, NULL, OPT_SAVE_STATE_AFTER },
         { "load-state", required_argument, NULL, OPT_LOAD_STATE },
@@ -323,6 +326,16 @@ int main(int argc, char **argv)
             if (!*optarg || strspn(optarg, "cd") != strlen(optarg))
                 return fail_usage("--boot '%s' must be letters c (hard disks) and d (CD/DVD drives)", optarg);
             pp.boot_order = optarg;
+            break;
+        case OPT_VGA:
+            if (strcmp(optarg, "std") != 0 && strcmp(optarg, "none") != 0)
+                return fail_usage("--vga '%s' must be std or none", optarg);
+            pp.vga = optarg;
+            break;
+        case OPT_VRAM:
+            if (rt_str_to_u64(optarg, &v) || v < 4 || v > 256 || (v & (v - 1)))
+                return fail_usage("--vram '%s' must be a power of two from 4 to 256 (MiB)", optarg);
+            pp.vram_mib = (unsigned)v;
             break;
         case OPT_SAVE_STATE_AFTER:
             if (rt_str_to_u64(optarg, &save_after_s) || save_after_s > 86400 || optind >= argc)

@@ -262,10 +262,6 @@ static void log_missing_devices(const struct cfg_hardware *hw)
     if (hw->usb.enabled)
         LOG_WARN("USB (%s controller, %zu device filters) is configured but Vireo has no USB controller yet; the "
                  "guest sees none", cfg_usb_ctl_name(hw->usb.controller), hw->usb.filter_count);
-    if (hw->display.adapter != CFG_GFX_NONE)
-        LOG_WARN("display adapter (%s, %u MiB, %u monitor%s) is configured but Vireo has no graphics device yet; "
-                 "the guest has no screen (use a serial console)", cfg_graphics_name(hw->display.adapter),
-                 hw->display.vram_mib, hw->display.monitors, hw->display.monitors == 1 ? "" : "s");
     if (hw->remote.vnc_enabled)
         LOG_WARN("remote display over VNC (port %u) is configured but Vireo has no VNC server yet",
                  hw->remote.vnc_port);
@@ -277,6 +273,32 @@ static void log_missing_devices(const struct cfg_hardware *hw)
                  cfg_chipset_name(hw->chipset));
     if (hw->hpet)
         LOG_WARN("an HPET is configured but Vireo has no HPET yet; the guest uses the PIT and RTC");
+}
+
+/*
+ * The display adapter: VBE is the board's "std" VGA; virtio-gpu does not exist yet, so it gets the
+ * same VGA (a guest still has a screen).  Video memory is the next power of two the card takes
+ * (4-256 MiB): VirtualBox-style settings hold any size from 1 MiB.
+ */
+static void build_display(struct vmproc *p, const struct cfg_display *d)
+{
+    if (d->adapter == CFG_GFX_NONE) {
+        p->pp.vga = "none";
+        return;
+    }
+    if (d->adapter == CFG_GFX_VIRTIO)
+        LOG_WARN("display adapter %s is configured but Vireo has no virtio-gpu device yet; the guest gets the "
+                 "standard VGA with Bochs VBE instead", cfg_graphics_name(d->adapter));
+    p->pp.vga = "std";
+    unsigned mib = 4;
+    while (mib < d->vram_mib && mib < 256)
+        mib <<= 1;
+    if (mib != d->vram_mib)
+        LOG_INFO("display: %u MiB of video memory configured; the VGA gets %u MiB (a power of two from 4 to 256)",
+                 d->vram_mib, mib);
+    p->pp.vram_mib = mib;
+    if (d->monitors > 1)
+        LOG_WARN("%u monitors are configured but the VGA has one screen; the guest sees one", d->monitors);
 }
 
 static uint64_t host_ram_bytes(void)
@@ -315,6 +337,7 @@ int vmproc_config_build(struct vmproc *p)
             p->pp.serial[i] = hw->serial[i].backend && hw->serial[i].backend[0] ? hw->serial[i].backend : "null";
     }
     log_missing_devices(hw);
+    build_display(p, &hw->display);
     return build_drives(p);
 }
 
