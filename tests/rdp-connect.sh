@@ -116,7 +116,24 @@ else
     # SeaBIOS's text screen or the kernel's console: at least two colours (text on black).
     "$tmp/rdp-client" 127.0.0.1 "$port" vireo secret 40 2 "$tmp/screen.ppm" >"$tmp/client.out" 2>&1 ||
         fail "the FreeRDP client did not see text on the screen (exit $?): $(cat "$tmp/client.out")"
-    echo "ok   the FreeRDP client sees the guest's screen: $(tail -n 1 "$tmp/client.out")"
+    # The picture as PNG, read with the VGA BIOS's own font: the guest's words, not just pixels.
+    python3 - "$tmp/screen.ppm" "$tmp/screen.png" <<'EOF' || fail "cannot convert the client's picture"
+import struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+magic, dims, maxval, pixels = data.split(b"\n", 3)
+w, h = map(int, dims.split())
+raw = b"".join(b"\0" + pixels[y * w * 3:(y + 1) * w * 3] for y in range(h))
+def chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+png += chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+open(sys.argv[2], "wb").write(png)
+EOF
+    python3 "$VIREO_SRC/tests/lib/pngtext.py" "$tmp/screen.png" >"$tmp/screen.txt" ||
+        fail "pngtext cannot read the client's picture"
+    words=$(grep -m1 -o -E 'SeaBIOS|Booting from [A-Za-z/]+|ISOLINUX|Linux version|\[ *[0-9]+\.[0-9]{6}\]|VIREO-BOOT-OK' "$tmp/screen.txt") ||
+        { head -n 12 "$tmp/screen.txt"; fail "the client's picture does not show the guest's text"; }
+    echo "ok   the FreeRDP client sees the guest's screen ($(tail -n 1 "$tmp/client.out")), reading \"$words\""
 fi
 vm_alive "after the sessions"
 
