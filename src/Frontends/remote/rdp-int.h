@@ -22,6 +22,8 @@
 #define RDP_MAX_CLIENTS 16
 /* A client that has not logged in and been shown the screen by then is disconnected. */
 #define RDP_LOGIN_TIMEOUT_NS (30 * RT_NS_PER_SEC)
+/* A client whose output has not drained (or one update not gone out) for this long is disconnected. */
+#define RDP_STALL_TIMEOUT_NS (60 * RT_NS_PER_SEC)
 /* How often the server asks the display for updates. */
 #define RDP_REFRESH_NS (33 * RT_NS_PER_MS)
 
@@ -71,18 +73,22 @@ struct rdp_peer {
     char host[64];
 
     /* fb_lock */
+    int sockfd;                  /* the connection, for shutdown() by the server while the thread may block in a write */
+    bool sock_closed;            /* set before the peer closes it */
+    uint64_t send_started_ns;    /* 0: not sending */
     bool dirty;
     uint32_t dx0, dy0, dx1, dy1; /* the changed area since the last send, [x0, x1) x [y0, y1) */
     bool finished;               /* the thread is done; the accept thread joins and frees it */
 
     /* The peer thread only. */
     bool logged_in, refused, activated, output_suppressed;
-    bool resize_unsupported_logged, pause_pending;
+    bool resize_unsupported_logged, pause_pending, input_drop_logged;
     uint32_t width, height;      /* the client's desktop */
     unsigned bpp;                /* bits per pixel sent: 32, 24, 16 or 15 */
     unsigned buttons;
     uint32_t frame_id;
     uint64_t start_ns;
+    uint64_t blocked_since_ns;   /* 0: the output buffer drains */
     uint8_t *buf, *tile;
     size_t buf_size, tile_size;
 };

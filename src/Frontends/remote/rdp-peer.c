@@ -121,11 +121,12 @@ static BOOL rdp_peer_activate(freerdp_peer *client)
 
 static void rdp_input_result(struct rdp_peer *peer, int rc, const char *what)
 {
-    static bool logged;
-    if (rc && !logged) {
-        logged = true;
-        LOG_WARN("RDP %s from %s dropped: %s (the machine has no %s device)", what, peer->host, rt_err_str(rc),
-                 what);
+    if (rc && !peer->input_drop_logged) {
+        peer->input_drop_logged = true;
+        if (rc == VERR_NOT_FOUND)
+            LOG_WARN("RDP %s input from %s dropped: the machine has no %s device", what, peer->host, what);
+        else
+            LOG_WARN("RDP %s input from %s dropped: %s", what, peer->host, rt_err_str(rc));
     }
 }
 
@@ -389,8 +390,13 @@ static bool rdp_peer_flush(struct rdp_peer *peer)
     }
     for (uint32_t r = 0; r < h; r++)
         rdp_convert_row(peer->buf + (size_t)r * w * bytes_pp, srv->fb + ((size_t)(y0 + r) * fw + x0) * 4, w, peer->bpp);
+    peer->send_started_ns = rt_time_mono_ns();
     rt_mutex_unlock(&srv->fb_lock);
-    return rdp_send_rect(peer, x0, y0, w, h);
+    bool ok = rdp_send_rect(peer, x0, y0, w, h);
+    rt_mutex_lock(&srv->fb_lock);
+    peer->send_started_ns = 0;
+    rt_mutex_unlock(&srv->fb_lock);
+    return ok;
 }
 
 /* ---- The client's thread ---------------------------------------------------------------------------- */
@@ -491,12 +497,35 @@ void *rdp_peer_main(void *arg)
             why = "it did not log in within 30 seconds";
             break;
         }
+        /*
+         * FreeRDP buffers whatever the socket does not take: a client that stops reading would make that
+         * buffer grow without end.  So nothing new is sent while it is still draining; the changed area
+         * simply grows, and the client gets one update when it reads again.
+         */
+        if (client->IsWriteBlocked(client) && client->DrainOutputBuffer(client) < 0) {
+            why = "writing to it failed";
+            break;
+        }
+        if (client->IsWriteBlocked(client)) {
+            if (!peer->blocked_since_ns)
+                peer->blocked_since_ns = rt_time_mono_ns();
+            else if (rt_time_mono_ns() - peer->blocked_since_ns > RDP_STALL_TIMEOUT_NS) {
+                why = "it stopped reading for 60 seconds";
+                break;
+            }
+            continue;
+        }
+        peer->blocked_since_ns = 0;
         if (peer->activated && !rdp_peer_flush(peer)) {
             why = "sending the screen failed";
             break;
         }
     }
     LOG_INFO("RDP client from %s disconnected: %s", peer->host, ok ? why : "setup failed");
+    /* From here the socket may close: the server must not shut it down any more. */
+    rt_mutex_lock(&srv->fb_lock);
+    peer->sock_closed = true;
+    rt_mutex_unlock(&srv->fb_lock);
     if (ok) {
         client->Disconnect(client);
         rdp_display_release(srv);

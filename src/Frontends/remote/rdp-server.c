@@ -139,6 +139,28 @@ static void rdp_peer_free(struct rdp_peer *peer)
     free(peer);
 }
 
+/*
+ * FreeRDP's writes wait for the socket for as long as it takes: a client that stops reading in the
+ * middle of an update would hold its thread forever.  Shutting the socket down makes the write fail.
+ * Every client when stopping; otherwise those stuck in one update for RDP_STALL_TIMEOUT_NS.
+ */
+static void rdp_unblock_writers(struct rdp_server *srv, bool all)
+{
+    uint64_t now = rt_time_mono_ns();
+    rt_mutex_lock(&srv->fb_lock);
+    for (struct rdp_peer *p = srv->peers; p; p = p->next) {
+        if (p->sock_closed || p->sockfd < 0)
+            continue;
+        if (all || (p->send_started_ns && now - p->send_started_ns > RDP_STALL_TIMEOUT_NS)) {
+            if (!all)
+                LOG_WARN("RDP client from %s has not taken an update for 60 seconds; disconnecting it", p->host);
+            shutdown(p->sockfd, SHUT_RDWR);
+            p->sock_closed = true;
+        }
+    }
+    rt_mutex_unlock(&srv->fb_lock);
+}
+
 /* Joins and frees the client threads that ended (all of them when everything stops). */
 static void rdp_reap(struct rdp_server *srv, bool all)
 {
@@ -181,6 +203,7 @@ static BOOL rdp_peer_accepted(freerdp_listener *listener, freerdp_peer *client)
     }
     peer->srv = srv;
     peer->client = client;
+    peer->sockfd = client->sockfd;
     peer->start_ns = rt_time_mono_ns();
     rt_strlcpy(peer->host, client->hostname[0] ? client->hostname : "?", sizeof(peer->host));
     rt_mutex_lock(&srv->fb_lock);
@@ -221,6 +244,7 @@ static void *rdp_accept_main(void *arg)
         /* A failed accept (out of descriptors) is retried at the next wake-up rather than ending the server. */
         if (!srv->listener->CheckFileDescriptor(srv->listener))
             rt_sleep_ns(100 * RT_NS_PER_MS);
+        rdp_unblock_writers(srv, false);
         rdp_reap(srv, false);
     }
     return NULL;
@@ -377,6 +401,7 @@ void rdp_server_stop(struct rdp_server *srv)
     rt_mutex_unlock(&srv->fb_lock);
     SetEvent(srv->stop_event);
     rt_thread_join(srv->thread, NULL);
+    rdp_unblock_writers(srv, true);
     rdp_reap(srv, true);
     LOG_INFO("RDP server on port %u stopped", srv->port);
     rdp_server_free(srv);

@@ -674,6 +674,54 @@ static void test_garbage_and_crowds(void **state)
     tst_client_free(last);
 }
 
+static long tst_rss_kib(void)
+{
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%ld %ld", &pages, &rss), 2);
+    fclose(f);
+    return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Keeps a client reading for the whole time given. */
+static bool tst_never(freerdp *inst)
+{
+    return false;
+}
+
+/* A client that logs in and then stops reading: the server must not queue the screen for it without end. */
+static void test_stalled_client(void **state)
+{
+    struct tst_server t;
+    tst_screen_set(1920, 1080);
+    tst_server_start(&t, true);
+    freerdp *stuck = tst_client_new(t.port, "vireo", "secret", 32);
+    freerdp *live = tst_client_new(t.port, "vireo", "secret", 32);
+    assert_true(freerdp_connect(stuck));
+    assert_true(freerdp_connect(live));
+    assert_true(tst_client_run(live, tst_screen_matches, 10000));
+    ((struct tst_client *)live->context)->surface_bits = 0;
+    long before = tst_rss_kib();
+    /* 60 full frames of 8 MB: 480 MB if they were all queued for the stalled client. */
+    for (int i = 0; i < 60; i++) {
+        tst_screen_fill(0, 0, 1920, 1080, (uint32_t)i * 0x010203u);
+        tst_client_run(live, tst_never, 20);
+    }
+    long grown_mib = (tst_rss_kib() - before) / 1024;
+    assert_true(grown_mib < 64);
+    /* The reading client kept getting frames, and ends with the last picture. */
+    tst_screen_set(1920, 1080);
+    assert_true(tst_client_run(live, tst_screen_matches, 10000));
+    /* Several frames got through (each is several commands), not just the first and the last. */
+    assert_true(((struct tst_client *)live->context)->surface_bits >= 20);
+    uint64_t t0 = rt_time_mono_ns();
+    tst_server_stop(&t);
+    assert_true(rt_time_mono_ns() - t0 < 5 * RT_NS_PER_SEC);
+    tst_client_free(live);
+    tst_client_free(stuck);
+}
+
 static void test_start_errors(void **state)
 {
     struct tst_server t;
@@ -724,6 +772,7 @@ int main(void)
         cmocka_unit_test(test_wrong_password),
         cmocka_unit_test(test_no_password),
         cmocka_unit_test(test_garbage_and_crowds),
+        cmocka_unit_test(test_stalled_client),
         cmocka_unit_test(test_start_errors),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
