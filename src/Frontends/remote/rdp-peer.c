@@ -175,7 +175,13 @@ static BOOL rdp_input_unicode(rdpInput *input, UINT16 flags, UINT16 code)
 
 static void rdp_pointer(struct rdp_peer *peer, unsigned x, unsigned y, int dz)
 {
-    unsigned w = peer->width ? peer->width : 1, h = peer->height ? peer->height : 1;
+    /* Positions are the guest screen's pixels (a client that could not resize shows its top left part). */
+    rt_mutex_lock(&peer->srv->fb_lock);
+    unsigned w = peer->srv->fb_width ? peer->srv->fb_width : peer->width;
+    unsigned h = peer->srv->fb_height ? peer->srv->fb_height : peer->height;
+    rt_mutex_unlock(&peer->srv->fb_lock);
+    w = w ? w : 1;
+    h = h ? h : 1;
     x = RT_MIN(x, w - 1);
     y = RT_MIN(y, h - 1);
     rdp_input_result(peer, inp_pointer_abs(peer->srv->vm, x, y, w, h, dz, peer->buttons), "pointer");
