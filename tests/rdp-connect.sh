@@ -28,6 +28,22 @@ cc -std=gnu11 -O1 -o "$tmp/rdp-client" "$VIREO_SRC/tests/lib/rdp-client.c" $(pkg
     >"$tmp/cc.log" 2>&1 || { cat "$tmp/cc.log"; fail "cannot build tests/lib/rdp-client.c"; }
 
 printf 'secret\n' >"$tmp/pw"
+# Bad options: refused with exit 1 and a message naming the option, before any VM runs.
+bad() {
+    local want=$1; shift
+    "$VIREO_BIN/vireo-vm" --memory 32M --timeout 5 "$@" >"$tmp/bad.out" 2>&1
+    local rc=$?
+    [ $rc -eq 1 ] || fail "vireo-vm $* exited $rc, not 1"
+    grep -q -- "$want" "$tmp/bad.out" || fail "vireo-vm $* did not say '$want': $(cat "$tmp/bad.out")"
+}
+bad "--rdp '99999' must be" --rdp 99999
+bad "--rdp '::1:3389' must be" --rdp ::1:3389
+bad "need --rdp" --rdp-password-file "$tmp/pw"
+bad "--rdp-user needs --rdp-password-file" --rdp 3390 --rdp-user bob
+bad "--rdp-password-file '$tmp/nope'" --rdp 3390 --rdp-password-file "$tmp/nope"
+printf '\n' >"$tmp/empty"
+bad "the first line is empty" --rdp 3390 --rdp-password-file "$tmp/empty"
+echo "ok   bad --rdp options are refused with exit 1, naming the option"
 # A free port; taken between the probe and the bind, vireo-vm says so and we try another.
 for attempt in 1 2 3; do
     port=$(free_port)
@@ -144,3 +160,13 @@ vm_pid=
 [ $rc -eq 0 ] || fail "vireo-vm exited $rc after SIGTERM"
 grep -q "RDP server on port $port stopped" "$tmp/vm.log" || fail "the RDP server did not stop with the VM"
 echo "ok   the VM powers off on SIGTERM and the RDP server stops with it"
+
+# Without --rdp-cert-dir the certificate lives in a temporary folder for the run, gone afterwards.
+mkdir -p "$tmp/t"
+TMPDIR="$tmp/t" "$VIREO_BIN/vireo-vm" --exec "$STORAGE_EXEC" --memory 32M --log "$tmp/vm2.log" --timeout 2 \
+    --rdp "127.0.0.1:$(free_port)" >"$tmp/vm2.out" 2>&1
+grep -q "made a self-signed RDP certificate for 'vireo' ($tmp/t/vireo-rdp-" "$tmp/vm2.log" ||
+    fail "no temporary certificate folder: $(grep ' rdp: ' "$tmp/vm2.log" | head -n 3)"
+grep -q "accepts every client: no password is set" "$tmp/vm2.log" || fail "no warning about a server without a password"
+[ -z "$(ls -A "$tmp/t")" ] || fail "the temporary certificate folder was left behind: $(ls -A "$tmp/t")"
+echo "ok   without --rdp-cert-dir the certificate is made in a temporary folder that goes with the VM"
