@@ -17,7 +17,7 @@ B="$tmp/vms"
 mkdir -p "$B"
 holder=
 cleanup() {
-    "$mg" controlvm r1 poweroff >/dev/null 2>&1
+    "$mg" controlvm r1 poweroff >/dev/null 2>&1 </dev/null
     [ -n "$holder" ] && kill "$holder" 2>/dev/null
     rm -rf "$tmp"
 }
@@ -90,3 +90,7 @@ mgr controlvm r1 poweroff
 kill "$holder"
 holder=
 echo "ok   a taken RDP port is reported and the VM runs without RDP"
+
+mgr unregistervm r1 --delete
+[ ! -e "$B/r1" ] || fail "unregistervm --delete left the machine folder: $(ls -A "$B/r1")"
+echo "ok   unregistervm --delete removes the certificate and key with the machine folder"
