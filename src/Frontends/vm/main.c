@@ -14,6 +14,7 @@
 #include "vireo/display.h"
 #include "vireo/vm.h"
 #include "vm-process.h"
+#include "../remote/rdp.h"
 
 #define LOG_COMPONENT "main"
 
@@ -53,6 +54,7 @@ static void usage(FILE *out)
             "  --verbose              also show informational log lines on stderr\n"
             "  --timeout SECONDS      power off after this much host time (exit code 124)\n"
             "  --headless             no console window (without a display server it runs headless anyway)\n"
+            RDP_OPTIONS_HELP
             "  --help                 this text\n\n"
             "Exit status: the test exit device's code when a guest used it, 0 after a power off,\n"
             "1 for bad options or configuration, 2 when the VM aborted, 124 on --timeout.\n",
@@ -227,6 +229,7 @@ int main(int argc, char **argv)
         OPT_SERIAL3, OPT_SERIAL4, OPT_EXEC, OPT_TEST_EXIT, OPT_LOG, OPT_LOG_LEVEL, OPT_VERBOSE, OPT_TIMEOUT,
         OPT_HELP, OPT_DRIVE, OPT_HDA, OPT_CDROM, OPT_BOOT, OPT_SAVE_STATE_AFTER, OPT_LOAD_STATE,
         OPT_SCREENSHOT_AFTER, OPT_VGA, OPT_VRAM, OPT_HEADLESS,
+        OPT_RDP, OPT_RDP_USER, OPT_RDP_PASSWORD_FILE, OPT_RDP_CERT_DIR,
     };
     static const struct option opts[] = {
         { "memory", required_argument, NULL, OPT_MEMORY },   { "cpus", required_argument, NULL, OPT_CPUS },
@@ -247,6 +250,9 @@ int main(int argc, char **argv)
         { "load-state", required_argument, NULL, OPT_LOAD_STATE },
         /* Screen tests without a registered machine: --screenshot-after SECONDS FILE, repeatable. */
         { "screenshot-after", required_argument, NULL, OPT_SCREENSHOT_AFTER },
+        { "rdp", required_argument, NULL, OPT_RDP },         { "rdp-user", required_argument, NULL, OPT_RDP_USER },
+        { "rdp-password-file", required_argument, NULL, OPT_RDP_PASSWORD_FILE },
+        { "rdp-cert-dir", required_argument, NULL, OPT_RDP_CERT_DIR },
         { NULL, 0, NULL, 0 },
     };
     struct vm_params vp = { .name = "vireo", .ram_bytes = 128u << 20, .vcpu_count = 1, .exec = VM_EXEC_AUTO };
@@ -258,6 +264,9 @@ int main(int argc, char **argv)
     bool headless = false;
     struct shot shots[MAX_SHOTS] = { 0 };
     unsigned shot_count = 0;
+    struct rdp_options rdp_opts = { 0 };
+    struct rdp_server *rdp = NULL;
+    char rdp_msg[512];
     int opt, rc;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -346,6 +355,10 @@ int main(int argc, char **argv)
             shots[shot_count].after_s = v;
             shots[shot_count++].path = argv[optind++];
             break;
+        case OPT_RDP: rdp_opts.listen = optarg; break;
+        case OPT_RDP_USER: rdp_opts.user = optarg; break;
+        case OPT_RDP_PASSWORD_FILE: rdp_opts.password_file = optarg; break;
+        case OPT_RDP_CERT_DIR: rdp_opts.cert_dir = optarg; break;
         case OPT_HELP: usage(stdout); return 0;
         default:
             return fail_usage("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -353,6 +366,8 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         return fail_usage("unexpected argument '%s'", argv[optind]);
+    if (rdp_options_check(&rdp_opts, rdp_msg, sizeof(rdp_msg)))
+        return fail_usage("%s", rdp_msg);
     if ((pp.initrd_path || pp.cmdline) && !pp.kernel_path)
         return fail_usage("%s needs --kernel", pp.initrd_path ? "--initrd" : "--append");
 
@@ -381,8 +396,11 @@ int main(int argc, char **argv)
     if (!rc && load_path)
         rc = vm_state_load(vm, load_path);
     if (!rc)
+        rc = rdp_start_from_options(vm, vp.name, &rdp_opts, &rdp);
+    if (!rc)
         rc = vm_start(vm);
     if (rc) {
+        rdp_server_stop(rdp);
         if (rt_log_error_count() == errors_before)
             LOG_ERR("cannot start the virtual machine: %s", rt_err_str(rc));
         vm_destroy(vm);
@@ -424,6 +442,7 @@ int main(int argc, char **argv)
     }
     int code = vm_wait(vm);
     console_close(console);
+    rdp_server_stop(rdp);
     enum vm_state final = vm_get_state(vm);
     if (final == VM_STATE_ABORTED || code == EXIT_TIMEOUT)
         log_vcpu_states(vm);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "vm-process.h"
+#include "../remote/rdp.h"
 
 #define LOG_COMPONENT "startvm"
 
@@ -46,6 +47,9 @@ static void startvm_usage(FILE *out)
             "  --log-level LEVEL      error | warn | info | debug (default info)\n"
             "  --verbose              also show informational log lines on stderr\n"
             "  --timeout SECONDS      power off after this much host time (exit code 124)\n"
+            RDP_OPTIONS_HELP
+            "                         (without --rdp: the machine's remote display settings; the certificate\n"
+            "                         in the machine folder)\n"
             "  --help                 this text\n\n"
             "Exit status: 0 after a power off or a saved state, 1 when the machine cannot be started (unknown,\n"
             "already running, bad settings), 2 when the VM aborted or its saved state cannot be restored,\n"
@@ -282,14 +286,20 @@ static void log_previous_state(const struct vmproc *p)
 
 int startvm_main(int argc, char **argv)
 {
-    enum { OPT_STARTVM = 256, OPT_HEADLESS, OPT_EXEC, OPT_LOG_LEVEL, OPT_VERBOSE, OPT_TIMEOUT, OPT_HELP };
+    enum { OPT_STARTVM = 256, OPT_HEADLESS, OPT_EXEC, OPT_LOG_LEVEL, OPT_VERBOSE, OPT_TIMEOUT, OPT_HELP,
+           OPT_RDP, OPT_RDP_USER, OPT_RDP_PASSWORD_FILE, OPT_RDP_CERT_DIR };
     static const struct option opts[] = {
         { "startvm", required_argument, NULL, OPT_STARTVM }, { "headless", no_argument, NULL, OPT_HEADLESS },
         { "exec", required_argument, NULL, OPT_EXEC },       { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
         { "verbose", no_argument, NULL, OPT_VERBOSE },       { "timeout", required_argument, NULL, OPT_TIMEOUT },
-        { "help", no_argument, NULL, OPT_HELP },             { NULL, 0, NULL, 0 },
+        { "help", no_argument, NULL, OPT_HELP },
+        { "rdp", required_argument, NULL, OPT_RDP },         { "rdp-user", required_argument, NULL, OPT_RDP_USER },
+        { "rdp-password-file", required_argument, NULL, OPT_RDP_PASSWORD_FILE },
+        { "rdp-cert-dir", required_argument, NULL, OPT_RDP_CERT_DIR },
+        { NULL, 0, NULL, 0 },
     };
     const char *name = NULL;
+    struct rdp_options rdp_opts = { 0 };
     bool headless = false;
     uint64_t timeout_s = 0;
     enum vm_exec exec = VM_EXEC_AUTO;
@@ -316,6 +326,10 @@ int startvm_main(int argc, char **argv)
             if (rt_str_to_u64(optarg, &timeout_s) || timeout_s == 0 || timeout_s > 86400 * 365)
                 return startvm_fail("--timeout '%s' must be a number of seconds (see --help)", optarg);
             break;
+        case OPT_RDP: rdp_opts.listen = optarg; break;
+        case OPT_RDP_USER: rdp_opts.user = optarg; break;
+        case OPT_RDP_PASSWORD_FILE: rdp_opts.password_file = optarg; break;
+        case OPT_RDP_CERT_DIR: rdp_opts.cert_dir = optarg; break;
         case OPT_HELP: startvm_usage(stdout); return 0;
         default:
             return startvm_fail("option '%s' is unknown or incomplete, or not for --startvm (see --help)",
@@ -327,6 +341,10 @@ int startvm_main(int argc, char **argv)
     if (!name || !*name)
         return startvm_fail("--startvm needs a machine name or UUID");
 
+    char rdp_msg[512];
+    if (rdp_options_check(&rdp_opts, rdp_msg, sizeof(rdp_msg)))
+        return startvm_fail("%s (see --help)", rdp_msg);
+    struct rdp_server *rdp = NULL;
     struct vmproc p = { .vp.exec = exec };
     struct signal_watch sw = { .p = &p, .fd = -1 };
     struct rt_watch *sig_watch = NULL;
@@ -396,6 +414,20 @@ int startvm_main(int argc, char **argv)
         LOG_ERR("cannot set up the main loop: %s", strerror(errno));
         goto out_vm;
     }
+    /* --rdp asks for it: no VM without it.  The settings' RDP failing leaves a VM that runs anyway. */
+    char *machine_dir = rt_path_dirname(p.settings_path);
+    if (!machine_dir)
+        goto out_vm;
+    if (rdp_opts.listen) {
+        if (!rdp_opts.cert_dir)
+            rdp_opts.cert_dir = machine_dir;
+        rc = rdp_start_from_options(p.vm, p.m->name, &rdp_opts, &rdp);
+    } else if (rdp_start_from_settings(p.vm, p.m, machine_dir, &rdp)) {
+        LOG_ERR("the machine runs without its RDP server (see the error above)");
+    }
+    free(machine_dir);
+    if (rdp_opts.listen && rc)
+        goto out_vm;
     if ((rc = vm_start(p.vm))) {
         LOG_ERR("cannot start the virtual machine: %s", rt_err_str(rc));
         goto out_vm;
@@ -424,6 +456,8 @@ int startvm_main(int argc, char **argv)
     console_close(p.console);
     p.console = NULL;
     vmproc_ctl_stop(&p);
+    rdp_server_stop(rdp);
+    rdp = NULL;
     vm_destroy(p.vm);
     p.vm = NULL;
     if (p.ending == VMPROC_END_SAVED) {
@@ -436,6 +470,7 @@ int startvm_main(int argc, char **argv)
     }
 
 out_vm:
+    rdp_server_stop(rdp);
     vm_destroy(p.vm);
     if (sig_watch)
         rt_evloop_watch_remove(sig_watch);
