@@ -18,7 +18,7 @@ storage_cached "$iso" env MODULES=bochs EXTRA_APPEND="console=tty0 vireo.end=han
 pngtext="$VIREO_SRC/tests/lib/pngtext.py"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vireo-screen.XXXXXX")
 pid=
-trap '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; [ -n "${VIREO_KEEP_TMP:-}" ] || rm -rf "$tmp"' EXIT
 
 fail() {
     echo "FAIL: $*"
@@ -52,10 +52,12 @@ pid=$!
 phase=1 start=$SECONDS
 for t in $times; do
     png="$tmp/shot-$t.png" txt="$tmp/shot-$t.txt"
-    while [ ! -s "$png" ]; do
+    # The log names every shot, taken or not (a screen that is off between two modes gives none).
+    while ! grep -q "screenshot '$png'" "$tmp/vm.log" 2>/dev/null; do
         kill -0 "$pid" 2>/dev/null || fail "vireo-vm ended before the screenshot at ${t}s (phase $phase): $(tail -n 3 "$tmp/vm.out")"
         sleep 0.5
     done
+    [ -s "$png" ] || continue
     # Framebuffer shots take a few seconds to read: skip to the newest once a newer one exists.
     if [ $phase -eq 3 ] && [ -s "$tmp/shot-$((t + 2)).png" ]; then continue; fi
     python3 "$pngtext" "$png" > "$txt" || fail "pngtext could not read the screenshot at ${t}s"

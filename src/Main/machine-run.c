@@ -258,9 +258,14 @@ int mach_unregister(const char *name_or_uuid, bool delete_files, struct cfg_erro
         for (size_t i = 0; i < files.n; i++)
             mach_unlink_quiet(files.v[i]);
         mach_settings_files_remove(settings);
-        char *p = rt_path_join(folder, MACH_RUN_LOCK_NAME);
-        mach_unlink_quiet(p);
-        free(p);
+        /* The run lock, and the RDP server's certificate and key that vireo-vm keeps in the folder. */
+        static const char *const own_files[] = { MACH_RUN_LOCK_NAME, "rdp.crt", "rdp.key" };
+        char *p = NULL;
+        for (size_t i = 0; i < RT_ARRAY_SIZE(own_files); i++) {
+            p = rt_path_join(folder, own_files[i]);
+            mach_unlink_quiet(p);
+            free(p);
+        }
         p = rt_path_join(folder, "Logs");
         if (p)
             mach_dir_remove_files(p);

@@ -1,4 +1,5 @@
 ; a20.asm - checks the A20 gate of port 0x92 (PIIX3 System Control Port A): the 1 MiB wrap of real mode while it is off.
+; The CPU's A20 line is port 0x92 bit 1 OR the 8042's output port bit 1, so the 8042's is turned off first (DD).
 ;
 ; Exit codes: 0 all checks passed
 ;   1 A20 is off after reset (FFFF:0510 and 0000:0500 are the same byte)
@@ -39,6 +40,10 @@ start:
     jz .port_clear
     GUEST_EXIT 2
 .port_clear:
+
+    ; ---- the 8042's A20 output off: port 0x92 alone decides from here ----
+    mov al, 0xdd
+    out 0x64, al
 
     ; ---- A20 off: FFFF:xxxx wraps to the first 64 KiB ----
     in al, PORT_A

@@ -13,8 +13,11 @@ glyphs: 16 zero bytes, then the smiley 00 00 7e 81 a5 81 81 bd 99 81 81 7e ...).
 image is VGA text mode with 9-pixel cells (the ninth column is spacing or a copy of the eighth,
 so only the first eight count); anything else is a framebuffer console with 8x16 cells.  In each
 cell the most common colour is the background and every other pixel is foreground; the cell's
-16x8 bit pattern is matched against the font (exactly, else the nearest glyph within a few bits,
-else '?').  Needs only the Python standard library (zlib for the PNG data).
+16x8 bit pattern is matched against the font: exactly, else the nearest glyph when one-pixel
+shifts are forgiven (other variants of the IBM font, as Linux's framebuffer console draws it) and a
+cursor's few pixels, else '?'.  Linux's framebuffer console draws a few lower-case letters
+differently enough (m, w, f) that they may read as n, u or '['; capitals, digits and the text
+screen of the VGA BIOS's own font read exactly.  Needs only the Python standard library (zlib for the PNG data).
 """
 import struct
 import sys
@@ -22,7 +25,7 @@ import zlib
 
 DEFAULT_FONT = "/usr/share/seabios/vgabios-stdvga.bin"
 FONT_START = bytes(16) + bytes.fromhex("00007e81a58181bd9981817e")
-MAX_DISTANCE = 10  # bits that may differ (cursor underline, font variants) and still match
+MAX_DISTANCE = 40  # see distance(): a cursor underline or a variant's shifted strokes still match
 
 
 def fail(msg):
@@ -117,19 +120,31 @@ def popcount(x):
     return bin(x).count("1")
 
 
+def spread(row):
+    """A glyph row with every set pixel widened by one to each side."""
+    return (row | (row << 1) | (row >> 1)) & 0xFF
+
+
+def distance(a, b):
+    """How unlike two glyphs are: the pixels that differ, plus four for each pixel of either glyph with
+    no pixel of the other at or beside it.  Variants of the IBM font (Linux's VGA8x16 draws v, w, m, 0
+    and f a column away from the VGA BIOS's) differ by shifted pixels, different letters by lone ones."""
+    loose = sum(popcount(x & ~spread(y)) + popcount(y & ~spread(x)) for x, y in zip(a, b))
+    return sum(popcount(x ^ y) for x, y in zip(a, b)) + 4 * loose
+
+
 def match(cell_bits, glyphs, cache):
     key = bytes(cell_bits)
     if key in glyphs:
         return glyphs[key]
-    if key in cache:
-        return cache[key]
-    best, best_d = None, MAX_DISTANCE + 1
-    for bits, code in glyphs.items():
-        d = sum(popcount(a ^ b) for a, b in zip(key, bits))
-        if d < best_d:
-            best, best_d = code, d
-    cache[key] = best
-    return best
+    if key not in cache:
+        best, best_d = None, MAX_DISTANCE + 1
+        for bits, code in glyphs.items():
+            d = distance(key, bits)
+            if d < best_d:
+                best, best_d = code, d
+        cache[key] = best
+    return cache[key]
 
 
 def to_char(code):

@@ -252,6 +252,8 @@ static uint8_t read_outport(const struct i8042 *c)
 
 static void controller_command(struct i8042 *c, uint8_t cmd)
 {
+    /* A command written while another waits for its data byte replaces it. */
+    c->pending = 0;
     if (cmd >= 0x20 && cmd <= 0x3f) {
         ctl_put(c, c->ram[cmd & 0x1f]);
     } else if ((cmd >= 0x60 && cmd <= 0x7f) || (cmd >= 0xd1 && cmd <= 0xd4)) {
@@ -308,7 +310,9 @@ static uint64_t i8042_read(void *opaque, uint64_t offset, unsigned size)
     (void)size;
     if (offset == 0) {
         uint8_t v = c->obuf;
+        /* The line drops before the next byte raises it again: one edge per byte. */
         c->obf = false;
+        update_irq(c);
         refill(c);
         return v;
     }
@@ -347,7 +351,9 @@ static void cmd_write(void *opaque, uint64_t offset, uint64_t value, unsigned si
     i8042_write(opaque, 4, value, size);
 }
 
-static const struct io_ops g_data_ops = { .read = data_read, .write = data_write_port, .min_access = 1, .max_access = 1 };
+static const struct io_ops g_data_ops = {
+    .read = data_read, .write = data_write_port, .min_access = 1, .max_access = 1,
+};
 static const struct io_ops g_cmd_ops = { .read = cmd_read, .write = cmd_write, .min_access = 1, .max_access = 1 };
 
 /* ---- Host input ------------------------------------------------------------------------------ */

@@ -258,12 +258,16 @@ uint32_t inp_keysym_to_keycode(const char *layout, uint32_t keysym, bool *shift,
         l = layout_index("us");
     if (!keysym)
         return 0;
-    for (unsigned lv = 0; lv < 3; lv++) {
-        for (unsigned k = 0; k < KEYMAP_KEYS; k++) {
-            if (g_syms[l][lv][k] == keysym) {
-                *shift = lv == 1;
-                *altgr = lv == 2;
-                return g_keymap_keys[k];
+    /* The ISO key (last) only when no other key has the symbol: US keyboards often lack it. */
+    for (unsigned pass = 0; pass < 2; pass++) {
+        unsigned first = pass ? KEYMAP_KEYS - 1 : 0, end = pass ? KEYMAP_KEYS : KEYMAP_KEYS - 1;
+        for (unsigned lv = 0; lv < 3; lv++) {
+            for (unsigned k = first; k < end; k++) {
+                if (g_syms[l][lv][k] == keysym) {
+                    *shift = lv == 1;
+                    *altgr = lv == 2;
+                    return g_keymap_keys[k];
+                }
             }
         }
     }

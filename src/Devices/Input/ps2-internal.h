@@ -83,7 +83,8 @@ struct ps2mouse_ev {
 struct ps2mouse {
     ps2_notify_fn *notify;
     void *notify_opaque;
-    struct ps2_queue q;
+    struct ps2_queue reply; /* command responses go before packets */
+    struct ps2_queue q;     /* packets */
     bool enabled;       /* data reporting (F4) */
     bool remote;        /* remote mode (F0) instead of stream mode */
     bool wrap;          /* wrap (echo) mode */

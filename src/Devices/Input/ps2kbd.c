@@ -352,8 +352,10 @@ static void command(struct ps2kbd *k, uint8_t cmd)
         reply(k, k->last_sent);
         break;
     case 0xff:
+        /* A reset keyboard forgets keys in flight, host events included. */
         ps2_queue_clear(&k->q);
         ps2_queue_clear(&k->reply);
+        k->ev_head = k->ev_count = 0;
         k->scanning = true;
         k->set = 2;
         k->leds = 0;

@@ -14,7 +14,7 @@
  * mode off/on (in wrap mode every byte but EC and FF is echoed), F0 remote, F2 identify, F3 sample
  * rate, F4/F5 enable/disable reporting, F6 defaults, FE resend, FF reset (FA AA 00).  Anything else,
  * and an out-of-range argument, answers FE.  A command clears the buffer (the mouse stops sending
- * to answer it).
+ * to answer it); answers have their own queue ahead of the packets.
  */
 #include <string.h>
 
@@ -37,9 +37,9 @@ static void mouse_notify(struct ps2mouse *m)
 
 static void reply(struct ps2mouse *m, uint8_t byte)
 {
-    if (!ps2_queue_put(&m->q, byte)) {
-        ps2_queue_get(&m->q);
-        ps2_queue_put(&m->q, byte);
+    if (!ps2_queue_put(&m->reply, byte)) {
+        ps2_queue_get(&m->reply);
+        ps2_queue_put(&m->reply, byte);
     }
     m->last_sent = byte;
 }
@@ -63,7 +63,8 @@ static unsigned packet_bytes(const struct ps2mouse *m)
 }
 
 /* One packet of dx, dy (already within what it may carry unless overflow is set), dz. */
-static void put_packet(struct ps2mouse *m, uint8_t buttons, int32_t dx, int32_t dy, int32_t dz, bool clamp)
+static void put_packet(struct ps2mouse *m, struct ps2_queue *q, uint8_t buttons, int32_t dx, int32_t dy, int32_t dz,
+                       bool clamp)
 {
     bool ovx = false, ovy = false;
     if (m->scale21 && !m->remote) {
@@ -79,11 +80,11 @@ static void put_packet(struct ps2mouse *m, uint8_t buttons, int32_t dx, int32_t 
     }
     uint8_t b0 = (uint8_t)(0x08 | (buttons & 7) | (dx < 0 ? 0x10 : 0) | (dy < 0 ? 0x20 : 0) | (ovx ? 0x40 : 0) |
                            (ovy ? 0x80 : 0));
-    ps2_queue_put(&m->q, b0);
-    ps2_queue_put(&m->q, (uint8_t)dx);
-    ps2_queue_put(&m->q, (uint8_t)dy);
+    ps2_queue_put(q, b0);
+    ps2_queue_put(q, (uint8_t)dx);
+    ps2_queue_put(q, (uint8_t)dy);
     if (m->id == 3)
-        ps2_queue_put(&m->q, (uint8_t)(clamp32(dz, -8, 7) & 0x0f));
+        ps2_queue_put(q, (uint8_t)(clamp32(dz, -8, 7) & 0x0f));
     m->last_sent = m->id == 3 ? (uint8_t)(clamp32(dz, -8, 7) & 0x0f) : (uint8_t)dy;
 }
 
@@ -96,7 +97,7 @@ static void pump(struct ps2mouse *m)
         struct ps2mouse_ev *e = &m->ev[m->ev_head];
         int32_t dx = clamp32(e->dx, -256, 255), dy = clamp32(e->dy, -256, 255);
         int32_t dz = m->id == 3 ? clamp32(e->dz, -8, 7) : e->dz;
-        put_packet(m, e->buttons, dx, dy, dz, false);
+        put_packet(m, &m->q, e->buttons, dx, dy, dz, false);
         e->dx -= dx;
         e->dy -= dy;
         e->dz -= dz;
@@ -174,7 +175,8 @@ static void read_data(struct ps2mouse *m)
         dz += e->dz;
     }
     clear_motion(m);
-    put_packet(m, m->buttons, clamp32(dx, INT32_MIN / 2, INT32_MAX / 2), clamp32(dy, INT32_MIN / 2, INT32_MAX / 2),
+    put_packet(m, &m->reply, m->buttons, clamp32(dx, INT32_MIN / 2, INT32_MAX / 2),
+               clamp32(dy, INT32_MIN / 2, INT32_MAX / 2),
                clamp32(dz, -8, 7), true);
 }
 
@@ -239,6 +241,7 @@ static void command(struct ps2mouse *m, uint8_t cmd)
         reply(m, m->last_sent);
         break;
     case 0xff:
+        ps2_queue_clear(&m->reply);
         set_defaults(m);
         m->wrap = false;
         m->id = 0;
@@ -262,7 +265,6 @@ void ps2mouse_write(struct ps2mouse *m, uint8_t byte)
         reply(m, byte);
     } else if (m->wrap && byte == 0xec) {
         m->wrap = false;
-        ps2_queue_clear(&m->q);
         reply(m, MOUSE_ACK);
     } else if (pending == 0xf3) {
         if (valid_rate(byte)) {
@@ -286,7 +288,10 @@ void ps2mouse_write(struct ps2mouse *m, uint8_t byte)
 
 int ps2mouse_read(struct ps2mouse *m)
 {
-    int b = ps2_queue_get(&m->q);
+    int b = ps2_queue_get(&m->reply);
+    if (b >= 0)
+        return b;
+    b = ps2_queue_get(&m->q);
     pump(m);
     return b;
 }
@@ -299,6 +304,7 @@ void ps2mouse_init(struct ps2mouse *m, ps2_notify_fn *notify, void *opaque)
 
 void ps2mouse_reset(struct ps2mouse *m)
 {
+    ps2_queue_clear(&m->reply);
     ps2_queue_clear(&m->q);
     set_defaults(m);
     m->wrap = false;
@@ -312,6 +318,7 @@ void ps2mouse_reset(struct ps2mouse *m)
 void ps2mouse_save(struct ps2mouse *m, struct ssm *ssm)
 {
     ssm_put_u32(ssm, MOUSE_SSM_VERSION);
+    ps2_queue_save(&m->reply, ssm);
     ps2_queue_save(&m->q, ssm);
     ssm_put_bool(ssm, m->enabled);
     ssm_put_bool(ssm, m->remote);
@@ -341,7 +348,9 @@ int ps2mouse_load(struct ps2mouse *m, struct ssm *ssm)
     ssm_get_u32(ssm, &version);
     if (!ssm_status(ssm) && version != MOUSE_SSM_VERSION)
         return VERR_SSM_VERSION;
-    int rc = ps2_queue_load(&n.q, ssm);
+    int rc = ps2_queue_load(&n.reply, ssm);
+    if (!rc)
+        rc = ps2_queue_load(&n.q, ssm);
     if (rc)
         return rc;
     ssm_get_bool(ssm, &n.enabled);

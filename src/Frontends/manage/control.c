@@ -118,9 +118,6 @@ static int mg_startvm(int argc, char **argv)
     }
     /* vireo-vm keeps its own VM.log (rotated); what it prints before that opens, and after, goes here. */
     log_path = rt_path_join(logs, "VM-process.log");
-    if (type && !strcmp(type, "gui"))
-        printf("The console window does not exist yet: VM '%s' runs headless (reach it over VNC or RDP).\n",
-               m->name);
     char uuid[RT_UUID_STR_LEN];
     rt_uuid_to_str(&m->uuid, uuid);
     char *args[8];
@@ -128,7 +125,8 @@ static int mg_startvm(int argc, char **argv)
     args[n++] = "vireo-vm";
     args[n++] = "--startvm";
     args[n++] = uuid;
-    args[n++] = "--headless";
+    if (!type || strcmp(type, "gui") != 0)
+        args[n++] = "--headless";
     if (exec) {
         args[n++] = "--exec";
         args[n++] = (char *)exec;
@@ -366,8 +364,8 @@ const struct mg_cmd g_mg_control_cmds[] = {
      "Starts the VM in its own process (vireo-vm --startvm, detached, output in the machine's\n"
      "Logs/VM-process.log) and waits until it answers on its control socket.  If the process ends\n"
      "first, the end of its output is shown and the exit status is 2.\n"
-     "  --type T       headless (default) or gui; the console window does not exist yet, so gui runs\n"
-     "                 headless too\n"
+     "  --type T       headless (default) or gui: the console window on this display (without a\n"
+     "                 display server the VM runs headless and its log says so)\n"
      "  --exec E       the execution backend (vireo-vm --exec)\n",
      mg_startvm},
     {"controlvm", "VM pause|resume|reset|poweroff|acpipowerbutton|savestate\n"

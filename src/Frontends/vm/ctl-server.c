@@ -16,6 +16,7 @@
 
 #include "vireo/block.h"
 #include "vireo/display.h"
+#include "vireo/input.h"
 #include "vireo/storage.h"
 #include "vm-process.h"
 
@@ -151,16 +152,130 @@ static void cmd_screenshot(struct vmproc *p, const char *arg, struct vmctl_reply
     r->status = 0;
 }
 
-static void cmd_keyboard(struct vmproc *p, const char *arg, struct vmctl_reply *r)
+/* ---- Keyboard and pointer ------------------------------------------------------------------------ */
+
+#define CTL_MAX_SCANCODES 1024
+#define CTL_MAX_STRING    1000 /* characters: the keyboard holds 4096 key events, a character takes up to 4 */
+
+static bool check_input(struct vmproc *p, struct vmctl_reply *r, int rc, const char *what)
 {
-    reply_err(r, VERR_NOT_SUPPORTED, "this machine has no keyboard controller yet (the PS/2 controller arrives with "
-              "the input devices), so there is nothing to type into");
+    if (rc == VERR_NOT_FOUND) {
+        reply_err(r, VERR_NOT_SUPPORTED, "this machine has no %s", what);
+        return false;
+    }
+    if (rc) {
+        reply_err(r, rc, "cannot send the input to the VM: %s", rt_err_str(rc));
+        return false;
+    }
+    return true;
 }
+
+/* "1c 9c e0 48": set 1 bytes in hex, one or two digits each, separated by blanks. */
+static void cmd_keyboard_scancodes(struct vmproc *p, const char *arg, struct vmctl_reply *r)
+{
+    uint8_t bytes[CTL_MAX_SCANCODES];
+    size_t n = 0;
+    const char *s = arg;
+    if (!check_active(p, r))
+        return;
+    while (*s) {
+        size_t blank = strspn(s, " \t");
+        s += blank;
+        size_t len = strcspn(s, " \t");
+        if (!len)
+            break;
+        if (len > 2 || strspn(s, "0123456789abcdefABCDEF") < len) {
+            reply_err(r, VERR_INVALID_PARAMETER, "scancode '%.*s' is not a byte in hex (1c, 9c, e0 ...)",
+                      (int)RT_MIN(len, (size_t)16), s);
+            return;
+        }
+        if (n == CTL_MAX_SCANCODES) {
+            reply_err(r, VERR_TOO_LARGE, "more than %u scancodes in one request", CTL_MAX_SCANCODES);
+            return;
+        }
+        char hex[3] = { s[0], len > 1 ? s[1] : 0, 0 };
+        bytes[n++] = (uint8_t)strtoul(hex, NULL, 16);
+        s += len;
+    }
+    if (!n) {
+        reply_err(r, VERR_INVALID_PARAMETER, "keyboard-scancodes needs at least one byte in hex (1c 9c ...)");
+        return;
+    }
+    if (check_input(p, r, inp_kbd_put_scancode_bytes(p->vm, bytes, n), "keyboard controller"))
+        LOG_INFO("control: %zu scancode bytes sent", n);
+}
+
+static void cmd_keyboard_string(struct vmproc *p, const char *arg, struct vmctl_reply *r)
+{
+    if (!check_active(p, r))
+        return;
+    size_t len = strlen(arg);
+    if (!len) {
+        reply_err(r, VERR_INVALID_PARAMETER, "keyboard-string needs the text to type");
+        return;
+    }
+    if (len > CTL_MAX_STRING) {
+        reply_err(r, VERR_TOO_LARGE, "the text is %zu characters long; at most %u are typed in one request", len,
+                  CTL_MAX_STRING);
+        return;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)arg[i];
+        if ((c < 0x20 || c > 0x7e) && c != '\n' && c != '\t') {
+            reply_err(r, VERR_INVALID_PARAMETER, "character %zu (byte %#x) has no key on the US keyboard layout; "
+                      "only printable ASCII, newline and tab can be typed", i + 1, c);
+            return;
+        }
+    }
+    if (check_input(p, r, inp_type_string(p->vm, arg), "keyboard controller"))
+        LOG_INFO("control: %zu characters typed", len);
+}
+
+/*
+ * "X Y BUTTONS": an absolute position in pixels of the screen and a button mask (1 left, 2 right,
+ * 4 middle).  With a display its size scales the position; without one there is no screen to place
+ * the pointer on, so X and Y move it relatively.
+ */
 
 static void cmd_pointer(struct vmproc *p, const char *arg, struct vmctl_reply *r)
 {
-    reply_err(r, VERR_NOT_SUPPORTED, "this machine has no pointing device yet (it arrives with the input devices), "
-              "so there is no pointer to move");
+    long v[3];
+    const char *s = arg;
+    if (!check_active(p, r))
+        return;
+    for (int i = 0; i < 3; i++) {
+        char *end;
+        errno = 0;
+        v[i] = strtol(s, &end, 10);
+        bool bad = end == s || errno || (*end && *end != ' ') || v[i] < -65535 || v[i] > 65535;
+        if (bad || (i == 2 && (v[i] < 0 || v[i] > 7))) {
+            reply_err(r, VERR_INVALID_PARAMETER, "pointer takes X Y BUTTONS (pixels, and a button mask 0-7: 1 left, "
+                      "2 right, 4 middle), not '%.64s'", arg);
+            return;
+        }
+        s = end;
+    }
+    while (*s == ' ')
+        s++;
+    if (*s) {
+        reply_err(r, VERR_INVALID_PARAMETER, "pointer takes X Y BUTTONS; '%.32s' is left over", s);
+        return;
+    }
+    struct display *dpy = dpy_find(p->vm, 0);
+    struct dpy_surface shot = { 0 };
+    int rc;
+    if (dpy && !dpy_snapshot(dpy, &shot)) {
+        free(shot.pixels);
+        if (v[0] < 0 || v[1] < 0 || v[0] >= shot.width || v[1] >= shot.height) {
+            reply_err(r, VERR_OUT_OF_RANGE, "position %ld,%ld is outside the %ux%u screen", v[0], v[1], shot.width,
+                      shot.height);
+            return;
+        }
+        rc = inp_pointer_abs(p->vm, (unsigned)v[0], (unsigned)v[1], shot.width, shot.height, 0, (unsigned)v[2]);
+    } else {
+        rc = inp_pointer_rel(p->vm, (int)v[0], (int)v[1], 0, (unsigned)v[2]);
+    }
+    check_input(p, r, rc, "pointing device");
 }
 
 /* ---- Saved state --------------------------------------------------------------------------------- */
@@ -546,8 +661,8 @@ static const struct ctl_command {
     { "acpipowerbutton", ARG_NONE, cmd_acpipowerbutton },
     { "savestate", ARG_NONE, cmd_savestate },
     { "screenshot", ARG_ANY, cmd_screenshot },
-    { "keyboard-scancodes", ARG_ANY, cmd_keyboard },
-    { "keyboard-string", ARG_ANY, cmd_keyboard },
+    { "keyboard-scancodes", ARG_ANY, cmd_keyboard_scancodes },
+    { "keyboard-string", ARG_ANY, cmd_keyboard_string },
     { "pointer", ARG_ANY, cmd_pointer },
     { "medium", ARG_NEEDED, cmd_medium },
     { "snapshot", ARG_NEEDED, cmd_snapshot },
@@ -571,6 +686,12 @@ static void ctl_handle(void *opaque, const struct vmctl_request *req, struct vmc
     reply_err(r, VERR_NOT_SUPPORTED, "unknown command '%s' (version, state, pause, resume, reset, poweroff, "
               "acpipowerbutton, savestate, screenshot, keyboard-scancodes, keyboard-string, pointer, medium, "
               "snapshot)", req->command);
+}
+
+void vmproc_ctl_run(struct vmproc *p, const char *command, struct vmctl_reply *reply)
+{
+    struct vmctl_request req = { .version = 1, .command = command, .argument = NULL };
+    ctl_handle(p, &req, reply);
 }
 
 int vmproc_ctl_start(struct vmproc *p)

@@ -14,6 +14,7 @@
 #include "vireo/display.h"
 #include "vireo/vm.h"
 #include "vm-process.h"
+#include "../remote/rdp.h"
 
 #define LOG_COMPONENT "main"
 
@@ -52,6 +53,8 @@ static void usage(FILE *out)
             "  --log-level LEVEL      error | warn | info | debug (default info)\n"
             "  --verbose              also show informational log lines on stderr\n"
             "  --timeout SECONDS      power off after this much host time (exit code 124)\n"
+            "  --headless             no console window (without a display server it runs headless anyway)\n"
+            RDP_OPTIONS_HELP
             VMPROC_VNC_HELP
             "  --help                 this text\n\n"
             "Exit status: the test exit device's code when a guest used it, 0 after a power off,\n"
@@ -226,7 +229,8 @@ int main(int argc, char **argv)
         OPT_MEMORY = 256, OPT_CPUS, OPT_BIOS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_SERIAL1, OPT_SERIAL2,
         OPT_SERIAL3, OPT_SERIAL4, OPT_EXEC, OPT_TEST_EXIT, OPT_LOG, OPT_LOG_LEVEL, OPT_VERBOSE, OPT_TIMEOUT,
         OPT_HELP, OPT_DRIVE, OPT_HDA, OPT_CDROM, OPT_BOOT, OPT_SAVE_STATE_AFTER, OPT_LOAD_STATE,
-        OPT_SCREENSHOT_AFTER, OPT_VGA, OPT_VRAM,
+        OPT_SCREENSHOT_AFTER, OPT_VGA, OPT_VRAM, OPT_HEADLESS,
+        OPT_RDP, OPT_RDP_USER, OPT_RDP_PASSWORD_FILE, OPT_RDP_CERT_DIR,
         OPT_VNC, OPT_VNC_PASSWORD_FILE, OPT_VNC_NO_AUTH, OPT_VNC_KEYMAP, /* in enum vmproc_vnc_opt's order */
     };
     static const struct option opts[] = {
@@ -241,6 +245,7 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, OPT_HELP },             { "drive", required_argument, NULL, OPT_DRIVE },
         { "hda", required_argument, NULL, OPT_HDA },         { "cdrom", required_argument, NULL, OPT_CDROM },
         { "boot", required_argument, NULL, OPT_BOOT },
+        { "headless", no_argument, NULL, OPT_HEADLESS },
         { "vga", required_argument, NULL, OPT_VGA },         { "vram", required_argument, NULL, OPT_VRAM },
         { "vnc", required_argument, NULL, OPT_VNC },         { "vnc-password-file", required_argument, NULL, OPT_VNC_PASSWORD_FILE },
         { "vnc-no-auth", no_argument, NULL, OPT_VNC_NO_AUTH }, { "vnc-keymap", required_argument, NULL, OPT_VNC_KEYMAP },
@@ -249,6 +254,9 @@ int main(int argc, char **argv)
         { "load-state", required_argument, NULL, OPT_LOAD_STATE },
         /* Screen tests without a registered machine: --screenshot-after SECONDS FILE, repeatable. */
         { "screenshot-after", required_argument, NULL, OPT_SCREENSHOT_AFTER },
+        { "rdp", required_argument, NULL, OPT_RDP },         { "rdp-user", required_argument, NULL, OPT_RDP_USER },
+        { "rdp-password-file", required_argument, NULL, OPT_RDP_PASSWORD_FILE },
+        { "rdp-cert-dir", required_argument, NULL, OPT_RDP_CERT_DIR },
         { NULL, 0, NULL, 0 },
     };
     struct vm_params vp = { .name = "vireo", .ram_bytes = 128u << 20, .vcpu_count = 1, .exec = VM_EXEC_AUTO };
@@ -257,8 +265,12 @@ int main(int argc, char **argv)
     uint64_t timeout_s = 0, v;
     uint64_t save_after_s = 0;
     const char *save_path = NULL, *load_path = NULL;
-    struct shot shots[MAX_SHOTS];
+    bool headless = false;
+    struct shot shots[MAX_SHOTS] = { 0 };
     unsigned shot_count = 0;
+    struct rdp_options rdp_opts = { 0 };
+    struct rdp_server *rdp = NULL;
+    char rdp_msg[512];
     struct vmproc_vnc vnc = { 0 };
     int opt, rc;
     opterr = 0;
@@ -339,6 +351,7 @@ int main(int argc, char **argv)
             save_path = argv[optind++];
             break;
         case OPT_LOAD_STATE: load_path = optarg; break;
+        case OPT_HEADLESS: headless = true; break;
         case OPT_SCREENSHOT_AFTER:
             if (shot_count >= MAX_SHOTS)
                 return fail_usage("more than %u --screenshot-after options", MAX_SHOTS);
@@ -347,6 +360,10 @@ int main(int argc, char **argv)
             shots[shot_count].after_s = v;
             shots[shot_count++].path = argv[optind++];
             break;
+        case OPT_RDP: rdp_opts.listen = optarg; break;
+        case OPT_RDP_USER: rdp_opts.user = optarg; break;
+        case OPT_RDP_PASSWORD_FILE: rdp_opts.password_file = optarg; break;
+        case OPT_RDP_CERT_DIR: rdp_opts.cert_dir = optarg; break;
         case OPT_VNC: case OPT_VNC_PASSWORD_FILE: case OPT_VNC_NO_AUTH: case OPT_VNC_KEYMAP:
             if ((rc = vmproc_vnc_option(&vnc, (enum vmproc_vnc_opt)(opt - OPT_VNC), optarg)))
                 return rc;
@@ -358,6 +375,8 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         return fail_usage("unexpected argument '%s'", argv[optind]);
+    if (rdp_options_check(&rdp_opts, rdp_msg, sizeof(rdp_msg)))
+        return fail_usage("%s", rdp_msg);
     if ((pp.initrd_path || pp.cmdline) && !pp.kernel_path)
         return fail_usage("%s needs --kernel", pp.initrd_path ? "--initrd" : "--append");
     if ((rc = vmproc_vnc_check(&vnc)))
@@ -390,8 +409,11 @@ int main(int argc, char **argv)
     if (!rc && vnc.enabled)
         rc = vnc_server_start(vm, &vnc.opts, &vnc.server);
     if (!rc)
+        rc = rdp_start_from_options(vm, vp.name, &rdp_opts, &rdp);
+    if (!rc)
         rc = vm_start(vm);
     if (rc) {
+        rdp_server_stop(rdp);
         if (rt_log_error_count() == errors_before)
             LOG_ERR("cannot start the virtual machine: %s", rt_err_str(rc));
         vnc_server_stop(vnc.server);
@@ -401,6 +423,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
+    struct console *console = vmproc_console_open(vm, "vireo-vm", headless, NULL, NULL);
     uint64_t deadline = timeout_s ? rt_time_mono_ns() + timeout_s * RT_NS_PER_SEC : 0;
     uint64_t save_at = save_path ? rt_time_mono_ns() + save_after_s * RT_NS_PER_SEC : 0;
     uint64_t started_ns = rt_time_mono_ns();
@@ -433,6 +456,8 @@ int main(int argc, char **argv)
         }
     }
     int code = vm_wait(vm);
+    console_close(console);
+    rdp_server_stop(rdp);
     enum vm_state final = vm_get_state(vm);
     if (final == VM_STATE_ABORTED || code == EXIT_TIMEOUT)
         log_vcpu_states(vm);

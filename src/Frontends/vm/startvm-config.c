@@ -262,9 +262,6 @@ static void log_missing_devices(const struct cfg_hardware *hw)
     if (hw->usb.enabled)
         LOG_WARN("USB (%s controller, %zu device filters) is configured but Vireo has no USB controller yet; the "
                  "guest sees none", cfg_usb_ctl_name(hw->usb.controller), hw->usb.filter_count);
-    if (hw->remote.rdp_enabled)
-        LOG_WARN("remote display over RDP (port %u) is configured but Vireo has no RDP server yet",
-                 hw->remote.rdp_port);
     for (size_t i = 0; i < hw->shared_folder_count; i++)
         LOG_WARN("shared folder '%s' (%s) is configured but Vireo has no shared-folder device yet; the guest "
                  "sees none", hw->shared_folders[i].name, hw->shared_folders[i].host_path);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "vm-process.h"
+#include "../remote/rdp.h"
 
 #define LOG_COMPONENT "startvm"
 
@@ -40,13 +41,17 @@ static void startvm_usage(FILE *out)
             "Usage: vireo-vm --startvm NAME|UUID [options]\n"
             "Runs a registered machine as configured in its settings, with its log in <machine folder>/Logs/VM.log\n"
             "and a control socket for vireo-manage.\n\n"
-            "  --headless             run without a console window\n"
+            "  --headless             run without a console window (without a display server it runs headless\n"
+            "                         anyway)\n"
             "  --exec auto|kvm|soft|interp  execution backend (default auto)\n"
             "  --log-level LEVEL      error | warn | info | debug (default info)\n"
             "  --verbose              also show informational log lines on stderr\n"
             "  --timeout SECONDS      power off after this much host time (exit code 124)\n"
             VMPROC_VNC_HELP
             "                         (without --vnc: the machine's remote display settings)\n"
+            RDP_OPTIONS_HELP
+            "                         (without --rdp: the machine's remote display settings; the certificate\n"
+            "                         in the machine folder)\n"
             "  --help                 this text\n\n"
             "Exit status: 0 after a power off or a saved state, 1 when the machine cannot be started (unknown,\n"
             "already running, bad settings), 2 when the VM aborted or its saved state cannot be restored,\n"
@@ -284,17 +289,22 @@ static void log_previous_state(const struct vmproc *p)
 int startvm_main(int argc, char **argv)
 {
     enum { OPT_STARTVM = 256, OPT_HEADLESS, OPT_EXEC, OPT_LOG_LEVEL, OPT_VERBOSE, OPT_TIMEOUT, OPT_HELP,
+           OPT_RDP, OPT_RDP_USER, OPT_RDP_PASSWORD_FILE, OPT_RDP_CERT_DIR,
            OPT_VNC, OPT_VNC_PASSWORD_FILE, OPT_VNC_NO_AUTH, OPT_VNC_KEYMAP /* in enum vmproc_vnc_opt's order */ };
     static const struct option opts[] = {
         { "startvm", required_argument, NULL, OPT_STARTVM }, { "headless", no_argument, NULL, OPT_HEADLESS },
         { "exec", required_argument, NULL, OPT_EXEC },       { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
         { "verbose", no_argument, NULL, OPT_VERBOSE },       { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "help", no_argument, NULL, OPT_HELP },
+        { "rdp", required_argument, NULL, OPT_RDP },         { "rdp-user", required_argument, NULL, OPT_RDP_USER },
+        { "rdp-password-file", required_argument, NULL, OPT_RDP_PASSWORD_FILE },
+        { "rdp-cert-dir", required_argument, NULL, OPT_RDP_CERT_DIR },
         { "vnc", required_argument, NULL, OPT_VNC },         { "vnc-password-file", required_argument, NULL, OPT_VNC_PASSWORD_FILE },
         { "vnc-no-auth", no_argument, NULL, OPT_VNC_NO_AUTH }, { "vnc-keymap", required_argument, NULL, OPT_VNC_KEYMAP },
         { NULL, 0, NULL, 0 },
     };
     const char *name = NULL;
+    struct rdp_options rdp_opts = { 0 };
     bool headless = false;
     uint64_t timeout_s = 0;
     enum vm_exec exec = VM_EXEC_AUTO;
@@ -322,6 +332,10 @@ int startvm_main(int argc, char **argv)
             if (rt_str_to_u64(optarg, &timeout_s) || timeout_s == 0 || timeout_s > 86400 * 365)
                 return startvm_fail("--timeout '%s' must be a number of seconds (see --help)", optarg);
             break;
+        case OPT_RDP: rdp_opts.listen = optarg; break;
+        case OPT_RDP_USER: rdp_opts.user = optarg; break;
+        case OPT_RDP_PASSWORD_FILE: rdp_opts.password_file = optarg; break;
+        case OPT_RDP_CERT_DIR: rdp_opts.cert_dir = optarg; break;
         case OPT_HELP: startvm_usage(stdout); return 0;
         case OPT_VNC: case OPT_VNC_PASSWORD_FILE: case OPT_VNC_NO_AUTH: case OPT_VNC_KEYMAP: {
             int rc = vmproc_vnc_option(&vnc, (enum vmproc_vnc_opt)(opt - OPT_VNC), optarg);
@@ -345,6 +359,10 @@ int startvm_main(int argc, char **argv)
         return VMPROC_EXIT_USAGE;
     }
 
+    char rdp_msg[512];
+    if (rdp_options_check(&rdp_opts, rdp_msg, sizeof(rdp_msg)))
+        return startvm_fail("%s (see --help)", rdp_msg);
+    struct rdp_server *rdp = NULL;
     struct vmproc p = { .vp.exec = exec, .vnc = vnc };
     struct signal_watch sw = { .p = &p, .fd = -1 };
     struct rt_watch *sig_watch = NULL;
@@ -393,9 +411,6 @@ int startvm_main(int argc, char **argv)
     if (open_log(&p))
         goto out_unlock;
     LOG_INFO("vireo-vm %d: machine '%s' {%s}, settings %s", (int)getpid(), p.m->name, p.uuid_str, p.settings_path);
-    LOG_INFO("%s", headless ? "headless: no console window"
-                            : "the console window is not available yet (there is no display device); running as "
-                              "with --headless");
     log_previous_state(&p);
 
     /* SIGINT/SIGTERM/SIGHUP reach the main loop's signalfd only (every thread inherits the mask). */
@@ -419,6 +434,20 @@ int startvm_main(int argc, char **argv)
         LOG_ERR("cannot set up the main loop: %s", strerror(errno));
         goto out_vm;
     }
+    /* --rdp asks for it: no VM without it.  The settings' RDP failing leaves a VM that runs anyway. */
+    char *machine_dir = rt_path_dirname(p.settings_path);
+    if (!machine_dir)
+        goto out_vm;
+    if (rdp_opts.listen) {
+        if (!rdp_opts.cert_dir)
+            rdp_opts.cert_dir = machine_dir;
+        rc = rdp_start_from_options(p.vm, p.m->name, &rdp_opts, &rdp);
+    } else if (rdp_start_from_settings(p.vm, p.m, machine_dir, &rdp)) {
+        LOG_ERR("the machine runs without its RDP server (see the error above)");
+    }
+    free(machine_dir);
+    if (rdp_opts.listen && rc)
+        goto out_vm;
     if ((rc = vm_start(p.vm))) {
         LOG_ERR("cannot start the virtual machine: %s", rt_err_str(rc));
         goto out_vm;
@@ -435,6 +464,7 @@ int startvm_main(int argc, char **argv)
         p.ending = VMPROC_END_POWEROFF;
         vm_request_poweroff(p.vm, 0);
     }
+    p.console = vmproc_console_open(p.vm, p.m->name, headless, vmproc_console_action, &p);
 
     run_loop(&p, timeout_s);
     int exit_code = 0;
@@ -443,7 +473,11 @@ int startvm_main(int argc, char **argv)
         exit_code = vm_wait(p.vm);
         final = vm_get_state(p.vm);
     }
+    console_close(p.console);
+    p.console = NULL;
     vmproc_ctl_stop(&p);
+    rdp_server_stop(rdp);
+    rdp = NULL;
     vmproc_vnc_stop(&p);
     vm_destroy(p.vm);
     p.vm = NULL;
@@ -457,6 +491,7 @@ int startvm_main(int argc, char **argv)
     }
 
 out_vm:
+    rdp_server_stop(rdp);
     vmproc_vnc_stop(&p);
     vm_destroy(p.vm);
     if (sig_watch)

@@ -10,6 +10,7 @@
 #include "vireo/settings.h"
 #include "vireo/vm.h"
 #include "vireo/vmctl.h"
+#include "../gtk/console.h"
 #include "../remote/remote.h"
 
 /* Exit codes shared with the command-line mode. */
@@ -69,6 +70,7 @@ struct vmproc {
     char *socket_path;
     enum vmproc_ending ending;
     bool stop_loop;               /* the main loop ends after the current callback */
+    struct console *console;      /* the console window, or NULL (headless) */
     struct vmproc_vnc vnc;
 };
 
@@ -106,5 +108,18 @@ void vmproc_vnc_stop(struct vmproc *p);
 /* Starts serving the control socket on p->ctl_loop. */
 int vmproc_ctl_start(struct vmproc *p);
 void vmproc_ctl_stop(struct vmproc *p);
+/* Runs one control command (no argument) as if a client sent it; the console window's actions use it. */
+void vmproc_ctl_run(struct vmproc *p, const char *command, struct vmctl_reply *reply);
+
+/* ---- vm-console.c: the console window (both modes) ---- */
+
+/*
+ * Opens the console window unless headless; NULL when none opens (headless, no graphics device, no display
+ * server: each logged).  action NULL: the window acts on the VM directly (command-line mode).
+ */
+struct console *vmproc_console_open(struct vm *vm, const char *name, bool headless, console_action_fn *action,
+                                    void *opaque);
+/* --startvm's action function (opaque: the struct vmproc): queues the command to the main loop. */
+void vmproc_console_action(void *opaque, enum console_action action);
 
 #endif

@@ -8,14 +8,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "vireo/block.h"
 #include "vireo/err.h"
 #include "vireo/machine.h"
@@ -29,25 +28,13 @@ struct fx {
     char vms[128];
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/tstMachine.XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (harness_home_create("tstMachine", f->dir, sizeof(f->dir)) < 0)
         return -1;
-    char home[128], run[128];
-    snprintf(home, sizeof(home), "%s/home", f->dir);
-    snprintf(run, sizeof(run), "%s/run", f->dir);
     snprintf(f->vms, sizeof(f->vms), "%s/vms", f->dir);
-    mkdir(run, 0700);
     mkdir(f->vms, 0700);
-    setenv("VIREO_USER_HOME", home, 1);
-    setenv("XDG_RUNTIME_DIR", run, 1);
     *state = f;
     return 0;
 }
@@ -55,18 +42,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    harness_dir_remove(f->dir);
     free(f);
     return 0;
-}
-
-static char *fpath(const struct fx *f, const char *rel)
-{
-    static char bufs[8][512];
-    static unsigned next;
-    char *b = bufs[next++ % 8];
-    snprintf(b, 512, "%s/%s", f->dir, rel);
-    return b;
 }
 
 /* The file's bytes (NULL when it does not exist). */
@@ -77,24 +55,6 @@ static char *slurp(const char *path, size_t *len)
     if (rt_file_read_all(path, 16 * MIB, &data, len) < 0)
         return NULL;
     return data;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, data, len), (ssize_t)len);
-    close(fd);
-}
-
-static struct cfg_machine *load(const char *name)
-{
-    struct cfg_machine *m = NULL;
-    struct cfg_error err;
-    int rc = mach_find(name, NULL, &m, &err);
-    if (rc < 0)
-        fail_msg("mach_find(%s): %s", name, err.msg);
-    return m;
 }
 
 /* Counts the entries under a folder (recursively); -1 when it does not exist. */
@@ -115,30 +75,9 @@ static int folder_entries(const char *path)
 
 /* ---- Edits used by the tests ------------------------------------------------------------------ */
 
-struct attach_args {
-    const char *controller;
-    enum cfg_bus bus;
-    unsigned port;
-    enum cfg_medium_type type;
-    struct rt_uuid medium;
-};
-
-static int edit_attach(void *opaque, struct cfg_machine *m, const char *path, struct cfg_error *err)
-{
-    struct attach_args *a = opaque;
-    if (!cfg_controller_find(&m->hw, a->controller)) {
-        int rc = cfg_controller_add(&m->hw, a->controller, a->bus, a->bus == CFG_BUS_IDE ? 2 : 4);
-        if (rc < 0)
-            return rc;
-    }
-    struct cfg_attachment att = {.controller = (char *)a->controller, .port = a->port, .type = a->type,
-                                 .medium = a->medium};
-    return cfg_attachment_set(&m->hw, &att);
-}
-
 static int edit_detach(void *opaque, struct cfg_machine *m, const char *path, struct cfg_error *err)
 {
-    struct attach_args *a = opaque;
+    struct harness_attach *a = opaque;
     return cfg_attachment_remove(&m->hw, a->controller, a->port, 0);
 }
 
@@ -188,9 +127,9 @@ static struct rt_uuid make_disk(const char *path, enum blk_format fmt, uint64_t 
 
 static void attach(const char *vm, const char *ctl, unsigned port, enum cfg_medium_type type, struct rt_uuid medium)
 {
-    struct attach_args a = {.controller = ctl, .bus = CFG_BUS_SATA, .port = port, .type = type, .medium = medium};
+    struct harness_attach a = {.controller = ctl, .bus = CFG_BUS_SATA, .port = port, .type = type, .medium = medium};
     struct cfg_error err;
-    int rc = mach_edit(vm, false, edit_attach, &a, &err);
+    int rc = mach_edit(vm, false, harness_edit_attach, &a, &err);
     if (rc < 0)
         fail_msg("attach to %s: %s", vm, err.msg);
 }
@@ -263,7 +202,7 @@ static void test_create_find_list(void **state)
     assert_int_equal(mach_find("second", NULL, NULL, &err), 0);
 
     /* An unreadable machine file is reported and skipped by list. */
-    write_file(p2, "<broken", 7);
+    harness_file_write(p2, "<broken", 7);
     assert_int_equal(mach_list(&list, &paths, &n, &err), 0);
     assert_int_equal(n, 1);
     assert_non_null(strstr(err.msg, "second"));
@@ -272,7 +211,7 @@ static void test_create_find_list(void **state)
     /* An OS type preset (ids are case-insensitive) gives the hardware. */
     char *pd = NULL;
     assert_int_equal(mach_create("deb", "debian_64", f->vms, true, &pd, NULL, &err), 0);
-    m = load("deb");
+    m = harness_machine_load("deb");
     assert_string_equal(m->ostype, "Debian_64");
     assert_int_equal(m->hw.memory_mib, 2048);
     assert_int_equal(m->hw.cpus, 2);
@@ -316,7 +255,8 @@ static void test_bad_input_changes_nothing(void **state)
     assert_int_equal(mach_create("vm", NULL, f->vms, true, NULL, NULL, &err), VERR_ALREADY_EXISTS);
     assert_non_null(strstr(err.msg, "'vm'"));
     /* The same name in another folder is still the same name. */
-    assert_int_equal(mach_create("vm", NULL, fpath(f, "elsewhere"), true, NULL, NULL, &err), VERR_ALREADY_EXISTS);
+    assert_int_equal(mach_create("vm", NULL, harness_path(f->dir, "elsewhere"), true, NULL, NULL, &err),
+                     VERR_ALREADY_EXISTS);
     /* An unregistered machine's file in the way. */
     assert_int_equal(mach_unregister("vm", false, &err), 0);
     free(gbefore);
@@ -347,7 +287,7 @@ static void test_bad_input_changes_nothing(void **state)
     assert_int_equal(mlen2, mlen);
     assert_memory_equal(mafter, mbefore, mlen);
     assert_int_equal(folder_entries(f->vms), entries);
-    assert_false(rt_path_exists(fpath(f, "elsewhere/vm")));
+    assert_false(rt_path_exists(harness_path(f->dir, "elsewhere/vm")));
     free(gbefore);
     free(gafter);
     free(mbefore);
@@ -367,7 +307,7 @@ static void test_unregister_delete_leaves_nothing(void **state)
     snprintf(disk, sizeof(disk), "%s/doomed.vdi", folder);
     struct rt_uuid d1 = make_disk(disk, BLK_FMT_VDI, 8 * MIB);
     /* A disk outside the folder that another machine uses too: it stays, registered. */
-    const char *shared = fpath(f, "shared.qcow2");
+    const char *shared = harness_path(f->dir, "shared.qcow2");
     struct rt_uuid d2 = make_disk(shared, BLK_FMT_QCOW2, 4 * MIB);
     attach("doomed", "SATA", 0, CFG_MEDIUM_HDD, d1);
     attach("doomed", "SATA", 1, CFG_MEDIUM_HDD, d2);
@@ -375,9 +315,9 @@ static void test_unregister_delete_leaves_nothing(void **state)
     create_vm(f, "other", &other, NULL);
     attach("other", "SATA", 0, CFG_MEDIUM_HDD, d2);
     /* A DVD image outside the folder: DVDs are never deleted. */
-    const char *iso = fpath(f, "install.iso");
+    const char *iso = harness_path(f->dir, "install.iso");
     char *zeros = calloc(1, 64 * 1024);
-    write_file(iso, zeros, 64 * 1024);
+    harness_file_write(iso, zeros, 64 * 1024);
     free(zeros);
     struct rt_uuid dvd;
     struct cfg_error err;
@@ -389,10 +329,10 @@ static void test_unregister_delete_leaves_nothing(void **state)
     snprintf(p, sizeof(p), "%s/Logs", folder);
     assert_int_equal(mkdir(p, 0700), 0);
     snprintf(p, sizeof(p), "%s/Logs/VM.log", folder);
-    write_file(p, "log", 3);
+    harness_file_write(p, "log", 3);
     snprintf(p, sizeof(p), "%s/Snapshots/current.sav", folder);
-    write_file(p, "state", 5);
-    struct cfg_machine *m = load("doomed");
+    harness_file_write(p, "state", 5);
+    struct cfg_machine *m = harness_machine_load("doomed");
     m->state = CFG_STATE_SAVED;
     m->state_file = strdup("Snapshots/current.sav");
     assert_int_equal(cfg_machine_save(m, path, &err), 0);
@@ -422,7 +362,7 @@ static void test_unregister_delete_leaves_nothing(void **state)
     assert_int_equal(nhdd, 1);
     mach_medium_list_free(hdds, nhdd);
     /* The other machine is untouched. */
-    m = load("other");
+    m = harness_machine_load("other");
     assert_int_equal(m->hw.attachment_count, 1);
     cfg_machine_free(m);
 
@@ -431,7 +371,7 @@ static void test_unregister_delete_leaves_nothing(void **state)
     create_vm(f, "keeper", &keep, NULL);
     char *kfolder = mach_folder(keep);
     snprintf(p, sizeof(p), "%s/notes.txt", kfolder);
-    write_file(p, "mine", 4);
+    harness_file_write(p, "mine", 4);
     assert_int_equal(mach_unregister("keeper", true, &err), 0);
     assert_int_equal(folder_entries(kfolder), 1);
     assert_true(rt_path_exists(p));
@@ -447,10 +387,10 @@ static void test_media(void **state)
     struct fx *f = *state;
     struct cfg_error err;
     char vdi[256], loose[256], q[256], child[256];
-    snprintf(vdi, sizeof(vdi), "%s", fpath(f, "disk.vdi"));
-    snprintf(loose, sizeof(loose), "%s", fpath(f, "loose.raw"));
-    snprintf(q, sizeof(q), "%s", fpath(f, "other.qcow2"));
-    snprintf(child, sizeof(child), "%s", fpath(f, "child.qcow2"));
+    snprintf(vdi, sizeof(vdi), "%s", harness_path(f->dir, "disk.vdi"));
+    snprintf(loose, sizeof(loose), "%s", harness_path(f->dir, "loose.raw"));
+    snprintf(q, sizeof(q), "%s", harness_path(f->dir, "other.qcow2"));
+    snprintf(child, sizeof(child), "%s", harness_path(f->dir, "child.qcow2"));
     struct rt_uuid u = make_disk(vdi, BLK_FMT_VDI, 1000000);
     struct blk_image *img;
     assert_int_equal(blk_open(vdi, BLK_FMT_AUTO, BLK_OPEN_READONLY, &img), 0);
@@ -475,13 +415,15 @@ static void test_media(void **state)
 
     /* Refused: an existing file, a registered one, a zero size, a read-only format. */
     assert_int_equal(mach_medium_create(vdi, BLK_FMT_VDI, MIB, false, NULL, &err), VERR_ALREADY_EXISTS);
-    write_file(loose, "x", 1);
+    harness_file_write(loose, "x", 1);
     assert_int_equal(mach_medium_create(loose, BLK_FMT_RAW, MIB, false, NULL, &err), VERR_ALREADY_EXISTS);
-    assert_int_equal(mach_medium_create(fpath(f, "zero.vdi"), BLK_FMT_VDI, 0, false, NULL, &err),
+    assert_int_equal(mach_medium_create(harness_path(f->dir, "zero.vdi"), BLK_FMT_VDI, 0, false, NULL, &err),
                      VERR_INVALID_PARAMETER);
-    assert_int_equal(mach_medium_create(fpath(f, "x.vmdk"), BLK_FMT_VMDK, MIB, false, NULL, &err), VERR_NOT_SUPPORTED);
-    assert_false(rt_path_exists(fpath(f, "zero.vdi")));
-    assert_int_equal(mach_medium_create(fpath(f, "nofolder/x.vdi"), BLK_FMT_VDI, MIB, false, NULL, &err) < 0, 1);
+    assert_int_equal(mach_medium_create(harness_path(f->dir, "x.vmdk"), BLK_FMT_VMDK, MIB, false, NULL, &err),
+                     VERR_NOT_SUPPORTED);
+    assert_false(rt_path_exists(harness_path(f->dir, "zero.vdi")));
+    assert_int_equal(
+        mach_medium_create(harness_path(f->dir, "nofolder/x.vdi"), BLK_FMT_VDI, MIB, false, NULL, &err) < 0, 1);
 
     /* Opening: a DVD must be ISO or raw, opening twice gives the same UUID. */
     struct blk_create_params cp = {.format = BLK_FMT_QCOW2, .size_bytes = MIB};
@@ -493,7 +435,8 @@ static void test_media(void **state)
     assert_int_equal(mach_medium_open(loose, CFG_MEDIUM_DVD, &dvd2, &err), 0);
     assert_memory_equal(dvd.bytes, dvd2.bytes, 16);
     assert_int_equal(mach_medium_open(loose, CFG_MEDIUM_HDD, &dvd2, &err), VERR_INVALID_PARAMETER);
-    assert_int_equal(mach_medium_open(fpath(f, "missing.iso"), CFG_MEDIUM_DVD, &dvd2, &err), VERR_FILE_NOT_FOUND);
+    assert_int_equal(mach_medium_open(harness_path(f->dir, "missing.iso"), CFG_MEDIUM_DVD, &dvd2, &err),
+                     VERR_FILE_NOT_FOUND);
     assert_int_equal(mach_medium_open(q, CFG_MEDIUM_HDD, &hq, &err), 0);
     /* A differencing image opened over a registered parent records it. */
     struct blk_create_params cc = {.format = BLK_FMT_QCOW2, .backing_path = q};
@@ -523,11 +466,11 @@ static void test_media(void **state)
     assert_true(rt_path_exists(vdi));
     /* Used only by a snapshot: still busy. */
     assert_int_equal(mach_snapshot_take(path, "snap", NULL, NULL, false, NULL, &err), 0);
-    struct cfg_machine *m = load("user");
+    struct cfg_machine *m = harness_machine_load("user");
     struct rt_uuid cur = m->hw.attachments[0].medium;
     cfg_machine_free(m);
     assert_memory_not_equal(cur.bytes, u.bytes, 16);
-    struct attach_args det = {.controller = "SATA", .port = 0};
+    struct harness_attach det = {.controller = "SATA", .port = 0};
     assert_int_equal(mach_edit("user", false, edit_detach, &det, &err), 0);
     assert_int_equal(mach_medium_close(vdi, true, &err), VERR_BUSY);
     /* An unused medium closes, and with delete_file its file goes. */
@@ -544,37 +487,6 @@ static void test_media(void **state)
     free(path);
 }
 
-/* A child process that holds the machine's run lock until it is killed. */
-static pid_t hold_run_lock(const char *path)
-{
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        struct mach_run_lock *rl;
-        struct cfg_error err;
-        char c = mach_run_lock_acquire(path, &rl, &err) == 0 ? 'y' : 'n';
-        if (write(fds[1], &c, 1) != 1)
-            _exit(1);
-        for (;;)
-            pause();
-    }
-    char c = 0;
-    assert_int_equal(read(fds[0], &c, 1), 1);
-    assert_int_equal(c, 'y');
-    close(fds[0]);
-    close(fds[1]);
-    return pid;
-}
-
-static void release_run_lock(pid_t pid)
-{
-    kill(pid, SIGKILL);
-    int st;
-    waitpid(pid, &st, 0);
-}
-
 static void test_running(void **state)
 {
     struct fx *f = *state;
@@ -582,7 +494,7 @@ static void test_running(void **state)
     create_vm(f, "busy", &path, NULL);
     struct cfg_error err;
     assert_false(mach_is_running(path));
-    pid_t pid = hold_run_lock(path);
+    pid_t pid = harness_run_lock_hold(path);
     assert_true(mach_is_running(path));
     struct mach_run_lock *rl = NULL;
     assert_int_equal(mach_run_lock_acquire(path, &rl, &err), VERR_BUSY);
@@ -606,14 +518,14 @@ static void test_running(void **state)
     /* vireo-vm's own changes (state, extra data) go through. */
     enum cfg_machine_state st = CFG_STATE_RUNNING;
     assert_int_equal(mach_edit("busy", true, edit_state, &st, &err), 0);
-    struct cfg_machine *m = load("busy");
+    struct cfg_machine *m = harness_machine_load("busy");
     assert_int_equal(m->state, CFG_STATE_RUNNING);
     cfg_machine_free(m);
 
     /* The process dies: the machine is aborted (reported at once, recorded by the next change). */
-    release_run_lock(pid);
+    harness_run_lock_release(pid);
     assert_false(mach_is_running(path));
-    m = load("busy");
+    m = harness_machine_load("busy");
     assert_int_equal(m->state, CFG_STATE_ABORTED);
     cfg_machine_free(m);
     struct cfg_machine **list;
@@ -645,7 +557,7 @@ static void test_validate(void **state)
     struct cfg_global *g = NULL;
     char *gpath = cfg_global_path();
     assert_int_equal(cfg_global_load(gpath, &g, &err), 0);
-    struct cfg_machine *m = load("v");
+    struct cfg_machine *m = harness_machine_load("v");
     assert_int_equal(mach_validate(m, g, &err), 0);
     assert_int_equal(cfg_controller_add(&m->hw, "SATA", CFG_BUS_SATA, 2), 0);
     struct rt_uuid bogus;
@@ -690,15 +602,15 @@ static void test_discard_state(void **state)
     struct cfg_error err;
     assert_int_equal(mach_discard_state("sv", &err), VERR_INVALID_STATE);
     char *sf = mach_path(path, "saved.sav");
-    write_file(sf, "state", 5);
-    struct cfg_machine *m = load("sv");
+    harness_file_write(sf, "state", 5);
+    struct cfg_machine *m = harness_machine_load("sv");
     m->state = CFG_STATE_SAVED;
     m->state_file = strdup("saved.sav");
     assert_int_equal(cfg_machine_save(m, path, &err), 0);
     cfg_machine_free(m);
     assert_int_equal(mach_discard_state("sv", &err), 0);
     assert_false(rt_path_exists(sf));
-    m = load("sv");
+    m = harness_machine_load("sv");
     assert_int_equal(m->state, CFG_STATE_POWERED_OFF);
     assert_null(m->state_file);
     cfg_machine_free(m);

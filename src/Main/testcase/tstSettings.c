@@ -6,8 +6,6 @@
 #include <cmocka.h>
 
 #include <dirent.h>
-#include <ftw.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,19 +13,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "vireo/settings.h"
-
-static int tst_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    chmod(path, 0700);
-    return remove(path);
-}
 
 static int tst_setup(void **state)
 {
-    char tmpl[] = "/tmp/tstSettings.XXXXXX";
-    char *dir = mkdtemp(tmpl);
-    if (!dir)
+    char dir[64];
+    if (harness_dir_create("tstSettings", dir, sizeof(dir)) < 0)
         return -1;
     *state = strdup(dir);
     setenv("VIREO_USER_HOME", dir, 1);
@@ -36,22 +28,9 @@ static int tst_setup(void **state)
 
 static int tst_teardown(void **state)
 {
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "chmod -R u+rwx '%s'", (const char *)*state);
-    if (system(cmd) != 0)
-        fprintf(stderr, "chmod failed\n");
-    nftw(*state, tst_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    harness_dir_remove(*state);
     free(*state);
     return 0;
-}
-
-static const char *tst_path(void **state, const char *name)
-{
-    static char bufs[8][512];
-    static unsigned next;
-    char *buf = bufs[next++ % 8];
-    snprintf(buf, sizeof(bufs[0]), "%s/%s", (const char *)*state, name);
-    return buf;
 }
 
 static char *tst_read(const char *path, size_t *len)
@@ -68,20 +47,6 @@ static char *tst_read(const char *path, size_t *len)
     if (len)
         *len = n;
     return buf;
-}
-
-static void tst_write(const char *path, const char *data)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, strlen(data), f), strlen(data));
-    assert_int_equal(fclose(f), 0);
-}
-
-static const char *tst_src_root(void)
-{
-    const char *src = getenv("VIREO_SRC");
-    return src && *src ? src : VIREO_SOURCE_ROOT;
 }
 
 static struct rt_uuid tst_uuid(uint8_t seed)
@@ -225,7 +190,7 @@ static void test_machine_roundtrip(void **state)
     assert_int_equal(len1, len3);
     assert_memory_equal(xml1, xml3, len1);
 
-    const char *path = tst_path(state, "full.vireo");
+    const char *path = harness_path(*state, "full.vireo");
     assert_int_equal(cfg_machine_save(m, path, &err), 0);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
@@ -324,7 +289,7 @@ static void test_machine_defaults_and_edits(void **state)
     assert_int_equal(cfg_extra_set(&m->extra, &m->extra_count, "", "x"), VERR_INVALID_PARAMETER);
 
     /* The fresh machine saves and loads as it is. */
-    const char *path = tst_path(state, "new.vireo");
+    const char *path = harness_path(*state, "new.vireo");
     struct cfg_error err;
     assert_int_equal(cfg_machine_save(m, path, &err), 0);
     struct cfg_machine *l;
@@ -374,16 +339,16 @@ static void test_global_roundtrip(void **state)
 
     /* Missing file: an empty registry; save creates the config folder 0700. */
     char *gpath = cfg_global_path();
-    assert_string_equal(gpath, tst_path(state, "Vireo.xml"));
+    assert_string_equal(gpath, harness_path(*state, "Vireo.xml"));
     free(gpath);
-    const char *path = tst_path(state, "cfg/sub/Vireo.xml");
+    const char *path = harness_path(*state, "cfg/sub/Vireo.xml");
     struct cfg_global *e;
     assert_int_equal(cfg_global_load(path, &e, &err), 0);
     assert_int_equal(e->machine_count + e->medium_count + e->extra_count, 0);
     cfg_global_free(e);
     assert_int_equal(cfg_global_save(g, path, &err), 0);
     struct stat st;
-    assert_int_equal(stat(tst_path(state, "cfg/sub"), &st), 0);
+    assert_int_equal(stat(harness_path(*state, "cfg/sub"), &st), 0);
     assert_int_equal(st.st_mode & 0777, 0700);
     struct cfg_global *l;
     assert_int_equal(cfg_global_load(path, &l, &err), 0);
@@ -408,7 +373,7 @@ static void test_global_roundtrip(void **state)
 static void test_v1_machine(void **state)
 {
     char path[512];
-    snprintf(path, sizeof(path), "%s/tests/data/settings/v1/machine.vireo", tst_src_root());
+    snprintf(path, sizeof(path), "%s/tests/data/settings/v1/machine.vireo", harness_src_root());
     struct cfg_machine *m;
     struct cfg_error err = { "" };
     int rc = cfg_machine_load(path, &m, &err);
@@ -458,7 +423,7 @@ static void test_v1_machine(void **state)
     assert_string_equal(cfg_extra_get(m->extra, m->extra_count, "note"), "<old> & \"quoted\"");
 
     /* Saving writes schema 2, which loads back the same. */
-    const char *out = tst_path(state, "upgraded.vireo");
+    const char *out = harness_path(*state, "upgraded.vireo");
     assert_int_equal(cfg_machine_save(m, out, &err), 0);
     assert_non_null(strstr(tst_read(out, NULL), "schemaVersion=\"2\""));
     assert_non_null(strstr(tst_read(out, NULL), "sizeMiB=\"1024\""));
@@ -473,7 +438,7 @@ static void test_v1_machine(void **state)
 static void test_v1_global(void **state)
 {
     char path[512];
-    snprintf(path, sizeof(path), "%s/tests/data/settings/v1/Vireo.xml", tst_src_root());
+    snprintf(path, sizeof(path), "%s/tests/data/settings/v1/Vireo.xml", harness_src_root());
     struct cfg_global *g;
     struct cfg_error err = { "" };
     int rc = cfg_global_load(path, &g, &err);
@@ -491,7 +456,7 @@ static void test_v1_global(void **state)
     assert_int_equal(g->media[2].type, CFG_MEDIUM_DVD);
     assert_string_equal(cfg_extra_get(g->extra, g->extra_count, "gui/LastMachine"),
                         "6f1c2a3e-0b7d-4c1e-9a55-1d2e3f405162");
-    const char *out = tst_path(state, "Vireo2.xml");
+    const char *out = harness_path(*state, "Vireo2.xml");
     assert_int_equal(cfg_global_save(g, out, &err), 0);
     const char *text = tst_read(out, NULL);
     assert_non_null(strstr(text, "<Preferences defaultMachineFolder="));
@@ -517,10 +482,10 @@ static int tst_count_entries(const char *dir)
 
 static void test_save_atomic(void **state)
 {
-    const char *dir = tst_path(state, "vm");
+    const char *dir = harness_path(*state, "vm");
     assert_int_equal(mkdir(dir, 0700), 0);
-    const char *path = tst_path(state, "vm/m.vireo");
-    const char *prev = tst_path(state, "vm/m.vireo-prev");
+    const char *path = harness_path(*state, "vm/m.vireo");
+    const char *prev = harness_path(*state, "vm/m.vireo-prev");
     struct cfg_machine *m;
     struct cfg_error err;
     assert_int_equal(cfg_machine_new("atomic", NULL, &m), 0);
@@ -543,9 +508,9 @@ static void test_save_atomic(void **state)
     m->hw.cpus = 2;
 
     /* -prev cannot be replaced (a non-empty folder is in the way): the file stays, the temp goes. */
-    assert_int_equal(rename(prev, tst_path(state, "saved-prev")), 0);
+    assert_int_equal(rename(prev, harness_path(*state, "saved-prev")), 0);
     assert_int_equal(mkdir(prev, 0700), 0);
-    tst_write(tst_path(state, "vm/m.vireo-prev/x"), "x");
+    harness_file_write(harness_path(*state, "vm/m.vireo-prev/x"), "x", 1);
     assert_true(cfg_machine_save(m, path, &err) < 0);
     assert_non_null(strstr(err.msg, path));
     assert_string_equal(tst_read(path, NULL), second);
@@ -567,7 +532,7 @@ static void test_save_atomic(void **state)
 
 static void test_lock_between_processes(void **state)
 {
-    const char *path = tst_path(state, "locked.vireo");
+    const char *path = harness_path(*state, "locked.vireo");
     int to_child[2], to_parent[2];
     assert_int_equal(pipe(to_child), 0);
     assert_int_equal(pipe(to_parent), 0);
@@ -602,7 +567,7 @@ static void test_lock_between_processes(void **state)
     cfg_lock_release(again);
     cfg_lock_release(NULL);
     struct stat st;
-    assert_int_equal(stat(tst_path(state, "locked.vireo.lock"), &st), 0);
+    assert_int_equal(stat(harness_path(*state, "locked.vireo.lock"), &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     for (int i = 0; i < 2; i++) {
         close(to_child[i]);
@@ -728,8 +693,9 @@ static void test_ostypes(void **state)
     /* $VIREO_SHARE_DIR wins; a broken presets file is an error that says where. */
     setenv("VIREO_SHARE_DIR", *state, 1);
     path = cfg_ostypes_path();
-    assert_string_equal(path, tst_path(state, "ostypes.xml"));
-    tst_write(path, "<VireoOSTypes schemaVersion=\"1\">\n<OSType id=\"X\"/>\n</VireoOSTypes>\n");
+    assert_string_equal(path, harness_path(*state, "ostypes.xml"));
+    static const char bad[] = "<VireoOSTypes schemaVersion=\"1\">\n<OSType id=\"X\"/>\n</VireoOSTypes>\n";
+    harness_file_write(path, bad, sizeof(bad) - 1);
     assert_int_equal(cfg_ostypes_load(path, &t, &err), VERR_BAD_FORMAT);
     assert_non_null(strstr(err.msg, "ostypes.xml:2:1: <OSType> lacks the required attribute description"));
     free(path);

@@ -10,17 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "vireo/settings.h"
 
 #define UUID_A "6f1c2a3e-0b7d-4c1e-9a55-1d2e3f405162"
 #define UUID_B "a1b2c3d4-0000-4000-8000-000000000001"
 #define UUID_C "a1b2c3d4-0000-4000-8000-000000000002"
-
-static const char *tst_src_root(void)
-{
-    const char *src = getenv("VIREO_SRC");
-    return src && *src ? src : VIREO_SOURCE_ROOT;
-}
 
 /* Parses xml as a machine file named t.vireo and expects a refusal at line:? mentioning needle. */
 static void tst_bad_machine_at(const char *xml, unsigned line, const char *needle, const char *where)
@@ -313,7 +308,7 @@ static void test_hostile(void **state)
 static char *tst_fixture_v2(size_t *len)
 {
     char path[512];
-    snprintf(path, sizeof(path), "%s/tests/data/settings/v1/machine.vireo", tst_src_root());
+    snprintf(path, sizeof(path), "%s/tests/data/settings/v1/machine.vireo", harness_src_root());
     struct cfg_machine *m;
     struct cfg_error err;
     assert_int_equal(cfg_machine_load(path, &m, &err), 0);
@@ -416,7 +411,7 @@ static void test_mutations(void **state)
 
     /* The registry the same way. */
     char path[512];
-    snprintf(path, sizeof(path), "%s/tests/data/settings/v1/Vireo.xml", tst_src_root());
+    snprintf(path, sizeof(path), "%s/tests/data/settings/v1/Vireo.xml", harness_src_root());
     struct cfg_global *g;
     struct cfg_error err;
     assert_int_equal(cfg_global_load(path, &g, &err), 0);

@@ -6,15 +6,13 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "vireo/block.h"
 #include "vireo/err.h"
 #include "vireo/machine.h"
@@ -31,29 +29,6 @@ struct fx {
     char *path; /* the machine "vm" */
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-struct attach_args {
-    enum cfg_medium_type type;
-    unsigned port;
-    struct rt_uuid medium;
-};
-
-static int edit_attach(void *opaque, struct cfg_machine *m, const char *path, struct cfg_error *err)
-{
-    struct attach_args *a = opaque;
-    if (!cfg_controller_find(&m->hw, "SATA")) {
-        int rc = cfg_controller_add(&m->hw, "SATA", CFG_BUS_SATA, 4);
-        if (rc < 0)
-            return rc;
-    }
-    struct cfg_attachment att = {.controller = "SATA", .port = a->port, .type = a->type, .medium = a->medium};
-    return cfg_attachment_set(&m->hw, &att);
-}
-
 static int edit_nic(void *opaque, struct cfg_machine *m, const char *path, struct cfg_error *err)
 {
     m->hw.nics[0].enabled = true;
@@ -66,25 +41,19 @@ static int edit_nic(void *opaque, struct cfg_machine *m, const char *path, struc
 static int setup_fmt(void **state, enum blk_format fmt)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/tstSnapshot.XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (harness_home_create("tstSnapshot", f->dir, sizeof(f->dir)) < 0)
         return -1;
-    char home[128], run[128], disk[256];
-    snprintf(home, sizeof(home), "%s/home", f->dir);
-    snprintf(run, sizeof(run), "%s/run", f->dir);
+    char disk[256];
     snprintf(f->vms, sizeof(f->vms), "%s/vms", f->dir);
-    mkdir(run, 0700);
-    setenv("VIREO_USER_HOME", home, 1);
-    setenv("XDG_RUNTIME_DIR", run, 1);
     struct cfg_error err;
     if (mach_create("vm", NULL, f->vms, true, &f->path, NULL, &err) < 0) {
         fprintf(stderr, "mach_create: %s\n", err.msg);
         return -1;
     }
     snprintf(disk, sizeof(disk), "%s/vm/vm.%s", f->vms, blk_format_name(fmt));
-    struct attach_args a = {.type = CFG_MEDIUM_HDD};
+    struct harness_attach a = {.controller = "SATA", .bus = CFG_BUS_SATA, .type = CFG_MEDIUM_HDD};
     if (mach_medium_create(disk, fmt, DISK, false, &a.medium, &err) < 0 ||
-        mach_edit("vm", false, edit_attach, &a, &err) < 0 || mach_edit("vm", false, edit_nic, NULL, &err) < 0) {
+        mach_edit("vm", false, harness_edit_attach, &a, &err) < 0 || mach_edit("vm", false, edit_nic, NULL, &err) < 0) {
         fprintf(stderr, "setup: %s\n", err.msg);
         return -1;
     }
@@ -110,22 +79,13 @@ static int setup_raw(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    harness_dir_remove(f->dir);
     free(f->path);
     free(f);
     return 0;
 }
 
 /* ---- Disk content ------------------------------------------------------------------------------ */
-
-static struct cfg_machine *load(const char *name)
-{
-    struct cfg_machine *m = NULL;
-    struct cfg_error err;
-    if (mach_find(name, NULL, &m, &err) < 0)
-        fail_msg("mach_find(%s): %s", name, err.msg);
-    return m;
-}
 
 static char *medium_path(const struct rt_uuid *u)
 {
@@ -143,7 +103,7 @@ static char *medium_path(const struct rt_uuid *u)
 /* The image the machine's current state (snap NULL) or a snapshot attaches on port 0. */
 static char *disk_of(const char *vm, const char *snap)
 {
-    struct cfg_machine *m = load(vm);
+    struct cfg_machine *m = harness_machine_load(vm);
     const struct cfg_hardware *hw = &m->hw;
     if (snap) {
         struct cfg_snapshot *s = cfg_snapshot_find_name(m, snap);
@@ -237,7 +197,7 @@ static void test_take_restore(void **state)
     put("vm", a, 0, MIB + 3000, 1);
     char *base = disk_of("vm", NULL);
     take(f, "before");
-    struct cfg_machine *m = load("vm");
+    struct cfg_machine *m = harness_machine_load("vm");
     assert_int_equal(m->snapshot_count, 1);
     assert_string_equal(m->snapshots[0].name, "before");
     assert_string_equal(m->snapshots[0].description, "test");
@@ -270,7 +230,7 @@ static void test_take_restore(void **state)
     expect_disk("vm", NULL, a);
     assert_false(rt_path_exists(cur)); /* the old differencing image is gone */
     assert_int_equal(hdd_count(), 2);
-    m = load("vm");
+    m = harness_machine_load("vm");
     assert_int_equal(m->state, CFG_STATE_POWERED_OFF);
     cfg_machine_free(m);
     /* Again: restoring twice works and gives the same content. */
@@ -319,7 +279,7 @@ static void test_delete_in_chain(void **state)
     assert_false(rt_path_exists(s3disk));
     char *s3now = disk_of("vm", "s3");
     assert_string_equal(s3now, s2disk);
-    struct cfg_machine *m = load("vm");
+    struct cfg_machine *m = harness_machine_load("vm");
     assert_int_equal(m->snapshot_count, 1);
     assert_string_equal(m->snapshots[0].name, "s1");
     assert_int_equal(m->snapshots[0].child_count, 1);
@@ -335,7 +295,7 @@ static void test_delete_in_chain(void **state)
     expect_disk("vm", NULL, now);
     expect_disk("vm", "s3", s3);
     assert_int_equal(hdd_count(), 2);
-    m = load("vm");
+    m = harness_machine_load("vm");
     assert_int_equal(m->snapshot_count, 1);
     assert_string_equal(m->snapshots[0].name, "s3");
     assert_memory_equal(m->current_snapshot.bytes, m->snapshots[0].uuid.bytes, 16);
@@ -345,7 +305,7 @@ static void test_delete_in_chain(void **state)
     assert_int_equal(mach_snapshot_delete(f->path, "s3", NULL, NULL, &err), 0);
     expect_disk("vm", NULL, now);
     assert_int_equal(hdd_count(), 1);
-    m = load("vm");
+    m = harness_machine_load("vm");
     assert_int_equal(m->snapshot_count, 0);
     assert_true(rt_uuid_is_null(&m->current_snapshot));
     cfg_machine_free(m);
@@ -378,7 +338,7 @@ static void test_branches_and_names(void **state)
     take(f, "same");
     assert_int_equal(mach_snapshot_restore(f->path, "same", &err), VERR_INVALID_PARAMETER);
     assert_string_equal(err.msg, "2 snapshots are named same; use the UUID");
-    struct cfg_machine *m = load("vm");
+    struct cfg_machine *m = harness_machine_load("vm");
     char first[RT_UUID_STR_LEN];
     rt_uuid_to_str(&m->snapshots[0].uuid, first);
     cfg_machine_free(m);
@@ -386,7 +346,7 @@ static void test_branches_and_names(void **state)
     expect_disk("vm", NULL, a);
     /* A second branch under the first snapshot: it now has two children and cannot be deleted. */
     take(f, "branch");
-    m = load("vm");
+    m = harness_machine_load("vm");
     assert_int_equal(m->snapshots[0].child_count, 2);
     cfg_machine_free(m);
     size_t n = hdd_count();
@@ -394,7 +354,7 @@ static void test_branches_and_names(void **state)
     assert_non_null(strstr(err.msg, "2 children"));
     assert_int_equal(hdd_count(), n);
     /* A leaf that is not the current state's parent: its images go with it. */
-    m = load("vm");
+    m = harness_machine_load("vm");
     char leaf[RT_UUID_STR_LEN];
     rt_uuid_to_str(&m->snapshots[0].children[0].uuid, leaf);
     cfg_machine_free(m);
@@ -426,7 +386,7 @@ static void test_online_and_saved(void **state)
                      VERR_INVALID_PARAMETER);
     put("vm", NULL, 0, 4096, 2);
     assert_int_equal(mach_snapshot_restore(f->path, "live", &err), 0);
-    struct cfg_machine *m = load("vm");
+    struct cfg_machine *m = harness_machine_load("vm");
     assert_int_equal(m->state, CFG_STATE_SAVED);
     assert_non_null(m->state_file);
     assert_string_not_equal(m->state_file, "Snapshots/online.sav");
@@ -446,11 +406,11 @@ static void test_online_and_saved(void **state)
     free(copy);
 
     /* A saved machine's snapshot gets a copy of its state. */
-    m = load("vm");
+    m = harness_machine_load("vm");
     char *mine = mach_path(f->path, m->state_file);
     cfg_machine_free(m);
     take(f, "of-saved");
-    m = load("vm");
+    m = harness_machine_load("vm");
     assert_int_equal(m->state, CFG_STATE_SAVED);
     struct cfg_snapshot *s = cfg_snapshot_find_name(m, "of-saved");
     assert_non_null(s);
@@ -471,13 +431,13 @@ static void test_online_and_saved(void **state)
     fd = open(mine, O_WRONLY | O_CREAT, 0600);
     assert_true(fd >= 0);
     close(fd);
-    m = load("vm");
+    m = harness_machine_load("vm");
     m->state = CFG_STATE_SAVED;
     m->state_file = strdup(mine + strlen(f->vms) + strlen("/vm/"));
     assert_int_equal(cfg_machine_save(m, f->path, &err), 0);
     cfg_machine_free(m);
     assert_int_equal(mach_snapshot_restore(f->path, "offline", &err), 0);
-    m = load("vm");
+    m = harness_machine_load("vm");
     assert_int_equal(m->state, CFG_STATE_POWERED_OFF);
     assert_null(m->state_file);
     cfg_machine_free(m);
@@ -490,36 +450,12 @@ static void test_online_and_saved(void **state)
     free(a);
 }
 
-/* A child process that holds the machine's run lock until it is killed. */
-static pid_t hold_run_lock(const char *path)
-{
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        struct mach_run_lock *rl;
-        struct cfg_error err;
-        char c = mach_run_lock_acquire(path, &rl, &err) == 0 ? 'y' : 'n';
-        if (write(fds[1], &c, 1) != 1)
-            _exit(1);
-        for (;;)
-            pause();
-    }
-    char c = 0;
-    assert_int_equal(read(fds[0], &c, 1), 1);
-    assert_int_equal(c, 'y');
-    close(fds[0]);
-    close(fds[1]);
-    return pid;
-}
-
 static void test_running_refused(void **state)
 {
     struct fx *f = *state;
     struct cfg_error err;
     take(f, "s");
-    pid_t pid = hold_run_lock(f->path);
+    pid_t pid = harness_run_lock_hold(f->path);
     size_t n = hdd_count();
     assert_int_equal(mach_snapshot_restore(f->path, "s", &err), VERR_INVALID_STATE);
     assert_string_equal(err.msg, "machine 'vm' is running; power it off first");
@@ -527,9 +463,7 @@ static void test_running_refused(void **state)
     /* Its own process may take one (from_vm). */
     assert_int_equal(mach_snapshot_take(f->path, "online", NULL, NULL, true, NULL, &err), 0);
     assert_int_equal(hdd_count(), n + 1);
-    kill(pid, SIGKILL);
-    int st;
-    waitpid(pid, &st, 0);
+    harness_run_lock_release(pid);
     assert_int_equal(mach_snapshot_restore(f->path, "s", &err), 0);
 }
 
@@ -548,7 +482,7 @@ static void on_progress(void *opaque, uint64_t done, uint64_t total)
 
 static void expect_new_macs(const char *a, const char *b)
 {
-    struct cfg_machine *ma = load(a), *mb = load(b);
+    struct cfg_machine *ma = harness_machine_load(a), *mb = harness_machine_load(b);
     assert_string_equal(ma->hw.nics[0].mac, "080027000001");
     assert_string_not_equal(mb->hw.nics[0].mac, ma->hw.nics[0].mac);
     assert_int_equal(strlen(mb->hw.nics[0].mac), 12);
@@ -579,7 +513,7 @@ static void test_clone(void **state)
     char want[600];
     snprintf(want, sizeof(want), "%s/full/full.%s", f->vms, strrchr(fd, '.') + 1);
     assert_string_equal(fd, want);
-    struct cfg_machine *m = load("full");
+    struct cfg_machine *m = harness_machine_load("full");
     assert_int_equal(m->snapshot_count, 0);
     assert_memory_equal(m->uuid.bytes, cu.bytes, 16);
     cfg_machine_free(m);
@@ -599,7 +533,7 @@ static void test_clone(void **state)
     char *ld = disk_of("linked", NULL);
     snprintf(want, sizeof(want), "%s/linked/", f->vms);
     assert_true(!strncmp(ld, want, strlen(want)));
-    m = load("vm");
+    m = harness_machine_load("vm");
     assert_int_equal(m->snapshots[0].child_count, 1);
     assert_non_null(strstr(m->snapshots[0].children[0].name, "Linked Base for vm and linked"));
     cfg_machine_free(m);
@@ -615,7 +549,7 @@ static void test_clone(void **state)
 
     /* Everything: the snapshot tree comes along and restores in the clone. */
     assert_int_equal(mach_clone("vm", "all", MACH_CLONE_ALL, false, true, f->vms, NULL, NULL, NULL, &err), 0);
-    m = load("all");
+    m = harness_machine_load("all");
     assert_int_equal(m->snapshot_count, 1);
     assert_string_equal(m->snapshots[0].name, "s1");
     char *allpath = NULL;

@@ -6,7 +6,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "vireo/rt.h"
 #include "vireo/vmctl.h"
 
@@ -30,18 +30,12 @@ struct tst_ctx {
     unsigned handled;
 };
 
-static int tst_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 static int tst_setup(void **state)
 {
     struct tst_ctx *t = calloc(1, sizeof(*t));
     if (!t)
         return -1;
-    snprintf(t->dir, sizeof(t->dir), "/tmp/tstVmctl.XXXXXX");
-    if (!mkdtemp(t->dir))
+    if (harness_dir_create("tstVmctl", t->dir, sizeof(t->dir)) < 0)
         return -1;
     snprintf(t->sock, sizeof(t->sock), "%s/run/vireo/test.sock", t->dir);
     *state = t;
@@ -51,7 +45,7 @@ static int tst_setup(void **state)
 static int tst_teardown(void **state)
 {
     struct tst_ctx *t = *state;
-    nftw(t->dir, tst_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    harness_dir_remove(t->dir);
     free(t);
     return 0;
 }

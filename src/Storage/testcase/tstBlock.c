@@ -7,7 +7,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,52 +14,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "vireo/block.h"
 #include "vireo/rt.h"
 
 #define MIB (1024u * 1024u)
 
-/* Every test's log lines land here, so tests can check that errors name the file. */
-static char g_log_path[64];
-
-static int tst_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 static int tst_setup(void **state)
 {
-    char tmpl[] = "/tmp/tstBlock.XXXXXX";
-    char *dir = mkdtemp(tmpl);
-    if (!dir)
-        return -1;
-    *state = strdup(dir);
-    return *state ? 0 : -1;
-}
-
-static int tst_teardown(void **state)
-{
-    nftw(*state, tst_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(*state);
-    return 0;
-}
-
-/* "<dir>/<name>" in one of 16 static buffers used in turn (no test holds more paths at once). */
-static const char *tst_path(void **state, const char *name)
-{
-    static char bufs[16][512];
-    static unsigned next;
-    char *buf = bufs[next++ % RT_ARRAY_SIZE(bufs)];
-    snprintf(buf, sizeof(bufs[0]), "%s/%s", (const char *)*state, name);
-    return buf;
-}
-
-static void tst_write_file(const char *path, const void *data, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, data, len), (ssize_t)len);
-    assert_int_equal(close(fd), 0);
+    return harness_setup_dir(state, "tstBlock");
 }
 
 static int tst_count_entries(const char *dir)
@@ -77,13 +39,6 @@ static int tst_count_entries(const char *dir)
     return n;
 }
 
-static uint64_t tst_file_size(const char *path)
-{
-    struct stat st;
-    assert_int_equal(stat(path, &st), 0);
-    return (uint64_t)st.st_size;
-}
-
 static uint64_t tst_file_allocated(const char *path)
 {
     struct stat st;
@@ -91,48 +46,10 @@ static uint64_t tst_file_allocated(const char *path)
     return (uint64_t)st.st_blocks * 512;
 }
 
-static void tst_log_reset(void)
-{
-    assert_int_equal(truncate(g_log_path, 0), 0);
-}
-
-static bool tst_log_contains(const char *text)
-{
-    void *data;
-    size_t len;
-    assert_int_equal(rt_file_read_all(g_log_path, 1 << 20, &data, &len), 0);
-    bool found = strstr(data, text) != NULL;
-    free(data);
-    return found;
-}
-
 static void tst_fill_pattern(uint8_t *buf, size_t len, unsigned seed)
 {
     for (size_t i = 0; i < len; i++)
         buf[i] = (uint8_t)(i * 7 + seed * 13 + (i >> 9));
-}
-
-static bool tst_all_zero(const uint8_t *buf, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (buf[i])
-            return false;
-    }
-    return true;
-}
-
-static void tst_create_raw(const char *path, uint64_t size, bool fixed)
-{
-    struct blk_create_params p = {.format = BLK_FMT_RAW, .size_bytes = size, .fixed = fixed};
-    assert_int_equal(blk_create(path, &p), 0);
-}
-
-static struct blk_image *tst_open(const char *path, unsigned flags)
-{
-    struct blk_image *img = NULL;
-    assert_int_equal(blk_open(path, BLK_FMT_AUTO, flags, &img), 0);
-    assert_non_null(img);
-    return img;
 }
 
 /* ---- Names ------------------------------------------------------------------------- */
@@ -164,17 +81,17 @@ static void test_format_names(void **state)
 
 static void test_raw_create_sparse_and_fixed(void **state)
 {
-    const char *sparse = tst_path(state, "sparse.raw");
-    tst_create_raw(sparse, 64 * MIB, false);
-    assert_int_equal(tst_file_size(sparse), 64 * MIB);
+    const char *sparse = harness_path(*state, "sparse.raw");
+    harness_image_create(sparse, BLK_FMT_RAW, 64 * MIB, false, NULL);
+    assert_int_equal(harness_file_size(sparse), 64 * MIB);
     assert_true(tst_file_allocated(sparse) < MIB);
 
-    const char *fixed = tst_path(state, "fixed.raw");
-    tst_create_raw(fixed, 4 * MIB, true);
-    assert_int_equal(tst_file_size(fixed), 4 * MIB);
+    const char *fixed = harness_path(*state, "fixed.raw");
+    harness_image_create(fixed, BLK_FMT_RAW, 4 * MIB, true, NULL);
+    assert_int_equal(harness_file_size(fixed), 4 * MIB);
     assert_true(tst_file_allocated(fixed) >= 4 * MIB);
 
-    struct blk_image *img = tst_open(sparse, 0);
+    struct blk_image *img = harness_image_open(sparse, 0);
     struct blk_info info;
     assert_int_equal(blk_get_info(img, &info), 0);
     assert_int_equal(info.format, BLK_FMT_RAW);
@@ -191,30 +108,30 @@ static void test_raw_create_sparse_and_fixed(void **state)
     uint8_t buf[4096];
     memset(buf, 0xaa, sizeof(buf));
     assert_int_equal(blk_read(img, 10 * MIB, buf, sizeof(buf)), 0);
-    assert_true(tst_all_zero(buf, sizeof(buf)));
+    assert_true(harness_bytes_all(buf, sizeof(buf), 0));
     blk_close(img);
 
-    img = tst_open(fixed, BLK_OPEN_READONLY);
+    img = harness_image_open(fixed, BLK_OPEN_READONLY);
     assert_int_equal(blk_get_info(img, &info), 0);
     assert_string_equal(info.variant, "fixed");
     assert_true(info.readonly);
     assert_true(blk_is_readonly(img));
     assert_int_equal(blk_read(img, 0, buf, sizeof(buf)), 0);
-    assert_true(tst_all_zero(buf, sizeof(buf)));
+    assert_true(harness_bytes_all(buf, sizeof(buf), 0));
     blk_close(img);
 }
 
 static void test_raw_odd_offsets(void **state)
 {
-    const char *path = tst_path(state, "odd.raw");
+    const char *path = harness_path(*state, "odd.raw");
     const size_t size = 256 * 1024;
-    tst_create_raw(path, size, false);
+    harness_image_create(path, BLK_FMT_RAW, size, false, NULL);
     uint8_t *model = calloc(1, size);
     uint8_t *buf = malloc(size);
     assert_non_null(model);
     assert_non_null(buf);
 
-    struct blk_image *img = tst_open(path, 0);
+    struct blk_image *img = harness_image_open(path, 0);
     const struct {
         uint64_t offset;
         size_t len;
@@ -268,7 +185,7 @@ static void test_raw_odd_offsets(void **state)
     blk_close(img);
 
     /* A file shortened behind the image's back: the vectored read of what is gone gives zeroes. */
-    img = tst_open(path, 0);
+    img = harness_image_open(path, 0);
     assert_int_equal(truncate(path, size - 1000), 0);
     uint8_t t1[700], t2[700];
     memset(t1, 0xee, sizeof(t1));
@@ -276,14 +193,14 @@ static void test_raw_odd_offsets(void **state)
     struct iovec tv[] = {{t1, sizeof(t1)}, {t2, sizeof(t2)}};
     assert_int_equal(blk_readv(img, size - 1400, tv, 2), 0);
     assert_memory_equal(t1, model + size - 1400, 400);
-    assert_true(tst_all_zero(t1 + 400, 300));
-    assert_true(tst_all_zero(t2, sizeof(t2)));
+    assert_true(harness_bytes_all(t1 + 400, 300, 0));
+    assert_true(harness_bytes_all(t2, sizeof(t2), 0));
     assert_int_equal(truncate(path, size), 0);
     memset(model + size - 1000, 0, 1000);
     blk_close(img);
 
     /* What reached the file after close and reopen. */
-    img = tst_open(path, BLK_OPEN_READONLY);
+    img = harness_image_open(path, BLK_OPEN_READONLY);
     assert_int_equal(blk_read(img, 0, buf, size), 0);
     assert_memory_equal(buf, model, size);
     blk_close(img);
@@ -293,9 +210,9 @@ static void test_raw_odd_offsets(void **state)
 
 static void test_raw_errors(void **state)
 {
-    const char *path = tst_path(state, "err.raw");
-    tst_create_raw(path, 8192, false);
-    struct blk_image *img = tst_open(path, 0);
+    const char *path = harness_path(*state, "err.raw");
+    harness_image_create(path, BLK_FMT_RAW, 8192, false, NULL);
+    struct blk_image *img = harness_image_open(path, 0);
     uint8_t buf[1024] = {1};
     assert_int_equal(blk_read(img, 8192 - 512, buf, 513), VERR_OUT_OF_RANGE);
     assert_int_equal(blk_write(img, 8192, buf, 1), VERR_OUT_OF_RANGE);
@@ -319,14 +236,14 @@ static void test_raw_errors(void **state)
     assert_int_equal(blk_writev(img, 8192 - 1024, past, 2), VERR_OUT_OF_RANGE);
     /* The refused vectored write changed nothing, not even its in-range first part. */
     assert_int_equal(blk_read(img, 8192 - 1024, buf, 1024), 0);
-    assert_true(tst_all_zero(buf, 1024));
+    assert_true(harness_bytes_all(buf, 1024, 0));
     assert_int_equal(blk_resize(img, 1000), VERR_INVALID_PARAMETER);
     assert_int_equal(blk_resize(img, 0), VERR_INVALID_PARAMETER);
     assert_int_equal(blk_resize(img, BLK_MAX_SIZE_BYTES + 512), VERR_TOO_LARGE);
     assert_int_equal(blk_commit(img, NULL, NULL), VERR_INVALID_STATE);
     blk_close(img);
 
-    img = tst_open(path, BLK_OPEN_READONLY);
+    img = harness_image_open(path, BLK_OPEN_READONLY);
     assert_int_equal(blk_write(img, 0, buf, 1), VERR_ACCESS_DENIED);
     struct iovec one[] = {{buf, 1}};
     assert_int_equal(blk_writev(img, 0, one, 1), VERR_ACCESS_DENIED);
@@ -343,7 +260,7 @@ static void test_raw_errors(void **state)
     assert_null(out);
     assert_int_equal(blk_open(path, BLK_FMT_AUTO, 0x80, &out), VERR_INVALID_PARAMETER);
     assert_int_equal(blk_open("", BLK_FMT_AUTO, 0, &out), VERR_INVALID_PARAMETER);
-    assert_int_equal(blk_open(tst_path(state, "missing.raw"), BLK_FMT_AUTO, 0, &out), VERR_FILE_NOT_FOUND);
+    assert_int_equal(blk_open(harness_path(*state, "missing.raw"), BLK_FMT_AUTO, 0, &out), VERR_FILE_NOT_FOUND);
     assert_int_equal(blk_open(*state, BLK_FMT_AUTO, BLK_OPEN_READONLY, &out), VERR_IS_A_DIRECTORY);
     assert_int_equal(blk_open("/dev/null", BLK_FMT_AUTO, BLK_OPEN_READONLY, &out), VERR_NOT_SUPPORTED);
     assert_null(out);
@@ -351,15 +268,15 @@ static void test_raw_errors(void **state)
     if (geteuid() != 0) {
         assert_int_equal(chmod(path, 0444), 0);
         assert_int_equal(blk_open(path, BLK_FMT_AUTO, 0, &out), VERR_ACCESS_DENIED);
-        blk_close(tst_open(path, BLK_OPEN_READONLY));
+        blk_close(harness_image_open(path, BLK_OPEN_READONLY));
     }
 }
 
 static void test_raw_flush_resize(void **state)
 {
-    const char *path = tst_path(state, "resize.raw");
-    tst_create_raw(path, MIB, false);
-    struct blk_image *img = tst_open(path, 0);
+    const char *path = harness_path(*state, "resize.raw");
+    harness_image_create(path, BLK_FMT_RAW, MIB, false, NULL);
+    struct blk_image *img = harness_image_open(path, 0);
     uint8_t buf[4096];
     memset(buf, 0x5a, sizeof(buf));
     assert_int_equal(blk_write(img, MIB - sizeof(buf), buf, sizeof(buf)), 0);
@@ -367,11 +284,11 @@ static void test_raw_flush_resize(void **state)
 
     assert_int_equal(blk_resize(img, 3 * MIB), 0);
     assert_int_equal(blk_size_bytes(img), 3 * MIB);
-    assert_int_equal(tst_file_size(path), 3 * MIB);
+    assert_int_equal(harness_file_size(path), 3 * MIB);
     uint8_t rd[8192];
     assert_int_equal(blk_read(img, MIB - sizeof(buf), rd, sizeof(rd)), 0);
     assert_memory_equal(rd, buf, sizeof(buf));
-    assert_true(tst_all_zero(rd + sizeof(buf), sizeof(buf)));
+    assert_true(harness_bytes_all(rd + sizeof(buf), sizeof(buf), 0));
     assert_int_equal(blk_write(img, 3 * MIB - 1, buf, 1), 0);
 
     /* Shrinking cuts the data off; growing again brings zeroes back, not the old data. */
@@ -381,20 +298,20 @@ static void test_raw_flush_resize(void **state)
     assert_int_equal(blk_resize(img, MIB), 0);
     assert_int_equal(blk_read(img, MIB - 4096, rd, 4096), 0);
     assert_memory_equal(rd, buf, 2048);
-    assert_true(tst_all_zero(rd + 2048, 2048));
+    assert_true(harness_bytes_all(rd + 2048, 2048, 0));
     assert_int_equal(blk_flush(img), 0);
     blk_close(img);
 
-    img = tst_open(path, BLK_OPEN_READONLY);
+    img = harness_image_open(path, BLK_OPEN_READONLY);
     assert_int_equal(blk_size_bytes(img), MIB);
     blk_close(img);
 }
 
 static void test_raw_discard_zeroes_status(void **state)
 {
-    const char *path = tst_path(state, "holes.raw");
-    tst_create_raw(path, 8 * MIB, false);
-    struct blk_image *img = tst_open(path, 0);
+    const char *path = harness_path(*state, "holes.raw");
+    harness_image_create(path, BLK_FMT_RAW, 8 * MIB, false, NULL);
+    struct blk_image *img = harness_image_open(path, 0);
     uint8_t *buf = malloc(2 * MIB);
     assert_non_null(buf);
     tst_fill_pattern(buf, 2 * MIB, 9);
@@ -422,7 +339,7 @@ static void test_raw_discard_zeroes_status(void **state)
     assert_non_null(rd);
     assert_int_equal(blk_read(img, 2 * MIB, rd, 2 * MIB), 0);
     assert_memory_equal(rd, buf, 1000);
-    assert_true(tst_all_zero(rd + 1000, 70000));
+    assert_true(harness_bytes_all(rd + 1000, 70000, 0));
     assert_memory_equal(rd + 71000, buf + 71000, 2 * MIB - 71000);
 
     /* Discard on a file system that punches holes: the range reads as zeroes and is a hole. */
@@ -432,7 +349,7 @@ static void test_raw_discard_zeroes_status(void **state)
         if (rd[i] != 0 && rd[i] != buf[MIB + i])
             fail_msg("discarded byte %zu is neither old data nor zero", i);
     }
-    if (tst_all_zero(rd, MIB)) {
+    if (harness_bytes_all(rd, MIB, 0)) {
         assert_int_equal(blk_block_status(img, 3 * MIB, MIB, &alloc, &num), 0);
         assert_false(alloc);
     }
@@ -461,15 +378,15 @@ static void tst_make_iso(const char *path, size_t sectors)
     term[0] = 255;
     memcpy(term + 1, "CD001", 5);
     term[6] = 1;
-    tst_write_file(path, img, len);
+    harness_file_write(path, img, len);
     free(img);
 }
 
 static void test_probe(void **state)
 {
-    const char *iso = tst_path(state, "disc.img");
+    const char *iso = harness_path(*state, "disc.img");
     tst_make_iso(iso, 40);
-    struct blk_image *img = tst_open(iso, 0);
+    struct blk_image *img = harness_image_open(iso, 0);
     assert_int_equal(blk_format(img), BLK_FMT_ISO);
     /* ISO images are read-only whatever the caller asked. */
     assert_true(blk_is_readonly(img));
@@ -484,7 +401,7 @@ static void test_probe(void **state)
     assert_string_equal(info.variant, "");
     assert_true(info.readonly);
     /* Read-only opens share the file: a second one works while this one is open. */
-    struct blk_image *img2 = tst_open(iso, 0);
+    struct blk_image *img2 = harness_image_open(iso, 0);
     blk_close(img2);
     blk_close(img);
 
@@ -497,15 +414,15 @@ static void test_probe(void **state)
     /* ".iso" without a descriptor is still ISO; the same bytes under another name are raw. */
     uint8_t junk[3000];
     tst_fill_pattern(junk, sizeof(junk), 5);
-    const char *named = tst_path(state, "plain.ISO");
-    tst_write_file(named, junk, sizeof(junk));
-    img = tst_open(named, BLK_OPEN_READONLY);
+    const char *named = harness_path(*state, "plain.ISO");
+    harness_file_write(named, junk, sizeof(junk));
+    img = harness_image_open(named, BLK_OPEN_READONLY);
     assert_int_equal(blk_format(img), BLK_FMT_ISO);
     assert_int_equal(blk_size_bytes(img), sizeof(junk));
     blk_close(img);
-    const char *other = tst_path(state, "plain.bin");
-    tst_write_file(other, junk, sizeof(junk));
-    img = tst_open(other, BLK_OPEN_READONLY);
+    const char *other = harness_path(*state, "plain.bin");
+    harness_file_write(other, junk, sizeof(junk));
+    img = harness_image_open(other, BLK_OPEN_READONLY);
     assert_int_equal(blk_format(img), BLK_FMT_RAW);
     assert_int_equal(blk_size_bytes(img), sizeof(junk));
     blk_close(img);
@@ -514,15 +431,15 @@ static void test_probe(void **state)
     uint8_t *near = calloc(1, 0x9000);
     assert_non_null(near);
     memcpy(near + 0x8002, "CD001", 5);
-    const char *almost = tst_path(state, "almost.img");
-    tst_write_file(almost, near, 0x9000);
+    const char *almost = harness_path(*state, "almost.img");
+    harness_file_write(almost, near, 0x9000);
     free(near);
-    img = tst_open(almost, BLK_OPEN_READONLY);
+    img = harness_image_open(almost, BLK_OPEN_READONLY);
     assert_int_equal(blk_format(img), BLK_FMT_RAW);
     blk_close(img);
-    const char *empty = tst_path(state, "empty.img");
-    tst_write_file(empty, "", 0);
-    img = tst_open(empty, 0);
+    const char *empty = harness_path(*state, "empty.img");
+    harness_file_write(empty, "", 0);
+    img = harness_image_open(empty, 0);
     assert_int_equal(blk_format(img), BLK_FMT_RAW);
     assert_int_equal(blk_size_bytes(img), 0);
     assert_int_equal(blk_read(img, 0, buf, 1), VERR_OUT_OF_RANGE);
@@ -532,20 +449,20 @@ static void test_probe(void **state)
 /* A raw image taken as raw by probing never becomes a qcow2/VDI/VMDK image through a write. */
 static void test_probed_raw_guard(void **state)
 {
-    const char *path = tst_path(state, "guest.img");
-    tst_create_raw(path, 1 << 20, false);
+    const char *path = harness_path(*state, "guest.img");
+    harness_image_create(path, BLK_FMT_RAW, 1 << 20, false, NULL);
     /* A qcow2 header the guest wants to write at 0 (the raw disk would name a host file as parent). */
-    const char *q = tst_path(state, "template.qcow2");
+    const char *q = harness_path(*state, "template.qcow2");
     struct blk_create_params cp = { .format = BLK_FMT_QCOW2, .size_bytes = 1 << 20 };
     assert_int_equal(blk_create(q, &cp), 0);
     uint8_t hdr[512];
-    struct blk_image *img = tst_open(q, BLK_OPEN_READONLY | BLK_OPEN_NO_BACKING);
+    struct blk_image *img = harness_image_open(q, BLK_OPEN_READONLY | BLK_OPEN_NO_BACKING);
     blk_close(img);
     FILE *f = fopen(q, "rb");
     assert_non_null(f);
     assert_int_equal(fread(hdr, 1, sizeof(hdr), f), sizeof(hdr));
     fclose(f);
-    img = tst_open(path, 0);
+    img = harness_image_open(path, 0);
     assert_int_equal(blk_format(img), BLK_FMT_RAW);
     assert_int_equal(blk_write(img, 0, hdr, sizeof(hdr)), VERR_ACCESS_DENIED);
     /* Also when the magic arrives in pieces: the second half completes it and is refused. */
@@ -571,26 +488,26 @@ static void test_probed_raw_guard(void **state)
 
 static void test_locking(void **state)
 {
-    const char *path = tst_path(state, "locked.raw");
-    tst_create_raw(path, MIB, false);
-    struct blk_image *rw = tst_open(path, 0);
+    const char *path = harness_path(*state, "locked.raw");
+    harness_image_create(path, BLK_FMT_RAW, MIB, false, NULL);
+    struct blk_image *rw = harness_image_open(path, 0);
     struct blk_image *other = NULL;
-    tst_log_reset();
+    harness_log_reset();
     assert_int_equal(blk_open(path, BLK_FMT_AUTO, 0, &other), VERR_BUSY);
     assert_null(other);
-    assert_true(tst_log_contains(path));
+    assert_true(harness_log_contains(path));
     assert_int_equal(blk_open(path, BLK_FMT_AUTO, BLK_OPEN_READONLY, &other), VERR_BUSY);
     struct blk_check_result res;
     assert_int_equal(blk_check(path, BLK_FMT_AUTO, false, &res), VERR_BUSY);
     blk_close(rw);
 
-    struct blk_image *ro1 = tst_open(path, BLK_OPEN_READONLY);
-    struct blk_image *ro2 = tst_open(path, BLK_OPEN_READONLY);
+    struct blk_image *ro1 = harness_image_open(path, BLK_OPEN_READONLY);
+    struct blk_image *ro2 = harness_image_open(path, BLK_OPEN_READONLY);
     assert_int_equal(blk_open(path, BLK_FMT_AUTO, 0, &other), VERR_BUSY);
     blk_close(ro1);
     assert_int_equal(blk_open(path, BLK_FMT_AUTO, 0, &other), VERR_BUSY);
     blk_close(ro2);
-    rw = tst_open(path, 0);
+    rw = harness_image_open(path, 0);
     blk_close(rw);
 }
 
@@ -598,22 +515,22 @@ static void test_locking(void **state)
 
 static void test_create_refuses(void **state)
 {
-    const char *path = tst_path(state, "exists.raw");
-    tst_write_file(path, "keep me", 7);
+    const char *path = harness_path(*state, "exists.raw");
+    harness_file_write(path, "keep me", 7);
     struct blk_create_params p = {.format = BLK_FMT_RAW, .size_bytes = MIB};
-    tst_log_reset();
+    harness_log_reset();
     assert_int_equal(blk_create(path, &p), VERR_ALREADY_EXISTS);
-    assert_true(tst_log_contains(path));
-    assert_int_equal(tst_file_size(path), 7);
+    assert_true(harness_log_contains(path));
+    assert_int_equal(harness_file_size(path), 7);
     assert_int_equal(tst_count_entries(*state), 1);
 
     /* A dangling symbolic link is a name that exists too. */
-    const char *link = tst_path(state, "dangling.raw");
-    assert_int_equal(symlink(tst_path(state, "nowhere"), link), 0);
+    const char *link = harness_path(*state, "dangling.raw");
+    assert_int_equal(symlink(harness_path(*state, "nowhere"), link), 0);
     assert_int_equal(blk_create(link, &p), VERR_ALREADY_EXISTS);
     assert_int_equal(unlink(link), 0);
 
-    const char *fresh = tst_path(state, "fresh.raw");
+    const char *fresh = harness_path(*state, "fresh.raw");
     p.size_bytes = 0;
     assert_int_equal(blk_create(fresh, &p), VERR_INVALID_PARAMETER);
     p.size_bytes = 1000;
@@ -632,7 +549,7 @@ static void test_create_refuses(void **state)
     p.backing_path = "missing-parent.raw";
     assert_int_equal(blk_create(fresh, &p), VERR_FILE_NOT_FOUND);
     p.backing_path = NULL;
-    assert_int_equal(blk_create(tst_path(state, "no/such/folder.raw"), &p), VERR_FILE_NOT_FOUND);
+    assert_int_equal(blk_create(harness_path(*state, "no/such/folder.raw"), &p), VERR_FILE_NOT_FOUND);
     assert_int_equal(blk_create(NULL, &p), VERR_INVALID_PARAMETER);
     assert_int_equal(tst_count_entries(*state), 1);
 
@@ -646,7 +563,7 @@ static void test_create_refuses(void **state)
     p.fixed = false;
     assert_int_equal(blk_create(fresh, &p), 0);
     assert_int_equal(tst_count_entries(*state), 2);
-    assert_int_equal(tst_file_size(fresh), MIB);
+    assert_int_equal(harness_file_size(fresh), MIB);
 }
 
 /* ---- Conversion ---------------------------------------------------------------------- */
@@ -670,10 +587,10 @@ static void tst_progress_cb(void *opaque, uint64_t done, uint64_t total)
 
 static void test_convert_raw(void **state)
 {
-    const char *src = tst_path(state, "src.raw");
+    const char *src = harness_path(*state, "src.raw");
     const uint64_t size = 16 * MIB;
-    tst_create_raw(src, size, false);
-    struct blk_image *img = tst_open(src, 0);
+    harness_image_create(src, BLK_FMT_RAW, size, false, NULL);
+    struct blk_image *img = harness_image_open(src, 0);
     uint8_t *buf = malloc(MIB);
     assert_non_null(buf);
     tst_fill_pattern(buf, MIB, 21);
@@ -685,7 +602,7 @@ static void test_convert_raw(void **state)
     assert_int_equal(blk_write(img, 10 * MIB, buf, MIB), 0);
     assert_int_equal(blk_flush(img), 0);
 
-    const char *dst = tst_path(state, "dst.raw");
+    const char *dst = harness_path(*state, "dst.raw");
     struct blk_create_params p = {.format = BLK_FMT_RAW};
     struct tst_progress pr = {0};
     assert_int_equal(blk_convert(img, dst, &p, tst_progress_cb, &pr), 0);
@@ -695,11 +612,11 @@ static void test_convert_raw(void **state)
     assert_int_equal(pr.total, size);
     blk_close(img);
 
-    assert_int_equal(tst_file_size(dst), size);
+    assert_int_equal(harness_file_size(dst), size);
     assert_true(tst_file_allocated(dst) < tst_file_allocated(src));
     assert_true(tst_file_allocated(dst) <= 2 * MIB + 256 * 1024);
-    struct blk_image *a = tst_open(src, BLK_OPEN_READONLY);
-    struct blk_image *b = tst_open(dst, BLK_OPEN_READONLY);
+    struct blk_image *a = harness_image_open(src, BLK_OPEN_READONLY);
+    struct blk_image *b = harness_image_open(dst, BLK_OPEN_READONLY);
     uint8_t *other = malloc(MIB);
     assert_non_null(other);
     for (uint64_t off = 0; off < size; off += MIB) {
@@ -711,9 +628,9 @@ static void test_convert_raw(void **state)
 
     /* The destination exists now: refused, and it is left alone. */
     assert_int_equal(blk_convert(a, dst, &p, NULL, NULL), VERR_ALREADY_EXISTS);
-    assert_int_equal(tst_file_size(dst), size);
+    assert_int_equal(harness_file_size(dst), size);
     /* Too small, not creatable: nothing appears. */
-    const char *dst2 = tst_path(state, "dst2.raw");
+    const char *dst2 = harness_path(*state, "dst2.raw");
     p.size_bytes = size - 512;
     assert_int_equal(blk_convert(a, dst2, &p, NULL, NULL), VERR_INVALID_PARAMETER);
     p.size_bytes = 0;
@@ -725,13 +642,13 @@ static void test_convert_raw(void **state)
     p.format = BLK_FMT_RAW;
     p.size_bytes = size + MIB;
     assert_int_equal(blk_convert(a, dst2, &p, NULL, NULL), 0);
-    b = tst_open(dst2, BLK_OPEN_READONLY);
+    b = harness_image_open(dst2, BLK_OPEN_READONLY);
     assert_int_equal(blk_size_bytes(b), size + MIB);
     assert_int_equal(blk_read(b, size - 512, other, 512), 0);
     assert_int_equal(blk_read(a, size - 512, buf, 512), 0);
     assert_memory_equal(buf, other, 512);
     assert_int_equal(blk_read(b, size, other, MIB), 0);
-    assert_true(tst_all_zero(other, MIB));
+    assert_true(harness_bytes_all(other, MIB, 0));
     blk_close(b);
     blk_close(a);
     free(other);
@@ -740,14 +657,14 @@ static void test_convert_raw(void **state)
 
 static void test_convert_iso_and_check(void **state)
 {
-    const char *iso = tst_path(state, "cd.iso");
+    const char *iso = harness_path(*state, "cd.iso");
     tst_make_iso(iso, 33);
-    struct blk_image *img = tst_open(iso, 0);
-    const char *dst = tst_path(state, "cd.raw");
+    struct blk_image *img = harness_image_open(iso, 0);
+    const char *dst = harness_path(*state, "cd.raw");
     struct blk_create_params p = {.format = BLK_FMT_RAW, .fixed = true};
     assert_int_equal(blk_convert(img, dst, &p, NULL, NULL), 0);
     blk_close(img);
-    assert_int_equal(tst_file_size(dst), 33 * 2048);
+    assert_int_equal(harness_file_size(dst), 33 * 2048);
     void *x, *y;
     size_t xl, yl;
     assert_int_equal(rt_file_read_all(iso, MIB, &x, &xl), 0);
@@ -764,7 +681,7 @@ static void test_convert_iso_and_check(void **state)
     assert_int_equal(res.leaks, 0);
     assert_string_equal(res.first_problem, "");
     assert_int_equal(blk_check(dst, BLK_FMT_RAW, true, &res), 0);
-    assert_int_equal(blk_check(tst_path(state, "none.raw"), BLK_FMT_AUTO, false, &res), VERR_FILE_NOT_FOUND);
+    assert_int_equal(blk_check(harness_path(*state, "none.raw"), BLK_FMT_AUTO, false, &res), VERR_FILE_NOT_FOUND);
 }
 
 /* ---- Backing chains ------------------------------------------------------------------- */
@@ -790,7 +707,7 @@ static int tst_chain_group_vdi(void **state)
 
 static enum blk_format tst_diff_format(void **state)
 {
-    const char *probe = tst_path(state, "probe.img");
+    const char *probe = harness_path(*state, "probe.img");
     struct blk_create_params p = {.format = g_chain_format, .size_bytes = MIB};
     int rc = blk_create(probe, &p);
     if (rc == VERR_NOT_SUPPORTED)
@@ -800,20 +717,13 @@ static enum blk_format tst_diff_format(void **state)
     return g_chain_format;
 }
 
-/* A differencing image of format fmt at path over backing (stored as given); size 0: the parent's. */
-static void tst_create_diff(const char *path, enum blk_format fmt, const char *backing, uint64_t size)
-{
-    struct blk_create_params p = {.format = fmt, .size_bytes = size, .backing_path = backing};
-    assert_int_equal(blk_create(path, &p), 0);
-}
-
 /* A raw parent of size bytes holding tst_fill_pattern(seed) everywhere. */
 static void tst_create_filled_raw(const char *path, size_t size, unsigned seed)
 {
     uint8_t *buf = malloc(size);
     assert_non_null(buf);
     tst_fill_pattern(buf, size, seed);
-    tst_write_file(path, buf, size);
+    harness_file_write(path, buf, size);
     free(buf);
 }
 
@@ -834,12 +744,12 @@ static void tst_expect_pattern(struct blk_image *img, uint64_t offset, size_t le
 static void test_chain_diff_over_raw(void **state)
 {
     enum blk_format fmt = tst_diff_format(state);
-    const char *base = tst_path(state, "base.raw");
+    const char *base = harness_path(*state, "base.raw");
     tst_create_filled_raw(base, 4 * MIB, 1);
-    const char *child = tst_path(state, "child.img");
-    tst_create_diff(child, fmt, "base.raw", 0);
+    const char *child = harness_path(*state, "child.img");
+    harness_image_create(child, fmt, 0, false, "base.raw");
 
-    struct blk_image *img = tst_open(child, 0);
+    struct blk_image *img = harness_image_open(child, 0);
     assert_int_equal(blk_format(img), fmt);
     assert_int_equal(blk_size_bytes(img), 4 * MIB);
     struct blk_image *parent = blk_backing(img);
@@ -879,42 +789,42 @@ static void test_chain_diff_over_raw(void **state)
     blk_close(img);
 
     /* The parent file is untouched. */
-    struct blk_image *p = tst_open(base, BLK_OPEN_READONLY);
+    struct blk_image *p = harness_image_open(base, BLK_OPEN_READONLY);
     tst_expect_pattern(p, 0, 4 * MIB, 0, 1);
     blk_close(p);
     /* Reopened, the child still shows its write over the parent. */
-    img = tst_open(child, BLK_OPEN_READONLY);
+    img = harness_image_open(child, BLK_OPEN_READONLY);
     assert_int_equal(blk_read(img, MIB + 3, rd, sizeof(rd)), 0);
     assert_memory_equal(rd, data, sizeof(rd));
     tst_expect_pattern(img, 2 * MIB, MIB, 2 * MIB, 1);
     blk_close(img);
     /* Without its chain, unwritten ranges read as zeroes. */
-    img = tst_open(child, BLK_OPEN_NO_BACKING | BLK_OPEN_READONLY);
+    img = harness_image_open(child, BLK_OPEN_NO_BACKING | BLK_OPEN_READONLY);
     assert_null(blk_backing(img));
     assert_int_equal(blk_read(img, 2 * MIB, rd, sizeof(rd)), 0);
-    assert_true(tst_all_zero(rd, sizeof(rd)));
+    assert_true(harness_bytes_all(rd, sizeof(rd), 0));
     blk_close(img);
 }
 
 static void test_chain_relative_and_smaller_parent(void **state)
 {
     enum blk_format fmt = tst_diff_format(state);
-    const char *sub = tst_path(state, "sub");
+    const char *sub = harness_path(*state, "sub");
     assert_int_equal(mkdir(sub, 0755), 0);
-    const char *base = tst_path(state, "base.raw");
+    const char *base = harness_path(*state, "base.raw");
     tst_create_filled_raw(base, MIB, 3);
     /* "../base.raw" is relative to the child's folder, not to the working directory. */
-    const char *child = tst_path(state, "sub/child.img");
-    tst_create_diff(child, fmt, "../base.raw", 4 * MIB);
+    const char *child = harness_path(*state, "sub/child.img");
+    harness_image_create(child, fmt, 4 * MIB, false, "../base.raw");
     char cwd[4096];
     assert_non_null(getcwd(cwd, sizeof(cwd)));
     assert_int_equal(chdir("/"), 0);
-    struct blk_image *img = tst_open(child, 0);
+    struct blk_image *img = harness_image_open(child, 0);
     assert_int_equal(chdir(*state), 0);
     struct blk_image *img2 = NULL;
     assert_int_equal(blk_open("sub/child.img", BLK_FMT_AUTO, BLK_OPEN_READONLY, &img2), VERR_BUSY);
     blk_close(img);
-    img = tst_open("sub/child.img", 0);
+    img = harness_image_open("sub/child.img", 0);
     assert_int_equal(chdir(cwd), 0);
 
     /* The parent is 1 MiB, the child 4 MiB: past the parent's end reads are zeroes. */
@@ -923,7 +833,7 @@ static void test_chain_relative_and_smaller_parent(void **state)
     tst_expect_pattern(img, MIB - 100, 100, MIB - 100, 3);
     uint8_t rd[8192];
     assert_int_equal(blk_read(img, MIB - 4096, rd, sizeof(rd)), 0);
-    assert_true(tst_all_zero(rd + 4096, 4096));
+    assert_true(harness_bytes_all(rd + 4096, 4096, 0));
     uint8_t data[3000];
     tst_fill_pattern(data, sizeof(data), 4);
     assert_int_equal(blk_write(img, 3 * MIB + 1, data, sizeof(data)), 0);
@@ -931,43 +841,43 @@ static void test_chain_relative_and_smaller_parent(void **state)
     /* Commit grows the smaller parent so everything the child shows fits. */
     assert_int_equal(blk_commit(img, NULL, NULL), 0);
     blk_close(img);
-    assert_int_equal(tst_file_size(base), 4 * MIB);
-    struct blk_image *p = tst_open(base, BLK_OPEN_READONLY);
+    assert_int_equal(harness_file_size(base), 4 * MIB);
+    struct blk_image *p = harness_image_open(base, BLK_OPEN_READONLY);
     tst_expect_pattern(p, 0, MIB, 0, 3);
     assert_int_equal(blk_read(p, 3 * MIB + 1, rd, sizeof(data)), 0);
     assert_memory_equal(rd, data, sizeof(data));
     assert_int_equal(blk_read(p, 2 * MIB, rd, sizeof(rd)), 0);
-    assert_true(tst_all_zero(rd, sizeof(rd)));
+    assert_true(harness_bytes_all(rd, sizeof(rd), 0));
     blk_close(p);
 }
 
 static void test_chain_missing_parent(void **state)
 {
     enum blk_format fmt = tst_diff_format(state);
-    const char *base = tst_path(state, "gone.raw");
-    tst_create_raw(base, MIB, false);
-    const char *child = tst_path(state, "orphan.img");
-    tst_create_diff(child, fmt, "gone.raw", 0);
+    const char *base = harness_path(*state, "gone.raw");
+    harness_image_create(base, BLK_FMT_RAW, MIB, false, NULL);
+    const char *child = harness_path(*state, "orphan.img");
+    harness_image_create(child, fmt, 0, false, "gone.raw");
     assert_int_equal(unlink(base), 0);
 
-    tst_log_reset();
+    harness_log_reset();
     struct blk_image *img = NULL;
     assert_int_equal(blk_open(child, BLK_FMT_AUTO, 0, &img), VERR_FILE_NOT_FOUND);
     assert_null(img);
-    assert_true(tst_log_contains("gone.raw"));
-    assert_true(tst_log_contains("orphan.img"));
+    assert_true(harness_log_contains("gone.raw"));
+    assert_true(harness_log_contains("orphan.img"));
     /* The image alone still opens (info, check), and says which parent it wants. */
-    img = tst_open(child, BLK_OPEN_NO_BACKING | BLK_OPEN_READONLY);
+    img = harness_image_open(child, BLK_OPEN_NO_BACKING | BLK_OPEN_READONLY);
     struct blk_info info;
     assert_int_equal(blk_get_info(img, &info), 0);
     assert_non_null(strstr(info.backing_path, "/gone.raw"));
     assert_int_equal(info.backing_path[0], '/');
     blk_close(img);
     /* Opening failed without leaving a lock behind: the file opens for writing. */
-    img = tst_open(child, BLK_OPEN_NO_BACKING);
+    img = harness_image_open(child, BLK_OPEN_NO_BACKING);
     blk_close(img);
     /* Nor may a new image name a missing parent. */
-    assert_int_equal(blk_create(tst_path(state, "other.img"),
+    assert_int_equal(blk_create(harness_path(*state, "other.img"),
                                 &(struct blk_create_params){.format = fmt, .backing_path = "gone.raw"}),
                      VERR_FILE_NOT_FOUND);
 }
@@ -975,54 +885,54 @@ static void test_chain_missing_parent(void **state)
 static void test_chain_loops(void **state)
 {
     enum blk_format fmt = tst_diff_format(state);
-    const char *base = tst_path(state, "base.raw");
-    tst_create_raw(base, MIB, false);
-    const char *a = tst_path(state, "a.img");
-    const char *b = tst_path(state, "b.img");
-    tst_create_diff(b, fmt, "base.raw", 0);
-    tst_create_diff(a, fmt, "b.img", 0);
+    const char *base = harness_path(*state, "base.raw");
+    harness_image_create(base, BLK_FMT_RAW, MIB, false, NULL);
+    const char *a = harness_path(*state, "a.img");
+    const char *b = harness_path(*state, "b.img");
+    harness_image_create(b, fmt, 0, false, "base.raw");
+    harness_image_create(a, fmt, 0, false, "b.img");
     /* A new b naming a: a -> b -> a. */
-    const char *b2 = tst_path(state, "b2.img");
-    tst_create_diff(b2, fmt, "a.img", 0);
+    const char *b2 = harness_path(*state, "b2.img");
+    harness_image_create(b2, fmt, 0, false, "a.img");
     assert_int_equal(rename(b2, b), 0);
 
-    tst_log_reset();
+    harness_log_reset();
     struct blk_image *img = NULL;
     assert_int_equal(blk_open(a, BLK_FMT_AUTO, BLK_OPEN_READONLY, &img), VERR_BAD_FORMAT);
     assert_null(img);
-    assert_true(tst_log_contains("loop"));
-    assert_true(tst_log_contains("a.img"));
+    assert_true(harness_log_contains("loop"));
+    assert_true(harness_log_contains("a.img"));
     assert_int_equal(blk_open(b, BLK_FMT_AUTO, 0, &img), VERR_BAD_FORMAT);
 
     /* An image naming itself. */
-    const char *self2 = tst_path(state, "self2.img");
-    const char *self = tst_path(state, "self.img");
-    tst_create_diff(self2, fmt, "base.raw", 0);
-    tst_create_diff(self, fmt, "self2.img", 0);
-    const char *self3 = tst_path(state, "self3.img");
-    tst_create_diff(self3, fmt, "self.img", 0);
+    const char *self2 = harness_path(*state, "self2.img");
+    const char *self = harness_path(*state, "self.img");
+    harness_image_create(self2, fmt, 0, false, "base.raw");
+    harness_image_create(self, fmt, 0, false, "self2.img");
+    const char *self3 = harness_path(*state, "self3.img");
+    harness_image_create(self3, fmt, 0, false, "self.img");
     assert_int_equal(rename(self3, self), 0);
     assert_int_equal(blk_open(self, BLK_FMT_AUTO, 0, &img), VERR_BAD_FORMAT);
     /* Every file was closed and unlocked on the way out. */
-    img = tst_open(a, BLK_OPEN_NO_BACKING);
+    img = harness_image_open(a, BLK_OPEN_NO_BACKING);
     blk_close(img);
-    img = tst_open(base, 0);
+    img = harness_image_open(base, 0);
     blk_close(img);
 }
 
 static void test_chain_too_long(void **state)
 {
     enum blk_format fmt = tst_diff_format(state);
-    tst_create_raw(tst_path(state, "l0.img"), 64 * 1024, false);
+    harness_image_create(harness_path(*state, "l0.img"), BLK_FMT_RAW, 64 * 1024, false, NULL);
     char name[32], parent[32];
     for (unsigned i = 1; i < BLK_MAX_CHAIN; i++) {
         snprintf(name, sizeof(name), "l%u.img", i);
         snprintf(parent, sizeof(parent), "l%u.img", i - 1);
-        tst_create_diff(tst_path(state, name), fmt, parent, 0);
+        harness_image_create(harness_path(*state, name), fmt, 0, false, parent);
     }
     /* BLK_MAX_CHAIN files in all: fine. */
     snprintf(name, sizeof(name), "l%u.img", BLK_MAX_CHAIN - 1);
-    struct blk_image *img = tst_open(tst_path(state, name), BLK_OPEN_READONLY);
+    struct blk_image *img = harness_image_open(harness_path(*state, name), BLK_OPEN_READONLY);
     unsigned depth = 0;
     for (struct blk_image *i = img; i; i = blk_backing(i))
         depth++;
@@ -1031,27 +941,27 @@ static void test_chain_too_long(void **state)
     /* One more is refused. */
     snprintf(parent, sizeof(parent), "l%u.img", BLK_MAX_CHAIN - 1);
     snprintf(name, sizeof(name), "l%u.img", BLK_MAX_CHAIN);
-    tst_create_diff(tst_path(state, name), fmt, parent, 0);
-    tst_log_reset();
-    assert_int_equal(blk_open(tst_path(state, name), BLK_FMT_AUTO, BLK_OPEN_READONLY, &img), VERR_BAD_FORMAT);
-    assert_true(tst_log_contains("too long"));
+    harness_image_create(harness_path(*state, name), fmt, 0, false, parent);
+    harness_log_reset();
+    assert_int_equal(blk_open(harness_path(*state, name), BLK_FMT_AUTO, BLK_OPEN_READONLY, &img), VERR_BAD_FORMAT);
+    assert_true(harness_log_contains("too long"));
 }
 
 static void test_chain_commit(void **state)
 {
     enum blk_format fmt = tst_diff_format(state);
-    const char *base = tst_path(state, "base.raw");
+    const char *base = harness_path(*state, "base.raw");
     tst_create_filled_raw(base, 2 * MIB, 5);
-    const char *child = tst_path(state, "snap.img");
-    tst_create_diff(child, fmt, "base.raw", 0);
-    struct blk_image *img = tst_open(child, 0);
+    const char *child = harness_path(*state, "snap.img");
+    harness_image_create(child, fmt, 0, false, "base.raw");
+    struct blk_image *img = harness_image_open(child, 0);
     uint8_t data[70000];
     tst_fill_pattern(data, sizeof(data), 6);
     assert_int_equal(blk_write(img, 100000, data, sizeof(data)), 0);
     assert_int_equal(blk_write(img, 2 * MIB - 512, data, 512), 0);
 
     /* Someone else reading the parent: commit refuses and the chain still works. */
-    struct blk_image *reader = tst_open(base, BLK_OPEN_READONLY);
+    struct blk_image *reader = harness_image_open(base, BLK_OPEN_READONLY);
     assert_int_equal(blk_commit(img, NULL, NULL), VERR_BUSY);
     blk_close(reader);
     assert_true(blk_is_readonly(blk_backing(img)));
@@ -1063,7 +973,7 @@ static void test_chain_commit(void **state)
     assert_int_equal(pr.last_done, 2 * MIB);
     /* Back to read-only and shared; the child still reads and writes. */
     assert_true(blk_is_readonly(blk_backing(img)));
-    reader = tst_open(base, BLK_OPEN_READONLY);
+    reader = harness_image_open(base, BLK_OPEN_READONLY);
     blk_close(reader);
     uint8_t rd[sizeof(data)];
     assert_int_equal(blk_read(img, 100000, rd, sizeof(rd)), 0);
@@ -1071,7 +981,7 @@ static void test_chain_commit(void **state)
     assert_int_equal(blk_write(img, 0, data, 512), 0);
     blk_close(img);
 
-    struct blk_image *p = tst_open(base, BLK_OPEN_READONLY);
+    struct blk_image *p = harness_image_open(base, BLK_OPEN_READONLY);
     assert_int_equal(blk_read(p, 100000, rd, sizeof(rd)), 0);
     assert_memory_equal(rd, data, sizeof(rd));
     assert_int_equal(blk_read(p, 2 * MIB - 512, rd, 512), 0);
@@ -1085,31 +995,31 @@ static void test_chain_commit(void **state)
 static void test_chain_convert_flattens(void **state)
 {
     enum blk_format fmt = tst_diff_format(state);
-    const char *base = tst_path(state, "base.raw");
-    tst_create_raw(base, 8 * MIB, false);
-    struct blk_image *img = tst_open(base, 0);
+    const char *base = harness_path(*state, "base.raw");
+    harness_image_create(base, BLK_FMT_RAW, 8 * MIB, false, NULL);
+    struct blk_image *img = harness_image_open(base, 0);
     uint8_t data[4096];
     tst_fill_pattern(data, sizeof(data), 7);
     assert_int_equal(blk_write(img, 0, data, sizeof(data)), 0);
     assert_int_equal(blk_write(img, 5 * MIB, data, sizeof(data)), 0);
     blk_close(img);
-    const char *mid = tst_path(state, "mid.img");
-    tst_create_diff(mid, fmt, "base.raw", 0);
-    img = tst_open(mid, 0);
+    const char *mid = harness_path(*state, "mid.img");
+    harness_image_create(mid, fmt, 0, false, "base.raw");
+    img = harness_image_open(mid, 0);
     tst_fill_pattern(data, sizeof(data), 8);
     assert_int_equal(blk_write(img, MIB, data, sizeof(data)), 0);
     assert_int_equal(blk_write(img, 5 * MIB, data, 100), 0);
     blk_close(img);
-    const char *top = tst_path(state, "top.img");
-    tst_create_diff(top, fmt, "mid.img", 0);
-    img = tst_open(top, 0);
+    const char *top = harness_path(*state, "top.img");
+    harness_image_create(top, fmt, 0, false, "mid.img");
+    img = harness_image_open(top, 0);
     tst_fill_pattern(data, sizeof(data), 9);
     assert_int_equal(blk_write(img, 7 * MIB + 512, data, sizeof(data)), 0);
     assert_int_equal(blk_write(img, 0, data, 10), 0);
 
-    const char *flat = tst_path(state, "flat.raw");
+    const char *flat = harness_path(*state, "flat.raw");
     assert_int_equal(blk_convert(img, flat, &(struct blk_create_params){.format = BLK_FMT_RAW}, NULL, NULL), 0);
-    struct blk_image *out = tst_open(flat, BLK_OPEN_READONLY);
+    struct blk_image *out = harness_image_open(flat, BLK_OPEN_READONLY);
     assert_null(blk_backing(out));
     assert_int_equal(blk_size_bytes(out), 8 * MIB);
     uint8_t *x = malloc(MIB), *y = malloc(MIB);
@@ -1127,9 +1037,9 @@ static void test_chain_convert_flattens(void **state)
     blk_close(out);
 
     /* The same chain into a standalone image of the differencing format. */
-    const char *flat2 = tst_path(state, "flat2.img");
+    const char *flat2 = harness_path(*state, "flat2.img");
     assert_int_equal(blk_convert(img, flat2, &(struct blk_create_params){.format = fmt}, NULL, NULL), 0);
-    out = tst_open(flat2, BLK_OPEN_READONLY);
+    out = harness_image_open(flat2, BLK_OPEN_READONLY);
     assert_null(blk_backing(out));
     tst_expect_pattern(out, 7 * MIB + 512, sizeof(data), 0, 9);
     tst_expect_pattern(out, 5 * MIB + 100, 1000, 100, 7);
@@ -1183,9 +1093,9 @@ static void tst_aio_wait(struct tst_aio *t, unsigned count)
 
 static void test_aio_writes_then_flush(void **state)
 {
-    const char *path = tst_path(state, "aio.raw");
-    tst_create_raw(path, TST_AIO_WRITES * TST_AIO_CHUNK, false);
-    struct blk_image *img = tst_open(path, 0);
+    const char *path = harness_path(*state, "aio.raw");
+    harness_image_create(path, BLK_FMT_RAW, TST_AIO_WRITES * TST_AIO_CHUNK, false, NULL);
+    struct blk_image *img = harness_image_open(path, 0);
     struct blk_aio *aio = NULL;
     assert_int_equal(blk_aio_create(4, &aio), 0);
     struct tst_aio *t = calloc(1, sizeof(*t));
@@ -1269,9 +1179,9 @@ static void tst_barrier_done(struct blk_request *req, int status)
 
 static void test_aio_flush_barrier(void **state)
 {
-    const char *path = tst_path(state, "barrier.raw");
-    tst_create_raw(path, MIB, false);
-    struct blk_image *img = tst_open(path, 0);
+    const char *path = harness_path(*state, "barrier.raw");
+    harness_image_create(path, BLK_FMT_RAW, MIB, false, NULL);
+    struct blk_image *img = harness_image_open(path, 0);
     struct blk_aio *aio = NULL;
     assert_int_equal(blk_aio_create(3, &aio), 0);
     struct tst_barrier *b = calloc(1, sizeof(*b));
@@ -1327,9 +1237,9 @@ static void test_aio_flush_barrier(void **state)
 
 static void test_aio_destroy_runs_queued(void **state)
 {
-    const char *path = tst_path(state, "q.raw");
-    tst_create_raw(path, MIB, false);
-    struct blk_image *img = tst_open(path, 0);
+    const char *path = harness_path(*state, "q.raw");
+    harness_image_create(path, BLK_FMT_RAW, MIB, false, NULL);
+    struct blk_image *img = harness_image_open(path, 0);
     struct blk_aio *aio = NULL;
     assert_int_equal(blk_aio_create(1, &aio), 0);
     struct tst_aio *t = calloc(1, sizeof(*t));
@@ -1362,9 +1272,9 @@ static void test_aio_destroy_runs_queued(void **state)
 
 static void test_aio_errors(void **state)
 {
-    const char *path = tst_path(state, "e.raw");
-    tst_create_raw(path, 4096, false);
-    struct blk_image *img = tst_open(path, BLK_OPEN_READONLY);
+    const char *path = harness_path(*state, "e.raw");
+    harness_image_create(path, BLK_FMT_RAW, 4096, false, NULL);
+    struct blk_image *img = harness_image_open(path, BLK_OPEN_READONLY);
     struct blk_aio *aio = (struct blk_aio *)&aio;
     assert_int_equal(blk_aio_create(0, &aio), VERR_OUT_OF_RANGE);
     assert_null(aio);
@@ -1411,42 +1321,41 @@ static void test_aio_errors(void **state)
 
 int main(void)
 {
-    snprintf(g_log_path, sizeof(g_log_path), "/tmp/tstBlock-%d.log", (int)getpid());
-    if (rt_log_open_file(g_log_path) < 0)
+    if (harness_log_open("tstBlock") < 0)
         return 1;
     /* The errors these tests provoke on purpose go to the log file, where the tests look for them. */
     rt_log_set_stderr_level((enum rt_log_level)-1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_names),
-        cmocka_unit_test_setup_teardown(test_raw_create_sparse_and_fixed, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_raw_odd_offsets, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_raw_errors, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_raw_flush_resize, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_raw_discard_zeroes_status, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_probe, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_probed_raw_guard, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_locking, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_create_refuses, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_convert_raw, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_convert_iso_and_check, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_aio_writes_then_flush, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_aio_flush_barrier, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_aio_destroy_runs_queued, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_aio_errors, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_raw_create_sparse_and_fixed, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_raw_odd_offsets, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_raw_errors, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_raw_flush_resize, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_raw_discard_zeroes_status, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_probe, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_probed_raw_guard, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_locking, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_create_refuses, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_convert_raw, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_convert_iso_and_check, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_aio_writes_then_flush, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_aio_flush_barrier, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_aio_destroy_runs_queued, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_aio_errors, tst_setup, harness_teardown_dir),
     };
     const struct CMUnitTest chain_tests[] = {
-        cmocka_unit_test_setup_teardown(test_chain_diff_over_raw, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_chain_relative_and_smaller_parent, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_chain_missing_parent, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_chain_loops, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_chain_too_long, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_chain_commit, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_chain_convert_flattens, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_chain_diff_over_raw, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_chain_relative_and_smaller_parent, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_chain_missing_parent, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_chain_loops, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_chain_too_long, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_chain_commit, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_chain_convert_flattens, tst_setup, harness_teardown_dir),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("chains over qcow2", chain_tests, tst_chain_group_qcow2, NULL);
     failed += cmocka_run_group_tests_name("chains over VDI", chain_tests, tst_chain_group_vdi, NULL);
     rt_log_close_file();
-    unlink(g_log_path);
+    unlink(harness_log_path());
     return failed;
 }

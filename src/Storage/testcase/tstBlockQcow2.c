@@ -6,7 +6,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "vireo/block.h"
 #include "vireo/rt.h"
 
@@ -22,54 +22,11 @@
 #define MIB (1024u * 1024u)
 #define CLUSTER (64u * KIB)
 
-static char g_log_path[64];
-
 /* ---- Helpers ------------------------------------------------------------------------- */
-
-static int tst_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
 
 static int tst_setup(void **state)
 {
-    char tmpl[] = "/tmp/tstBlockQcow2.XXXXXX";
-    char *dir = mkdtemp(tmpl);
-    if (!dir)
-        return -1;
-    *state = strdup(dir);
-    return *state ? 0 : -1;
-}
-
-static int tst_teardown(void **state)
-{
-    nftw(*state, tst_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(*state);
-    return 0;
-}
-
-static const char *tst_path(void **state, const char *name)
-{
-    static char bufs[8][512];
-    static unsigned next;
-    char *buf = bufs[next++ % RT_ARRAY_SIZE(bufs)];
-    snprintf(buf, sizeof(bufs[0]), "%s/%s", (const char *)*state, name);
-    return buf;
-}
-
-static void tst_log_reset(void)
-{
-    assert_int_equal(truncate(g_log_path, 0), 0);
-}
-
-static bool tst_log_contains(const char *text)
-{
-    void *data;
-    size_t len;
-    assert_int_equal(rt_file_read_all(g_log_path, 1 << 20, &data, &len), 0);
-    bool found = strstr(data, text) != NULL;
-    free(data);
-    return found;
+    return harness_setup_dir(state, "tstBlockQcow2");
 }
 
 static void tst_fill(uint8_t *buf, size_t len, unsigned seed)
@@ -78,77 +35,15 @@ static void tst_fill(uint8_t *buf, size_t len, unsigned seed)
         buf[i] = (uint8_t)(i * 7 + seed * 13 + (i >> 9) + 1);
 }
 
-static bool tst_all(const uint8_t *buf, size_t len, uint8_t v)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (buf[i] != v)
-            return false;
-    }
-    return true;
-}
-
-/* Runs a shell command (qemu-img and friends); returns its exit status. */
-static int tst_sh(const char *fmt, ...) RT_PRINTF(1, 2);
-static int tst_sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    char full[2200];
-    snprintf(full, sizeof(full), "%s >>%s 2>&1", cmd, g_log_path);
-    int st = system(full);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void tst_need_qemu(void)
-{
-    if (tst_sh("qemu-img --version") != 0 || tst_sh("qemu-io --version") != 0)
-        fail_msg("qemu-img/qemu-io are missing: install Debian's qemu-utils package");
-}
-
-static void tst_create(const char *path, uint64_t size, bool fixed, const char *backing)
-{
-    struct blk_create_params p = {.format = BLK_FMT_QCOW2, .size_bytes = size, .fixed = fixed, .backing_path = backing};
-    assert_int_equal(blk_create(path, &p), 0);
-}
-
-static void tst_check_clean(const char *path)
-{
-    struct blk_check_result res;
-    assert_int_equal(blk_check(path, BLK_FMT_QCOW2, false, &res), 0);
-    if (res.errors || res.leaks)
-        fail_msg("%s: %u errors, %u leaks: %s", path, res.errors, res.leaks, res.first_problem);
-}
-
 static void tst_qemu_check(const char *path)
 {
-    assert_int_equal(tst_sh("qemu-img check -f qcow2 '%s'", path), 0);
-}
-
-static void tst_write_raw(const char *path, const void *data, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, data, len), (ssize_t)len);
-    assert_int_equal(close(fd), 0);
-}
-
-static uint64_t tst_file_size(const char *path)
-{
-    struct stat st;
-    assert_int_equal(stat(path, &st), 0);
-    return (uint64_t)st.st_size;
+    assert_int_equal(harness_sh("qemu-img check -f qcow2 '%s'", path), 0);
 }
 
 static uint64_t tst_get_be(const char *path, uint64_t off, unsigned bytes)
 {
     uint8_t b[8];
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(pread(fd, b, bytes, (off_t)off), (ssize_t)bytes);
-    close(fd);
+    harness_file_peek(path, off, b, bytes);
     uint64_t v = 0;
     for (unsigned i = 0; i < bytes; i++)
         v = v << 8 | b[i];
@@ -160,10 +55,7 @@ static void tst_put_be(const char *path, uint64_t off, unsigned bytes, uint64_t 
     uint8_t b[8];
     for (unsigned i = 0; i < bytes; i++)
         b[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
-    int fd = open(path, O_WRONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, b, bytes, (off_t)off), (ssize_t)bytes);
-    close(fd);
+    harness_file_poke(path, off, b, bytes);
 }
 
 /* File offset of the L2 entry of guest cluster vc (64 KiB clusters), 0 when it has no L2 table. */
@@ -182,31 +74,22 @@ static uint64_t tst_refcount_off(const char *path, uint64_t host)
     return rb + 2 * (host / CLUSTER);
 }
 
-static void tst_read_expect(struct blk_image *img, uint64_t off, const uint8_t *want, size_t len)
-{
-    uint8_t *got = malloc(len);
-    assert_non_null(got);
-    assert_int_equal(blk_read(img, off, got, len), 0);
-    assert_memory_equal(got, want, len);
-    free(got);
-}
-
 /* ---- Our images ------------------------------------------------------------------------- */
 
 static void test_create_write_reopen(void **state)
 {
-    const char *path = tst_path(state, "a.qcow2");
-    const char *raw = tst_path(state, "a.raw");
+    const char *path = harness_path(*state, "a.qcow2");
+    const char *raw = harness_path(*state, "a.raw");
     const uint64_t size = 8 * MIB;
     uint8_t *shadow = calloc(1, size);
     uint8_t *buf = malloc(300 * KIB);
     assert_non_null(shadow);
     assert_non_null(buf);
-    tst_create(path, size, false, NULL);
+    harness_image_create(path, BLK_FMT_QCOW2, size, false, NULL);
     assert_int_equal(tst_get_be(path, 0, 4), 0x514649fb);
     assert_int_equal(tst_get_be(path, 4, 4), 3);
     assert_int_equal(tst_get_be(path, 20, 4), 16);
-    tst_check_clean(path);
+    harness_image_check_clean(path, BLK_FMT_QCOW2);
 
     struct blk_image *img;
     assert_int_equal(blk_open(path, BLK_FMT_AUTO, 0, &img), 0);
@@ -216,7 +99,7 @@ static void test_create_write_reopen(void **state)
     assert_int_equal(blk_get_info(img, &info), 0);
     assert_string_equal(info.variant, "");
     assert_string_equal(info.backing_path, "");
-    tst_read_expect(img, 0, shadow, size);
+    harness_image_expect(img, 0, shadow, size);
 
     static const struct {
         uint64_t off;
@@ -230,9 +113,9 @@ static void test_create_write_reopen(void **state)
         tst_fill(buf, writes[i].len, i);
         memcpy(shadow + writes[i].off, buf, writes[i].len);
         assert_int_equal(blk_write(img, writes[i].off, buf, writes[i].len), 0);
-        tst_read_expect(img, writes[i].off, buf, writes[i].len);
+        harness_image_expect(img, writes[i].off, buf, writes[i].len);
     }
-    tst_read_expect(img, 0, shadow, size);
+    harness_image_expect(img, 0, shadow, size);
     bool allocated;
     uint64_t pnum;
     assert_int_equal(blk_block_status(img, 4 * MIB, 1 * MIB, &allocated, &pnum), 0);
@@ -245,28 +128,28 @@ static void test_create_write_reopen(void **state)
     blk_close(img);
 
     assert_int_equal(blk_open(path, BLK_FMT_QCOW2, BLK_OPEN_READONLY, &img), 0);
-    tst_read_expect(img, 0, shadow, size);
+    harness_image_expect(img, 0, shadow, size);
     uint8_t byte;
     assert_int_equal(blk_read(img, size - 1, &byte, 1), 0);
     assert_int_equal(byte, shadow[size - 1]);
     assert_int_equal(blk_write(img, 0, &byte, 1), VERR_ACCESS_DENIED);
     blk_close(img);
 
-    tst_check_clean(path);
-    tst_need_qemu();
+    harness_image_check_clean(path, BLK_FMT_QCOW2);
+    harness_need_qemu();
     tst_qemu_check(path);
-    tst_write_raw(raw, shadow, size);
-    assert_int_equal(tst_sh("qemu-img compare -f qcow2 -F raw '%s' '%s'", path, raw), 0);
+    harness_file_write(raw, shadow, size);
+    assert_int_equal(harness_sh("qemu-img compare -f qcow2 -F raw '%s' '%s'", path, raw), 0);
     free(shadow);
     free(buf);
 }
 
 static void test_fixed(void **state)
 {
-    const char *path = tst_path(state, "fixed.qcow2");
+    const char *path = harness_path(*state, "fixed.qcow2");
     const uint64_t size = 4 * MIB + 512;
-    tst_create(path, size, true, NULL);
-    assert_true(tst_file_size(path) >= size);
+    harness_image_create(path, BLK_FMT_QCOW2, size, true, NULL);
+    assert_true(harness_file_size(path) >= size);
     struct blk_image *img;
     assert_int_equal(blk_open(path, BLK_FMT_QCOW2, 0, &img), 0);
     bool allocated;
@@ -277,33 +160,33 @@ static void test_fixed(void **state)
     uint8_t *buf = malloc(size);
     assert_non_null(buf);
     assert_int_equal(blk_read(img, 0, buf, size), 0);
-    assert_true(tst_all(buf, size, 0));
-    uint64_t before = tst_file_size(path);
+    assert_true(harness_bytes_all(buf, size, 0));
+    uint64_t before = harness_file_size(path);
     tst_fill(buf, 3 * CLUSTER, 5);
     assert_int_equal(blk_write(img, CLUSTER / 2, buf, 3 * CLUSTER), 0);
-    tst_read_expect(img, CLUSTER / 2, buf, 3 * CLUSTER);
+    harness_image_expect(img, CLUSTER / 2, buf, 3 * CLUSTER);
     blk_close(img);
     /* Writes went into the preallocated clusters: the file did not grow. */
-    assert_int_equal(tst_file_size(path), before);
-    tst_check_clean(path);
-    tst_need_qemu();
+    assert_int_equal(harness_file_size(path), before);
+    harness_image_check_clean(path, BLK_FMT_QCOW2);
+    harness_need_qemu();
     tst_qemu_check(path);
     free(buf);
 }
 
 static void test_backing_chains(void **state)
 {
-    const char *raw = tst_path(state, "base.raw");
-    const char *mid = tst_path(state, "mid.qcow2");
-    const char *top = tst_path(state, "top.qcow2");
-    const char *flat = tst_path(state, "flat.raw");
+    const char *raw = harness_path(*state, "base.raw");
+    const char *mid = harness_path(*state, "mid.qcow2");
+    const char *top = harness_path(*state, "top.qcow2");
+    const char *flat = harness_path(*state, "flat.raw");
     const uint64_t size = 2 * MIB;
     uint8_t *base = malloc(size), *want = malloc(size), *buf = malloc(size);
     assert_non_null(base);
     assert_non_null(want);
     assert_non_null(buf);
     tst_fill(base, size, 9);
-    tst_write_raw(raw, base, size);
+    harness_file_write(raw, base, size);
 
     /* qcow2 over raw: size and format taken from the parent. */
     struct blk_create_params p = {.format = BLK_FMT_QCOW2, .backing_path = "base.raw", .backing_format = BLK_FMT_RAW};
@@ -315,7 +198,7 @@ static void test_backing_chains(void **state)
     assert_int_equal(blk_get_info(img, &info), 0);
     assert_non_null(strstr(info.backing_path, "base.raw"));
     assert_int_equal(info.backing_format, BLK_FMT_RAW);
-    tst_read_expect(img, 0, base, size);
+    harness_image_expect(img, 0, base, size);
     memcpy(want, base, size);
     tst_fill(buf, 1000, 1);
     assert_int_equal(blk_write(img, CLUSTER + 500, buf, 1000), 0);
@@ -325,7 +208,7 @@ static void test_backing_chains(void **state)
     memset(want + 4 * CLUSTER, 0, 2 * CLUSTER);
     assert_int_equal(blk_write_zeroes(img, 10 * CLUSTER + 3, 100), 0);
     memset(want + 10 * CLUSTER + 3, 0, 100);
-    tst_read_expect(img, 0, want, size);
+    harness_image_expect(img, 0, want, size);
     bool allocated;
     uint64_t pnum;
     assert_int_equal(blk_block_status(img, 0, size, &allocated, &pnum), 0);
@@ -349,7 +232,7 @@ static void test_backing_chains(void **state)
     assert_int_equal(blk_open(top, BLK_FMT_AUTO, 0, &img), 0);
     assert_int_equal(blk_get_info(img, &info), 0);
     assert_int_equal(info.backing_format, BLK_FMT_QCOW2);
-    tst_read_expect(img, 0, want, size);
+    harness_image_expect(img, 0, want, size);
     tst_fill(buf, 3 * CLUSTER, 2);
     assert_int_equal(blk_write(img, 3 * CLUSTER + 17, buf, 2 * CLUSTER), 0);
     memcpy(want + 3 * CLUSTER + 17, buf, 2 * CLUSTER);
@@ -357,24 +240,24 @@ static void test_backing_chains(void **state)
     assert_int_equal(blk_write(img, 8 * CLUSTER, buf, 2 * CLUSTER), 0);
     assert_int_equal(blk_discard(img, 8 * CLUSTER, 2 * CLUSTER), 0);
     assert_int_equal(blk_read(img, 8 * CLUSTER, buf, 2 * CLUSTER), 0);
-    assert_true(tst_all(buf, 2 * CLUSTER, 0));
+    assert_true(harness_bytes_all(buf, 2 * CLUSTER, 0));
     memset(want + 8 * CLUSTER, 0, 2 * CLUSTER);
-    tst_read_expect(img, 0, want, size);
+    harness_image_expect(img, 0, want, size);
     blk_close(img);
 
     /* The parent is opened read-only by the chain and unchanged. */
     assert_int_equal(blk_open(mid, BLK_FMT_QCOW2, BLK_OPEN_NO_BACKING | BLK_OPEN_READONLY, &img), 0);
     assert_int_equal(blk_read(img, 8 * CLUSTER, buf, CLUSTER), 0);
-    assert_true(tst_all(buf, CLUSTER, 0)); /* no parent: unallocated reads zeroes */
+    assert_true(harness_bytes_all(buf, CLUSTER, 0)); /* no parent: unallocated reads zeroes */
     blk_close(img);
 
-    tst_check_clean(mid);
-    tst_check_clean(top);
-    tst_need_qemu();
+    harness_image_check_clean(mid, BLK_FMT_QCOW2);
+    harness_image_check_clean(top, BLK_FMT_QCOW2);
+    harness_need_qemu();
     tst_qemu_check(mid);
     tst_qemu_check(top);
-    tst_write_raw(flat, want, size);
-    assert_int_equal(tst_sh("qemu-img compare -F raw '%s' '%s'", top, flat), 0);
+    harness_file_write(flat, want, size);
+    assert_int_equal(harness_sh("qemu-img compare -F raw '%s' '%s'", top, flat), 0);
     free(base);
     free(want);
     free(buf);
@@ -382,9 +265,9 @@ static void test_backing_chains(void **state)
 
 static void test_resize(void **state)
 {
-    const char *path = tst_path(state, "grow.qcow2");
+    const char *path = harness_path(*state, "grow.qcow2");
     uint8_t buf[4096];
-    tst_create(path, 256 * MIB, false, NULL);
+    harness_image_create(path, BLK_FMT_QCOW2, 256 * MIB, false, NULL);
     struct blk_image *img;
     assert_int_equal(blk_open(path, BLK_FMT_QCOW2, 0, &img), 0);
     tst_fill(buf, sizeof(buf), 3);
@@ -402,66 +285,66 @@ static void test_resize(void **state)
     assert_int_equal(blk_write(img, big - 4096, buf, sizeof(buf)), 0);
     uint8_t got[4096];
     assert_int_equal(blk_read(img, big - 8192, got, 4096), 0);
-    assert_true(tst_all(got, 4096, 0));
+    assert_true(harness_bytes_all(got, 4096, 0));
     blk_close(img);
 
     assert_int_equal(blk_open(path, BLK_FMT_QCOW2, BLK_OPEN_READONLY, &img), 0);
     assert_int_equal(blk_size_bytes(img), big);
-    tst_read_expect(img, 256 * MIB - 100, buf, 100);
-    tst_read_expect(img, 2047ull * MIB, buf, sizeof(buf));
-    tst_read_expect(img, big - 4096, buf, sizeof(buf));
+    harness_image_expect(img, 256 * MIB - 100, buf, 100);
+    harness_image_expect(img, 2047ull * MIB, buf, sizeof(buf));
+    harness_image_expect(img, big - 4096, buf, sizeof(buf));
     blk_close(img);
-    tst_check_clean(path);
-    tst_need_qemu();
+    harness_image_check_clean(path, BLK_FMT_QCOW2);
+    harness_need_qemu();
     tst_qemu_check(path);
-    assert_int_equal(tst_sh("qemu-img info '%s' | grep -q '5 TiB'", path), 0);
+    assert_int_equal(harness_sh("qemu-img info '%s' | grep -q '5 TiB'", path), 0);
 }
 
 static void test_discard_reuse(void **state)
 {
-    const char *path = tst_path(state, "discard.qcow2");
+    const char *path = harness_path(*state, "discard.qcow2");
     uint8_t *buf = malloc(8 * CLUSTER);
     assert_non_null(buf);
-    tst_create(path, 16 * MIB, false, NULL);
+    harness_image_create(path, BLK_FMT_QCOW2, 16 * MIB, false, NULL);
     struct blk_image *img;
     assert_int_equal(blk_open(path, BLK_FMT_QCOW2, 0, &img), 0);
     tst_fill(buf, 8 * CLUSTER, 4);
     assert_int_equal(blk_write(img, 0, buf, 8 * CLUSTER), 0);
-    uint64_t grown = tst_file_size(path);
+    uint64_t grown = harness_file_size(path);
     /* A partial cluster at either end is kept; the whole ones go. */
     assert_int_equal(blk_discard(img, CLUSTER / 2, 4 * CLUSTER), 0);
     uint8_t *got = malloc(8 * CLUSTER);
     assert_non_null(got);
     assert_int_equal(blk_read(img, 0, got, 8 * CLUSTER), 0);
     assert_memory_equal(got, buf, CLUSTER);
-    assert_true(tst_all(got + CLUSTER, 3 * CLUSTER, 0));
+    assert_true(harness_bytes_all(got + CLUSTER, 3 * CLUSTER, 0));
     assert_memory_equal(got + 4 * CLUSTER, buf + 4 * CLUSTER, 4 * CLUSTER);
     bool allocated;
     uint64_t pnum;
     assert_int_equal(blk_block_status(img, CLUSTER, 3 * CLUSTER, &allocated, &pnum), 0);
     assert_false(allocated);
     blk_close(img);
-    tst_check_clean(path);
+    harness_image_check_clean(path, BLK_FMT_QCOW2);
 
     /* The freed clusters are used again: the file does not grow. */
     assert_int_equal(blk_open(path, BLK_FMT_QCOW2, 0, &img), 0);
     assert_int_equal(blk_write(img, 10 * MIB, buf, 3 * CLUSTER), 0);
-    tst_read_expect(img, 10 * MIB, buf, 3 * CLUSTER);
-    tst_read_expect(img, 4 * CLUSTER, buf + 4 * CLUSTER, 4 * CLUSTER);
+    harness_image_expect(img, 10 * MIB, buf, 3 * CLUSTER);
+    harness_image_expect(img, 4 * CLUSTER, buf + 4 * CLUSTER, 4 * CLUSTER);
     blk_close(img);
-    assert_int_equal(tst_file_size(path), grown);
-    tst_check_clean(path);
+    assert_int_equal(harness_file_size(path), grown);
+    harness_image_check_clean(path, BLK_FMT_QCOW2);
 
     /* Write zeroes keeps what is around it. */
     assert_int_equal(blk_open(path, BLK_FMT_QCOW2, 0, &img), 0);
     assert_int_equal(blk_write_zeroes(img, 5 * CLUSTER - 10, 2 * CLUSTER + 20), 0);
     assert_int_equal(blk_read(img, 4 * CLUSTER, got, 4 * CLUSTER), 0);
     assert_memory_equal(got, buf + 4 * CLUSTER, CLUSTER - 10);
-    assert_true(tst_all(got + CLUSTER - 10, 2 * CLUSTER + 20, 0));
+    assert_true(harness_bytes_all(got + CLUSTER - 10, 2 * CLUSTER + 20, 0));
     assert_memory_equal(got + 3 * CLUSTER + 10, buf + 7 * CLUSTER + 10, CLUSTER - 10);
     blk_close(img);
-    tst_check_clean(path);
-    tst_need_qemu();
+    harness_image_check_clean(path, BLK_FMT_QCOW2);
+    harness_need_qemu();
     tst_qemu_check(path);
     free(buf);
     free(got);
@@ -470,8 +353,8 @@ static void test_discard_reuse(void **state)
 /* A write killed at any moment leaves an image that checks without errors, holding every completed write. */
 static void test_kill_during_writes(void **state)
 {
-    const char *path = tst_path(state, "kill.qcow2");
-    tst_create(path, 64 * MIB, false, NULL);
+    const char *path = harness_path(*state, "kill.qcow2");
+    harness_image_create(path, BLK_FMT_QCOW2, 64 * MIB, false, NULL);
     int pipefd[2];
     assert_int_equal(pipe(pipefd), 0);
     pid_t pid = fork();
@@ -509,18 +392,18 @@ static void test_kill_during_writes(void **state)
     uint8_t buf[3000];
     for (uint32_t i = 0; i <= last; i++) {
         assert_int_equal(blk_read(img, (uint64_t)i * 20011, buf, sizeof(buf)), 0);
-        assert_true(tst_all(buf, sizeof(buf), (uint8_t)(i % 251 + 1)));
+        assert_true(harness_bytes_all(buf, sizeof(buf), (uint8_t)(i % 251 + 1)));
     }
     blk_close(img);
     assert_int_equal(blk_check(path, BLK_FMT_QCOW2, true, &res), 0);
-    tst_check_clean(path);
+    harness_image_check_clean(path, BLK_FMT_QCOW2);
 }
 
 static void test_check_and_repair(void **state)
 {
-    const char *path = tst_path(state, "leak.qcow2");
+    const char *path = harness_path(*state, "leak.qcow2");
     uint8_t buf[4096];
-    tst_create(path, 4 * MIB, false, NULL);
+    harness_image_create(path, BLK_FMT_QCOW2, 4 * MIB, false, NULL);
     struct blk_image *img;
     assert_int_equal(blk_open(path, BLK_FMT_QCOW2, 0, &img), 0);
     tst_fill(buf, sizeof(buf), 6);
@@ -530,7 +413,7 @@ static void test_check_and_repair(void **state)
     assert_true(data != 0);
 
     /* A leaked cluster past the end (a kill between refcount and use). */
-    uint64_t eof = tst_file_size(path);
+    uint64_t eof = harness_file_size(path);
     tst_put_be(path, tst_refcount_off(path, eof), 2, 1);
     struct blk_check_result res;
     assert_int_equal(blk_check(path, BLK_FMT_QCOW2, false, &res), 0);
@@ -540,21 +423,21 @@ static void test_check_and_repair(void **state)
     assert_int_equal(res.leaks, 0);
     assert_int_equal(res.errors, 0);
     assert_true(res.repaired >= 1);
-    tst_check_clean(path);
+    harness_image_check_clean(path, BLK_FMT_QCOW2);
 
     /* A refcount at its maximum (0xffff for 16 bits): a leak; the data reads and writes as before. */
     tst_put_be(path, tst_refcount_off(path, data), 2, 0xffff);
     assert_int_equal(blk_check(path, BLK_FMT_QCOW2, false, &res), 0);
     assert_true(res.leaks >= 1 || res.errors >= 1);
     assert_int_equal(blk_open(path, BLK_FMT_QCOW2, 0, &img), 0);
-    tst_read_expect(img, 0, buf, sizeof(buf));
+    harness_image_expect(img, 0, buf, sizeof(buf));
     tst_fill(buf, sizeof(buf), 7);
     assert_int_equal(blk_write(img, 100, buf, 1000), 0);
-    tst_read_expect(img, 100, buf, 1000);
+    harness_image_expect(img, 100, buf, 1000);
     blk_close(img);
     assert_int_equal(blk_check(path, BLK_FMT_QCOW2, true, &res), 0);
     assert_int_equal(res.errors + res.leaks, 0);
-    tst_check_clean(path);
+    harness_image_check_clean(path, BLK_FMT_QCOW2);
 
     /* A refcount too low (0 for a used cluster): an error, which repair fixes. */
     data = tst_get_be(path, tst_l2_entry_off(path, 0), 8) & 0x00fffffffffffe00ull;
@@ -564,16 +447,16 @@ static void test_check_and_repair(void **state)
     assert_true(strlen(res.first_problem) > 0);
     assert_int_equal(blk_check(path, BLK_FMT_QCOW2, true, &res), 0);
     assert_int_equal(res.errors + res.leaks, 0);
-    tst_check_clean(path);
-    tst_need_qemu();
+    harness_image_check_clean(path, BLK_FMT_QCOW2);
+    harness_need_qemu();
     tst_qemu_check(path);
 }
 
 static void test_header_bits(void **state)
 {
-    const char *path = tst_path(state, "bits.qcow2");
+    const char *path = harness_path(*state, "bits.qcow2");
     uint8_t buf[512];
-    tst_create(path, 4 * MIB, false, NULL);
+    harness_image_create(path, BLK_FMT_QCOW2, 4 * MIB, false, NULL);
     struct blk_image *img;
     assert_int_equal(blk_open(path, BLK_FMT_QCOW2, 0, &img), 0);
     tst_fill(buf, sizeof(buf), 8);
@@ -585,15 +468,15 @@ static void test_header_bits(void **state)
     tst_put_be(path, tst_refcount_off(path, data), 2, 0);
     tst_put_be(path, 72, 8, 1);
     assert_int_equal(blk_open(path, BLK_FMT_QCOW2, BLK_OPEN_READONLY, &img), 0);
-    tst_read_expect(img, 3 * CLUSTER, buf, sizeof(buf));
+    harness_image_expect(img, 3 * CLUSTER, buf, sizeof(buf));
     blk_close(img);
     assert_int_equal(tst_get_be(path, 72, 8), 1);
     assert_int_equal(blk_open(path, BLK_FMT_QCOW2, 0, &img), 0);
     assert_int_equal(tst_get_be(path, 72, 8), 0);
     assert_int_equal(blk_write(img, 5 * CLUSTER, buf, sizeof(buf)), 0);
-    tst_read_expect(img, 3 * CLUSTER, buf, sizeof(buf));
+    harness_image_expect(img, 3 * CLUSTER, buf, sizeof(buf));
     blk_close(img);
-    tst_check_clean(path);
+    harness_image_check_clean(path, BLK_FMT_QCOW2);
 
     /* Autoclear bits are cleared by a writer. */
     tst_put_be(path, 88, 8, 0x8000000000000001ull);
@@ -604,10 +487,10 @@ static void test_header_bits(void **state)
     /* Corrupt: reads work, writes are refused and say why. */
     tst_put_be(path, 72, 8, 2);
     assert_int_equal(blk_open(path, BLK_FMT_QCOW2, 0, &img), 0);
-    tst_read_expect(img, 3 * CLUSTER, buf, sizeof(buf));
-    tst_log_reset();
+    harness_image_expect(img, 3 * CLUSTER, buf, sizeof(buf));
+    harness_log_reset();
     assert_int_equal(blk_write(img, 0, buf, 1), VERR_ACCESS_DENIED);
-    assert_true(tst_log_contains("corrupt"));
+    assert_true(harness_log_contains("corrupt"));
     assert_int_equal(blk_discard(img, 0, CLUSTER), VERR_ACCESS_DENIED);
     blk_close(img);
     struct blk_check_result res;
@@ -626,17 +509,17 @@ static void test_header_bits(void **state)
     };
     for (unsigned i = 0; i < RT_ARRAY_SIZE(refused); i++) {
         tst_put_be(path, 72, 8, refused[i].bits);
-        tst_log_reset();
+        harness_log_reset();
         assert_int_equal(blk_open(path, BLK_FMT_QCOW2, BLK_OPEN_READONLY, &img), VERR_NOT_SUPPORTED);
-        assert_true(tst_log_contains(refused[i].name));
+        assert_true(harness_log_contains(refused[i].name));
         assert_null(img);
     }
     /* zstd compression (header_length 112 carries the type byte). */
     tst_put_be(path, 72, 8, 1u << 3);
     tst_put_be(path, 104, 1, 1);
-    tst_log_reset();
+    harness_log_reset();
     assert_int_equal(blk_open(path, BLK_FMT_QCOW2, BLK_OPEN_READONLY, &img), VERR_NOT_SUPPORTED);
-    assert_true(tst_log_contains("zstd"));
+    assert_true(harness_log_contains("zstd"));
     tst_put_be(path, 72, 8, 0);
     tst_put_be(path, 104, 1, 0);
     assert_int_equal(blk_open(path, BLK_FMT_QCOW2, BLK_OPEN_READONLY, &img), 0);
@@ -655,16 +538,16 @@ struct tst_edit {
 
 static void test_hostile_headers(void **state)
 {
-    const char *good = tst_path(state, "good.qcow2");
-    const char *bad = tst_path(state, "bad.qcow2");
-    tst_create(good, 16 * MIB, false, NULL);
+    const char *good = harness_path(*state, "good.qcow2");
+    const char *bad = harness_path(*state, "bad.qcow2");
+    harness_image_create(good, BLK_FMT_QCOW2, 16 * MIB, false, NULL);
     struct blk_image *img;
     assert_int_equal(blk_open(good, BLK_FMT_QCOW2, 0, &img), 0);
     uint8_t buf[100];
     tst_fill(buf, sizeof(buf), 11);
     assert_int_equal(blk_write(img, 0, buf, sizeof(buf)), 0);
     blk_close(img);
-    uint64_t size = tst_file_size(good);
+    uint64_t size = harness_file_size(good);
     uint8_t *orig = malloc(size);
     assert_non_null(orig);
     int fd = open(good, O_RDONLY);
@@ -698,17 +581,17 @@ static void test_hostile_headers(void **state)
         {"refcount block unaligned", 0x10000, 8, 0x30100, "refcount table entry 0"},
     };
     for (unsigned i = 0; i < RT_ARRAY_SIZE(edits); i++) {
-        tst_write_raw(bad, orig, size);
+        harness_file_write(bad, orig, size);
         if (strcmp(edits[i].name, "backing name length huge") == 0)
             tst_put_be(bad, 8, 8, 0x1000);
         tst_put_be(bad, edits[i].off, edits[i].bytes, edits[i].value);
-        tst_log_reset();
+        harness_log_reset();
         img = (struct blk_image *)1;
         int rc = blk_open(bad, BLK_FMT_QCOW2, 0, &img);
         if (rc != VERR_BAD_FORMAT && rc != VERR_NOT_SUPPORTED)
             fail_msg("%s: open returned %d", edits[i].name, rc);
         assert_null(img);
-        if (!tst_log_contains(edits[i].field) || !tst_log_contains(bad))
+        if (!harness_log_contains(edits[i].field) || !harness_log_contains(bad))
             fail_msg("%s: the log does not name \"%s\" and the file", edits[i].name, edits[i].field);
         /* Probing finds it is qcow2 and gives the same answer; check fails the same way. */
         assert_int_equal(blk_open(bad, BLK_FMT_AUTO, BLK_OPEN_READONLY, &img), rc);
@@ -717,7 +600,7 @@ static void test_hostile_headers(void **state)
     }
 
     /* Bad magic: not qcow2 (probing calls it raw, an explicit qcow2 open refuses). */
-    tst_write_raw(bad, orig, size);
+    harness_file_write(bad, orig, size);
     tst_put_be(bad, 0, 4, 0x514649fa);
     assert_int_equal(blk_open(bad, BLK_FMT_QCOW2, 0, &img), VERR_BAD_FORMAT);
     assert_int_equal(blk_open(bad, BLK_FMT_AUTO, BLK_OPEN_READONLY, &img), 0);
@@ -725,17 +608,17 @@ static void test_hostile_headers(void **state)
     blk_close(img);
 
     /* A truncated header. */
-    tst_write_raw(bad, orig, 40);
+    harness_file_write(bad, orig, 40);
     assert_int_equal(blk_open(bad, BLK_FMT_QCOW2, 0, &img), VERR_BAD_FORMAT);
 
     /* An L2 entry past the end of the file: the read fails cleanly, check counts an error. */
-    tst_write_raw(bad, orig, size);
+    harness_file_write(bad, orig, size);
     uint64_t e = tst_l2_entry_off(bad, 0);
     tst_put_be(bad, e, 8, (1ull << 63) | (1ull << 44));
     assert_int_equal(blk_open(bad, BLK_FMT_QCOW2, 0, &img), 0);
-    tst_log_reset();
+    harness_log_reset();
     assert_int_equal(blk_read(img, 0, buf, sizeof(buf)), VERR_BAD_FORMAT);
-    assert_true(tst_log_contains("past the end of the file"));
+    assert_true(harness_log_contains("past the end of the file"));
     assert_int_equal(blk_write(img, 10, buf, 10), VERR_BAD_FORMAT);
     assert_int_equal(blk_read(img, CLUSTER, buf, sizeof(buf)), 0);
     blk_close(img);
@@ -749,9 +632,9 @@ static void test_hostile_headers(void **state)
     blk_close(img);
     tst_put_be(bad, e, 8, (1ull << 63) | 0x10000);
     assert_int_equal(blk_open(bad, BLK_FMT_QCOW2, 0, &img), 0);
-    tst_log_reset();
+    harness_log_reset();
     assert_int_equal(blk_write(img, 0, buf, sizeof(buf)), VERR_BAD_FORMAT);
-    assert_true(tst_log_contains("overlaps"));
+    assert_true(harness_log_contains("overlaps"));
     blk_close(img);
     assert_int_equal(tst_get_be(bad, 0x10000, 8), 0x30000); /* the refcount table was not written over */
     tst_put_be(bad, e, 8, (1ull << 62) | 0x10000);
@@ -759,7 +642,7 @@ static void test_hostile_headers(void **state)
     assert_int_equal(blk_read(img, 0, buf, sizeof(buf)), VERR_BAD_FORMAT);
     blk_close(img);
     /* An L1 entry pointing at an unaligned L2 table. */
-    tst_write_raw(bad, orig, size);
+    harness_file_write(bad, orig, size);
     tst_put_be(bad, tst_get_be(bad, 40, 8), 8, (1ull << 63) | 0x40200);
     assert_int_equal(blk_open(bad, BLK_FMT_QCOW2, BLK_OPEN_READONLY, &img), 0);
     assert_int_equal(blk_read(img, 0, buf, sizeof(buf)), VERR_BAD_FORMAT);
@@ -770,7 +653,7 @@ static void test_hostile_headers(void **state)
     /* Random garbage after a valid magic and version never crashes. */
     srand(1234);
     for (unsigned round = 0; round < 200; round++) {
-        tst_write_raw(bad, orig, size);
+        harness_file_write(bad, orig, size);
         for (unsigned k = 0; k < 4; k++) {
             uint64_t off = 8 + (uint64_t)rand() % 200;
             if (round % 2)
@@ -791,30 +674,30 @@ static void test_hostile_headers(void **state)
 /* Two L2 entries pointing at one cluster in an image with 1-bit refcounts: check reports it, repair fails cleanly. */
 static void test_refcount_overflow(void **state)
 {
-    const char *path = tst_path(state, "rc1.qcow2");
-    tst_need_qemu();
-    assert_int_equal(tst_sh("qemu-img create -q -f qcow2 -o refcount_bits=1 '%s' 4M", path), 0);
-    assert_int_equal(tst_sh("qemu-io -f qcow2 -c 'write -P 0x5a 0 64k' '%s'", path), 0);
+    const char *path = harness_path(*state, "rc1.qcow2");
+    harness_need_qemu();
+    assert_int_equal(harness_sh("qemu-img create -q -f qcow2 -o refcount_bits=1 '%s' 4M", path), 0);
+    assert_int_equal(harness_sh("qemu-io -f qcow2 -c 'write -P 0x5a 0 64k' '%s'", path), 0);
     struct blk_image *img;
     uint8_t buf[4096];
     assert_int_equal(blk_open(path, BLK_FMT_QCOW2, 0, &img), 0);
     tst_fill(buf, sizeof(buf), 12);
     assert_int_equal(blk_write(img, CLUSTER + 5, buf, 100), 0);
     blk_close(img);
-    tst_check_clean(path);
+    harness_image_check_clean(path, BLK_FMT_QCOW2);
     uint64_t e0 = tst_get_be(path, tst_l2_entry_off(path, 0), 8);
     tst_put_be(path, tst_l2_entry_off(path, 2), 8, e0 & ~(1ull << 63));
     struct blk_check_result res;
     assert_int_equal(blk_check(path, BLK_FMT_QCOW2, false, &res), 0);
     assert_true(res.errors >= 1);
-    tst_log_reset();
+    harness_log_reset();
     assert_int_equal(blk_check(path, BLK_FMT_QCOW2, true, &res), 0);
     assert_true(res.errors >= 1);
     assert_non_null(strstr(res.first_problem, "refcount"));
     /* Nothing was changed: both guest clusters still read the shared data. */
     assert_int_equal(blk_open(path, BLK_FMT_QCOW2, 0, &img), 0);
     assert_int_equal(blk_read(img, 2 * CLUSTER, buf, sizeof(buf)), 0);
-    assert_true(tst_all(buf, sizeof(buf), 0x5a));
+    assert_true(harness_bytes_all(buf, sizeof(buf), 0x5a));
     blk_close(img);
 }
 
@@ -841,23 +724,23 @@ static void tst_expect_pattern_at(const char *path, uint64_t size, uint64_t at, 
 
 static void test_qemu_images(void **state)
 {
-    const char *v3 = tst_path(state, "q3.qcow2");
-    const char *v2 = tst_path(state, "q2.qcow2");
-    const char *base = tst_path(state, "qbase.raw");
-    const char *child = tst_path(state, "qchild.qcow2");
+    const char *v3 = harness_path(*state, "q3.qcow2");
+    const char *v2 = harness_path(*state, "q2.qcow2");
+    const char *base = harness_path(*state, "qbase.raw");
+    const char *child = harness_path(*state, "qchild.qcow2");
     const uint64_t size = 4 * MIB;
-    tst_need_qemu();
+    harness_need_qemu();
 
-    assert_int_equal(tst_sh("qemu-img create -q -f qcow2 '%s' 4M", v3), 0);
-    assert_int_equal(tst_sh("qemu-io -f qcow2 -c 'write -P 0xab 1M 64k' '%s'", v3), 0);
+    assert_int_equal(harness_sh("qemu-img create -q -f qcow2 '%s' 4M", v3), 0);
+    assert_int_equal(harness_sh("qemu-io -f qcow2 -c 'write -P 0xab 1M 64k' '%s'", v3), 0);
     tst_expect_pattern_at(v3, size, MIB, 64 * KIB, 0xab, NULL);
-    tst_check_clean(v3);
+    harness_image_check_clean(v3, BLK_FMT_QCOW2);
 
-    assert_int_equal(tst_sh("qemu-img create -q -f qcow2 -o compat=0.10 '%s' 4M", v2), 0);
+    assert_int_equal(harness_sh("qemu-img create -q -f qcow2 -o compat=0.10 '%s' 4M", v2), 0);
     assert_int_equal(tst_get_be(v2, 4, 4), 2);
-    assert_int_equal(tst_sh("qemu-io -f qcow2 -c 'write -P 0xab 1M 64k' '%s'", v2), 0);
+    assert_int_equal(harness_sh("qemu-io -f qcow2 -c 'write -P 0xab 1M 64k' '%s'", v2), 0);
     tst_expect_pattern_at(v2, size, MIB, 64 * KIB, 0xab, NULL);
-    tst_check_clean(v2);
+    harness_image_check_clean(v2, BLK_FMT_QCOW2);
     /* Our writes to a v2 image, then QEMU's check. */
     struct blk_image *img;
     uint8_t buf[5000];
@@ -866,36 +749,36 @@ static void test_qemu_images(void **state)
     assert_int_equal(blk_write(img, 3 * MIB - 100, buf, sizeof(buf)), 0);
     assert_int_equal(blk_write_zeroes(img, MIB, 64 * KIB), 0);
     assert_int_equal(blk_read(img, MIB, buf, 100), 0);
-    assert_true(tst_all(buf, 100, 0));
+    assert_true(harness_bytes_all(buf, 100, 0));
     blk_close(img);
-    tst_check_clean(v2);
+    harness_image_check_clean(v2, BLK_FMT_QCOW2);
     tst_qemu_check(v2);
 
     uint8_t *below = malloc(size);
     assert_non_null(below);
     tst_fill(below, size, 14);
-    tst_write_raw(base, below, size);
-    assert_int_equal(tst_sh("qemu-img create -q -f qcow2 -b '%s' -F raw '%s'", base, child), 0);
-    assert_int_equal(tst_sh("qemu-io -f qcow2 -c 'write -P 0xab 1M 64k' '%s'", child), 0);
+    harness_file_write(base, below, size);
+    assert_int_equal(harness_sh("qemu-img create -q -f qcow2 -b '%s' -F raw '%s'", base, child), 0);
+    assert_int_equal(harness_sh("qemu-io -f qcow2 -c 'write -P 0xab 1M 64k' '%s'", child), 0);
     tst_expect_pattern_at(child, size, MIB, 64 * KIB, 0xab, below);
-    tst_check_clean(child);
+    harness_image_check_clean(child, BLK_FMT_QCOW2);
     free(below);
 }
 
 /* blk_set_backing: a rebase onto an identical copy reads the same, and QEMU sees the new parent. */
 static void test_set_backing(void **state)
 {
-    const char *base = tst_path(state, "base.qcow2");
-    const char *copy = tst_path(state, "copy.qcow2");
-    const char *raw = tst_path(state, "copy.raw");
-    const char *top = tst_path(state, "top.qcow2");
-    const char *flat = tst_path(state, "flat.raw");
+    const char *base = harness_path(*state, "base.qcow2");
+    const char *copy = harness_path(*state, "copy.qcow2");
+    const char *raw = harness_path(*state, "copy.raw");
+    const char *top = harness_path(*state, "top.qcow2");
+    const char *flat = harness_path(*state, "flat.raw");
     const uint64_t size = 2 * MIB;
     uint8_t *want = calloc(1, size), *buf = malloc(size);
     assert_non_null(want);
     assert_non_null(buf);
-    tst_need_qemu();
-    tst_create(base, size, false, NULL);
+    harness_need_qemu();
+    harness_image_create(base, BLK_FMT_QCOW2, size, false, NULL);
     struct blk_image *img;
     assert_int_equal(blk_open(base, BLK_FMT_AUTO, 0, &img), 0);
     tst_fill(want, 3 * CLUSTER + 5, 21);
@@ -910,7 +793,7 @@ static void test_set_backing(void **state)
     assert_int_equal(blk_convert(img, raw, &cp, NULL, NULL), 0);
     blk_close(img);
     /* A child made by QEMU with a long absolute name: the new, shorter one must not keep its tail. */
-    assert_int_equal(tst_sh("qemu-img create -q -f qcow2 -b '%s' -F qcow2 '%s'", base, top), 0);
+    assert_int_equal(harness_sh("qemu-img create -q -f qcow2 -b '%s' -F qcow2 '%s'", base, top), 0);
     assert_int_equal(blk_open(top, BLK_FMT_AUTO, 0, &img), 0);
     tst_fill(buf, 5000, 23);
     assert_int_equal(blk_write(img, CLUSTER - 100, buf, 5000), 0);
@@ -924,28 +807,30 @@ static void test_set_backing(void **state)
     assert_int_equal(blk_get_info(img, &info), 0);
     assert_string_equal(info.backing_path, copy);
     assert_int_equal(info.backing_format, BLK_FMT_QCOW2);
-    tst_read_expect(img, 0, want, size);
+    harness_image_expect(img, 0, want, size);
     blk_close(img);
     assert_int_equal(unlink(base), 0);
-    tst_check_clean(top);
+    harness_image_check_clean(top, BLK_FMT_QCOW2);
     tst_qemu_check(top);
-    assert_int_equal(tst_sh("qemu-img info --output=json '%s' | grep -q '\"backing-filename\": \"copy.qcow2\"'", top), 0);
-    assert_int_equal(tst_sh("qemu-img info --output=json '%s' | grep -q '\"backing-filename-format\": \"qcow2\"'", top),
-                     0);
-    tst_write_raw(flat, want, size);
-    assert_int_equal(tst_sh("qemu-img compare -F raw '%s' '%s'", top, flat), 0);
+    assert_int_equal(
+        harness_sh("qemu-img info --output=json '%s' | grep -q '\"backing-filename\": \"copy.qcow2\"'", top), 0);
+    assert_int_equal(
+        harness_sh("qemu-img info --output=json '%s' | grep -q '\"backing-filename-format\": \"qcow2\"'", top), 0);
+    harness_file_write(flat, want, size);
+    assert_int_equal(harness_sh("qemu-img compare -F raw '%s' '%s'", top, flat), 0);
 
     /* Onto the raw copy: the format extension follows. */
     assert_int_equal(blk_set_backing(top, raw, BLK_FMT_AUTO), 0);
-    assert_int_equal(tst_sh("qemu-img info --output=json '%s' | grep -q '\"backing-filename-format\": \"raw\"'", top), 0);
-    assert_int_equal(tst_sh("qemu-img compare -F raw '%s' '%s'", top, flat), 0);
+    assert_int_equal(
+        harness_sh("qemu-img info --output=json '%s' | grep -q '\"backing-filename-format\": \"raw\"'", top), 0);
+    assert_int_equal(harness_sh("qemu-img compare -F raw '%s' '%s'", top, flat), 0);
     tst_qemu_check(top);
 
     /* Refused with the file unchanged: another size, a missing parent, a loop, no parent at all. */
-    const char *small = tst_path(state, "small.qcow2");
-    const char *over = tst_path(state, "over.qcow2");
-    tst_create(small, size + MIB, false, NULL);
-    tst_create(over, 0, false, "top.qcow2");
+    const char *small = harness_path(*state, "small.qcow2");
+    const char *over = harness_path(*state, "over.qcow2");
+    harness_image_create(small, BLK_FMT_QCOW2, size + MIB, false, NULL);
+    harness_image_create(over, BLK_FMT_QCOW2, 0, false, "top.qcow2");
     void *before, *after;
     size_t blen, alen;
     assert_int_equal(rt_file_read_all(top, 16 * MIB, &before, &blen), 0);
@@ -959,32 +844,32 @@ static void test_set_backing(void **state)
     free(after);
     assert_int_equal(blk_set_backing(small, copy, BLK_FMT_AUTO), VERR_INVALID_STATE);
     /* A qcow2 v2 image made by QEMU: rebased, QEMU still reads it. */
-    const char *v2 = tst_path(state, "v2.qcow2");
-    assert_int_equal(tst_sh("qemu-img create -q -f qcow2 -o compat=0.10 -b '%s' -F raw '%s'", raw, v2), 0);
+    const char *v2 = harness_path(*state, "v2.qcow2");
+    assert_int_equal(harness_sh("qemu-img create -q -f qcow2 -o compat=0.10 -b '%s' -F raw '%s'", raw, v2), 0);
     assert_int_equal(blk_set_backing(v2, "copy.qcow2", BLK_FMT_AUTO), 0);
     assert_int_equal(tst_get_be(v2, 4, 4), 2);
     tst_qemu_check(v2);
-    assert_int_equal(tst_sh("qemu-img info --output=json '%s' | grep -q '\"backing-filename\": \"copy.qcow2\"'", v2), 0);
+    assert_int_equal(harness_sh("qemu-img info --output=json '%s' | grep -q '\"backing-filename\": \"copy.qcow2\"'", v2), 0);
     free(want);
     free(buf);
 }
 
 static void test_qemu_compressed(void **state)
 {
-    const char *raw = tst_path(state, "src.raw");
-    const char *comp = tst_path(state, "comp.qcow2");
-    const char *flat = tst_path(state, "flat.raw");
+    const char *raw = harness_path(*state, "src.raw");
+    const char *comp = harness_path(*state, "comp.qcow2");
+    const char *flat = harness_path(*state, "flat.raw");
     const uint64_t size = 2 * MIB + 4096;
-    tst_need_qemu();
+    harness_need_qemu();
     uint8_t *data = calloc(1, size);
     assert_non_null(data);
     for (uint64_t i = 0; i < size; i += 4096)
         tst_fill(data + i, 1000 + i % 3000, (unsigned)(i / 4096));
-    tst_write_raw(raw, data, size);
-    assert_int_equal(tst_sh("qemu-img convert -c -f raw -O qcow2 '%s' '%s'", raw, comp), 0);
+    harness_file_write(raw, data, size);
+    assert_int_equal(harness_sh("qemu-img convert -c -f raw -O qcow2 '%s' '%s'", raw, comp), 0);
     struct blk_image *img;
     assert_int_equal(blk_open(comp, BLK_FMT_AUTO, 0, &img), 0);
-    tst_read_expect(img, 0, data, size);
+    harness_image_expect(img, 0, data, size);
     /* Writing into compressed clusters turns them into normal ones. */
     uint8_t buf[3000];
     tst_fill(buf, sizeof(buf), 15);
@@ -992,27 +877,27 @@ static void test_qemu_compressed(void **state)
     memcpy(data + CLUSTER - 1000, buf, sizeof(buf));
     assert_int_equal(blk_discard(img, 4 * CLUSTER, CLUSTER), 0);
     memset(data + 4 * CLUSTER, 0, CLUSTER);
-    tst_read_expect(img, 0, data, size);
+    harness_image_expect(img, 0, data, size);
     blk_close(img);
-    tst_check_clean(comp);
+    harness_image_check_clean(comp, BLK_FMT_QCOW2);
     tst_qemu_check(comp);
-    tst_write_raw(flat, data, size);
-    assert_int_equal(tst_sh("qemu-img compare -f qcow2 -F raw '%s' '%s'", comp, flat), 0);
+    harness_file_write(flat, data, size);
+    assert_int_equal(harness_sh("qemu-img compare -f qcow2 -F raw '%s' '%s'", comp, flat), 0);
     free(data);
 }
 
 /* Internal snapshots made by QEMU stay intact while we write (shared clusters are copied). */
 static void test_qemu_snapshot(void **state)
 {
-    const char *path = tst_path(state, "snap.qcow2");
-    const char *snap = tst_path(state, "snap.raw");
-    const char *now = tst_path(state, "now.raw");
+    const char *path = harness_path(*state, "snap.qcow2");
+    const char *snap = harness_path(*state, "snap.raw");
+    const char *now = harness_path(*state, "now.raw");
     const uint64_t size = 2 * MIB;
-    tst_need_qemu();
-    assert_int_equal(tst_sh("qemu-img create -q -f qcow2 '%s' 2M", path), 0);
-    assert_int_equal(tst_sh("qemu-io -f qcow2 -c 'write -P 0x11 0 1M' '%s'", path), 0);
-    assert_int_equal(tst_sh("qemu-img snapshot -c s1 '%s'", path), 0);
-    tst_check_clean(path);
+    harness_need_qemu();
+    assert_int_equal(harness_sh("qemu-img create -q -f qcow2 '%s' 2M", path), 0);
+    assert_int_equal(harness_sh("qemu-io -f qcow2 -c 'write -P 0x11 0 1M' '%s'", path), 0);
+    assert_int_equal(harness_sh("qemu-img snapshot -c s1 '%s'", path), 0);
+    harness_image_check_clean(path, BLK_FMT_QCOW2);
     uint8_t *want = malloc(size);
     assert_non_null(want);
     memset(want, 0x11, MIB);
@@ -1025,22 +910,22 @@ static void test_qemu_snapshot(void **state)
     assert_int_equal(blk_write_zeroes(img, 3 * CLUSTER, CLUSTER), 0);
     assert_int_equal(blk_discard(img, 5 * CLUSTER, CLUSTER), 0);
     blk_close(img);
-    tst_check_clean(path);
+    harness_image_check_clean(path, BLK_FMT_QCOW2);
     tst_qemu_check(path);
-    assert_int_equal(tst_sh("qemu-img convert -f qcow2 -l snapshot.name=s1 -O raw '%s' '%s'", path, snap), 0);
-    tst_write_raw(now, want, size);
-    assert_int_equal(tst_sh("cmp -s '%s' '%s'", snap, now), 0);
+    assert_int_equal(harness_sh("qemu-img convert -f qcow2 -l snapshot.name=s1 -O raw '%s' '%s'", path, snap), 0);
+    harness_file_write(now, want, size);
+    assert_int_equal(harness_sh("cmp -s '%s' '%s'", snap, now), 0);
     free(want);
 }
 
 /* 512-byte clusters: the refcount table fills up and grows; QEMU agrees with the result. */
 static void test_qemu_small_clusters(void **state)
 {
-    const char *path = tst_path(state, "small.qcow2");
-    const char *flat = tst_path(state, "small.raw");
+    const char *path = harness_path(*state, "small.qcow2");
+    const char *flat = harness_path(*state, "small.raw");
     const uint64_t size = 24 * MIB;
-    tst_need_qemu();
-    assert_int_equal(tst_sh("qemu-img create -q -f qcow2 -o cluster_size=512 '%s' 24M", path), 0);
+    harness_need_qemu();
+    assert_int_equal(harness_sh("qemu-img create -q -f qcow2 -o cluster_size=512 '%s' 24M", path), 0);
     uint64_t rt_before = tst_get_be(path, 48, 8);
     uint8_t *data = calloc(1, size);
     assert_non_null(data);
@@ -1051,41 +936,40 @@ static void test_qemu_small_clusters(void **state)
         assert_int_equal(blk_write(img, off + 100, data + off + 100, MIB - 100), 0);
     for (uint64_t off = 0; off < 20 * MIB; off += MIB)
         assert_int_equal(blk_write(img, off, data + off, 100), 0);
-    tst_read_expect(img, 0, data, size);
+    harness_image_expect(img, 0, data, size);
     blk_close(img);
     assert_int_not_equal(tst_get_be(path, 48, 8), rt_before);
-    tst_check_clean(path);
+    harness_image_check_clean(path, BLK_FMT_QCOW2);
     tst_qemu_check(path);
-    tst_write_raw(flat, data, size);
-    assert_int_equal(tst_sh("qemu-img compare -f qcow2 -F raw '%s' '%s'", path, flat), 0);
+    harness_file_write(flat, data, size);
+    assert_int_equal(harness_sh("qemu-img compare -f qcow2 -F raw '%s' '%s'", path, flat), 0);
     free(data);
 }
 
 int main(void)
 {
-    snprintf(g_log_path, sizeof(g_log_path), "/tmp/tstBlockQcow2-%d.log", (int)getpid());
-    if (rt_log_open_file(g_log_path) < 0)
+    if (harness_log_open("tstBlockQcow2") < 0)
         return 1;
     rt_log_set_stderr_level((enum rt_log_level)-1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_create_write_reopen, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_fixed, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_backing_chains, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_resize, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_discard_reuse, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_kill_during_writes, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_check_and_repair, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_header_bits, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_headers, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_refcount_overflow, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_qemu_images, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_set_backing, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_qemu_compressed, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_qemu_snapshot, tst_setup, tst_teardown),
-        cmocka_unit_test_setup_teardown(test_qemu_small_clusters, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_create_write_reopen, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_fixed, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_backing_chains, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_resize, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_discard_reuse, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_kill_during_writes, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_check_and_repair, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_header_bits, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_hostile_headers, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_refcount_overflow, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_qemu_images, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_set_backing, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_qemu_compressed, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_qemu_snapshot, tst_setup, harness_teardown_dir),
+        cmocka_unit_test_setup_teardown(test_qemu_small_clusters, tst_setup, harness_teardown_dir),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     if (failed == 0)
-        unlink(g_log_path);
+        unlink(harness_log_path());
     return failed;
 }

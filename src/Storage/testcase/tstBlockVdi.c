@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "vireo/block.h"
 #include "vireo/err.h"
 #include "vireo/rt.h"
@@ -38,20 +38,10 @@ struct fixture {
     char dir[64];
 };
 
-static char *path_in(const struct fixture *f, const char *name)
-{
-    static char bufs[4][512];
-    static int next;
-    char *p = bufs[next++ % 4];
-    snprintf(p, 512, "%s/%s", f->dir, name);
-    return p;
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/tstBlockVdi.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(harness_dir_create("tstBlockVdi", f->dir, sizeof(f->dir)), 0);
     *state = f;
     return 0;
 }
@@ -59,9 +49,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
+    harness_dir_remove(f->dir);
     free(f);
     return 0;
 }
@@ -76,21 +64,6 @@ static void fill_pattern(uint8_t *buf, size_t len, uint64_t offset, unsigned see
     }
 }
 
-static void create_vdi(const char *path, uint64_t size, bool fixed, const char *backing)
-{
-    struct blk_create_params p = {.format = BLK_FMT_VDI, .size_bytes = size, .fixed = fixed,
-                                  .backing_path = backing};
-    assert_int_equal(blk_create(path, &p), 0);
-}
-
-static struct blk_image *open_img(const char *path, unsigned flags)
-{
-    struct blk_image *img = NULL;
-    assert_int_equal(blk_open(path, BLK_FMT_AUTO, flags, &img), 0);
-    assert_non_null(img);
-    return img;
-}
-
 /* Writes a pattern at offset into img and into the shadow copy. */
 static void put(struct blk_image *img, uint8_t *shadow, uint64_t offset, size_t len, unsigned seed)
 {
@@ -99,14 +72,6 @@ static void put(struct blk_image *img, uint8_t *shadow, uint64_t offset, size_t 
     assert_int_equal(blk_write(img, offset, buf, len), 0);
     if (shadow)
         memcpy(shadow + offset, buf, len);
-    free(buf);
-}
-
-static void expect_content(struct blk_image *img, const uint8_t *shadow, uint64_t size)
-{
-    uint8_t *buf = malloc(size);
-    assert_int_equal(blk_read(img, 0, buf, size), 0);
-    assert_memory_equal(buf, shadow, size);
     free(buf);
 }
 
@@ -120,90 +85,20 @@ static void expect_byte(struct blk_image *img, uint64_t offset, size_t len, uint
     free(buf);
 }
 
-static uint32_t peek32(const char *path, uint64_t off)
-{
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
-    uint8_t b[4];
-    assert_int_equal(pread(fd, b, 4, (off_t)off), 4);
-    close(fd);
-    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-
-static void poke(const char *path, uint64_t off, const void *data, size_t len)
-{
-    int fd = open(path, O_RDWR);
-    assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, data, len, (off_t)off), (ssize_t)len);
-    close(fd);
-}
-
-static void poke32(const char *path, uint64_t off, uint32_t v)
-{
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    poke(path, off, b, 4);
-}
-
-static void poke64(const char *path, uint64_t off, uint64_t v)
-{
-    poke32(path, off, (uint32_t)v);
-    poke32(path, off + 4, (uint32_t)(v >> 32));
-}
-
-static uint64_t file_size(const char *path)
-{
-    struct stat st;
-    assert_int_equal(stat(path, &st), 0);
-    return (uint64_t)st.st_size;
-}
-
-static void copy_file(const char *from, const char *to)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
-    assert_int_equal(system(cmd), 0);
-}
-
-static void check_clean(const char *path)
-{
-    struct blk_check_result res;
-    assert_int_equal(blk_check(path, BLK_FMT_VDI, false, &res), 0);
-    if (res.errors || res.leaks)
-        fail_msg("%s: %u errors, %u leaks: %s", path, res.errors, res.leaks, res.first_problem);
-}
-
-/* Runs a shell command; its exit status. */
-static int run(const char *fmt, ...)
-{
-    char cmd[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void require_qemu_img(void)
-{
-    if (run("qemu-img --version >/dev/null 2>&1") != 0 || run("qemu-io --version >/dev/null 2>&1") != 0)
-        fail_msg("qemu-img and qemu-io are needed for the VDI interoperation tests: install Debian's qemu-utils");
-}
-
 /* ---- Dynamic and fixed images ---------------------------------------------------------------- */
 
 static void rw_roundtrip(const struct fixture *f, bool fixed)
 {
     const uint64_t size = 5 * MIB + 512 * 3; /* the last block is partial */
-    const char *path = path_in(f, fixed ? "fixed.vdi" : "dynamic.vdi");
-    create_vdi(path, size, fixed, NULL);
+    const char *path = harness_path(f->dir, fixed ? "fixed.vdi" : "dynamic.vdi");
+    harness_image_create(path, BLK_FMT_VDI, size, fixed, NULL);
     if (fixed)
-        assert_true(file_size(path) >= 6ull * MIB);
+        assert_true(harness_file_size(path) >= 6ull * MIB);
     else
-        assert_true(file_size(path) <= 2 * MIB);
+        assert_true(harness_file_size(path) <= 2 * MIB);
 
     uint8_t *shadow = calloc(1, size);
-    struct blk_image *img = open_img(path, 0);
+    struct blk_image *img = harness_image_open(path, 0);
     assert_int_equal(blk_size_bytes(img), size);
     struct blk_info info;
     assert_int_equal(blk_get_info(img, &info), 0);
@@ -211,7 +106,7 @@ static void rw_roundtrip(const struct fixture *f, bool fixed)
     assert_string_equal(info.variant, fixed ? "fixed" : "dynamic");
     assert_false(rt_uuid_is_null(&info.uuid));
     assert_true(rt_uuid_is_null(&info.parent_uuid));
-    expect_content(img, shadow, size); /* a new image reads as zeroes */
+    harness_image_expect(img, 0, shadow, size); /* a new image reads as zeroes */
 
     put(img, shadow, 1, 100, 1);                 /* odd start inside block 0 */
     put(img, shadow, MIB - 7, 4096 + 13, 2);     /* spans blocks 0 and 1 */
@@ -220,18 +115,18 @@ static void rw_roundtrip(const struct fixture *f, bool fixed)
     uint8_t zero[300] = {0};
     assert_int_equal(blk_write(img, MIB + 1000, zero, sizeof(zero)), 0); /* zeroes into a used block */
     memset(shadow + MIB + 1000, 0, sizeof(zero));
-    expect_content(img, shadow, size);
+    harness_image_expect(img, 0, shadow, size);
     uint8_t b;
     assert_int_equal(blk_read(img, size - 1, &b, 2), VERR_OUT_OF_RANGE);
     assert_int_equal(blk_write(img, size, &b, 1), VERR_OUT_OF_RANGE);
     assert_int_equal(blk_flush(img), 0);
     blk_close(img);
 
-    img = open_img(path, BLK_OPEN_READONLY);
-    expect_content(img, shadow, size);
+    img = harness_image_open(path, BLK_OPEN_READONLY);
+    harness_image_expect(img, 0, shadow, size);
     assert_int_equal(blk_write(img, 0, &b, 1), VERR_ACCESS_DENIED);
     blk_close(img);
-    check_clean(path);
+    harness_image_check_clean(path, BLK_FMT_VDI);
     free(shadow);
 }
 
@@ -248,15 +143,15 @@ static void test_fixed_rw(void **state)
 static void test_dynamic_sparse(void **state)
 {
     struct fixture *f = *state;
-    const char *path = path_in(f, "sparse.vdi");
-    create_vdi(path, 8 * MIB, false, NULL);
-    uint64_t empty = file_size(path);
-    struct blk_image *img = open_img(path, 0);
+    const char *path = harness_path(f->dir, "sparse.vdi");
+    harness_image_create(path, BLK_FMT_VDI, 8 * MIB, false, NULL);
+    uint64_t empty = harness_file_size(path);
+    struct blk_image *img = harness_image_open(path, 0);
     /* All-zero writes to unallocated blocks allocate nothing. */
     uint8_t *zero = calloc(1, MIB);
     assert_int_equal(blk_write(img, 2 * MIB, zero, MIB), 0);
     assert_int_equal(blk_write(img, 100, zero, 1000), 0);
-    assert_int_equal(file_size(path), empty);
+    assert_int_equal(harness_file_size(path), empty);
     bool alloc;
     uint64_t pnum;
     assert_int_equal(blk_block_status(img, 0, 8 * MIB, &alloc, &pnum), 0);
@@ -265,17 +160,17 @@ static void test_dynamic_sparse(void **state)
     /* One byte allocates exactly one block. */
     uint8_t one = 0xab;
     assert_int_equal(blk_write(img, 5 * MIB + 17, &one, 1), 0);
-    assert_int_equal(file_size(path), empty + MIB);
+    assert_int_equal(harness_file_size(path), empty + MIB);
     assert_int_equal(blk_block_status(img, 0, 8 * MIB, &alloc, &pnum), 0);
     assert_false(alloc);
     assert_int_equal(pnum, 5 * MIB);
     assert_int_equal(blk_block_status(img, 5 * MIB + 3, 8 * MIB - 5 * MIB - 3, &alloc, &pnum), 0);
     assert_true(alloc);
     assert_int_equal(pnum, MIB - 3);
-    assert_int_equal(peek32(path, OFF_ALLOCATED), 1);
+    assert_int_equal(harness_file_peek_le32(path, OFF_ALLOCATED), 1);
     blk_close(img);
     free(zero);
-    check_clean(path);
+    harness_image_check_clean(path, BLK_FMT_VDI);
 }
 
 /* ---- Differencing images ------------------------------------------------------------------------- */
@@ -283,24 +178,25 @@ static void test_dynamic_sparse(void **state)
 static void diff_chain(const struct fixture *f, bool raw_parent)
 {
     const uint64_t size = 4 * MIB;
-    const char *parent = path_in(f, raw_parent ? "base.raw" : "base.vdi");
-    const char *child = path_in(f, "child.vdi");
+    const char *parent = harness_path(f->dir, raw_parent ? "base.raw" : "base.vdi");
+    const char *child = harness_path(f->dir, "child.vdi");
     uint8_t *shadow = malloc(size);
     if (raw_parent) {
         struct blk_create_params p = {.format = BLK_FMT_RAW, .size_bytes = size};
         assert_int_equal(blk_create(parent, &p), 0);
     } else {
-        create_vdi(parent, size, false, NULL);
+        harness_image_create(parent, BLK_FMT_VDI, size, false, NULL);
     }
-    struct blk_image *img = open_img(parent, 0);
+    struct blk_image *img = harness_image_open(parent, 0);
     fill_pattern(shadow, size, 0, 7);
     assert_int_equal(blk_write(img, 0, shadow, size), 0);
     blk_close(img);
     uint8_t *parent_copy = malloc(size);
     memcpy(parent_copy, shadow, size);
 
-    create_vdi(child, 0, false, raw_parent ? "base.raw" : "base.vdi"); /* relative, size from the parent */
-    img = open_img(child, 0);
+    harness_image_create(child, BLK_FMT_VDI, 0, false,
+                         raw_parent ? "base.raw" : "base.vdi"); /* relative, size from the parent */
+    img = harness_image_open(child, 0);
     assert_int_equal(blk_size_bytes(img), size);
     assert_non_null(blk_backing(img));
     struct blk_info info, pinfo;
@@ -312,7 +208,7 @@ static void diff_chain(const struct fixture *f, bool raw_parent)
         assert_int_equal(blk_get_info(blk_backing(img), &pinfo), 0);
         assert_memory_equal(info.parent_uuid.bytes, pinfo.uuid.bytes, 16);
     }
-    expect_content(img, shadow, size); /* everything falls through */
+    harness_image_expect(img, 0, shadow, size); /* everything falls through */
 
     put(img, shadow, MIB - 10, 30, 8);      /* partial writes keep the parent's bytes around them */
     put(img, shadow, 2 * MIB + 5, 7, 9);
@@ -321,20 +217,20 @@ static void diff_chain(const struct fixture *f, bool raw_parent)
     memset(shadow + 3 * MIB, 0, MIB);
     assert_int_equal(blk_write_zeroes(img, 100, 200), 0);   /* partial: written as zero bytes */
     memset(shadow + 100, 0, 200);
-    expect_content(img, shadow, size);
+    harness_image_expect(img, 0, shadow, size);
     bool alloc;
     uint64_t pnum;
     assert_int_equal(blk_block_status(img, 3 * MIB, MIB, &alloc, &pnum), 0);
     assert_true(alloc); /* held here, so commit and convert copy the zeroes */
     blk_close(img);
 
-    img = open_img(child, BLK_OPEN_READONLY);
-    expect_content(img, shadow, size);
+    img = harness_image_open(child, BLK_OPEN_READONLY);
+    harness_image_expect(img, 0, shadow, size);
     blk_close(img);
-    img = open_img(parent, BLK_OPEN_READONLY); /* the parent is untouched */
-    expect_content(img, parent_copy, size);
+    img = harness_image_open(parent, BLK_OPEN_READONLY); /* the parent is untouched */
+    harness_image_expect(img, 0, parent_copy, size);
     blk_close(img);
-    check_clean(child);
+    harness_image_check_clean(child, BLK_FMT_VDI);
     free(zero);
     free(parent_copy);
     free(shadow);
@@ -353,63 +249,63 @@ static void test_diff_over_raw(void **state)
 static void test_diff_parent_changed(void **state)
 {
     struct fixture *f = *state;
-    create_vdi(path_in(f, "p.vdi"), 2 * MIB, false, NULL);
-    create_vdi(path_in(f, "c.vdi"), 0, false, "p.vdi");
-    struct blk_image *img = open_img(path_in(f, "c.vdi"), 0);
+    harness_image_create(harness_path(f->dir, "p.vdi"), BLK_FMT_VDI, 2 * MIB, false, NULL);
+    harness_image_create(harness_path(f->dir, "c.vdi"), BLK_FMT_VDI, 0, false, "p.vdi");
+    struct blk_image *img = harness_image_open(harness_path(f->dir, "c.vdi"), 0);
     blk_close(img);
     /* Another image under the parent's name: refused, as is a child with no parent UUID. */
-    assert_int_equal(unlink(path_in(f, "p.vdi")), 0);
-    create_vdi(path_in(f, "p.vdi"), 2 * MIB, false, NULL);
+    assert_int_equal(unlink(harness_path(f->dir, "p.vdi")), 0);
+    harness_image_create(harness_path(f->dir, "p.vdi"), BLK_FMT_VDI, 2 * MIB, false, NULL);
     img = NULL;
-    assert_int_equal(blk_open(path_in(f, "c.vdi"), BLK_FMT_AUTO, 0, &img), VERR_BAD_FORMAT);
+    assert_int_equal(blk_open(harness_path(f->dir, "c.vdi"), BLK_FMT_AUTO, 0, &img), VERR_BAD_FORMAT);
     assert_null(img);
-    assert_int_equal(blk_open(path_in(f, "c.vdi"), BLK_FMT_AUTO, BLK_OPEN_NO_BACKING, &img), 0);
+    assert_int_equal(blk_open(harness_path(f->dir, "c.vdi"), BLK_FMT_AUTO, BLK_OPEN_NO_BACKING, &img), 0);
     blk_close(img);
     uint8_t zero16[16] = {0};
-    poke(path_in(f, "c.vdi"), OFF_UUID_LINK, zero16, 16);
-    assert_int_equal(blk_open(path_in(f, "c.vdi"), BLK_FMT_AUTO, 0, &img), VERR_BAD_FORMAT);
+    harness_file_poke(harness_path(f->dir, "c.vdi"), OFF_UUID_LINK, zero16, 16);
+    assert_int_equal(blk_open(harness_path(f->dir, "c.vdi"), BLK_FMT_AUTO, 0, &img), VERR_BAD_FORMAT);
     assert_null(img);
 }
 
 static void test_diff_parent_unknown(void **state)
 {
     struct fixture *f = *state;
-    const char *child = path_in(f, "orphan.vdi");
-    create_vdi(path_in(f, "p.vdi"), 2 * MIB, false, NULL);
-    create_vdi(child, 0, false, "p.vdi");
+    const char *child = harness_path(f->dir, "orphan.vdi");
+    harness_image_create(harness_path(f->dir, "p.vdi"), BLK_FMT_VDI, 2 * MIB, false, NULL);
+    harness_image_create(child, BLK_FMT_VDI, 0, false, "p.vdi");
     /* As VirtualBox writes it: no path in the comment. */
     uint8_t comment[256] = "Made by VirtualBox";
-    poke(child, OFF_COMMENT, comment, sizeof(comment));
+    harness_file_poke(child, OFF_COMMENT, comment, sizeof(comment));
     struct blk_image *img = NULL;
     assert_int_equal(blk_open(child, BLK_FMT_AUTO, 0, &img), VERR_NOT_FOUND);
     assert_null(img);
-    img = open_img(child, BLK_OPEN_NO_BACKING | BLK_OPEN_READONLY);
+    img = harness_image_open(child, BLK_OPEN_NO_BACKING | BLK_OPEN_READONLY);
     assert_null(blk_backing(img));
     expect_byte(img, 0, 4096, 0);
     blk_close(img);
-    check_clean(child);
+    harness_image_check_clean(child, BLK_FMT_VDI);
     /* A garbled stored parent is a format error naming the comment. */
     uint8_t bad[256] = "vireo-parent:nosuchformat:p.vdi";
-    poke(child, OFF_COMMENT, bad, sizeof(bad));
+    harness_file_poke(child, OFF_COMMENT, bad, sizeof(bad));
     assert_int_equal(blk_open(child, BLK_FMT_AUTO, 0, &img), VERR_BAD_FORMAT);
     uint8_t unterminated[256];
     memset(unterminated, 'x', sizeof(unterminated));
     memcpy(unterminated, "vireo-parent:vdi:", 17);
-    poke(child, OFF_COMMENT, unterminated, sizeof(unterminated));
+    harness_file_poke(child, OFF_COMMENT, unterminated, sizeof(unterminated));
     assert_int_equal(blk_open(child, BLK_FMT_AUTO, 0, &img), VERR_BAD_FORMAT);
 }
 
 static void test_diff_without_parent_write(void **state)
 {
     struct fixture *f = *state;
-    create_vdi(path_in(f, "p.vdi"), 2 * MIB, false, NULL);
-    create_vdi(path_in(f, "c.vdi"), 0, false, "p.vdi");
-    struct blk_image *img = open_img(path_in(f, "c.vdi"), BLK_OPEN_NO_BACKING);
+    harness_image_create(harness_path(f->dir, "p.vdi"), BLK_FMT_VDI, 2 * MIB, false, NULL);
+    harness_image_create(harness_path(f->dir, "c.vdi"), BLK_FMT_VDI, 0, false, "p.vdi");
+    struct blk_image *img = harness_image_open(harness_path(f->dir, "c.vdi"), BLK_OPEN_NO_BACKING);
     uint8_t b = 1;
     /* A partial block would need the parent's bytes it does not have. */
     assert_int_equal(blk_write(img, 10, &b, 1), VERR_INVALID_STATE);
     blk_close(img);
-    check_clean(path_in(f, "c.vdi"));
+    harness_image_check_clean(harness_path(f->dir, "c.vdi"), BLK_FMT_VDI);
 }
 
 static void test_diff_long_parent_path(void **state)
@@ -419,25 +315,25 @@ static void test_diff_long_parent_path(void **state)
     char dir[241];
     memset(dir, 'd', sizeof(dir) - 1);
     dir[sizeof(dir) - 1] = '\0';
-    assert_int_equal(mkdir(path_in(f, dir), 0700), 0);
+    assert_int_equal(mkdir(harness_path(f->dir, dir), 0700), 0);
     char name[256];
     snprintf(name, sizeof(name), "%s/base.raw", dir);
     struct blk_create_params p = {.format = BLK_FMT_RAW, .size_bytes = MIB};
-    assert_int_equal(blk_create(path_in(f, name), &p), 0);
+    assert_int_equal(blk_create(harness_path(f->dir, name), &p), 0);
     struct blk_create_params c = {.format = BLK_FMT_VDI, .backing_path = name};
-    assert_int_equal(blk_create(path_in(f, "c.vdi"), &c), VERR_TOO_LARGE);
-    assert_int_equal(access(path_in(f, "c.vdi"), F_OK), -1);
+    assert_int_equal(blk_create(harness_path(f->dir, "c.vdi"), &c), VERR_TOO_LARGE);
+    assert_int_equal(access(harness_path(f->dir, "c.vdi"), F_OK), -1);
     /* A shorter one is stored as given and found relative to the child's folder. */
-    assert_int_equal(rename(path_in(f, dir), path_in(f, "sub")), 0);
+    assert_int_equal(rename(harness_path(f->dir, dir), harness_path(f->dir, "sub")), 0);
     c.backing_path = "sub/base.raw";
-    assert_int_equal(blk_create(path_in(f, "c.vdi"), &c), 0);
-    struct blk_image *img = open_img(path_in(f, "c.vdi"), 0);
+    assert_int_equal(blk_create(harness_path(f->dir, "c.vdi"), &c), 0);
+    struct blk_image *img = harness_image_open(harness_path(f->dir, "c.vdi"), 0);
     struct blk_info info;
     assert_int_equal(blk_get_info(img, &info), 0);
-    assert_string_equal(info.backing_path, path_in(f, "sub/base.raw"));
+    assert_string_equal(info.backing_path, harness_path(f->dir, "sub/base.raw"));
     blk_close(img);
     char comment[256];
-    int fd = open(path_in(f, "c.vdi"), O_RDONLY);
+    int fd = open(harness_path(f->dir, "c.vdi"), O_RDONLY);
     assert_true(fd >= 0);
     assert_int_equal(pread(fd, comment, sizeof(comment), OFF_COMMENT), (ssize_t)sizeof(comment));
     close(fd);
@@ -451,44 +347,44 @@ static void test_resize(void **state)
     struct fixture *f = *state;
     const uint64_t size = 3 * MIB + 1024;
     const uint64_t big = 9 * MIB + 512;
-    const char *path = path_in(f, "grow.vdi");
-    const char *fixed = path_in(f, "growfixed.vdi");
+    const char *path = harness_path(f->dir, "grow.vdi");
+    const char *fixed = harness_path(f->dir, "growfixed.vdi");
     for (int pass = 0; pass < 2; pass++) {
         const char *p = pass ? fixed : path;
-        create_vdi(p, size, pass == 1, NULL);
+        harness_image_create(p, BLK_FMT_VDI, size, pass == 1, NULL);
         uint8_t *shadow = calloc(1, big);
-        struct blk_image *img = open_img(p, 0);
+        struct blk_image *img = harness_image_open(p, 0);
         put(img, shadow, 0, size, 11);
         assert_int_equal(blk_resize(img, size - 512), VERR_NOT_SUPPORTED);
         assert_int_equal(blk_resize(img, big), 0);
         assert_int_equal(blk_size_bytes(img), big);
-        expect_content(img, shadow, big); /* the new range reads as zeroes */
+        harness_image_expect(img, 0, shadow, big); /* the new range reads as zeroes */
         put(img, shadow, big - 3000, 3000, 12);
         blk_close(img);
-        img = open_img(p, 0);
+        img = harness_image_open(p, 0);
         assert_int_equal(blk_size_bytes(img), big);
-        expect_content(img, shadow, big);
+        harness_image_expect(img, 0, shadow, big);
         blk_close(img);
-        check_clean(p);
-        assert_int_equal(peek32(p, OFF_BLOCKS), 10);
+        harness_image_check_clean(p, BLK_FMT_VDI);
+        assert_int_equal(harness_file_peek_le32(p, OFF_BLOCKS), 10);
         free(shadow);
     }
-    assert_int_equal(peek32(fixed, OFF_ALLOCATED), 10);
+    assert_int_equal(harness_file_peek_le32(fixed, OFF_ALLOCATED), 10);
 }
 
 /* A qemu-img image has its data right after a 512-byte map: growing moves the map. */
 static void test_resize_moves_map(void **state)
 {
     struct fixture *f = *state;
-    require_qemu_img();
-    const char *path = path_in(f, "q.vdi");
-    const char *raw = path_in(f, "q.raw");
-    assert_int_equal(run("qemu-img create -q -f vdi '%s' 4M", path), 0);
-    assert_int_equal(run("qemu-io -c 'write -P 0x5a 0 1M' -c 'write -P 0x33 3M 1M' '%s' >/dev/null", path), 0);
-    uint32_t old_map = peek32(path, OFF_MAP), old_data = peek32(path, OFF_DATA);
+    harness_need_qemu();
+    const char *path = harness_path(f->dir, "q.vdi");
+    const char *raw = harness_path(f->dir, "q.raw");
+    assert_int_equal(harness_sh("qemu-img create -q -f vdi '%s' 4M", path), 0);
+    assert_int_equal(harness_sh("qemu-io -c 'write -P 0x5a 0 1M' -c 'write -P 0x33 3M 1M' '%s' >/dev/null", path), 0);
+    uint32_t old_map = harness_file_peek_le32(path, OFF_MAP), old_data = harness_file_peek_le32(path, OFF_DATA);
     assert_true(old_data - old_map < 4096);
     const uint64_t big = 2048ull * MIB; /* 2048 map entries: more than the 128 that fit */
-    struct blk_image *img = open_img(path, 0);
+    struct blk_image *img = harness_image_open(path, 0);
     assert_int_equal(blk_resize(img, big), 0);
     expect_byte(img, 0, MIB, 0x5a);
     expect_byte(img, MIB, 2 * MIB, 0);
@@ -497,33 +393,34 @@ static void test_resize_moves_map(void **state)
     expect_byte(img, big - MIB, MIB, 0);
     put(img, NULL, big - 4096, 4096, 13);
     blk_close(img);
-    assert_int_equal(peek32(path, OFF_MAP), old_data);
-    check_clean(path);
-    assert_int_equal(run("qemu-img check -q '%s'", path), 0);
+    assert_int_equal(harness_file_peek_le32(path, OFF_MAP), old_data);
+    harness_image_check_clean(path, BLK_FMT_VDI);
+    assert_int_equal(harness_sh("qemu-img check -q '%s'", path), 0);
     /* qemu-img sees the same disk as a raw file written the same way. */
-    assert_int_equal(run("qemu-img create -q -f raw '%s' 2G", raw), 0);
-    assert_int_equal(run("qemu-io -f raw -c 'write -P 0x5a 0 1M' -c 'write -P 0x33 3M 1M' '%s' >/dev/null", raw), 0);
-    img = open_img(raw, 0);
+    assert_int_equal(harness_sh("qemu-img create -q -f raw '%s' 2G", raw), 0);
+    assert_int_equal(harness_sh("qemu-io -f raw -c 'write -P 0x5a 0 1M' -c 'write -P 0x33 3M 1M' '%s' >/dev/null", raw),
+                     0);
+    img = harness_image_open(raw, 0);
     put(img, NULL, big - 4096, 4096, 13);
     blk_close(img);
-    assert_int_equal(run("qemu-img compare -q -f vdi -F raw '%s' '%s'", path, raw), 0);
+    assert_int_equal(harness_sh("qemu-img compare -q -f vdi -F raw '%s' '%s'", path, raw), 0);
 }
 
 /* Static qemu images have no free block to make room for a bigger map: refused, nothing lost. */
 static void test_resize_refused_when_full(void **state)
 {
     struct fixture *f = *state;
-    require_qemu_img();
-    const char *path = path_in(f, "qfixed.vdi");
-    assert_int_equal(run("qemu-img create -q -f vdi -o static=on '%s' 3M", path), 0);
-    assert_int_equal(run("qemu-io -c 'write -P 0x5a 0 3M' '%s' >/dev/null", path), 0);
-    struct blk_image *img = open_img(path, 0);
+    harness_need_qemu();
+    const char *path = harness_path(f->dir, "qfixed.vdi");
+    assert_int_equal(harness_sh("qemu-img create -q -f vdi -o static=on '%s' 3M", path), 0);
+    assert_int_equal(harness_sh("qemu-io -c 'write -P 0x5a 0 3M' '%s' >/dev/null", path), 0);
+    struct blk_image *img = harness_image_open(path, 0);
     assert_int_equal(blk_resize(img, 1024ull * MIB), VERR_NOT_SUPPORTED);
     assert_int_equal(blk_size_bytes(img), 3 * MIB);
     expect_byte(img, 0, 3 * MIB, 0x5a);
     blk_close(img);
-    check_clean(path);
-    assert_int_equal(run("qemu-img check -q '%s'", path), 0);
+    harness_image_check_clean(path, BLK_FMT_VDI);
+    assert_int_equal(harness_sh("qemu-img check -q '%s'", path), 0);
 }
 
 /* Block sizes other than 1 MiB, with and without extra block data, built by editing a new image. */
@@ -531,43 +428,43 @@ static void small_blocks(const struct fixture *f, uint32_t extra)
 {
     const uint64_t size = 4 * MIB;
     const uint32_t blocks = (uint32_t)(size / 512);
-    const char *path = path_in(f, extra ? "small-extra.vdi" : "small.vdi");
-    create_vdi(path, size, false, NULL);
-    uint32_t map = peek32(path, OFF_MAP);
+    const char *path = harness_path(f->dir, extra ? "small-extra.vdi" : "small.vdi");
+    harness_image_create(path, BLK_FMT_VDI, size, false, NULL);
+    uint32_t map = harness_file_peek_le32(path, OFF_MAP);
     uint8_t *ff = malloc(blocks * 4);
     memset(ff, 0xff, blocks * 4);
-    poke(path, map, ff, blocks * 4);
+    harness_file_poke(path, map, ff, blocks * 4);
     free(ff);
-    poke32(path, OFF_BLOCK_SIZE, 512);
-    poke32(path, OFF_BLOCK_SIZE + 4, extra);
-    poke32(path, OFF_BLOCKS, blocks);
+    harness_file_poke_le32(path, OFF_BLOCK_SIZE, 512);
+    harness_file_poke_le32(path, OFF_BLOCK_SIZE + 4, extra);
+    harness_file_poke_le32(path, OFF_BLOCKS, blocks);
 
     uint8_t *shadow = calloc(1, size);
-    struct blk_image *img = open_img(path, 0);
+    struct blk_image *img = harness_image_open(path, 0);
     srand(99 + extra);
     for (int i = 0; i < 60; i++) {
         uint64_t off = (uint64_t)rand() % (size - 4096);
         put(img, shadow, off, 1 + (size_t)(rand() % 3000), 40 + (unsigned)i);
     }
-    expect_content(img, shadow, size);
+    harness_image_expect(img, 0, shadow, size);
     blk_close(img);
-    check_clean(path);
+    harness_image_check_clean(path, BLK_FMT_VDI);
 
     /* 256 MiB of 512-byte blocks needs a 2 MiB map: the first data blocks move out of its way. */
     const uint64_t big = 256ull * MIB;
-    img = open_img(path, 0);
+    img = harness_image_open(path, 0);
     assert_int_equal(blk_resize(img, big), 0);
-    expect_content(img, shadow, size);
+    harness_image_expect(img, 0, shadow, size);
     expect_byte(img, size, MIB, 0);
     expect_byte(img, big - MIB, MIB, 0);
     uint8_t tail[1000];
     fill_pattern(tail, sizeof(tail), big - sizeof(tail), 77);
     assert_int_equal(blk_write(img, big - sizeof(tail), tail, sizeof(tail)), 0);
     blk_close(img);
-    assert_true(peek32(path, OFF_MAP) != map);
-    check_clean(path);
-    img = open_img(path, 0);
-    expect_content(img, shadow, size);
+    assert_true(harness_file_peek_le32(path, OFF_MAP) != map);
+    harness_image_check_clean(path, BLK_FMT_VDI);
+    img = harness_image_open(path, 0);
+    harness_image_expect(img, 0, shadow, size);
     uint8_t back[1000];
     assert_int_equal(blk_read(img, big - sizeof(back), back, sizeof(back)), 0);
     assert_memory_equal(back, tail, sizeof(tail));
@@ -579,9 +476,9 @@ static void small_blocks(const struct fixture *f, uint32_t extra)
     assert_int_equal(blk_check(path, BLK_FMT_VDI, true, &res), 0);
     assert_int_equal(res.errors, 0);
     assert_true(res.repaired > 0);
-    check_clean(path);
-    img = open_img(path, BLK_OPEN_READONLY);
-    expect_content(img, shadow, size);
+    harness_image_check_clean(path, BLK_FMT_VDI);
+    img = harness_image_open(path, BLK_OPEN_READONLY);
+    harness_image_expect(img, 0, shadow, size);
     assert_int_equal(blk_read(img, big - sizeof(back), back, sizeof(back)), 0);
     assert_memory_equal(back, tail, sizeof(tail));
     blk_close(img);
@@ -602,13 +499,13 @@ static void test_resize_diff(void **state)
 {
     struct fixture *f = *state;
     /* A parent bigger than its child: the child's new range must not show the parent. */
-    create_vdi(path_in(f, "p.vdi"), 4 * MIB, false, NULL);
-    struct blk_image *img = open_img(path_in(f, "p.vdi"), 0);
+    harness_image_create(harness_path(f->dir, "p.vdi"), BLK_FMT_VDI, 4 * MIB, false, NULL);
+    struct blk_image *img = harness_image_open(harness_path(f->dir, "p.vdi"), 0);
     put(img, NULL, 0, 4 * MIB, 14);
     blk_close(img);
     struct blk_create_params c = {.format = BLK_FMT_VDI, .size_bytes = MIB + 512, .backing_path = "p.vdi"};
-    assert_int_equal(blk_create(path_in(f, "c.vdi"), &c), 0);
-    img = open_img(path_in(f, "c.vdi"), 0);
+    assert_int_equal(blk_create(harness_path(f->dir, "c.vdi"), &c), 0);
+    img = harness_image_open(harness_path(f->dir, "c.vdi"), 0);
     uint8_t *expect = malloc(MIB + 512);
     fill_pattern(expect, MIB + 512, 0, 14);
     assert_int_equal(blk_resize(img, 4 * MIB), 0);
@@ -619,7 +516,7 @@ static void test_resize_diff(void **state)
         if (buf[i])
             fail_msg("byte %zu shows the parent after the resize", i);
     blk_close(img);
-    check_clean(path_in(f, "c.vdi"));
+    harness_image_check_clean(harness_path(f->dir, "c.vdi"), BLK_FMT_VDI);
     free(buf);
     free(expect);
 }
@@ -627,19 +524,19 @@ static void test_resize_diff(void **state)
 static void test_discard_and_repair(void **state)
 {
     struct fixture *f = *state;
-    require_qemu_img();
+    harness_need_qemu();
     const uint64_t size = 6 * MIB;
-    const char *path = path_in(f, "d.vdi");
-    create_vdi(path, size, false, NULL);
+    const char *path = harness_path(f->dir, "d.vdi");
+    harness_image_create(path, BLK_FMT_VDI, size, false, NULL);
     uint8_t *shadow = calloc(1, size);
-    struct blk_image *img = open_img(path, 0);
+    struct blk_image *img = harness_image_open(path, 0);
     put(img, shadow, 0, size, 15);
     /* Only whole blocks go: block 1 and 2 of [MIB - 1, 3 MiB + 1). */
     assert_int_equal(blk_discard(img, MIB - 1, 2 * MIB + 2), 0);
     memset(shadow + MIB, 0, 2 * MIB);
     assert_int_equal(blk_write_zeroes(img, 5 * MIB - 100, MIB + 100), 0); /* partial, then block 5 */
     memset(shadow + 5 * MIB - 100, 0, MIB + 100);
-    expect_content(img, shadow, size);
+    harness_image_expect(img, 0, shadow, size);
     bool alloc;
     uint64_t pnum;
     assert_int_equal(blk_block_status(img, MIB, size - MIB, &alloc, &pnum), 0);
@@ -654,16 +551,16 @@ static void test_discard_and_repair(void **state)
     assert_int_equal(blk_check(path, BLK_FMT_VDI, true, &res), 0);
     assert_int_equal(res.errors, 0);
     assert_true(res.repaired >= 3);
-    check_clean(path);
-    assert_int_equal(peek32(path, OFF_ALLOCATED), 3);
-    assert_int_equal(file_size(path), peek32(path, OFF_DATA) + 3ull * MIB);
-    img = open_img(path, 0);
-    expect_content(img, shadow, size);
+    harness_image_check_clean(path, BLK_FMT_VDI);
+    assert_int_equal(harness_file_peek_le32(path, OFF_ALLOCATED), 3);
+    assert_int_equal(harness_file_size(path), harness_file_peek_le32(path, OFF_DATA) + 3ull * MIB);
+    img = harness_image_open(path, 0);
+    harness_image_expect(img, 0, shadow, size);
     put(img, shadow, 2 * MIB + 3, 10, 16); /* reallocates after the compaction */
-    expect_content(img, shadow, size);
+    harness_image_expect(img, 0, shadow, size);
     blk_close(img);
-    check_clean(path);
-    assert_int_equal(run("qemu-img check -q '%s'", path), 0);
+    harness_image_check_clean(path, BLK_FMT_VDI);
+    assert_int_equal(harness_sh("qemu-img check -q '%s'", path), 0);
     free(shadow);
 }
 
@@ -672,29 +569,29 @@ static void test_hole_reuse(void **state)
 {
     struct fixture *f = *state;
     const uint64_t size = 4 * MIB;
-    const char *path = path_in(f, "h.vdi");
-    create_vdi(path, size, false, NULL);
+    const char *path = harness_path(f->dir, "h.vdi");
+    harness_image_create(path, BLK_FMT_VDI, size, false, NULL);
     uint8_t *shadow = calloc(1, size);
-    struct blk_image *img = open_img(path, 0);
+    struct blk_image *img = harness_image_open(path, 0);
     put(img, shadow, 0, size, 17);
     assert_int_equal(blk_discard(img, 0, 2 * MIB), 0);
     memset(shadow, 0, 2 * MIB);
-    uint64_t before = file_size(path);
+    uint64_t before = harness_file_size(path);
     put(img, shadow, 10, 10, 18);
     put(img, shadow, MIB + 10, 10, 19);
-    assert_int_equal(file_size(path), before);
-    expect_content(img, shadow, size);
+    assert_int_equal(harness_file_size(path), before);
+    harness_image_expect(img, 0, shadow, size);
     blk_close(img);
-    check_clean(path);
+    harness_image_check_clean(path, BLK_FMT_VDI);
     free(shadow);
 }
 
 static void test_fixed_discard_keeps_blocks(void **state)
 {
     struct fixture *f = *state;
-    const char *path = path_in(f, "fd.vdi");
-    create_vdi(path, 2 * MIB, true, NULL);
-    struct blk_image *img = open_img(path, 0);
+    const char *path = harness_path(f->dir, "fd.vdi");
+    harness_image_create(path, BLK_FMT_VDI, 2 * MIB, true, NULL);
+    struct blk_image *img = harness_image_open(path, 0);
     put(img, NULL, 0, 2 * MIB, 20);
     assert_int_equal(blk_discard(img, 0, 2 * MIB), 0);
     assert_int_equal(blk_write_zeroes(img, 0, MIB), 0);
@@ -705,8 +602,8 @@ static void test_fixed_discard_keeps_blocks(void **state)
     assert_true(alloc);
     assert_int_equal(pnum, 2 * MIB);
     blk_close(img);
-    assert_int_equal(peek32(path, OFF_ALLOCATED), 2);
-    check_clean(path);
+    assert_int_equal(harness_file_peek_le32(path, OFF_ALLOCATED), 2);
+    harness_image_check_clean(path, BLK_FMT_VDI);
 }
 
 /* ---- Crash leftovers, check and repair ------------------------------------------------------------------ */
@@ -714,15 +611,15 @@ static void test_fixed_discard_keeps_blocks(void **state)
 static void test_check_leak_and_stale_count(void **state)
 {
     struct fixture *f = *state;
-    const char *path = path_in(f, "crash.vdi");
-    create_vdi(path, 4 * MIB, false, NULL);
+    const char *path = harness_path(f->dir, "crash.vdi");
+    harness_image_create(path, BLK_FMT_VDI, 4 * MIB, false, NULL);
     uint8_t *shadow = calloc(1, 4 * MIB);
-    struct blk_image *img = open_img(path, 0);
+    struct blk_image *img = harness_image_open(path, 0);
     put(img, shadow, 0, 10, 21);
     put(img, shadow, 2 * MIB, 10, 22);
     blk_close(img);
     /* Killed after a data block was appended but before its map entry: a leak. */
-    uint64_t end = file_size(path);
+    uint64_t end = harness_file_size(path);
     assert_int_equal(truncate(path, (off_t)(end + MIB)), 0);
     struct blk_check_result res;
     assert_int_equal(blk_check(path, BLK_FMT_VDI, false, &res), 0);
@@ -730,20 +627,20 @@ static void test_check_leak_and_stale_count(void **state)
     assert_int_equal(res.leaks, 1);
     assert_true(strstr(res.first_problem, "after the last data block") != NULL);
     /* Killed after the map entry but before the count: it opens, check calls it an error. */
-    poke32(path, OFF_ALLOCATED, 1);
-    img = open_img(path, 0);
-    expect_content(img, shadow, 4 * MIB);
+    harness_file_poke_le32(path, OFF_ALLOCATED, 1);
+    img = harness_image_open(path, 0);
+    harness_image_expect(img, 0, shadow, 4 * MIB);
     blk_close(img);
     assert_int_equal(blk_check(path, BLK_FMT_VDI, false, &res), 0);
     assert_int_equal(res.errors, 1);
     assert_int_equal(blk_check(path, BLK_FMT_VDI, true, &res), 0);
     assert_int_equal(res.errors, 0);
     assert_int_equal(res.repaired, 2);
-    check_clean(path);
-    assert_int_equal(file_size(path), end);
-    assert_int_equal(peek32(path, OFF_ALLOCATED), 2);
-    img = open_img(path, 0);
-    expect_content(img, shadow, 4 * MIB);
+    harness_image_check_clean(path, BLK_FMT_VDI);
+    assert_int_equal(harness_file_size(path), end);
+    assert_int_equal(harness_file_peek_le32(path, OFF_ALLOCATED), 2);
+    img = harness_image_open(path, 0);
+    harness_image_expect(img, 0, shadow, 4 * MIB);
     blk_close(img);
     free(shadow);
 }
@@ -753,9 +650,9 @@ static void test_check_leak_and_stale_count(void **state)
 /* A fresh 4-block dynamic image with blocks 0 and 2 written. */
 static const char *hostile_base(const struct fixture *f, const char *name)
 {
-    const char *path = path_in(f, name);
-    create_vdi(path, 4 * MIB, false, NULL);
-    struct blk_image *img = open_img(path, 0);
+    const char *path = harness_path(f->dir, name);
+    harness_image_create(path, BLK_FMT_VDI, 4 * MIB, false, NULL);
+    struct blk_image *img = harness_image_open(path, 0);
     put(img, NULL, 0, 100, 23);
     put(img, NULL, 2 * MIB, 100, 24);
     blk_close(img);
@@ -800,9 +697,9 @@ static void test_hostile_headers(void **state)
         snprintf(name, sizeof(name), "hostile%zu.vdi", i);
         const char *path = hostile_base(f, name);
         if (edits[i].width == 8)
-            poke64(path, edits[i].off, edits[i].value);
+            harness_file_poke_le64(path, edits[i].off, edits[i].value);
         else
-            poke32(path, edits[i].off, (uint32_t)edits[i].value);
+            harness_file_poke_le32(path, edits[i].off, (uint32_t)edits[i].value);
         expect_bad(path, 0);
         expect_bad(path, BLK_OPEN_READONLY | BLK_OPEN_NO_BACKING);
         struct blk_check_result res;
@@ -815,25 +712,25 @@ static void test_hostile_map(void **state)
     struct fixture *f = *state;
     /* An entry past the file's end. */
     const char *path = hostile_base(f, "mapeof.vdi");
-    uint32_t map = peek32(path, OFF_MAP);
-    poke32(path, map + 4, 3);
+    uint32_t map = harness_file_peek_le32(path, OFF_MAP);
+    harness_file_poke_le32(path, map + 4, 3);
     expect_bad(path, 0);
     /* An entry past the disk's block count. */
     path = hostile_base(f, "maprange.vdi");
-    poke32(path, map + 4, 4);
+    harness_file_poke_le32(path, map + 4, 4);
     expect_bad(path, BLK_OPEN_READONLY);
     /* A truncated file cuts the last data block. */
     path = hostile_base(f, "trunc.vdi");
-    assert_int_equal(truncate(path, (off_t)(file_size(path) - 4096)), 0);
+    assert_int_equal(truncate(path, (off_t)(harness_file_size(path) - 4096)), 0);
     expect_bad(path, BLK_OPEN_READONLY);
     path = hostile_base(f, "trunc2.vdi");
     assert_int_equal(truncate(path, 0x1a0), 0);
     expect_bad(path, BLK_OPEN_READONLY);
     /* Two entries sharing a data block: writable opens refuse it, check reports it. */
     path = hostile_base(f, "dup.vdi");
-    poke32(path, map + 4 * 3, 0);
+    harness_file_poke_le32(path, map + 4 * 3, 0);
     expect_bad(path, 0);
-    struct blk_image *img = open_img(path, BLK_OPEN_READONLY);
+    struct blk_image *img = harness_image_open(path, BLK_OPEN_READONLY);
     uint8_t a[100], b[100];
     assert_int_equal(blk_read(img, 0, a, sizeof(a)), 0);
     assert_int_equal(blk_read(img, 3 * MIB, b, sizeof(b)), 0);
@@ -851,17 +748,17 @@ static void test_hostile_random(void **state)
 {
     struct fixture *f = *state;
     const char *base = hostile_base(f, "fuzzbase.vdi");
-    const char *path = path_in(f, "fuzz.vdi");
+    const char *path = harness_path(f->dir, "fuzz.vdi");
     srand(1234);
     unsigned opened = 0;
     uint8_t *buf = malloc(4 * MIB);
     for (int iter = 0; iter < 300; iter++) {
-        copy_file(base, path);
+        harness_file_copy(base, path);
         int edits = 1 + rand() % 4;
         for (int e = 0; e < edits; e++) {
             uint8_t v = (uint8_t)rand();
             uint64_t off = 0x40 + (uint64_t)(rand() % (0x200 + 16 - 0x40));
-            poke(path, off, &v, 1);
+            harness_file_poke(path, off, &v, 1);
         }
         struct blk_image *img = NULL;
         int rc = blk_open(path, BLK_FMT_VDI, BLK_OPEN_NO_BACKING, &img);
@@ -901,60 +798,60 @@ static void test_set_backing(void **state)
     const struct fixture *f = *state;
     const uint64_t size = 4 * MIB;
     char base[512], copy[512], top[512], small[512], flat[512], raw[512], over[512];
-    snprintf(base, sizeof(base), "%s", path_in(f, "base.vdi"));
-    snprintf(copy, sizeof(copy), "%s", path_in(f, "copy.vdi"));
-    snprintf(top, sizeof(top), "%s", path_in(f, "top.vdi"));
-    snprintf(small, sizeof(small), "%s", path_in(f, "small.vdi"));
-    snprintf(flat, sizeof(flat), "%s", path_in(f, "flat.vdi"));
-    snprintf(raw, sizeof(raw), "%s", path_in(f, "copy.raw"));
-    snprintf(over, sizeof(over), "%s", path_in(f, "over.vdi"));
+    snprintf(base, sizeof(base), "%s", harness_path(f->dir, "base.vdi"));
+    snprintf(copy, sizeof(copy), "%s", harness_path(f->dir, "copy.vdi"));
+    snprintf(top, sizeof(top), "%s", harness_path(f->dir, "top.vdi"));
+    snprintf(small, sizeof(small), "%s", harness_path(f->dir, "small.vdi"));
+    snprintf(flat, sizeof(flat), "%s", harness_path(f->dir, "flat.vdi"));
+    snprintf(raw, sizeof(raw), "%s", harness_path(f->dir, "copy.raw"));
+    snprintf(over, sizeof(over), "%s", harness_path(f->dir, "over.vdi"));
     uint8_t *shadow = calloc(1, size);
-    create_vdi(base, size, false, NULL);
-    struct blk_image *img = open_img(base, 0);
+    harness_image_create(base, BLK_FMT_VDI, size, false, NULL);
+    struct blk_image *img = harness_image_open(base, 0);
     put(img, shadow, 0, 3 * MIB, 1);
     blk_close(img);
     /* An identical copy with its own UUID (a converted copy), and the same as raw. */
-    img = open_img(base, BLK_OPEN_READONLY);
+    img = harness_image_open(base, BLK_OPEN_READONLY);
     struct blk_create_params cp = {.format = BLK_FMT_VDI};
     assert_int_equal(blk_convert(img, copy, &cp, NULL, NULL), 0);
     cp.format = BLK_FMT_RAW;
     assert_int_equal(blk_convert(img, raw, &cp, NULL, NULL), 0);
     blk_close(img);
-    create_vdi(top, 0, false, "base.vdi");
-    img = open_img(top, 0);
+    harness_image_create(top, BLK_FMT_VDI, 0, false, "base.vdi");
+    img = harness_image_open(top, 0);
     put(img, shadow, MIB + 100, 5000, 2);
     put(img, shadow, 3 * MIB + 7, 70000, 3);
     blk_close(img);
 
     assert_int_equal(blk_set_backing(top, "copy.vdi", BLK_FMT_AUTO), 0);
     struct blk_info info, cinfo;
-    img = open_img(copy, BLK_OPEN_READONLY);
+    img = harness_image_open(copy, BLK_OPEN_READONLY);
     assert_int_equal(blk_get_info(img, &cinfo), 0);
     blk_close(img);
-    img = open_img(top, BLK_OPEN_READONLY);
+    img = harness_image_open(top, BLK_OPEN_READONLY);
     assert_int_equal(blk_get_info(img, &info), 0);
     assert_string_equal(info.backing_path, copy);
     assert_int_equal(info.backing_format, BLK_FMT_VDI);
     assert_memory_equal(info.parent_uuid.bytes, cinfo.uuid.bytes, 16);
-    expect_content(img, shadow, size);
+    harness_image_expect(img, 0, shadow, size);
     blk_close(img);
-    check_clean(top);
+    harness_image_check_clean(top, BLK_FMT_VDI);
     /* The old parent can go: the chain no longer needs it. */
     assert_int_equal(unlink(base), 0);
-    img = open_img(top, 0);
-    expect_content(img, shadow, size);
+    img = harness_image_open(top, 0);
+    harness_image_expect(img, 0, shadow, size);
     blk_close(img);
 
     /* A parent of another format: the link UUID becomes zero, and reads still match. */
     assert_int_equal(blk_set_backing(top, raw, BLK_FMT_RAW), 0);
-    img = open_img(top, BLK_OPEN_READONLY);
+    img = harness_image_open(top, BLK_OPEN_READONLY);
     assert_int_equal(blk_get_info(img, &info), 0);
     assert_string_equal(info.backing_path, raw);
     assert_int_equal(info.backing_format, BLK_FMT_RAW);
     struct rt_uuid zero;
     memset(&zero, 0, sizeof(zero));
     assert_memory_equal(info.parent_uuid.bytes, zero.bytes, 16);
-    expect_content(img, shadow, size);
+    harness_image_expect(img, 0, shadow, size);
     blk_close(img);
 
     /* Refused, the file unchanged: a parent of another size, a missing parent, the image itself, a loop
@@ -962,11 +859,11 @@ static void test_set_backing(void **state)
     uint8_t *before, *after;
     size_t blen, alen;
     read_file_bytes(top, &before, &blen);
-    create_vdi(small, size - MIB, false, NULL);
+    harness_image_create(small, BLK_FMT_VDI, size - MIB, false, NULL);
     assert_int_equal(blk_set_backing(top, small, BLK_FMT_AUTO), VERR_INVALID_PARAMETER);
     assert_int_equal(blk_set_backing(top, "missing.vdi", BLK_FMT_AUTO), VERR_FILE_NOT_FOUND);
     assert_int_equal(blk_set_backing(top, top, BLK_FMT_AUTO), VERR_BAD_FORMAT);
-    create_vdi(over, 0, false, "top.vdi");
+    harness_image_create(over, BLK_FMT_VDI, 0, false, "top.vdi");
     assert_int_equal(blk_set_backing(top, "over.vdi", BLK_FMT_AUTO), VERR_BAD_FORMAT);
     /* 120 + 1 + 130 bytes: each part a valid file name, together past the comment's 238 bytes for a path. */
     char longname[256], longpath[1024];
@@ -985,7 +882,7 @@ static void test_set_backing(void **state)
     free(before);
     free(after);
     /* Images that have no parent to replace, and bad arguments. */
-    create_vdi(flat, size, false, NULL);
+    harness_image_create(flat, BLK_FMT_VDI, size, false, NULL);
     assert_int_equal(blk_set_backing(flat, copy, BLK_FMT_AUTO), VERR_INVALID_STATE);
     assert_int_equal(blk_set_backing(raw, copy, BLK_FMT_AUTO), VERR_NOT_SUPPORTED);
     assert_int_equal(blk_set_backing(top, "", BLK_FMT_AUTO), VERR_INVALID_PARAMETER);
@@ -998,11 +895,11 @@ static void test_set_backing(void **state)
 static void test_qemu_image_opens(void **state)
 {
     struct fixture *f = *state;
-    require_qemu_img();
-    const char *path = path_in(f, "fromqemu.vdi");
-    assert_int_equal(run("qemu-img create -q -f vdi '%s' 5M", path), 0);
-    assert_int_equal(run("qemu-io -c 'write -P 0x5a 0 1M' -c 'write -P 0xa5 2M 4096' '%s' >/dev/null", path), 0);
-    struct blk_image *img = open_img(path, 0);
+    harness_need_qemu();
+    const char *path = harness_path(f->dir, "fromqemu.vdi");
+    assert_int_equal(harness_sh("qemu-img create -q -f vdi '%s' 5M", path), 0);
+    assert_int_equal(harness_sh("qemu-io -c 'write -P 0x5a 0 1M' -c 'write -P 0xa5 2M 4096' '%s' >/dev/null", path), 0);
+    struct blk_image *img = harness_image_open(path, 0);
     assert_int_equal(blk_size_bytes(img), 5 * MIB);
     expect_byte(img, 0, MIB, 0x5a);
     expect_byte(img, MIB, MIB, 0);
@@ -1013,37 +910,37 @@ static void test_qemu_image_opens(void **state)
     memset(buf, 0x77, sizeof(buf));
     assert_int_equal(blk_write(img, 4 * MIB - 4096, buf, sizeof(buf)), 0);
     blk_close(img);
-    check_clean(path);
-    assert_int_equal(run("qemu-img check -q '%s'", path), 0);
-    assert_int_equal(run("out=$(qemu-io -r -c 'read -P 0x77 4190208 8192' -c 'read -P 0x5a 0 1M' '%s' 2>&1) && "
+    harness_image_check_clean(path, BLK_FMT_VDI);
+    assert_int_equal(harness_sh("qemu-img check -q '%s'", path), 0);
+    assert_int_equal(harness_sh("out=$(qemu-io -r -c 'read -P 0x77 4190208 8192' -c 'read -P 0x5a 0 1M' '%s' 2>&1) && "
                          "echo \"$out\" | grep -q 'read 8192/8192' && ! echo \"$out\" | grep -qi fail", path), 0);
     /* A static (fixed) qemu image too. */
-    const char *fixed = path_in(f, "fromqemufixed.vdi");
-    assert_int_equal(run("qemu-img create -q -f vdi -o static=on '%s' 3M", fixed), 0);
-    assert_int_equal(run("qemu-io -c 'write -P 0x5a 1M 1M' '%s' >/dev/null", fixed), 0);
-    img = open_img(fixed, BLK_OPEN_READONLY);
+    const char *fixed = harness_path(f->dir, "fromqemufixed.vdi");
+    assert_int_equal(harness_sh("qemu-img create -q -f vdi -o static=on '%s' 3M", fixed), 0);
+    assert_int_equal(harness_sh("qemu-io -c 'write -P 0x5a 1M 1M' '%s' >/dev/null", fixed), 0);
+    img = harness_image_open(fixed, BLK_OPEN_READONLY);
     struct blk_info info;
     assert_int_equal(blk_get_info(img, &info), 0);
     assert_string_equal(info.variant, "fixed");
     expect_byte(img, 0, MIB, 0);
     expect_byte(img, MIB, MIB, 0x5a);
     blk_close(img);
-    check_clean(fixed);
+    harness_image_check_clean(fixed, BLK_FMT_VDI);
 }
 
 static void test_qemu_reads_ours(void **state)
 {
     struct fixture *f = *state;
-    require_qemu_img();
+    harness_need_qemu();
     const uint64_t size = 7 * MIB;
     for (int fixed = 0; fixed < 2; fixed++) {
-        const char *path = path_in(f, fixed ? "ours-fixed.vdi" : "ours.vdi");
-        const char *raw = path_in(f, fixed ? "ours-fixed.raw" : "ours.raw");
-        create_vdi(path, size, fixed, NULL);
+        const char *path = harness_path(f->dir, fixed ? "ours-fixed.vdi" : "ours.vdi");
+        const char *raw = harness_path(f->dir, fixed ? "ours-fixed.raw" : "ours.raw");
+        harness_image_create(path, BLK_FMT_VDI, size, fixed, NULL);
         struct blk_create_params rp = {.format = BLK_FMT_RAW, .size_bytes = size};
         assert_int_equal(blk_create(raw, &rp), 0);
-        struct blk_image *img = open_img(path, 0);
-        struct blk_image *rimg = open_img(raw, 0);
+        struct blk_image *img = harness_image_open(path, 0);
+        struct blk_image *rimg = harness_image_open(raw, 0);
         uint64_t offs[] = {3, MIB - 100, 4 * MIB + 12345, size - 777};
         for (unsigned i = 0; i < 4; i++) {
             put(img, NULL, offs[i], 700, 30 + i);
@@ -1051,14 +948,14 @@ static void test_qemu_reads_ours(void **state)
         }
         blk_close(img);
         blk_close(rimg);
-        assert_int_equal(run("qemu-img check -q '%s'", path), 0);
-        assert_int_equal(run("qemu-img compare -q -f vdi -F raw '%s' '%s'", path, raw), 0);
+        assert_int_equal(harness_sh("qemu-img check -q '%s'", path), 0);
+        assert_int_equal(harness_sh("qemu-img compare -q -f vdi -F raw '%s' '%s'", path, raw), 0);
         /* and the compare can fail: one byte differs */
-        rimg = open_img(raw, 0);
+        rimg = harness_image_open(raw, 0);
         uint8_t x = 0xee;
         assert_int_equal(blk_write(rimg, 5 * MIB, &x, 1), 0);
         blk_close(rimg);
-        assert_int_equal(run("qemu-img compare -q -f vdi -F raw '%s' '%s'", path, raw), 1);
+        assert_int_equal(harness_sh("qemu-img compare -q -f vdi -F raw '%s' '%s'", path, raw), 1);
     }
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "harness.h"
 #include "vireo/block.h"
 #include "vireo/rt.h"
 #include "../vmdk-internal.h"
@@ -46,84 +47,13 @@ static uint8_t tst_pattern_byte(uint64_t off)
     return (uint8_t)((off * 7 + (off >> 9) * 13) | 1);
 }
 
-static char *tst_path(const char *name)
-{
-    static char buf[16][256];
-    static unsigned next;
-    char *p = buf[next++ % 16];
-    snprintf(p, 256, "%s/%s", g_dir, name);
-    return p;
-}
-
-static int tst_sh(const char *fmt, ...) RT_PRINTF(1, 2);
-static int tst_sh(const char *fmt, ...)
-{
-    char cmd[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static void tst_write_file(const char *path, const void *data, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, data, len, 0), (ssize_t)len);
-    close(fd);
-}
-
-static void tst_poke(const char *path, uint64_t off, const void *data, size_t len)
-{
-    int fd = open(path, O_WRONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, data, len, (off_t)off), (ssize_t)len);
-    close(fd);
-}
-
-static void tst_poke32(const char *path, uint64_t off, uint32_t v)
-{
-    uint8_t b[4];
-    blk_put_le32(b, v);
-    tst_poke(path, off, b, 4);
-}
-
-static void tst_poke64(const char *path, uint64_t off, uint64_t v)
-{
-    uint8_t b[8];
-    blk_put_le64(b, v);
-    tst_poke(path, off, b, 8);
-}
-
-static void tst_peek(const char *path, uint64_t off, void *data, size_t len)
-{
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(pread(fd, data, len, (off_t)off), (ssize_t)len);
-    close(fd);
-}
-
-static uint32_t tst_peek32(const char *path, uint64_t off)
-{
-    uint8_t b[4];
-    tst_peek(path, off, b, 4);
-    return blk_le32(b);
-}
-
-static void tst_copy(const char *from, const char *to)
-{
-    assert_int_equal(tst_sh("cp '%s' '%s'", from, to), 0);
-}
-
 /* The file offset of grain `grain`'s table entry through the primary (or redundant) grain directory. */
 static uint64_t tst_gte_offset_in(const char *path, uint64_t grain, bool redundant)
 {
     uint8_t hdr[512];
-    tst_peek(path, 0, hdr, sizeof(hdr));
+    harness_file_peek(path, 0, hdr, sizeof(hdr));
     uint64_t gd = blk_le64(hdr + (redundant ? 48 : 56));
-    uint32_t gt = tst_peek32(path, gd * 512 + (grain / 512) * 4);
+    uint32_t gt = harness_file_peek_le32(path, gd * 512 + (grain / 512) * 4);
     assert_int_not_equal(gt, 0);
     return (uint64_t)gt * 512 + (grain % 512) * 4;
 }
@@ -136,8 +66,8 @@ static uint64_t tst_gte_offset(const char *path, uint64_t grain)
 /* Changes a grain table entry in both copies of the tables, as a consistent (if hostile) image has it. */
 static void tst_poke_gte(const char *path, uint64_t grain, uint32_t value)
 {
-    tst_poke32(path, tst_gte_offset_in(path, grain, false), value);
-    tst_poke32(path, tst_gte_offset_in(path, grain, true), value);
+    harness_file_poke_le32(path, tst_gte_offset_in(path, grain, false), value);
+    harness_file_poke_le32(path, tst_gte_offset_in(path, grain, true), value);
 }
 
 /* Reads the whole disk in pieces of changing, odd sizes and compares it with the pattern. */
@@ -210,12 +140,11 @@ static void tst_expect_clean(const char *path)
 static int tst_setup(void **state)
 {
     (void)state;
-    if (tst_sh("command -v qemu-img >/dev/null && command -v qemu-io >/dev/null") != 0) {
+    if (harness_sh("command -v qemu-img >/dev/null && command -v qemu-io >/dev/null") != 0) {
         print_error("qemu-img/qemu-io not found: install the qemu-utils package\n");
         return -1;
     }
-    rt_strlcpy(g_dir, "/tmp/tstBlockVmdk-XXXXXX", sizeof(g_dir));
-    if (!mkdtemp(g_dir))
+    if (harness_dir_create("tstBlockVmdk", g_dir, sizeof(g_dir)) < 0)
         return -1;
     g_pattern = calloc(1, TST_SIZE);
     if (!g_pattern)
@@ -223,12 +152,13 @@ static int tst_setup(void **state)
     for (size_t r = 0; r < RT_ARRAY_SIZE(g_runs); r++)
         for (uint64_t i = g_runs[r].offset; i < g_runs[r].offset + g_runs[r].len; i++)
             g_pattern[i] = tst_pattern_byte(i);
-    tst_write_file(tst_path("raw.img"), g_pattern, TST_SIZE);
+    const char *raw = harness_path(g_dir, "raw.img");
+    harness_file_write(raw, g_pattern, TST_SIZE);
     const char *q = "qemu-img convert -f raw -O vmdk";
-    if (tst_sh("%s %s %s", q, tst_path("raw.img"), tst_path("sparse.vmdk")) ||
-        tst_sh("%s -o subformat=streamOptimized %s %s", q, tst_path("raw.img"), tst_path("stream.vmdk")) ||
-        tst_sh("%s -o subformat=monolithicFlat %s %s", q, tst_path("raw.img"), tst_path("flat.vmdk")) ||
-        tst_sh("%s -o subformat=twoGbMaxExtentSparse %s %s", q, tst_path("raw.img"), tst_path("split.vmdk")))
+    if (harness_sh("%s %s %s", q, raw, harness_path(g_dir, "sparse.vmdk")) ||
+        harness_sh("%s -o subformat=streamOptimized %s %s", q, raw, harness_path(g_dir, "stream.vmdk")) ||
+        harness_sh("%s -o subformat=monolithicFlat %s %s", q, raw, harness_path(g_dir, "flat.vmdk")) ||
+        harness_sh("%s -o subformat=twoGbMaxExtentSparse %s %s", q, raw, harness_path(g_dir, "split.vmdk")))
         return -1;
     return 0;
 }
@@ -236,7 +166,7 @@ static int tst_setup(void **state)
 static int tst_teardown(void **state)
 {
     (void)state;
-    tst_sh("rm -rf '%s'", g_dir);
+    harness_dir_remove(g_dir);
     free(g_pattern);
     return 0;
 }
@@ -246,7 +176,7 @@ static int tst_teardown(void **state)
 static void tst_roundtrip(const char *name, const char *variant, bool sparse)
 {
     struct blk_image *img;
-    tst_open_ok(tst_path(name), 0, &img); /* no READONLY asked: the format is read-only all the same */
+    tst_open_ok(harness_path(g_dir, name), 0, &img); /* no READONLY asked: the format is read-only all the same */
     assert_true(blk_is_readonly(img));
     struct blk_info info;
     assert_int_equal(blk_get_info(img, &info), 0);
@@ -267,7 +197,7 @@ static void tst_roundtrip(const char *name, const char *variant, bool sparse)
     assert_int_equal(blk_write(img, 0, buf, sizeof(buf)), VERR_ACCESS_DENIED);
     assert_int_equal(blk_read(img, TST_SIZE - 100, buf, 200), VERR_OUT_OF_RANGE);
     blk_close(img);
-    tst_expect_clean(tst_path(name));
+    tst_expect_clean(harness_path(g_dir, name));
 }
 
 static void test_monolithic_sparse(void **state)
@@ -300,13 +230,13 @@ static void test_multi_extent_descriptor(void **state)
              "RW 4096 FLAT \"raw.img\" 4099\r\n  RW 100 ZERO\r\nRDONLY 3999 FLAT \"%s/raw.img\"\r\n"
              "ddb.uuid.image=\"01234567-89ab-cdef-0123-456789abcdef\"\r\n",
              g_dir);
-    tst_write_file(tst_path("multi.vmdk"), text, strlen(text));
+    harness_file_write(harness_path(g_dir, "multi.vmdk"), text, strlen(text));
     uint8_t *expect = calloc(1, TST_SIZE);
     assert_non_null(expect);
     memcpy(expect, g_pattern + 4099 * 512, 4096 * 512);
     memcpy(expect + 4196 * 512, g_pattern, 3999 * 512);
     struct blk_image *img;
-    tst_open_ok(tst_path("multi.vmdk"), BLK_OPEN_READONLY, &img);
+    tst_open_ok(harness_path(g_dir, "multi.vmdk"), BLK_OPEN_READONLY, &img);
     tst_check_content(img, expect);
     struct blk_info info;
     assert_int_equal(blk_get_info(img, &info), 0);
@@ -321,11 +251,12 @@ static void test_multi_extent_descriptor(void **state)
 /* Grain table entry 1 with the zeroed-grain flag reads as zeroes, even over a parent with data. */
 static void test_zero_grain_and_chain(void **state)
 {
-    const char *base = tst_path("base.vmdk"), *child = tst_path("child.vmdk");
-    tst_copy(tst_path("sparse.vmdk"), base);
-    assert_int_equal(tst_sh("qemu-img create -q -f vmdk -o zeroed_grain=on -b base.vmdk -F vmdk %s", child), 0);
-    assert_int_equal(tst_sh("qemu-io -c 'write -P 0x5a 3145728 65536' -c 'write -z 0 65536' %s >/dev/null", child), 0);
-    assert_int_equal(tst_peek32(child, tst_gte_offset(child, 0)), 1);
+    const char *base = harness_path(g_dir, "base.vmdk"), *child = harness_path(g_dir, "child.vmdk");
+    harness_file_copy(harness_path(g_dir, "sparse.vmdk"), base);
+    assert_int_equal(harness_sh("qemu-img create -q -f vmdk -o zeroed_grain=on -b base.vmdk -F vmdk %s", child), 0);
+    assert_int_equal(harness_sh("qemu-io -c 'write -P 0x5a 3145728 65536' -c 'write -z 0 65536' %s >/dev/null", child),
+                     0);
+    assert_int_equal(harness_file_peek_le32(child, tst_gte_offset(child, 0)), 1);
 
     uint8_t *expect = malloc(TST_SIZE);
     assert_non_null(expect);
@@ -362,20 +293,20 @@ static void test_zero_grain_and_chain(void **state)
 
     /* A parent whose CID changed since the child was made is refused. */
     char desc[1024];
-    tst_peek(base, 512, desc, sizeof(desc));
+    harness_file_peek(base, 512, desc, sizeof(desc));
     char *cid = strstr(desc, "\nCID=");
     assert_non_null(cid);
     cid[5] = cid[5] == '0' ? '1' : '0';
-    tst_poke(base, 512, desc, sizeof(desc));
+    harness_file_poke(base, 512, desc, sizeof(desc));
     assert_int_equal(tst_open_rc(child, BLK_FMT_AUTO), VERR_BAD_FORMAT);
     free(expect);
 }
 
 static void test_missing_parent(void **state)
 {
-    const char *base = tst_path("gone.vmdk"), *child = tst_path("orphan.vmdk");
-    tst_copy(tst_path("sparse.vmdk"), base);
-    assert_int_equal(tst_sh("qemu-img create -q -f vmdk -b gone.vmdk -F vmdk %s", child), 0);
+    const char *base = harness_path(g_dir, "gone.vmdk"), *child = harness_path(g_dir, "orphan.vmdk");
+    harness_file_copy(harness_path(g_dir, "sparse.vmdk"), base);
+    assert_int_equal(harness_sh("qemu-img create -q -f vmdk -b gone.vmdk -F vmdk %s", child), 0);
     unlink(base);
     assert_int_equal(tst_open_rc(child, BLK_FMT_AUTO), VERR_FILE_NOT_FOUND);
     struct blk_image *img;
@@ -463,7 +394,7 @@ static void tst_build_vmware_stream(const char *path, enum tst_stream_flaw flaw)
         tst_put_sector(file, &at, hdr, sizeof(hdr));
     }
     tst_marker(file, &at, 0, VMDK_MARKER_EOS);
-    tst_write_file(path, file, at);
+    harness_file_write(path, file, at);
     free(file);
     free(grain);
     free(comp);
@@ -471,7 +402,7 @@ static void tst_build_vmware_stream(const char *path, enum tst_stream_flaw flaw)
 
 static void test_vmware_stream_footer(void **state)
 {
-    const char *path = tst_path("vmware-stream.vmdk");
+    const char *path = harness_path(g_dir, "vmware-stream.vmdk");
     tst_build_vmware_stream(path, FLAW_NONE);
     struct blk_image *img;
     tst_open_ok(path, BLK_OPEN_READONLY, &img);
@@ -494,7 +425,7 @@ static void tst_expect_grain3_error(const char *path)
 
 static void test_stream_hostile(void **state)
 {
-    const char *path = tst_path("bad-stream.vmdk");
+    const char *path = harness_path(g_dir, "bad-stream.vmdk");
     struct blk_check_result res;
 
     tst_build_vmware_stream(path, FLAW_LBA);
@@ -524,16 +455,16 @@ static void test_stream_hostile(void **state)
     assert_int_equal(tst_open_rc(path, BLK_FMT_AUTO), VERR_BAD_FORMAT);
 
     /* qemu-img's layout: a corrupt deflate stream in a grain it wrote, and a marker for the wrong LBA. */
-    const char *qpath = tst_path("bad-qstream.vmdk");
-    tst_copy(tst_path("stream.vmdk"), qpath);
-    uint32_t marker = tst_peek32(qpath, tst_gte_offset(qpath, 3));
+    const char *qpath = harness_path(g_dir, "bad-qstream.vmdk");
+    harness_file_copy(harness_path(g_dir, "stream.vmdk"), qpath);
+    uint32_t marker = harness_file_peek_le32(qpath, tst_gte_offset(qpath, 3));
     assert_true(marker > 1);
     uint8_t junk[32];
     memset(junk, 0x5a, sizeof(junk));
-    tst_poke(qpath, (uint64_t)marker * 512 + 12 + 8, junk, sizeof(junk));
+    harness_file_poke(qpath, (uint64_t)marker * 512 + 12 + 8, junk, sizeof(junk));
     tst_expect_grain3_error(qpath);
-    tst_copy(tst_path("stream.vmdk"), qpath);
-    tst_poke64(qpath, (uint64_t)marker * 512, 0);
+    harness_file_copy(harness_path(g_dir, "stream.vmdk"), qpath);
+    harness_file_poke_le64(qpath, (uint64_t)marker * 512, 0);
     tst_expect_grain3_error(qpath);
 }
 
@@ -548,7 +479,7 @@ struct tst_hdr_edit {
 
 static void test_sparse_hostile_header(void **state)
 {
-    const char *src = tst_path("sparse.vmdk"), *path = tst_path("bad-sparse.vmdk");
+    const char *src = harness_path(g_dir, "sparse.vmdk"), *path = harness_path(g_dir, "bad-sparse.vmdk");
     const struct tst_hdr_edit edits[] = {
         {0, 4, 0x4d444b56, VERR_BAD_FORMAT},          /* bad magic (forced VMDK: not a descriptor either) */
         {0, 4, VMDK_COWD_MAGIC, VERR_NOT_SUPPORTED},  /* an ESX sparse file */
@@ -569,24 +500,24 @@ static void test_sparse_hostile_header(void **state)
     };
     for (size_t i = 0; i < RT_ARRAY_SIZE(edits); i++) {
         const struct tst_hdr_edit *e = &edits[i];
-        tst_copy(src, path);
+        harness_file_copy(src, path);
         if (e->offset == 77) {
-            tst_poke32(path, 8, 0x30003); /* the flags say compressed */
-            tst_poke(path, 77, "\x02\x00", 2);
+            harness_file_poke_le32(path, 8, 0x30003); /* the flags say compressed */
+            harness_file_poke(path, 77, "\x02\x00", 2);
         } else if (e->width == 1) {
             uint8_t b = (uint8_t)e->value;
-            tst_poke(path, e->offset, &b, 1);
+            harness_file_poke(path, e->offset, &b, 1);
         } else if (e->width == 4) {
-            tst_poke32(path, e->offset, (uint32_t)e->value);
+            harness_file_poke_le32(path, e->offset, (uint32_t)e->value);
         } else {
-            tst_poke64(path, e->offset, e->value);
+            harness_file_poke_le64(path, e->offset, e->value);
         }
         print_message("edit %zu at %llu\n", i, (unsigned long long)e->offset);
         assert_int_equal(tst_open_rc(path, BLK_FMT_VMDK), e->expect);
     }
     /* A damaged magic alone makes the file a raw disk to probing, never a VMDK read wrongly. */
-    tst_copy(src, path);
-    tst_poke32(path, 0, 0x4d444b56);
+    harness_file_copy(src, path);
+    harness_file_poke_le32(path, 0, 0x4d444b56);
     struct blk_image *img;
     assert_int_equal(blk_open(path, BLK_FMT_AUTO, BLK_OPEN_READONLY, &img), 0);
     assert_int_equal(blk_format(img), BLK_FMT_RAW);
@@ -595,23 +526,23 @@ static void test_sparse_hostile_header(void **state)
 
 static void test_sparse_hostile_tables(void **state)
 {
-    const char *src = tst_path("sparse.vmdk"), *path = tst_path("bad-table.vmdk");
+    const char *src = harness_path(g_dir, "sparse.vmdk"), *path = harness_path(g_dir, "bad-table.vmdk");
     uint8_t hdr[512];
-    tst_peek(src, 0, hdr, sizeof(hdr));
+    harness_file_peek(src, 0, hdr, sizeof(hdr));
     uint64_t gd = blk_le64(hdr + 56);
     struct blk_check_result res;
     uint8_t buf[4096];
 
     /* A grain directory entry past the end of the file refuses the open. */
-    tst_copy(src, path);
-    tst_poke32(path, gd * 512, 0x7fffffff);
+    harness_file_copy(src, path);
+    harness_file_poke_le32(path, gd * 512, 0x7fffffff);
     assert_int_equal(tst_open_rc(path, BLK_FMT_AUTO), VERR_BAD_FORMAT);
     /* One pointing into the grain directory itself too. */
-    tst_poke32(path, gd * 512, (uint32_t)gd);
+    harness_file_poke_le32(path, gd * 512, (uint32_t)gd);
     assert_int_equal(tst_open_rc(path, BLK_FMT_AUTO), VERR_BAD_FORMAT);
 
     /* A grain table entry past the end: that grain fails to read, check reports it. */
-    tst_copy(src, path);
+    harness_file_copy(src, path);
     tst_poke_gte(path, 3, 0x7fffff00);
     struct blk_image *img;
     tst_open_ok(path, BLK_OPEN_READONLY, &img);
@@ -623,26 +554,26 @@ static void test_sparse_hostile_tables(void **state)
     assert_non_null(strstr(res.first_problem, "past the end"));
 
     /* Two entries naming one grain, and one naming the grain directory: overlaps. */
-    tst_copy(src, path);
-    tst_poke_gte(path, 4, tst_peek32(path, tst_gte_offset(path, 0)));
+    harness_file_copy(src, path);
+    tst_poke_gte(path, 4, harness_file_peek_le32(path, tst_gte_offset(path, 0)));
     assert_int_equal(blk_check(path, BLK_FMT_AUTO, false, &res), 0);
     assert_true(res.errors >= 1);
     assert_non_null(strstr(res.first_problem, "overlaps"));
-    tst_copy(src, path);
+    harness_file_copy(src, path);
     tst_poke_gte(path, 0, (uint32_t)gd);
     assert_int_equal(blk_check(path, BLK_FMT_AUTO, false, &res), 0);
     assert_true(res.errors >= 1);
     assert_non_null(strstr(res.first_problem, "grain directory"));
 
     /* A primary table that no longer matches its redundant copy. */
-    tst_copy(src, path);
-    tst_poke32(path, tst_gte_offset(path, 32), 0);
+    harness_file_copy(src, path);
+    harness_file_poke_le32(path, tst_gte_offset(path, 32), 0);
     assert_int_equal(blk_check(path, BLK_FMT_AUTO, false, &res), 0);
     assert_int_equal(res.errors, 1);
     assert_non_null(strstr(res.first_problem, "redundant grain table 0 differs"));
 
     /* A file cut short: the cut grain is reported. */
-    tst_copy(src, path);
+    harness_file_copy(src, path);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(truncate(path, st.st_size - 4096), 0);
@@ -667,8 +598,8 @@ static void test_sparse_hostile_repeats(void **state)
     for (uint32_t i = 0; i < 512; i++)
         blk_put_le32(file + 3 * 512 + i * 4, 7);
     memset(file + 7 * 512, 0xc3, 512);
-    const char *path = tst_path("repeats.vmdk");
-    tst_write_file(path, file, sizeof(file));
+    const char *path = harness_path(g_dir, "repeats.vmdk");
+    harness_file_write(path, file, sizeof(file));
 
     struct blk_image *img;
     tst_open_ok(path, BLK_OPEN_READONLY, &img);
@@ -694,8 +625,8 @@ static void test_sparse_hostile_repeats(void **state)
 
 static void tst_desc_expect(const char *text, int expect)
 {
-    const char *path = tst_path("desc.vmdk");
-    tst_write_file(path, text, strlen(text));
+    const char *path = harness_path(g_dir, "desc.vmdk");
+    harness_file_write(path, text, strlen(text));
     assert_int_equal(tst_open_rc(path, BLK_FMT_AUTO), expect);
 }
 
@@ -775,22 +706,22 @@ static void test_descriptor_hostile(void **state)
 static void test_probe_and_create(void **state)
 {
     /* Text that is not a descriptor stays raw; a descriptor without its signature line is still found. */
-    const char *path = tst_path("notes.txt");
+    const char *path = harness_path(g_dir, "notes.txt");
     const char *notes = "hello, this is not a disk\n";
-    tst_write_file(path, notes, strlen(notes));
+    harness_file_write(path, notes, strlen(notes));
     struct blk_image *img;
     assert_int_equal(blk_open(path, BLK_FMT_AUTO, BLK_OPEN_READONLY, &img), 0);
     assert_int_equal(blk_format(img), BLK_FMT_RAW);
     blk_close(img);
     const char *desc = "createType=\"monolithicFlat\"\nRW 8195 FLAT \"flat-flat.vmdk\"\n";
-    tst_write_file(tst_path("nosig.vmdk"), desc, strlen(desc));
-    tst_open_ok(tst_path("nosig.vmdk"), BLK_OPEN_READONLY, &img);
+    harness_file_write(harness_path(g_dir, "nosig.vmdk"), desc, strlen(desc));
+    tst_open_ok(harness_path(g_dir, "nosig.vmdk"), BLK_OPEN_READONLY, &img);
     tst_check_content(img, g_pattern);
     blk_close(img);
 
     struct blk_create_params p = {.format = BLK_FMT_VMDK, .size_bytes = 1024 * 1024};
-    assert_int_equal(blk_create(tst_path("new.vmdk"), &p), VERR_NOT_SUPPORTED);
-    assert_false(rt_path_exists(tst_path("new.vmdk")));
+    assert_int_equal(blk_create(harness_path(g_dir, "new.vmdk"), &p), VERR_NOT_SUPPORTED);
+    assert_false(rt_path_exists(harness_path(g_dir, "new.vmdk")));
 }
 
 /* Random byte edits in the metadata of each kind of image: every open, read and check ends cleanly. */
@@ -798,25 +729,25 @@ static void test_random_corruption(void **state)
 {
     static const char *const srcs[] = {"sparse.vmdk", "stream.vmdk", "vmware-stream.vmdk"};
     char path[256], src[256];
-    rt_strlcpy(path, tst_path("fuzzed.vmdk"), sizeof(path));
+    rt_strlcpy(path, harness_path(g_dir, "fuzzed.vmdk"), sizeof(path));
     uint32_t seed = 12345;
     uint8_t *buf = malloc(TST_GRAIN * 2);
     assert_non_null(buf);
     unsigned opened = 0, refused = 0;
     for (size_t s = 0; s < RT_ARRAY_SIZE(srcs); s++) {
-        rt_strlcpy(src, tst_path(srcs[s]), sizeof(src));
+        rt_strlcpy(src, harness_path(g_dir, srcs[s]), sizeof(src));
         if (s == 2)
             tst_build_vmware_stream(src, FLAW_NONE);
         struct stat st;
         assert_int_equal(stat(src, &st), 0);
         for (unsigned round = 0; round < 60; round++) {
-            tst_copy(src, path);
+            harness_file_copy(src, path);
             for (unsigned k = 0; k < 4; k++) {
                 seed = seed * 1103515245u + 12345u;
                 /* Mostly the first 16 KiB (header, descriptor, directories, tables), sometimes anywhere. */
                 uint64_t off = (seed >> 8) % (k == 3 ? (uint64_t)st.st_size : 16384u);
                 uint8_t b = (uint8_t)(seed >> 3);
-                tst_poke(path, off, &b, 1);
+                harness_file_poke(path, off, &b, 1);
             }
             struct blk_image *img;
             int rc = blk_open(path, BLK_FMT_VMDK, BLK_OPEN_READONLY | BLK_OPEN_NO_BACKING, &img);
