@@ -5,6 +5,8 @@
  * from the command line (it would show in ps): only from a file or from the machine's settings
  * file, which is private to its owner.  Without one, the command line must say --vnc-no-auth;
  * a machine whose settings enable VNC without a password runs without one, with a warning.
+ * A --vnc server that cannot start keeps the VM from starting; one from the settings is logged
+ * as an error and the machine runs without it (as the RDP server does).
  * While the server runs, the machine's extra data "Vireo/VNC/Listening" holds ADDRESS:PORT, so
  * `vireo-manage getextradata VM Vireo/VNC/Listening` finds the port that port 0 picked.
  */
@@ -132,9 +134,14 @@ static void vnc_record_listening(struct vmproc *p, const char *value)
 int vmproc_vnc_start(struct vmproc *p)
 {
     int rc = vnc_from_settings(p);
-    if (rc || !p->vnc.enabled)
-        return rc;
-    if ((rc = vnc_server_start(p->vm, &p->vnc.opts, &p->vnc.server)))
+    if (!rc && p->vnc.enabled)
+        rc = vnc_server_start(p->vm, &p->vnc.opts, &p->vnc.server);
+    if (rc && !p->vnc.from_cli) {
+        /* As with RDP: a remote display the settings ask for is no reason to keep the machine from running. */
+        LOG_ERR("the machine runs without its VNC server (see the error above)");
+        return 0;
+    }
+    if (rc || !p->vnc.server)
         return rc;
     char where[96];
     const char *addr = vnc_server_address(p->vnc.server);
