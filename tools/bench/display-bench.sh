@@ -272,10 +272,10 @@ echo
         printf '%-10s %7s %13s %10s %11s %8s\n' "$row" "$(median "$row" 3)" "$(median "$row" 4)" "$(median "$row" 5)" \
             "$(median "$row" 10)" "$(median "$row" 6)"
     done
-    case " $ROWS " in *" vireo-vnc "*" qemu-vnc "* | *" qemu-vnc "*" vireo-vnc "*)
+    if [[ " $ROWS " == *" vireo-vnc "* && " $ROWS " == *" qemu-vnc "* ]]; then
         echo "Vireo/QEMU (VNC): fps $(ratio "$(median vireo-vnc 3)" "$(median qemu-vnc 3)")," \
             "CPU ms/frame $(ratio "$(median vireo-vnc 4)" "$(median qemu-vnc 4)") (below 1: Vireo spends less)," \
-            "guest fps $(ratio "$(median vireo-vnc 5)" "$(median qemu-vnc 5)")" ;;
-    esac
+            "guest fps $(ratio "$(median vireo-vnc 5)" "$(median qemu-vnc 5)")"
+    fi
     echo "QEMU GTK: not measured (QEMU's GTK window has no frame counter); QEMU has no RDP server."
 } | tee "$dir/summary.txt"
