@@ -1,12 +1,16 @@
 /* rdp-client.c - a headless RDP client for the tests (FreeRDP's client library): logs in, counts the screen updates it gets for a while and describes the picture. */
 /*
  * Usage: rdp-client HOST PORT USER PASSWORD SECONDS [MIN_COLOURS] [OUT.ppm]
+ * MIN_COLOURS 0 is the display benchmark's frame count: once the first frame (a surface frame marker
+ * pair) has come it prints "measuring", counts frames and surface-bits bytes for SECONDS, and prints
+ * "frames N bytes B seconds S" before the usual last line.
  * Prints "connected WxH depth D", then once done "updates N size WxH colours K" (K: distinct colours
  * in the picture, capped at 1000).  It stops early once it has had updates and at least MIN_COLOURS
  * colours on the screen.  Exit status: 0 with at least one update (and MIN_COLOURS colours), 2 when the
  * connection or login failed, 3 when the picture never had enough colours, 4 when no update came.
  * Built by the tests with: cc rdp-client.c $(pkg-config --cflags --libs freerdp2 winpr2).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,14 +23,24 @@
 struct client {
     rdpContext base;
     unsigned updates;
+    unsigned long long frames, bytes;
 };
 
 static pSurfaceBits gdi_surface_bits;
+static pSurfaceFrameMarker gdi_surface_frame_marker;
 
 static BOOL count_surface_bits(rdpContext *context, const SURFACE_BITS_COMMAND *cmd)
 {
     ((struct client *)context)->updates++;
+    ((struct client *)context)->bytes += cmd->bmp.bitmapDataLength;
     return gdi_surface_bits(context, cmd);
+}
+
+static BOOL count_frame_marker(rdpContext *context, const SURFACE_FRAME_MARKER *marker)
+{
+    if (marker->frameAction == SURFACECMD_FRAMEACTION_END)
+        ((struct client *)context)->frames++;
+    return gdi_surface_frame_marker ? gdi_surface_frame_marker(context, marker) : TRUE;
 }
 
 static BOOL paint(rdpContext *context)
@@ -50,6 +64,8 @@ static BOOL post_connect(freerdp *instance)
         return FALSE;
     gdi_surface_bits = instance->update->SurfaceBits;
     instance->update->SurfaceBits = count_surface_bits;
+    gdi_surface_frame_marker = instance->update->SurfaceFrameMarker;
+    instance->update->SurfaceFrameMarker = count_frame_marker;
     instance->update->BeginPaint = paint;
     instance->update->EndPaint = paint;
     instance->update->DesktopResize = desktop_resize;
@@ -127,6 +143,7 @@ int main(int argc, char **argv)
     s->DesktopHeight = 768;
     s->ColorDepth = 32;
     s->SoftwareGdi = TRUE;
+    s->SurfaceFrameMarkerEnabled = TRUE;
     if (!freerdp_connect(inst)) {
         printf("connection failed\n");
         return 2;
@@ -135,8 +152,9 @@ int main(int argc, char **argv)
     printf("connected %dx%d depth %u\n", gdi->width, gdi->height, s->ColorDepth);
     fflush(stdout);
     struct client *c = (struct client *)inst->context;
-    double end = now_s() + atof(argv[5]), next_count = 0;
+    double end = now_s() + atof(argv[5]), next_count = 0, start = 0;
     unsigned colours = 0;
+    bool frame_mode = min_colours == 0;
     while (now_s() < end) {
         HANDLE handles[64];
         DWORD n = freerdp_get_event_handles(inst->context, handles, 64);
@@ -147,6 +165,16 @@ int main(int argc, char **argv)
             printf("the server ended the session\n");
             break;
         }
+        if (frame_mode) {
+            if (!start && c->frames) {
+                start = now_s();
+                end = start + atof(argv[5]);
+                c->frames = c->bytes = 0;
+                printf("measuring\n");
+                fflush(stdout);
+            }
+            continue;
+        }
         if (c->updates && now_s() >= next_count) {
             gdi = inst->context->gdi;
             colours = count_colours(gdi);
@@ -155,6 +183,8 @@ int main(int argc, char **argv)
                 break;
         }
     }
+    if (frame_mode)
+        printf("frames %llu bytes %llu seconds %.2f\n", c->frames, c->bytes, start ? now_s() - start : 0.0);
     gdi = inst->context->gdi;
     colours = count_colours(gdi);
     printf("updates %u size %dx%d colours %u\n", c->updates, gdi->width, gdi->height, colours);

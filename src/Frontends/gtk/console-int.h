@@ -63,6 +63,10 @@ struct console {
     double scroll_acc;
     int warp_x, warp_y;               /* root coordinates the captured pointer returns to */
     bool no_keyboard;                 /* the last key found no keyboard device */
+
+    /* VIREO_CONSOLE_STATS=1 (kmk bench-display): frames drawn, logged every second and at exit. */
+    guint stats_timer;
+    uint64_t frames_drawn, frames_logged;
 };
 
 /* ---- console-view.c: the screen ---- */

@@ -225,7 +225,18 @@ static gboolean view_draw(GtkWidget *widget, cairo_t *cr, gpointer opaque)
     cairo_rectangle(cr, 0, 0, c->image_w, c->image_h);
     cairo_fill(cr);
     cairo_restore(cr);
+    c->frames_drawn++;
     return TRUE;
+}
+
+/* VIREO_CONSOLE_STATS: the draw callbacks that showed the screen, per second, for the display benchmark. */
+static gboolean view_stats_tick(gpointer opaque)
+{
+    struct console *c = opaque;
+    LOG_INFO("stats: %llu frames drawn in the last second, %llu in all",
+             (unsigned long long)(c->frames_drawn - c->frames_logged), (unsigned long long)c->frames_drawn);
+    c->frames_logged = c->frames_drawn;
+    return G_SOURCE_CONTINUE;
 }
 
 static void view_scale_changed(GObject *obj, GParamSpec *pspec, gpointer opaque)
@@ -249,6 +260,9 @@ GtkWidget *console_view_create(struct console *c)
     g_signal_connect(c->area, "draw", G_CALLBACK(view_draw), c);
     g_signal_connect(c->area, "notify::scale-factor", G_CALLBACK(view_scale_changed), c);
     gtk_container_add(GTK_CONTAINER(c->scroller), c->area);
+    const char *stats = getenv("VIREO_CONSOLE_STATS");
+    if (stats && strcmp(stats, "0") != 0)
+        c->stats_timer = g_timeout_add(1000, view_stats_tick, c);
     /* The listener reports the current size at once (on this thread): the window opens at the screen's size. */
     int rc = dpy_listener_add(c->dpy, &g_view_listener, c, CONSOLE_REFRESH_NS, &c->listener);
     if (rc)
@@ -265,6 +279,12 @@ void console_view_detach(struct console *c)
 
 void console_view_free(struct console *c)
 {
+    if (c->stats_timer) {
+        /* The GTK thread has ended: nothing dispatches the timer any more. */
+        g_source_remove(c->stats_timer);
+        c->stats_timer = 0;
+        LOG_INFO("stats: %llu frames drawn in all", (unsigned long long)c->frames_drawn);
+    }
     if (c->image)
         cairo_surface_destroy(c->image);
     c->image = NULL;
