@@ -146,12 +146,19 @@ static void rdp_peer_free(struct rdp_peer *peer)
  */
 static void rdp_unblock_writers(struct rdp_server *srv, bool all)
 {
-    uint64_t now = rt_time_mono_ns();
     rt_mutex_lock(&srv->fb_lock);
+    /*
+     * Read the clock under the lock: a client thread that held it while converting a frame stamps
+     * send_started_ns after an earlier reading of now would have been taken, and the unsigned
+     * difference would then look like a stall of centuries.
+     */
+    uint64_t now = rt_time_mono_ns();
     for (struct rdp_peer *p = srv->peers; p; p = p->next) {
         if (p->sock_closed || p->sockfd < 0)
             continue;
-        if (all || (p->send_started_ns && now - p->send_started_ns > RDP_STALL_TIMEOUT_NS)) {
+        bool stalled = p->send_started_ns && now > p->send_started_ns &&
+                       now - p->send_started_ns > RDP_STALL_TIMEOUT_NS;
+        if (all || stalled) {
             if (!all)
                 LOG_WARN("RDP client from %s has not taken an update for 60 seconds; disconnecting it", p->host);
             shutdown(p->sockfd, SHUT_RDWR);
