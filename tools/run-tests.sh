@@ -17,13 +17,24 @@ mkdir -p "$logdir"
 passed=0 failed=0 skipped=0
 failures=()
 
+# The unit test programs run two at a time (they are independent and mostly single-threaded);
+# their results are read back in name order.
+unit=()
 for t in "$out"/stage/tests/*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
     [ -n "$pattern" ] && [[ "$name" != *$pattern* ]] && continue
+    unit+=("$t")
+done
+if [ ${#unit[@]} -gt 0 ]; then
+    printf '%s\0' "${unit[@]}" | xargs -0 -n 1 -P 2 sh -c \
+        'log="$1/$(basename "$2").log"; timeout 300 "$2" >"$log" 2>&1; echo $? >"$log.rc"' sh "$logdir"
+fi
+for t in "${unit[@]}"; do
+    name=$(basename "$t")
     log="$logdir/$name.log"
-    timeout 300 "$t" >"$log" 2>&1
-    rc=$?
+    rc=$(cat "$log.rc" 2>/dev/null || echo 1)
+    rm -f "$log.rc"
     p=$(grep -oE '^\[  PASSED  \] [0-9]+' "$log" | awk '{s+=$4} END {print s+0}')
     f=$(grep -oE '^\[  FAILED  \] [0-9]+' "$log" | awk '{s+=$4} END {print s+0}')
     s=$(grep -oE '^\[  SKIPPED \] [0-9]+' "$log" | awk '{s+=$4} END {print s+0}')
