@@ -59,42 +59,12 @@ grep -q "has no VNC server" "$log" && fail "the log still says Vireo has no VNC 
 ok "the settings' VNC server listens on 127.0.0.1:$port (first free from 5900), recorded in extra data and shown by showvminfo"
 
 # gvnccapture asks for the password on its terminal.
-cat > "$tmp/ptycap.py" <<'EOF'
-import os, pty, select, sys, time
-pw, args = sys.argv[1], sys.argv[2:]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(args[0], args)
-# It turns echo off after printing the prompt, discarding what was typed before: answer a moment
-# after the prompt, and again if it still waits.
-out, sent, deadline = b"", 0.0, time.time() + 30
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.2)
-    if fd in r:
-        try:
-            d = os.read(fd, 1024)
-        except OSError:
-            break
-        if not d:
-            break
-        out += d
-    prompt = out.rfind(b"Password:")
-    if prompt >= 0 and not out[prompt + 9:].strip(b" \r\n" + pw.encode()) and time.time() - sent > 2:
-        time.sleep(0.3)
-        os.write(fd, pw.encode() + b"\n")
-        sent = time.time()
-if time.time() >= deadline:
-    os.kill(pid, 9)
-_, st = os.waitpid(pid, 0)
-sys.stdout.write(out.decode(errors="replace"))
-sys.exit(os.WEXITSTATUS(st) if os.WIFEXITED(st) else 1)
-EOF
 disp=$((port - 5900))
-python3 "$tmp/ptycap.py" nothatone gvnccapture "127.0.0.1:$disp" "$tmp/wrong.png" >/dev/null 2>&1 &&
+python3 "$VIREO_SRC/tests/lib/ptycap.py" nothatone gvnccapture "127.0.0.1:$disp" "$tmp/wrong.png" >/dev/null 2>&1 &&
     fail "a wrong password captured the screen"
 shown=
 for ((i = 0; i < 30; i++)); do
-    if python3 "$tmp/ptycap.py" hushhush gvnccapture "127.0.0.1:$disp" "$tmp/shot.png" >"$tmp/cap.out" 2>&1 &&
+    if python3 "$VIREO_SRC/tests/lib/ptycap.py" hushhush gvnccapture "127.0.0.1:$disp" "$tmp/shot.png" >"$tmp/cap.out" 2>&1 &&
         python3 "$VIREO_SRC/tests/lib/pngtext.py" "$tmp/shot.png" >"$tmp/shot.txt" 2>&1 && grep -q SeaBIOS "$tmp/shot.txt"; then
         shown=1
         break

@@ -290,11 +290,11 @@ static void dpy_deliver(struct display *dpy, struct dpy_listener *l, bool tell_s
         if (l->removed)
             return;
     }
-    struct dpy_rects todo = l->rects;
+    struct dpy_rects pending = l->rects;
     l->rects.count = 0;
     l->due_ns = now_ns + l->interval_ns;
-    for (unsigned i = 0; i < todo.count && !l->removed; i++)
-        l->ops->update(l->opaque, s, todo.r[i].x, todo.r[i].y, todo.r[i].w, todo.r[i].h);
+    for (unsigned i = 0; i < pending.count && !l->removed; i++)
+        l->ops->update(l->opaque, s, pending.r[i].x, pending.r[i].y, pending.r[i].w, pending.r[i].h);
 }
 
 static void dpy_tick(void *opaque)
