@@ -138,6 +138,32 @@ void serial_backend_close(struct serial_backend *backend);
 
 /* ---- The PC board ----------------------------------------------------------- */
 
+/*
+ * Platform addresses the ACPI tables, the firmware and the device models agree on.
+ * SeaBIOS and OVMF both program the PIIX4 PM function's I/O base (PMBA, config 0x40
+ * of 00:01.3) to 0xb000; the register layout below is the PIIX4's (datasheet 7.2).
+ */
+#define PC_PIIX4_PM_SLOT     1
+#define PC_PIIX4_PM_FUNC     3
+#define PC_ACPI_PM_BASE      0xb000u
+#define PC_ACPI_PM_LEN       0x40u
+#define PC_ACPI_PM1_EVT      (PC_ACPI_PM_BASE + 0x00) /* PM1a status (2) + enable (2) */
+#define PC_ACPI_PM1_CNT      (PC_ACPI_PM_BASE + 0x04) /* PM1a control (2) */
+#define PC_ACPI_PM_TMR       (PC_ACPI_PM_BASE + 0x08) /* 24-bit PM timer at 3.579545 MHz (4) */
+#define PC_ACPI_GPE0         (PC_ACPI_PM_BASE + 0x0c) /* GPE0 status (2) + enable (2) */
+#define PC_ACPI_GPE0_LEN     4u
+#define PC_ACPI_SCI_IRQ      9u    /* level, active high: the MADT has an override for it */
+#define PC_ACPI_SLP_TYP_S5   0u    /* PIIX4 SLP_TYP 000: soft off */
+#define PC_APM_CNT_PORT      0xb2u /* the FADT's SMI_CMD: ACPI enable/disable commands */
+#define PC_ACPI_ENABLE_CMD   0xf1u
+#define PC_ACPI_DISABLE_CMD  0xf0u
+#define PC_RESET_PORT        0xcf9u /* the FADT's reset register (I/O), value below */
+#define PC_RESET_VALUE       0x06u
+#define PC_HPET_BASE         0xfed00000u
+#define PC_HPET_LEN          0x400u
+#define PC_TPM_TIS_BASE      0xfed40000u
+#define PC_TPM_TIS_LEN       0x5000u  /* five localities of 4 KiB */
+
 #define PC_SERIAL_PORTS 4
 
 /* Storage: which controller a drive hangs on. */

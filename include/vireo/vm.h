@@ -92,6 +92,15 @@ void vm_unlock(struct vm *vm);
 void vm_set_reset_hook(struct vm *vm, void (*fn)(void *opaque), void *opaque);
 
 /*
+ * The power button: the board installs fn when the machine has one (the ACPI PM device
+ * raises its power-button event).  vm_power_button presses it from any thread (the control
+ * socket, the console window) and returns VERR_NOT_SUPPORTED when the machine has none.
+ * fn runs with the VM lock held.
+ */
+void vm_set_power_button(struct vm *vm, void (*fn)(void *opaque), void *opaque);
+int vm_power_button(struct vm *vm);
+
+/*
  * The A20 gate (the chipset's A20M# line): while it is off, CPU accesses see guest-physical
  * address bit 20 as 0 (the 8086's wrap at 1 MiB).  It is on when the VM is created.  Any
  * thread may set it; the CPU backend hears of a change as a memory map change (mem_changed),

@@ -132,6 +132,8 @@ struct vm {
     struct pdm_dev *devices;      /* creation order */
     void (*reset_hook)(void *opaque);
     void *reset_hook_opaque;
+    void (*power_button)(void *opaque);
+    void *power_button_opaque;
 
     struct rt_evloop *evloop;
     struct rt_thread *evloop_thread;

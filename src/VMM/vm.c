@@ -536,6 +536,24 @@ void vm_set_reset_hook(struct vm *vm, void (*fn)(void *opaque), void *opaque)
     vm->reset_hook_opaque = opaque;
 }
 
+void vm_set_power_button(struct vm *vm, void (*fn)(void *opaque), void *opaque)
+{
+    vm_lock(vm);
+    vm->power_button = fn;
+    vm->power_button_opaque = opaque;
+    vm_unlock(vm);
+}
+
+int vm_power_button(struct vm *vm)
+{
+    vm_lock(vm);
+    void (*fn)(void *) = vm->power_button;
+    if (fn)
+        fn(vm->power_button_opaque);
+    vm_unlock(vm);
+    return fn ? 0 : VERR_NOT_SUPPORTED;
+}
+
 void vm_set_io_drain(struct vm *vm, void (*fn)(struct vm *vm))
 {
     vm->io_drain = fn;
