@@ -58,10 +58,11 @@ for t in "$src"/tests/*.sh; do
     name=$(basename "$t" .sh)
     [ -n "$pattern" ] && [[ "$name" != *$pattern* ]] && continue
     log="$logdir/$name.log"
+    t0=$SECONDS
     timeout 600 bash "$t" >"$log" 2>&1
     rc=$?
     if [ $rc -eq 0 ]; then
-        passed=$((passed + 1)); echo "ok   $name"
+        passed=$((passed + 1)); echo "ok   $name ($((SECONDS - t0)) s)"
     elif [ $rc -eq 77 ]; then
         skipped=$((skipped + 1)); echo "skip $name: $(tail -n 1 "$log")"
     else
