@@ -4,11 +4,12 @@
  * Policy.  KVM_GET_SUPPORTED_CPUID lists what KVM and the host CPU can run.  Vireo
  * takes that and removes what would not hold up without help Vireo does not give:
  *
- *  - Anything needing an in-kernel or emulated local APIC: APIC (1.EDX[9]), x2APIC
- *    (1.ECX[21]), TSC deadline (1.ECX[24]), ARAT (6.EAX[2]).  Vireo runs without
- *    KVM's irqchip and has no local APIC model yet, so the guest uses the 8259 PIC.
- *    KVM recomputes 1.EDX[9] from IA32_APIC_BASE.EN at run time, so kvm-state.c
- *    keeps that bit clear as well.
+ *  - The local APIC is Vireo's xAPIC model (kvm-apic.c): APIC (1.EDX[9]) stays, and
+ *    KVM recomputes it from IA32_APIC_BASE.EN at run time, as hardware does (a board
+ *    without the model keeps EN clear, so the guest sees none).  ARAT (6.EAX[2]) is
+ *    the whole of leaf 6, as on the software CPU (the model's timer never stops).
+ *    What the model does not offer is hidden: x2APIC (1.ECX[21]) and TSC deadline
+ *    (1.ECX[24], the MSR would reach KVM, which has no APIC timer without its irqchip).
  *  - Paravirtual interfaces: the KVM leaves 0x40000000+ are dropped (kvmclock,
  *    PV EOI, async page faults and steal time need host support Vireo does not
  *    wire up and state it does not save).  The "hypervisor present" bit
@@ -21,8 +22,11 @@
  *    the performance-monitoring leaf 0xA, SGX (7.EBX[2], leaf 0x12), Intel PT
  *    (7.EBX[25], leaf 0x14), WAITPKG (7.ECX[5], IA32_UMWAIT_CONTROL), SVM leaf
  *    0x8000000A.
- *  - Topology: leaf 1 EBX[31:24] and the x2APIC ID in leaves 0xB/0x1F EDX are the
- *    vCPU index; HTT and the logical count are cleared (one thread per package).
+ *  - Topology, as the software CPU reports it (iem-sys-msr.c): one package of n cores,
+ *    one thread each, APIC ID = vCPU index.  Leaf 1 EBX[31:24] is the APIC ID and, with
+ *    n > 1, HTT is set and EBX[23:16] = 2^ceil(log2 n); leaf 4 EAX[31:26] and the L3's
+ *    EAX[25:14] count the package's cores; leaf 0xB is rebuilt (SMT level 1 thread,
+ *    core level n) since KVM reports it empty; leaf 0x1F goes (0xB says it all).
  *
  * Everything else (SSE*, AVX/AVX2, BMI, AES, RDRAND, long mode, NX, RDTSCP with
  * TSC_AUX saved, ...) executes natively and its state is in struct cpu_state.
@@ -55,7 +59,7 @@ static const struct kvm_cpuid_mask g_kvm_cpuid_masks[] = {
      BIT(2) /* DTES64 */ | BIT(3) /* MONITOR */ | BIT(4) /* DS-CPL */ | BIT(5) /* VMX */ | BIT(6) /* SMX */ |
          BIT(7) /* EST */ | BIT(8) /* TM2 */ | BIT(14) /* xTPR */ | BIT(15) /* PDCM */ | BIT(18) /* DCA */ |
          BIT(21) /* x2APIC */ | BIT(24) /* TSC deadline */,
-     BIT(9) /* APIC */ | BIT(18) /* PSN */ | BIT(21) /* DS */ | BIT(22) /* ACPI thermal MSRs */ | BIT(28) /* HTT */ |
+     BIT(18) /* PSN */ | BIT(21) /* DS */ | BIT(22) /* ACPI thermal MSRs */ | BIT(28) /* HTT */ |
          BIT(29) /* TM */ | BIT(31) /* PBE */},
     /* Leaf 7.0 (SDM vol. 2A, table 3-8, structured extended features). */
     {0x7, 0, 0,
@@ -82,13 +86,14 @@ static bool kvm_cpuid_leaf_dropped(uint32_t function, uint32_t index)
     if (function >= 0x40000000 && function <= 0x4fffffff)
         return true;
     switch (function) {
-    case 0x6:        /* thermal and power management: ARAT needs a local APIC */
     case 0xa:        /* architectural performance monitoring */
     case 0x12:       /* SGX */
     case 0x14:       /* Intel PT */
     case 0x1d:       /* AMX tile information */
     case 0x1e:       /* AMX TMUL */
     case 0x8000000a: /* SVM */
+    case 0xb:        /* rebuilt by kvm_cpuid_topology */
+    case 0x1f:       /* V2 extended topology: leaf 0xB describes the same */
         return true;
     case 0xd:
         /* Keep the XCR0 summary (0), the XSAVE feature flags (1) and the components Vireo saves. */
@@ -124,27 +129,78 @@ static uint32_t kvm_cpuid_xsave_size(const struct kvm_cpuid2 *c, uint32_t xcr0)
     return size;
 }
 
+/* Bits needed to number n cores (the x2APIC ID shift of leaf 0xB's core level). */
+static unsigned kvm_cpuid_id_bits(unsigned n)
+{
+    unsigned b = 0;
+    while ((1u << b) < n)
+        b++;
+    return b;
+}
+
+/* Leaf 0xB (SDM vol. 2A, CPUID, "V1 Extended Topology Enumeration Leaf"): subleaves 0-2. */
+static void kvm_cpuid_topology(struct kvm_cpuid2 *c, unsigned index, unsigned vcpus)
+{
+    for (uint32_t sub = 0; sub < 3; sub++) {
+        struct kvm_cpuid_entry2 e;
+        memset(&e, 0, sizeof(e));
+        e.function = 0xb;
+        e.index = sub;
+        e.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+        e.ecx = sub;
+        e.edx = index; /* x2APIC ID of this logical processor */
+        if (sub == 0) {
+            e.ebx = 1;        /* one thread per core */
+            e.ecx |= 1u << 8; /* level type: SMT */
+        } else if (sub == 1) {
+            e.eax = kvm_cpuid_id_bits(vcpus);
+            e.ebx = vcpus;
+            e.ecx |= 2u << 8; /* level type: core */
+        }
+        c->entries[c->nent++] = e;
+    }
+}
+
 int kvm_cpuid_setup(struct kvm_backend_vcpu *kv)
 {
     const struct kvm_cpuid2 *sup = kv->kvm->supported_cpuid;
-    struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + sup->nent * sizeof(struct kvm_cpuid_entry2));
+    struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + (sup->nent + 3) * sizeof(struct kvm_cpuid_entry2));
     if (!c)
         return VERR_NO_MEMORY;
 
     uint32_t apic_id = kv->index & 0xff;
+    unsigned vcpus = kv->kvm->vcpu_count ? kv->kvm->vcpu_count : 1;
+    uint32_t cores = 1u << kvm_cpuid_id_bits(vcpus);
+    uint32_t max_basic = 0;
     for (uint32_t i = 0; i < sup->nent; i++) {
         struct kvm_cpuid_entry2 e = sup->entries[i];
         if (kvm_cpuid_leaf_dropped(e.function, e.index))
             continue;
         kvm_cpuid_apply_masks(&e);
         switch (e.function) {
+        case 0x0:
+            max_basic = e.eax;
+            break;
         case 0x1:
             /* EBX: [31:24] initial APIC ID, [23:16] logical processors (0: HTT clear), [15:8] CLFLUSH size. */
             e.ebx = (e.ebx & 0x0000ffffu) | (apic_id << 24);
+            if (vcpus > 1) {
+                e.ebx |= cores << 16;
+                e.edx |= BIT(28); /* HTT: more than one logical processor per package */
+            }
             break;
-        case 0xb:
-        case 0x1f:
-            e.edx = kv->index; /* x2APIC ID of this logical processor */
+        case 0x4:
+            /* EAX[31:26]: cores per package - 1; [25:14]: threads sharing the cache - 1 (the L3: all). */
+            if (e.eax & 0x1f) {
+                e.eax &= 0x00003fffu;
+                e.eax |= (cores - 1) << 26;
+                if (((e.eax >> 5) & 7) >= 3)
+                    e.eax |= (cores - 1) << 14;
+            }
+            break;
+        case 0x6:
+            e.eax = BIT(2); /* ARAT: the APIC timer runs in every C-state */
+            e.ebx = e.ecx = e.edx = 0;
             break;
         case 0xd:
             if (e.index == 0) {
@@ -160,6 +216,8 @@ int kvm_cpuid_setup(struct kvm_backend_vcpu *kv)
         }
         c->entries[c->nent++] = e;
     }
+    if (max_basic >= 0xb)
+        kvm_cpuid_topology(c, kv->index, vcpus);
 
     int rc = 0;
     if (ioctl(kv->fd, KVM_SET_CPUID2, c) != 0) {

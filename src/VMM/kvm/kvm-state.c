@@ -12,6 +12,15 @@
  *  - KVM_GET/SET_XCRS for XCR0, KVM_GET/SET_DEBUGREGS for DR0-3/6/7.
  *  - KVM_GET/SET_MSRS for the MSRs struct cpu_state keeps.
  *  - KVM_GET/SET_VCPU_EVENTS for the STI/MOV SS shadow and NMI masking.
+ *  - With Vireo's local APIC model (kvm-apic.c), IA32_APIC_BASE and CR8 are shared
+ *    with the model: a state put hands them to it, and KVM gets the model's base (the
+ *    BSP flag on vCPU 0 only) and run->cr8, which KVM_RUN loads as CR8 every entry.
+ *
+ * Power-on of an application processor: after a reset the core puts the architectural
+ * reset state (CS base FFFF0000h, IP FFF0h, real mode) into every vCPU.  Only the BSP
+ * executes it; an AP given that state enters wait-for-SIPI instead (SDM vol. 3A,
+ * 8.4.1), which the run loop keeps in userspace (no KVM_RUN until a start-up IPI).  No
+ * running AP can hold that state: real mode cannot load a CS base above FFFF0h.
  *
  * Events KVM has queued but not yet delivered (an injected external interrupt, a
  * pending exception) have no place in struct cpu_state.  state_put therefore
@@ -45,7 +54,6 @@
 #define MSR_SFMASK            0xc0000084u
 #define MSR_KERNEL_GS_BASE    0xc0000102u
 #define MSR_TSC_AUX           0xc0000103u
-#define KVM_APIC_BASE_ENABLE  (1ULL << 11)
 
 /* XSAVE standard-format offsets (SDM vol. 1, 10.5.1 and 13.4). */
 #define XSAVE_FCW        0
@@ -405,7 +413,7 @@ int kvm_state_get(struct vcpu *vcpu, struct cpu_state *state)
         s->int_shadow = ev.interrupt.shadow != 0;
         s->nmi_masked = ev.nmi.masked != 0;
     }
-    s->halted = kv->halted;
+    s->halted = kv->halted || kv->wait_for_sipi;
 
     *state = *s;
     kv->last_get_valid = true;
@@ -442,37 +450,40 @@ static bool kvm_state_equal(const struct cpu_state *a, const struct cpu_state *b
     return a->int_shadow == b->int_shadow && a->nmi_masked == b->nmi_masked && a->halted == b->halted;
 }
 
-static int kvm_state_put_msrs(struct kvm_backend_vcpu *kv, const struct cpu_state *state)
+static int kvm_state_put_msrs(struct kvm_backend_vcpu *kv, const struct cpu_state *state, bool keep_tsc)
 {
     struct kvm_backend_vm *kvm = kv->kvm;
     struct kvm_state_msr_buf msrs;
     memset(&msrs, 0, sizeof(msrs));
-    msrs.hdr.nmsrs = kvm->msr_count;
+    unsigned count = 0;
     for (unsigned i = 0; i < kvm->msr_count; i++) {
-        msrs.entries[i].index = kvm->msrs[i];
+        if (keep_tsc && kvm->msrs[i] == MSR_IA32_TSC)
+            continue;
+        msrs.entries[count].index = kvm->msrs[i];
         const uint64_t *field = kvm_state_msr_field((struct cpu_state *)state, kvm->msrs[i]);
-        msrs.entries[i].data = field ? *field : 0;
+        msrs.entries[count].data = field ? *field : 0;
+        count++;
     }
+    msrs.hdr.nmsrs = count;
     int n = ioctl(kv->fd, KVM_SET_MSRS, &msrs);
-    if (n != (int)kvm->msr_count) {
+    if (n != (int)count) {
         /* KVM stops at the first MSR it refuses (a reserved bit set, e.g. in PAT); name it. */
-        LOG_ERR("vCPU %u: KVM_SET_MSRS wrote %d of %u MSRs (refused %#x = %#llx)", kv->index, n, kvm->msr_count,
-                n >= 0 && n < (int)kvm->msr_count ? msrs.entries[n].index : 0,
-                n >= 0 && n < (int)kvm->msr_count ? (unsigned long long)msrs.entries[n].data : 0ULL);
+        LOG_ERR("vCPU %u: KVM_SET_MSRS wrote %d of %u MSRs (refused %#x = %#llx)", kv->index, n, count,
+                n >= 0 && n < (int)count ? msrs.entries[n].index : 0,
+                n >= 0 && n < (int)count ? (unsigned long long)msrs.entries[n].data : 0ULL);
         return VERR_KVM;
     }
     return 0;
 }
 
-int kvm_state_put(struct vcpu *vcpu, const struct cpu_state *state)
+static bool kvm_state_at_reset_vector(const struct cpu_state *s)
 {
-    struct kvm_backend_vcpu *kv = kvm_state_vcpu(vcpu);
-    if (!kv)
-        return VERR_INVALID_STATE;
-    struct kvm_backend_vm *kvm = kv->kvm;
+    return !(s->cr0 & CPU_CR0_PE) && s->seg[CPU_CS].base == 0xffff0000ULL && s->rip == 0xfff0;
+}
 
-    if (kv->last_get_valid && kvm_state_equal(state, &kv->last_get))
-        return 0; /* nothing changed since state_get: keep KVM's queued events */
+static int kvm_state_put_common(struct kvm_backend_vcpu *kv, const struct cpu_state *state, bool keep_tsc)
+{
+    struct kvm_backend_vm *kvm = kv->kvm;
 
     /* A half-done IN must not land in the new state after it is loaded. */
     int rc = kvm_vcpu_complete_pending(kv);
@@ -493,14 +504,7 @@ int kvm_state_put(struct vcpu *vcpu, const struct cpu_state *state)
     sregs.cr4 = state->cr4;
     sregs.cr8 = state->cr8 & 0xf;
     sregs.efer = state->efer;
-    /*
-     * Bits 0-7 and 9 of IA32_APIC_BASE are reserved and bit 10 (x2APIC enable) is
-     * invalid without x2APIC in CPUID (SDM vol. 3A, 10.4.4); KVM refuses them.  Bit 11
-     * (APIC global enable) stays clear while Vireo has no local APIC model: KVM
-     * derives CPUID.1:EDX.APIC from it, as hardware does after a software disable,
-     * and guests must not find an APIC that is not there (kvm-cpuid.c).
-     */
-    sregs.apic_base = state->apic_base & ~(0x6ffULL | KVM_APIC_BASE_ENABLE);
+    sregs.apic_base = kvm_apic_state_put(kv, state);
     /* interrupt_bitmap stays zero: no external interrupt is queued by the new state. */
 
     struct kvm_regs regs;
@@ -572,7 +576,7 @@ int kvm_state_put(struct vcpu *vcpu, const struct cpu_state *state)
             return rc;
     }
 
-    rc = kvm_state_put_msrs(kv, state);
+    rc = kvm_state_put_msrs(kv, state, keep_tsc);
     if (rc != 0)
         return rc;
 
@@ -591,8 +595,31 @@ int kvm_state_put(struct vcpu *vcpu, const struct cpu_state *state)
     kv->if_flag = (state->rflags & CPU_RFLAGS_IF) != 0;
     /* Stale from the last exit; zero makes the next entry ask KVM for an interrupt window first. */
     kv->run->ready_for_interrupt_injection = 0;
+    /* KVM_RUN loads CR8 from run->cr8 when there is no in-kernel APIC (KVM API, "cr8"). */
+    kv->run->cr8 = sregs.cr8;
+    kv->cr8_put = (uint8_t)sregs.cr8;
+    kv->tpr_dirty = true;
+    kv->apic_base_seen = sregs.apic_base;
     kv->last_get_valid = false;
     return 0;
+}
+
+int kvm_state_put(struct vcpu *vcpu, const struct cpu_state *state)
+{
+    struct kvm_backend_vcpu *kv = kvm_state_vcpu(vcpu);
+    if (!kv)
+        return VERR_INVALID_STATE;
+    if (kv->last_get_valid && kvm_state_equal(state, &kv->last_get))
+        return 0; /* nothing changed since state_get: keep KVM's queued events */
+    int rc = kvm_state_put_common(kv, state, false);
+    if (rc == 0)
+        kv->wait_for_sipi = kv->index != 0 && kvm_state_at_reset_vector(state);
+    return rc;
+}
+
+int kvm_state_put_keep_tsc(struct kvm_backend_vcpu *kv, const struct cpu_state *state)
+{
+    return kvm_state_put_common(kv, state, true);
 }
 
 void kvm_state_log_regs(struct kvm_backend_vcpu *kv, enum rt_log_level level)
@@ -656,6 +683,7 @@ int kvm_state_extra_save(struct vcpu *vcpu, struct ssm *ssm)
     ssm_put_bool(ssm, ev.interrupt.soft != 0);
     ssm_put_bool(ssm, ev.nmi.injected != 0);
     ssm_put_bool(ssm, ev.nmi.pending != 0);
+    ssm_put_bool(ssm, kv->wait_for_sipi); /* version 2 */
     return ssm_status(ssm);
 }
 
@@ -664,9 +692,10 @@ int kvm_state_extra_load(struct vcpu *vcpu, struct ssm *ssm, uint32_t version)
     struct kvm_backend_vcpu *kv = kvm_state_vcpu(vcpu);
     if (!kv)
         return VERR_INVALID_STATE;
-    if (version != 1)
+    if (version != 1 && version != 2)
         return VERR_SSM_VERSION;
     bool exc = false, exc_err = false, intr = false, intr_soft = false, nmi_inj = false, nmi_pend = false;
+    bool wait_sipi = false;
     uint8_t exc_nr = 0, intr_nr = 0;
     uint32_t error = 0;
     ssm_get_bool(ssm, &exc);
@@ -678,9 +707,13 @@ int kvm_state_extra_load(struct vcpu *vcpu, struct ssm *ssm, uint32_t version)
     ssm_get_bool(ssm, &intr_soft);
     ssm_get_bool(ssm, &nmi_inj);
     ssm_get_bool(ssm, &nmi_pend);
+    if (version >= 2)
+        ssm_get_bool(ssm, &wait_sipi);
     int rc = ssm_status(ssm);
     if (rc)
         return rc;
+    /* Version 1 predates SMP under KVM: only the BSP ran, and it never waits for a SIPI. */
+    kv->wait_for_sipi = wait_sipi && kv->index != 0;
     if (exc_nr >= 32) {
         LOG_ERR("vCPU %u: saved state queues exception %u, which is not an exception vector", kv->index, exc_nr);
         return VERR_SSM_CORRUPT;

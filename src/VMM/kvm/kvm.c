@@ -2,15 +2,20 @@
 
 /*
  * Design.  Vireo drives KVM without the in-kernel interrupt controllers: the PIC,
- * PIT and RTC are Vireo's own userspace devices, so KVM_CREATE_IRQCHIP is never
- * called.  Consequences that shape this file:
+ * PIT, RTC, I/O APIC and local APICs are Vireo's own userspace devices, so
+ * KVM_CREATE_IRQCHIP is never called (the local APIC side is in kvm-apic.c).
+ * Consequences that shape this file:
  *
  *  - External interrupts are injected with KVM_INTERRUPT just before KVM_RUN when
  *    kvm_run says the guest can take one (ready_for_interrupt_injection and IF);
  *    otherwise request_interrupt_window makes KVM exit as soon as it can.
  *  - HLT exits to userspace.  The vCPU then counts as halted (kept here, reported
  *    in cpu_state.halted) and sleeps in vcpu_halt_wait until an interrupt it can
- *    take is pending or the VM wants the vCPU back.
+ *    take is pending or the VM wants the vCPU back.  An application processor in
+ *    wait-for-SIPI sleeps the same way without entering KVM at all.
+ *  - Several vCPUs: each has its own fd, kvm_run mapping, CPUID (its APIC ID) and
+ *    thread; an IPI from another vCPU's APIC raises this vCPU's INTR line, whose
+ *    kick (below) gets it out of KVM_RUN or vcpu_halt_wait.
  *  - Guest memory is a set of KVM memory slots rebuilt from the core's flattened
  *    map (mem_for_each_span) after each change: RAM spans become slots, ROM and
  *    read-only spans become KVM_MEM_READONLY slots (their writes exit as MMIO and
@@ -172,6 +177,27 @@ static int kvm_vm_init(struct vm *vm)
             return VERR_NO_KVM;
         }
     }
+
+    /*
+     * KVM_CAP_NR_VCPUS is the count KVM recommends, KVM_CAP_MAX_VCPUS the hard limit
+     * (KVM API documentation, KVM_CREATE_VCPU: 4 when neither is reported).
+     */
+    kvm->vcpu_count = vm_get_vcpu_count(vm);
+    int nr_vcpus = kvm_check_cap(kvm->kvm_fd, KVM_CAP_NR_VCPUS);
+    int max_vcpus = kvm_check_cap(kvm->kvm_fd, KVM_CAP_MAX_VCPUS);
+    if (nr_vcpus <= 0)
+        nr_vcpus = 4;
+    if (max_vcpus <= 0)
+        max_vcpus = nr_vcpus;
+    if (kvm->vcpu_count > (unsigned)max_vcpus) {
+        LOG_ERR("this KVM runs at most %d vCPUs in one VM (KVM_CAP_MAX_VCPUS); the VM has %u: lower the CPU count",
+                max_vcpus, kvm->vcpu_count);
+        kvm_vm_free(kvm);
+        return VERR_NOT_SUPPORTED;
+    }
+    if (kvm->vcpu_count > (unsigned)nr_vcpus)
+        LOG_WARN("the VM has %u vCPUs, more than the %d this KVM recommends (KVM_CAP_NR_VCPUS)", kvm->vcpu_count,
+                 nr_vcpus);
 
     int run_size = ioctl(kvm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
     if (run_size < (int)sizeof(struct kvm_run)) {
@@ -704,12 +730,24 @@ static enum cpu_exit kvm_vcpu_run(struct vcpu *vcpu)
             result = kvm_vcpu_complete_pending(kv) == 0 ? CPU_EXIT_REQUEST : CPU_EXIT_FATAL;
             break;
         }
+        /* INIT, start-up IPIs and NMIs from the local APIC come before any interrupt. */
+        if (kvm_apic_events(kv) != 0) {
+            result = CPU_EXIT_FATAL;
+            break;
+        }
+        if (kv->wait_for_sipi) {
+            kvm_apic_wait_sipi(kv);
+            continue;
+        }
         if (kv->halted && !kvm_halt_step(kv))
             continue;
 
+        kvm_apic_tpr_to_run(kv);
         kvm_prepare_interrupt(kv);
         int err = kvm_vcpu_enter(kv);
         kv->need_completion = false;
+        if (err == 0 || err == EINTR || err == EAGAIN)
+            kvm_apic_sync_from_run(kv); /* KVM stores CR8 and the APIC base on every return */
         if (err == EINTR || err == EAGAIN)
             continue;
         if (err != 0) {
@@ -729,12 +767,14 @@ static enum cpu_exit kvm_vcpu_run(struct vcpu *vcpu)
         case KVM_EXIT_MMIO:
             kvm_handle_mmio(kv);
             kv->need_completion = true;
+            kv->tpr_dirty = true; /* it may have been the APIC's TPR register */
             break;
         case KVM_EXIT_HLT:
             kv->halted = true;
             break;
         case KVM_EXIT_IRQ_WINDOW_OPEN:
         case KVM_EXIT_INTR:
+        case KVM_EXIT_SET_TPR: /* CR8 lowered: the sync above told the APIC, which may now have an interrupt */
             break;
         case KVM_EXIT_SHUTDOWN:
             LOG_INFO("vCPU %u: shutdown (triple fault)", kv->index);
@@ -773,6 +813,7 @@ static enum cpu_exit kvm_vcpu_run(struct vcpu *vcpu)
 
 const struct cpu_backend g_cpu_backend_kvm = {
     .name = "kvm",
+    .guest_apic = true,
     .vm_init = kvm_vm_init,
     .vm_fini = kvm_vm_fini,
     .vcpu_init = kvm_vcpu_init,
@@ -782,7 +823,7 @@ const struct cpu_backend g_cpu_backend_kvm = {
     .mem_changed = kvm_mem_changed,
     .state_get = kvm_state_get,
     .state_put = kvm_state_put,
-    .extra_version = 1,
+    .extra_version = 2,
     .extra_save = kvm_state_extra_save,
     .extra_load = kvm_state_extra_load,
 };

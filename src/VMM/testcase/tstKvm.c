@@ -1,5 +1,5 @@
-/* tstKvm.c - unit tests of the KVM backend: state round trips, port/MMIO exits, CPUID policy, interrupts, HLT, kicks.
- */
+/* tstKvm.c - unit tests of the KVM backend: state round trips, port/MMIO exits, CPUID policy, interrupts, HLT, kicks,
+ * the local APIC model behind KVM and INIT/SIPI with two vCPUs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "vireo/devices.h"
 #include "vireo/pdm.h"
 #include "vireo/vm.h"
 #include "../kvm/kvm-internal.h"
@@ -20,6 +21,7 @@
 #define MMIO_GPA    0xd0000000ULL
 #define TEST_PORT   0x500
 #define TEST_VECTOR 0x30
+#define APIC_GPA    0xfee00000ULL
 
 /* What the guest wrote to the test port, and what the MMIO region saw. */
 struct rec {
@@ -122,13 +124,20 @@ static void raise_intr(struct kt *t)
     vcpu_set_intr(t->vcpu, true);
 }
 
-/* A 1 MiB KVM VM with the test port and MMIO region; skips the test where KVM is unusable. */
-static struct kt *kt_new(void)
+/*
+ * A 1 MiB KVM VM with the test port and MMIO region; skips the test where KVM is unusable.
+ * With apic, Vireo's local APIC model is the interrupt controller (as the PC board makes it),
+ * else the test's own controller above (the PIC's place).
+ */
+static struct kt *kt_new_ex(unsigned vcpus, bool apic)
 {
     struct kt *t = calloc(1, sizeof(*t));
     assert_non_null(t);
-    struct vm_params p = {
-        .name = "tstKvm", .ram_bytes = 1 << 20, .vcpu_count = 1, .exec = VM_EXEC_KVM, .clock_mode = VM_CLOCK_MANUAL};
+    struct vm_params p = {.name = "tstKvm",
+                          .ram_bytes = 1 << 20,
+                          .vcpu_count = vcpus,
+                          .exec = VM_EXEC_KVM,
+                          .clock_mode = VM_CLOCK_MANUAL};
     int rc = vm_create(&p, &t->vm);
     if (rc == VERR_NO_KVM) {
         free(t);
@@ -150,8 +159,13 @@ static struct kt *kt_new(void)
     assert_int_equal(mem_region_map(mmio, MMIO_GPA, 0), 0);
     assert_int_equal(iom_region_create(t->vm, "tport", 4, &g_port_ops, &t->rec, &port), 0);
     assert_int_equal(iom_region_map(port, TEST_PORT), 0);
-    struct vm_intc intc = {intc_ack, t};
-    vm_set_intc(t->vm, &intc);
+    if (apic) {
+        struct pdm_dev *dev = NULL;
+        assert_int_equal(pdm_dev_create(t->vm, &g_dev_apic, "apic", NULL, &dev), 0);
+    } else {
+        struct vm_intc intc = {intc_ack, t};
+        vm_set_intc(t->vm, &intc);
+    }
     vm_set_reset_hook(t->vm, reset_hook, t);
 
     /* Real mode at 0100:0000, stack at 0:8000, FS reaching the MMIO region (a base real mode keeps). */
@@ -160,8 +174,13 @@ static struct kt *kt_new(void)
     t->start.seg[CPU_CS].base = CODE_GPA;
     t->start.rip = 0;
     t->start.gpr[CPU_RSP] = 0x8000;
-    t->start.seg[CPU_FS].base = MMIO_GPA;
+    t->start.seg[CPU_FS].base = apic ? APIC_GPA : MMIO_GPA;
     return t;
+}
+
+static struct kt *kt_new(void)
+{
+    return kt_new_ex(1, false);
 }
 
 static void kt_load(struct kt *t, uint64_t gpa, const void *code, size_t len)
@@ -530,6 +549,160 @@ static void test_triple_fault_resets(void **state)
     kt_free(t);
 }
 
+/* ---- the local APIC model behind KVM ------------------------------------------------- */
+
+/*
+ * Real mode at 0100:0000 with FS based at the APIC page (nasm source in the comments):
+ *   mov dx, 0x500 / mov eax, [fs:0x80] / out dx, eax            ; TPR from the loaded CR8
+ *   mov dword [fs:0xf0], 0x1ff / mov dword [fs:0x80], 0          ; software enable, TPR 0
+ *   mov eax, [fs:0x20] / out dx, eax / mov eax, [fs:0x30] / out dx, eax   ; ID, version
+ *   mov ecx, 0x1b / rdmsr / mov dx, 0x500 / out dx, eax          ; IA32_APIC_BASE
+ *   mov eax, 1 / cpuid / mov eax, edx / mov dx, 0x500 / out dx, eax   ; CPUID.1:EDX
+ *   mov dword [fs:0x80], 0x40 / sti / mov dword [fs:0x300], 0x40030 / nop / nop
+ *   mov al, 0x77 / out dx, al                                    ; self-IPI 0x30 masked by TPR
+ *   mov dword [fs:0x80], 0 / nop / mov al, 0x78 / out dx, al     ; unmasked: the handler runs
+ *   mov dword [fs:0x3e0], 0xb / mov dword [fs:0x320], 0x31 / mov dword [fs:0x380], 1000000
+ *   mov al, 0x79 / out dx, al / hlt / mov al, 0x7a / out dx, al / cli / hlt / jmp $
+ * Handlers at 0x200 (vector 0x30) and 0x210 (0x31): mov al, vector / out dx, al /
+ *   mov dword [fs:0xb0], 0 (EOI) / iret
+ */
+static const uint8_t g_code_apic[] = {
+    0xba, 0x00, 0x05, 0x64, 0x66, 0xa1, 0x80, 0x00, 0x66, 0xef, 0x64, 0x66, 0xc7, 0x06, 0xf0, 0x00, 0xff, 0x01,
+    0x00, 0x00, 0x64, 0x66, 0xc7, 0x06, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x64, 0x66, 0xa1, 0x20, 0x00, 0x66,
+    0xef, 0x64, 0x66, 0xa1, 0x30, 0x00, 0x66, 0xef, 0x66, 0xb9, 0x1b, 0x00, 0x00, 0x00, 0x0f, 0x32, 0xba, 0x00,
+    0x05, 0x66, 0xef, 0x66, 0xb8, 0x01, 0x00, 0x00, 0x00, 0x0f, 0xa2, 0x66, 0x89, 0xd0, 0xba, 0x00, 0x05, 0x66,
+    0xef, 0x64, 0x66, 0xc7, 0x06, 0x80, 0x00, 0x40, 0x00, 0x00, 0x00, 0xfb, 0x64, 0x66, 0xc7, 0x06, 0x00, 0x03,
+    0x30, 0x00, 0x04, 0x00, 0x90, 0x90, 0xb0, 0x77, 0xee, 0x64, 0x66, 0xc7, 0x06, 0x80, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x90, 0xb0, 0x78, 0xee, 0x64, 0x66, 0xc7, 0x06, 0xe0, 0x03, 0x0b, 0x00, 0x00, 0x00, 0x64, 0x66, 0xc7,
+    0x06, 0x20, 0x03, 0x31, 0x00, 0x00, 0x00, 0x64, 0x66, 0xc7, 0x06, 0x80, 0x03, 0x40, 0x42, 0x0f, 0x00, 0xb0,
+    0x79, 0xee, 0xf4, 0xb0, 0x7a, 0xee, 0xfa, 0xf4, 0xeb, 0xfe,
+};
+static const uint8_t g_code_apic_handlers[] = {
+    0xb0, 0x30, 0xee, 0x64, 0x66, 0xc7, 0x06, 0xb0, 0x00, 0x00, 0x00, 0x00, 0x00, 0xcf, 0x90, 0x90,
+    0xb0, 0x31, 0xee, 0x64, 0x66, 0xc7, 0x06, 0xb0, 0x00, 0x00, 0x00, 0x00, 0x00, 0xcf,
+};
+
+static void test_apic_tpr_self_ipi_timer(void **state)
+{
+    struct kt *t = kt_new_ex(1, true);
+    kt_load(t, CODE_GPA, g_code_apic, sizeof(g_code_apic));
+    kt_load(t, CODE_GPA + 0x200, g_code_apic_handlers, sizeof(g_code_apic_handlers));
+    const uint16_t ivt[4] = {0x200, CODE_GPA >> 4, 0x210, CODE_GPA >> 4};
+    kt_load(t, 0x30 * 4, ivt, sizeof(ivt));
+    t->start.cr8 = 3; /* the state's CR8 reaches the model's TPR */
+    assert_int_equal(vm_start(t->vm), 0);
+
+    struct rec *r = &t->rec;
+    assert_true(rec_wait(r, 9));
+    assert_int_equal(r->values[0], 0x30);
+    assert_int_equal(r->values[1] >> 24, 0);              /* APIC ID of vCPU 0 */
+    assert_int_equal(r->values[2] & 0xff, 0x14);          /* integrated APIC */
+    assert_int_equal(r->values[3], 0xfee00000u | 0x900);  /* enabled, BSP */
+    assert_true(r->values[4] & (1u << 9));                /* CPUID shows the APIC */
+    assert_int_equal(r->values[5], 0x77);                 /* nothing while the TPR masked it */
+    assert_int_equal(r->values[6], 0x30);                 /* taken as soon as the TPR dropped */
+    assert_int_equal(r->values[7], 0x78);
+    assert_int_equal(r->values[8], 0x79);
+
+    /* The one-shot timer runs on the virtual clock: it wakes the HLT only once the clock passes 1 ms. */
+    struct cpu_state s;
+    kt_pause_when_halted(t, &s);
+    assert_int_equal(vm_resume(t->vm), 0);
+    assert_false(rec_wait_ns(r, 10, 100 * RT_NS_PER_MS));
+    tm_clock_step(t->vm, 2 * RT_NS_PER_MS);
+    assert_true(rec_wait(r, 11));
+    assert_int_equal(r->values[9], 0x31);
+    assert_int_equal(r->values[10], 0x7a);
+    kt_free(t);
+}
+
+/*
+ * Two vCPUs.  BSP (real mode at 0100:0000, FS at the APIC page, DS = 0):
+ *   mov dx, 0x500 / mov dword [fs:0xf0], 0x1ff / mov dword [fs:0x310], 0x01000000
+ *   mov dword [fs:0x300], 0x4500 (INIT) / mov dword [fs:0x300], 0x602 (SIPI 2) twice
+ *   .w1: cmp byte [0x3000], 0x5a / jne .w1 / mov al, 0xb5 / out dx, al
+ *   mov dword [fs:0x300], 0x400 (NMI) / .w2: cmp byte [0x3003], 0x5c / jne .w2
+ *   mov al, [0x3002] / out dx, al / mov al, 0xb6 / out dx, al / cli / hlt / jmp $
+ * AP at 0200:0000: xor ax, ax / mov ds, ax / mov ss, ax / mov sp, 0x7000 / mov eax, 1 / cpuid /
+ *   shr ebx, 24 / mov [0x3002], bl / mov byte [0x3000], 0x5a / cli / hlt /
+ *   mov byte [0x3003], 0x5c / cli / hlt / jmp $
+ * AP's NMI handler at 0200:0100: mov byte [0x3001], 0x5b / iret
+ */
+static const uint8_t g_code_smp_bsp[] = {
+    0xba, 0x00, 0x05, 0x64, 0x66, 0xc7, 0x06, 0xf0, 0x00, 0xff, 0x01, 0x00, 0x00, 0x64, 0x66, 0xc7, 0x06, 0x10,
+    0x03, 0x00, 0x00, 0x00, 0x01, 0x64, 0x66, 0xc7, 0x06, 0x00, 0x03, 0x00, 0x45, 0x00, 0x00, 0x64, 0x66, 0xc7,
+    0x06, 0x00, 0x03, 0x02, 0x06, 0x00, 0x00, 0x64, 0x66, 0xc7, 0x06, 0x00, 0x03, 0x02, 0x06, 0x00, 0x00, 0x80,
+    0x3e, 0x00, 0x30, 0x5a, 0x75, 0xf9, 0xb0, 0xb5, 0xee, 0x64, 0x66, 0xc7, 0x06, 0x00, 0x03, 0x00, 0x04, 0x00,
+    0x00, 0x80, 0x3e, 0x03, 0x30, 0x5c, 0x75, 0xf9, 0xa0, 0x02, 0x30, 0xee, 0xb0, 0xb6, 0xee, 0xfa, 0xf4, 0xeb,
+    0xfe,
+};
+static const uint8_t g_code_smp_ap[] = {
+    0x31, 0xc0, 0x8e, 0xd8, 0x8e, 0xd0, 0xbc, 0x00, 0x70, 0x66, 0xb8, 0x01, 0x00, 0x00, 0x00, 0x0f, 0xa2,
+    0x66, 0xc1, 0xeb, 0x18, 0x88, 0x1e, 0x02, 0x30, 0xc6, 0x06, 0x00, 0x30, 0x5a, 0xfa, 0xf4, 0xc6, 0x06,
+    0x03, 0x30, 0x5c, 0xfa, 0xf4, 0xeb, 0xfe,
+};
+static const uint8_t g_code_smp_ap_nmi[] = {0xc6, 0x06, 0x01, 0x30, 0x5b, 0xcf};
+
+static void test_smp_init_sipi_nmi(void **state)
+{
+    struct kt *t = kt_new_ex(2, true);
+    kt_load(t, CODE_GPA, g_code_smp_bsp, sizeof(g_code_smp_bsp));
+    kt_load(t, 0x2000, g_code_smp_ap, sizeof(g_code_smp_ap));
+    kt_load(t, 0x2100, g_code_smp_ap_nmi, sizeof(g_code_smp_ap_nmi));
+    const uint16_t nmi_vec[2] = {0x100, 0x200};
+    kt_load(t, 2 * 4, nmi_vec, sizeof(nmi_vec));
+    assert_int_equal(vm_start(t->vm), 0);
+
+    /* The AP ran from the start-up page (0x5a), took the NMI out of its HLT (0x5b) and went on (0x5c). */
+    assert_true(rec_wait(&t->rec, 3));
+    assert_int_equal(t->rec.values[0], 0xb5);
+    assert_int_equal(t->rec.values[1], 1); /* CPUID.1:EBX[31:24] of the AP: APIC ID 1 */
+    assert_int_equal(t->rec.values[2], 0xb6);
+    uint8_t mark[4];
+    assert_int_equal(mem_read(t->vm, 0x3000, mark, sizeof(mark)), 0);
+    assert_int_equal(mark[0], 0x5a);
+    assert_int_equal(mark[1], 0x5b);
+    assert_int_equal(mark[3], 0x5c);
+
+    /* The AP sits in its second HLT in the start-up segment; its IA32_APIC_BASE has no BSP flag. */
+    struct vcpu *ap = vm_get_vcpu(t->vm, 1);
+    struct cpu_state s;
+    for (int i = 0; i < 5000; i++) {
+        assert_int_equal(vm_pause(t->vm), 0);
+        assert_int_equal(t->backend->state_get(ap, &s), 0);
+        if (s.halted)
+            break;
+        assert_int_equal(vm_resume(t->vm), 0);
+        rt_sleep_ns(RT_NS_PER_MS);
+    }
+    assert_true(s.halted);
+    assert_int_equal(s.seg[CPU_CS].base, 0x2000);
+    assert_int_equal(s.rip, sizeof(g_code_smp_ap) - 2);
+    assert_int_equal(s.apic_base, 0xfee00000u | 0x800);
+    kt_free(t);
+}
+
+/* Without a start-up IPI the AP never runs: it waits (halted, at the reset vector) while the BSP works. */
+static void test_smp_ap_waits_for_sipi(void **state)
+{
+    struct kt *t = kt_new_ex(2, true);
+    kt_load(t, CODE_GPA, g_code_spin, sizeof(g_code_spin));
+    assert_int_equal(vm_start(t->vm), 0);
+    assert_true(rec_wait(&t->rec, 1));
+    rt_sleep_ns(50 * RT_NS_PER_MS);
+    assert_int_equal(vm_pause(t->vm), 0);
+    struct cpu_state s;
+    assert_int_equal(t->backend->state_get(vm_get_vcpu(t->vm, 1), &s), 0);
+    assert_true(s.halted);
+    assert_int_equal(s.seg[CPU_CS].base, 0xffff0000u);
+    assert_int_equal(s.rip, 0xfff0);
+    assert_int_equal(t->backend->state_get(t->vcpu, &s), 0);
+    assert_int_equal(s.rip, 6);
+    assert_int_equal(s.apic_base, 0xfee00000u | 0x900);
+    assert_int_equal(vm_get_state(t->vm), VM_STATE_PAUSED);
+    kt_free(t);
+}
+
 int main(void)
 {
     /* A wedged vCPU would hang the test forever; let SIGALRM end it as a failure. */
@@ -539,6 +712,8 @@ int main(void)
         cmocka_unit_test(test_state_roundtrip_reset),      cmocka_unit_test(test_state_roundtrip_long_mode),
         cmocka_unit_test(test_run_io_mmio_cpuid),          cmocka_unit_test(test_interrupt_wakes_hlt),
         cmocka_unit_test(test_kick_interrupts_guest_loop), cmocka_unit_test(test_triple_fault_resets),
+        cmocka_unit_test(test_apic_tpr_self_ipi_timer),    cmocka_unit_test(test_smp_init_sipi_nmi),
+        cmocka_unit_test(test_smp_ap_waits_for_sipi),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
