@@ -207,6 +207,7 @@ struct pc_params {
     bool apic;                /* local APICs and an I/O APIC (software CPU only; KVM hides the APIC) */
     const char *vga;          /* graphics adapter at 00:02.0: "std" (VGA + Bochs VBE; NULL means std) or "none" */
     unsigned vram_mib;        /* its video memory (power of two, 4-256; 0: the device's default of 16) */
+    bool hpet;                /* an HPET at PC_HPET_BASE (its legacy replacement mutes the PIT and RTC outputs) */
 };
 
 #define PC_DEFAULT_BIOS "/usr/share/seabios/bios-256k.bin"
