@@ -25,7 +25,10 @@
  *    vCPU index; HTT and the logical count are cleared (one thread per package).
  *
  * Everything else (SSE*, AVX/AVX2, BMI, AES, RDRAND, long mode, NX, RDTSCP with
- * TSC_AUX saved, ...) executes natively and its state is in struct cpu_state.
+ * TSC_AUX saved, ...) executes natively and its state is in struct cpu_state.  The
+ * invariant TSC bit (0x80000007 EDX[8]) and the TSC leaves 0x15/0x16 pass through as
+ * KVM reports them: KVM sets the invariant bit only when the host's TSC is invariant,
+ * and the guest's TSC runs at the host's rate (Vireo sets no KVM_SET_TSC_KHZ).
  */
 #include <errno.h>
 #include <stdlib.h>
