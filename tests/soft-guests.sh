@@ -8,5 +8,5 @@ export VIREO_EXEC=soft
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vireo-soft-guests.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-guests+=("$guest_sys_gates" "$guest_apic_timer" "$guest_a20")
+guests+=("$guest_sys_gates" "$guest_apic_timer" "$guest_a20" "$guest_hpet")
 run_guest_list soft "$tmp"

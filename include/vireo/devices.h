@@ -27,6 +27,7 @@ extern const struct pdm_dev_desc g_dev_ahci;       /* AHCI 1.3 SATA controller (
 extern const struct pdm_dev_desc g_dev_virtio_blk; /* virtio-blk over modern virtio-pci (virtio 1.x) */
 /* Graphics (src/Devices/Graphics): keys vram_mib (power of two, 4-256, default 16), rom (VGA BIOS path or "none"), slot. */
 extern const struct pdm_dev_desc g_dev_vga;        /* standard VGA with Bochs VBE extensions (PCI 1234:1111) */
+extern const struct pdm_dev_desc g_dev_hpet;       /* IA-PC HPET: 100 MHz counter, 3 timers (MMIO PC_HPET_BASE) */
 
 /* NULL-terminated table of every device model, and lookup by name. */
 extern const struct pdm_dev_desc *const g_pdm_devices[];
@@ -89,6 +90,17 @@ void ioapic_eoi(struct pdm_dev *ioapic, uint8_t vector);
  * fn is called at once with the current level.  Without it the controller sets the VM's gate itself.
  */
 void i8042_set_a20_output(struct pdm_dev *kbc, void (*fn)(void *opaque, bool level), void *opaque);
+
+/*
+ * HPET legacy replacement (IA-PC HPET 1.0a, 2.3.9.2.2): while LEG_RT_CNF is set the HPET's
+ * timers 0 and 1 drive IRQ 0 and IRQ 8 and the chipset disconnects the PIT's and the RTC's
+ * interrupt outputs.  The HPET tells fn (the board) the mode at once, on every change, at
+ * reset and after a load; the board mutes or reconnects the PIT and RTC outputs with
+ * i8254_set_irq_enabled and rtc_set_irq_enabled (connected after creation).
+ */
+void hpet_set_legacy_listener(struct pdm_dev *hpet, void (*fn)(void *opaque, bool legacy), void *opaque);
+void i8254_set_irq_enabled(struct pdm_dev *pit, bool on);
+void rtc_set_irq_enabled(struct pdm_dev *rtc, bool on);
 
 /* fw_cfg selector keys (QEMU's fw_cfg ABI, which SeaBIOS and OVMF speak). */
 enum {
@@ -195,6 +207,7 @@ struct pc_params {
     bool apic;                /* local APICs and an I/O APIC (software CPU only; KVM hides the APIC) */
     const char *vga;          /* graphics adapter at 00:02.0: "std" (VGA + Bochs VBE; NULL means std) or "none" */
     unsigned vram_mib;        /* its video memory (power of two, 4-256; 0: the device's default of 16) */
+    bool hpet;                /* an HPET at PC_HPET_BASE (its legacy replacement mutes the PIT and RTC outputs) */
 };
 
 #define PC_DEFAULT_BIOS "/usr/share/seabios/bios-256k.bin"

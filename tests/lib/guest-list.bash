@@ -15,6 +15,9 @@ guest_sys_gates="sys-gates:VIREO-GUEST sys-gates: protected mode gates, tasks an
 # The local APIC timer and a self-NMI: only backends that show Vireo's APIC model to the guest (the software CPU).
 # The A20 gate's 1 MiB wrap: the KVM API cannot mask address bit 20 (the KVM backend logs that it ignores A20 off).
 guest_a20="a20:VIREO-GUEST a20 OK"
+# The HPET in legacy replacement mode muting the PIT, with interrupts through a protected-mode IDT (as sys-gates,
+# beyond a /dev/kvm without vmx/svm): run by the software CPU's list.
+guest_hpet="hpet:VIREO-GUEST hpet counter times the PIT OK|VIREO-GUEST hpet legacy timer 0 OK|VIREO-GUEST hpet PIT muted OK|VIREO-GUEST hpet PIT back OK"
 guest_apic_timer="apic-timer:VIREO-GUEST apic-timer periodic OK|VIREO-GUEST apic-timer one-shot OK|VIREO-GUEST apic-timer tsc-deadline OK|VIREO-GUEST apic-timer self-NMI OK"
 
 # run_guest_list LABEL WORKDIR: runs every guest above with $VM and $VIREO_EXEC; returns 1 on any failure.

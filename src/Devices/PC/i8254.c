@@ -109,6 +109,12 @@ struct pit_state {
     uint8_t port61; /* writable bits of port 0x61 */
     bool irq_level;
     uint64_t irq_tick; /* counter 0's OUT has been reflected on the line up to this tick */
+    /*
+     * The chipset connects counter 0's OUT to the interrupt line unless the HPET's legacy
+     * replacement took IRQ 0 (i8254_set_irq_enabled).  Wiring, not chip state: reset and
+     * saved state leave it alone; the HPET tells the board again after a load.
+     */
+    bool irq_connected;
 };
 
 /* ---- Clock ---------------------------------------------------------------------- */
@@ -560,8 +566,16 @@ static void pit_irq_set(struct pit_state *s, bool level)
 {
     if (s->irq_level != level) {
         s->irq_level = level;
-        pdm_irq_set(s->irq, level);
+        if (s->irq_connected)
+            pdm_irq_set(s->irq, level);
     }
+}
+
+void i8254_set_irq_enabled(struct pdm_dev *pit, bool on)
+{
+    struct pit_state *s = pdm_dev_state(pit);
+    s->irq_connected = on;
+    pdm_irq_set(s->irq, on && s->irq_level);
 }
 
 /*
@@ -779,6 +793,7 @@ static int pit_construct(struct pdm_dev *dev, const struct pdm_cfg *cfg)
         LOG_ERR("%s: setup failed: %s", pdm_dev_name(dev), rt_err_str(rc));
         return rc;
     }
+    s->irq_connected = true;
     pit_reset(dev);
     return 0;
 }

@@ -92,6 +92,8 @@ struct rtc_state {
     uint8_t index_lo, index_hi; /* ports 0x70 and 0x72 */
     bool nmi_disabled;          /* port 0x70 bit 7 */
     bool irq_level;
+    /* The IRQ output is connected unless the HPET's legacy replacement took IRQ 8 (wiring: not saved, not reset). */
+    bool irq_connected;
     uint8_t dow_offset; /* day-of-week register minus the calendar's weekday, mod 7 */
     int64_t base_sec;
     int64_t base_vns;
@@ -396,8 +398,16 @@ static void rtc_irq_update(struct rtc_state *s)
     bool level = rtc_irqf(s) != 0;
     if (level != s->irq_level) {
         s->irq_level = level;
-        pdm_irq_set(s->irq, level);
+        if (s->irq_connected)
+            pdm_irq_set(s->irq, level);
     }
+}
+
+void rtc_set_irq_enabled(struct pdm_dev *rtc, bool on)
+{
+    struct rtc_state *s = pdm_dev_state(rtc);
+    s->irq_connected = on;
+    pdm_irq_set(s->irq, on && s->irq_level);
 }
 
 /* Arms the timer for the earliest enabled event whose flag is still clear. */
@@ -685,6 +695,7 @@ static int rtc_construct(struct pdm_dev *dev, const struct pdm_cfg *cfg)
         LOG_ERR("%s: setup failed: %s", pdm_dev_name(dev), rt_err_str(rc));
         return rc;
     }
+    s->irq_connected = true;
     /* What a PC BIOS programs: 32.768 kHz divider, 1024 Hz rate; BCD, 24-hour. */
     s->reg_a = RTC_A_DV_32K | 0x06;
     s->reg_b = RTC_B_24H;

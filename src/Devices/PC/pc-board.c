@@ -80,6 +80,31 @@ static void pc_kbc_a20(void *opaque, bool level)
     i440fx_set_kbc_a20(opaque, level);
 }
 
+/*
+ * HPET legacy replacement: the chipset disconnects the PIT's IRQ 0 and the RTC's IRQ 8
+ * outputs while the HPET's timers 0 and 1 drive those IRQs (IA-PC HPET 1.0a, 2.3.9.2.2).
+ */
+static void pc_hpet_legacy(void *opaque, bool legacy)
+{
+    struct pc_board *pc = opaque;
+    struct pdm_dev *pit = pdm_dev_find(pc->vm, "pit");
+    if (pit)
+        i8254_set_irq_enabled(pit, !legacy);
+    rtc_set_irq_enabled(pc->rtc, !legacy);
+}
+
+static int setup_hpet(struct pc_board *pc)
+{
+    struct pdm_cfg *cfg;
+    struct pdm_dev *hpet = NULL;
+    int rc = pdm_cfg_create(&cfg);
+    if (!rc)
+        rc = dev_create(pc->vm, &g_dev_hpet, "hpet", cfg, &hpet);
+    if (!rc)
+        hpet_set_legacy_listener(hpet, pc_hpet_legacy, pc);
+    return rc;
+}
+
 static int load_bios(struct pc_board *pc, const char *path)
 {
     void *data = NULL;
@@ -352,6 +377,8 @@ int pc_board_create(struct vm *vm, const struct pc_params *params)
         rc = dev_create(vm, &g_dev_i8254, "pit", cfg, NULL);
     if (!rc && !(rc = pdm_cfg_create(&cfg)))
         rc = dev_create(vm, &g_dev_mc146818, "rtc", cfg, &pc->rtc);
+    if (!rc && params->hpet)
+        rc = setup_hpet(pc);
     if (!rc && !(rc = pdm_cfg_create(&cfg)))
         rc = dev_create(vm, &g_dev_i440fx, "pci", cfg, &pc->chipset);
     if (!rc)

@@ -268,8 +268,6 @@ static void log_missing_devices(const struct cfg_hardware *hw)
     if (hw->chipset != CFG_CHIPSET_PIIX3)
         LOG_WARN("chipset %s is configured but Vireo emulates the PIIX3 only; the guest sees a PIIX3",
                  cfg_chipset_name(hw->chipset));
-    if (hw->hpet)
-        LOG_WARN("an HPET is configured but Vireo has no HPET yet; the guest uses the PIT and RTC");
 }
 
 /*
@@ -333,6 +331,7 @@ int vmproc_config_build(struct vmproc *p)
         if (hw->serial[i].enabled)
             p->pp.serial[i] = hw->serial[i].backend && hw->serial[i].backend[0] ? hw->serial[i].backend : "null";
     }
+    p->pp.hpet = hw->hpet;
     log_missing_devices(hw);
     build_display(p, &hw->display);
     return build_drives(p);

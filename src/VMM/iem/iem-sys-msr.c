@@ -82,12 +82,21 @@
 #define IEM_MTRR_CAP 0x508u
 _Static_assert((IEM_MTRR_CAP & 0xff) * 2 <= RT_ARRAY_SIZE(((struct iem_cpu *)0)->mtrr_var), "mtrr_var holds every range");
 #define IEM_MICROCODE_REV 0x21u
-#define IEM_CPUID_MAX_BASIC 0xbu
+/* Up to 16h: leaves 15h/16h give the TSC frequency (0Ch-14h report nothing: no feature bit points at them). */
+#define IEM_CPUID_MAX_BASIC 0x16u
 #define IEM_CPUID_MAX_EXT 0x80000008u
 /* Family 6, model 3Ah (extended model 3, model 0Ah), stepping 9. */
 #define IEM_CPUID_SIGNATURE 0x000306a9u
 
 #define MSR_TSC_DEADLINE     0x6e0u
+
+/*
+ * The core crystal clock of leaf 15h.  Linux takes it as the local APIC timer's input clock
+ * (it sets its APIC timer period from it instead of calibrating), so it is the APIC model's
+ * timer clock: 1 GHz, apic.c's "timer_hz" default, which the board keeps.
+ */
+#define IEM_CRYSTAL_HZ 1000000000u
+#define IEM_BUS_MHZ    100u /* the reference of MSR_PLATFORM_INFO's ratio */
 
 /*
  * IA32_ARCH_CAPABILITIES (SDM vol. 4, table 2-2).  The software CPU executes nothing
@@ -251,6 +260,36 @@ static void cpuid_cache(const struct iem_cpu *cpu, uint32_t subleaf, uint32_t ou
     out[3] = caches[subleaf].shared ? BIT(1) : 0;     /* L3 inclusive */
 }
 
+static uint64_t gcd_u64(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/*
+ * Leaf 15h (SDM vol. 2A, CPUID, "Time Stamp Counter and Nominal Core Crystal Clock"):
+ * TSC = crystal * EBX / EAX.  The TSC follows the virtual clock at a fixed rate, so the
+ * frequency is exact and a guest need not calibrate it (Linux then marks it known and
+ * skips its refinement against the PIT/HPET).  The ratio is reduced so that Linux's
+ * 32-bit product crystal_kHz * EBX cannot overflow; a rate that does not reduce that far
+ * is not enumerated (EAX = EBX = 0).
+ */
+static void cpuid_tsc_ratio(const struct iem_cpu *cpu, uint32_t out[4])
+{
+    uint64_t khz = tsc_khz(cpu), crystal_khz = IEM_CRYSTAL_HZ / 1000u;
+    uint64_t g = gcd_u64(khz, crystal_khz);
+    uint64_t num = khz / g, den = crystal_khz / g;
+    if (num * crystal_khz > UINT32_MAX || den > UINT32_MAX)
+        return;
+    out[0] = (uint32_t)den;
+    out[1] = (uint32_t)num;
+    out[2] = IEM_CRYSTAL_HZ;
+}
+
 static void cpuid_brand(uint32_t leaf, uint32_t out[4])
 {
     static const char brand[48] = "Vireo Virtual CPU";
@@ -327,6 +366,15 @@ void iem_cpuid(struct iem_cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t ou
             out[2] |= 2u << 8;
         }
         break;
+    case 0x15:
+        cpuid_tsc_ratio(cpu, out);
+        break;
+    case 0x16:
+        /* Processor frequency information in MHz: base, maximum, bus (reference). */
+        out[0] = (uint32_t)(tsc_khz(cpu) / 1000u);
+        out[1] = out[0];
+        out[2] = IEM_BUS_MHZ;
+        break;
     case 0x80000000u:
         out[0] = IEM_CPUID_MAX_EXT;
         break;
@@ -351,7 +399,7 @@ void iem_cpuid(struct iem_cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t ou
         out[0] = (48u << 8) | IEM_SYS_PHYS_BITS;
         break;
     default:
-        /* Leaves 3, 5, 8-0Ah, 80000005h: all zero. */
+        /* Leaves 3, 5, 8-0Ah, 0Ch-14h, 80000005h: all zero. */
         break;
     }
 }

@@ -29,7 +29,12 @@
  *    core level n) since KVM reports it empty; leaf 0x1F goes (0xB says it all).
  *
  * Everything else (SSE*, AVX/AVX2, BMI, AES, RDRAND, long mode, NX, RDTSCP with
- * TSC_AUX saved, ...) executes natively and its state is in struct cpu_state.
+ * TSC_AUX saved, ...) executes natively and its state is in struct cpu_state.  The
+ * invariant TSC bit (0x80000007 EDX[8]) passes through as KVM reports it (only when the
+ * host's TSC is invariant; the guest's TSC runs at the host's rate, Vireo sets no
+ * KVM_SET_TSC_KHZ), and so does the frequency leaf 0x16.  Leaf 0x15 goes: its crystal
+ * is the host's, and Linux would take it as the clock of the local APIC timer, which
+ * is Vireo's model at its own rate, not the host's.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -89,6 +94,7 @@ static bool kvm_cpuid_leaf_dropped(uint32_t function, uint32_t index)
     case 0xa:        /* architectural performance monitoring */
     case 0x12:       /* SGX */
     case 0x14:       /* Intel PT */
+    case 0x15:       /* TSC/crystal ratio: the host's crystal is not the APIC timer's clock */
     case 0x1d:       /* AMX tile information */
     case 0x1e:       /* AMX TMUL */
     case 0x8000000a: /* SVM */

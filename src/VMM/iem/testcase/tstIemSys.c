@@ -339,7 +339,7 @@ static void test_cpuid_values(void **state)
     char vendor[13] = {0};
 
     iem_cpuid(f->cpu, 0, 0, r);
-    assert_int_equal(r[0], 0xb);
+    assert_int_equal(r[0], 0x16);
     memcpy(vendor, &r[1], 4);
     memcpy(vendor + 4, &r[3], 4);
     memcpy(vendor + 8, &r[2], 4);
@@ -397,9 +397,36 @@ static void test_cpuid_values(void **state)
     iem_cpuid(f->cpu, 0x80000007u, 0, r);
     assert_true(r[3] & (1u << 8)); /* invariant TSC */
 
-    /* Past the maxima: the highest basic leaf (0Bh) with the same subleaf. */
+    /* TSC = crystal * EBX / EAX = 2 GHz, the crystal being the APIC timer's 1 GHz; Linux multiplies
+     * the crystal in kHz by EBX in 32 bits, so the ratio must be reduced. */
+    iem_cpuid(f->cpu, 0x15, 0, r);
+    assert_int_equal(r[2], 1000000000u);
+    assert_int_equal(r[0], 1);
+    assert_int_equal(r[1], 2);
+    assert_true((uint64_t)(r[2] / 1000) * r[1] <= UINT32_MAX);
+    iem_cpuid(f->cpu, 0x16, 0, r);
+    assert_int_equal(r[0], 2000); /* base MHz */
+    assert_int_equal(r[1], 2000);
+    assert_int_equal(r[2], 100);
+    /* Between 0Bh and 15h: nothing (XSAVE, PMU, RDT, SGX and PT leaves have no feature bit). */
+    for (uint32_t leaf = 0xc; leaf < 0x15; leaf++) {
+        iem_cpuid(f->cpu, leaf, 0, r);
+        assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+    }
+    /* Another TSC rate: the ratio follows it, or is not enumerated when it cannot be reduced enough. */
+    uint64_t khz = f->cpu->tsc_khz;
+    f->cpu->tsc_khz = 2500000;
+    iem_cpuid(f->cpu, 0x15, 0, r);
+    assert_int_equal(r[0], 2);
+    assert_int_equal(r[1], 5);
+    f->cpu->tsc_khz = 2999999;
+    iem_cpuid(f->cpu, 0x15, 0, r);
+    assert_int_equal(r[0] | r[1], 0);
+    f->cpu->tsc_khz = khz;
+
+    /* Past the maxima: the highest basic leaf (16h) with the same subleaf. */
     uint32_t hi[4];
-    iem_cpuid(f->cpu, 0xb, 1, hi);
+    iem_cpuid(f->cpu, 0x16, 1, hi);
     iem_cpuid(f->cpu, 0x40000000u, 1, r);
     assert_memory_equal(r, hi, sizeof(hi));
     iem_cpuid(f->cpu, 0x80000009u, 1, r);
