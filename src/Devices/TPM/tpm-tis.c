@@ -116,7 +116,7 @@ struct tpm_tis {
     uint32_t len; /* command bytes received, or the response's length */
     uint32_t pos; /* response bytes read */
     uint8_t buf[TPM_BUFFER_BYTES];
-    bool warned_overflow, warned_backend;
+    bool warned_overflow, warned_backend, logged_first;
 };
 
 /* ---- command and response buffer --------------------------------------------------- */
@@ -125,6 +125,11 @@ struct tpm_tis {
 static uint32_t tis_cmd_claimed(const struct tpm_tis *s)
 {
     return s->len >= 6 ? tpm_header_size(s->buf) : 0;
+}
+
+static uint32_t be32_code(const uint8_t *hdr)
+{
+    return (uint32_t)hdr[6] << 24 | (uint32_t)hdr[7] << 16 | (uint32_t)hdr[8] << 8 | hdr[9];
 }
 
 static bool tis_cmd_size_ok(uint32_t size)
@@ -178,6 +183,10 @@ static void tis_execute(struct tpm_tis *s)
         tis_local_error(s, TPM_RC_FAILURE);
         return;
     }
+    if (!s->logged_first)
+        LOG_INFO("%s: first command from the guest (locality %d, command code 0x%x)", pdm_dev_name(s->dev),
+                 s->active, be32_code(s->buf));
+    s->logged_first = true;
     s->state = TIS_EXECUTION;
     s->in_flight = true;
     s->abandoned = false;
