@@ -28,6 +28,8 @@ extern const struct pdm_dev_desc g_dev_virtio_blk; /* virtio-blk over modern vir
 /* Graphics (src/Devices/Graphics): keys vram_mib (power of two, 4-256, default 16), rom (VGA BIOS path or "none"), slot. */
 extern const struct pdm_dev_desc g_dev_vga;        /* standard VGA with Bochs VBE extensions (PCI 1234:1111) */
 extern const struct pdm_dev_desc g_dev_hpet;       /* IA-PC HPET: 100 MHz counter, 3 timers (MMIO PC_HPET_BASE) */
+/* TPM (src/Devices/TPM): key state_dir (swtpm's state folder; absent: no backend until tpm_tis_attach_backend). */
+extern const struct pdm_dev_desc g_dev_tpm_tis;    /* TPM 2.0 behind the PTP FIFO (TIS) interface at 0xfed40000 */
 
 /* NULL-terminated table of every device model, and lookup by name. */
 extern const struct pdm_dev_desc *const g_pdm_devices[];
@@ -125,6 +127,24 @@ int fwcfg_set_u64(struct pdm_dev *fwcfg, uint16_t key, uint64_t value);
 /* Adds a named file ("etc/e820", "bootorder", ...) with a copy of data; listed in FILE_DIR. */
 int fwcfg_add_file(struct pdm_dev *fwcfg, const char *name, const void *data, size_t len);
 
+/*
+ * The TPM TIS device hands each complete command to a backend (swtpm, or a test double).
+ * submit() must not block on the TPM: the backend answers later, from any thread that
+ * holds the VM lock, with tpm_tis_complete().  It may answer inside submit().  drain()
+ * (VM lock held, vCPUs parked: saved state, reset) returns only after the response of a
+ * submitted command has been handed over.  reset() is the platform reset's TPM_Init.
+ */
+struct tpm_backend_ops {
+    int (*submit)(void *backend, unsigned locality, const uint8_t *cmd, size_t len);
+    void (*drain)(void *backend);
+    int (*reset)(void *backend);
+    void (*destroy)(void *backend);
+};
+/* Replaces the device's backend (the old one is destroyed); the device destroys ops/backend with itself. */
+void tpm_tis_attach_backend(struct pdm_dev *tis, const struct tpm_backend_ops *ops, void *backend);
+/* The response to the submitted command (copied; VM lock held). */
+void tpm_tis_complete(struct pdm_dev *tis, const uint8_t *resp, size_t len);
+
 /* ---- Serial backends ------------------------------------------------------ */
 
 /*
@@ -208,6 +228,7 @@ struct pc_params {
     const char *vga;          /* graphics adapter at 00:02.0: "std" (VGA + Bochs VBE; NULL means std) or "none" */
     unsigned vram_mib;        /* its video memory (power of two, 4-256; 0: the device's default of 16) */
     bool hpet;                /* an HPET at PC_HPET_BASE (its legacy replacement mutes the PIT and RTC outputs) */
+    const char *tpm_state_dir; /* a TPM 2.0 (TIS at PC_TPM_TIS_BASE, swtpm) keeping its state here; NULL: no TPM */
 };
 
 #define PC_DEFAULT_BIOS "/usr/share/seabios/bios-256k.bin"

@@ -57,6 +57,8 @@ void cfg_lock_release(struct cfg_lock *lock); /* NULL is fine */
 /* ---- The machine model ----------------------------------------------------------- */
 
 enum cfg_firmware { CFG_FW_BIOS = 0, CFG_FW_EFI };
+/* The Trusted Platform Module (VirtualBox's <TrustedPlatformModule type>): none, or a TPM 2.0 run by swtpm. */
+enum cfg_tpm { CFG_TPM_NONE = 0, CFG_TPM_V2_0 };
 enum cfg_chipset { CFG_CHIPSET_PIIX3 = 0, CFG_CHIPSET_ICH9 };
 enum cfg_boot_dev { CFG_BOOT_NONE = 0, CFG_BOOT_FLOPPY, CFG_BOOT_DVD, CFG_BOOT_DISK, CFG_BOOT_NET };
 #define CFG_BOOT_SLOTS 4
@@ -169,6 +171,7 @@ struct cfg_hardware {
     enum cfg_chipset chipset;
     enum cfg_boot_dev boot[CFG_BOOT_SLOTS];
     bool ioapic, hpet, rtc_utc;
+    enum cfg_tpm tpm;         /* its state lives in <machine folder>/tpm/ */
     struct cfg_controller *controllers;
     size_t controller_count;
     struct cfg_attachment *attachments;
@@ -268,6 +271,8 @@ const char *cfg_boot_dev_name(enum cfg_boot_dev dev);   /* "none", "floppy", "dv
 int cfg_boot_dev_parse(const char *s, enum cfg_boot_dev *out);
 const char *cfg_firmware_name(enum cfg_firmware fw);    /* "bios", "efi" */
 int cfg_firmware_parse(const char *s, enum cfg_firmware *out);
+const char *cfg_tpm_name(enum cfg_tpm tpm);            /* "none", "v2_0" */
+int cfg_tpm_parse(const char *s, enum cfg_tpm *out);
 const char *cfg_chipset_name(enum cfg_chipset c);       /* "piix3", "ich9" */
 int cfg_chipset_parse(const char *s, enum cfg_chipset *out);
 const char *cfg_medium_type_name(enum cfg_medium_type t); /* "hdd", "dvd", "floppy" */

@@ -13,7 +13,9 @@
  *    differencing images over that snapshot's images, in the clone's folder.  The
  *    source's images then carry images of another machine, so deleting that snapshot
  *    is refused while the clone exists.
- * DVD and floppy images are shared, never copied.
+ * DVD and floppy images are shared, never copied.  The TPM's state (<folder>/tpm/) is not
+ * copied either: two machines with one TPM identity (endorsement seed, keys) could stand in
+ * for each other in attestation, so a clone with a TPM starts with a new, empty one.
  */
 
 #include <errno.h>

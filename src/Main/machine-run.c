@@ -270,6 +270,11 @@ int mach_unregister(const char *name_or_uuid, bool delete_files, struct cfg_erro
         if (p)
             mach_dir_remove_files(p);
         free(p);
+        /* swtpm's state files: the TPM's keys go with the machine, whether or not it still has a TPM. */
+        p = rt_path_join(folder, "tpm");
+        if (p)
+            mach_dir_remove_files(p);
+        free(p);
         rmdir(snapdir);
         if (rmdir(folder) < 0 && errno != ENOENT)
             LOG_INFO("%s: left in place: %s", folder, strerror(errno));

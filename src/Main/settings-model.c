@@ -317,7 +317,7 @@ static bool cfg_hardware_equal(const struct cfg_hardware *a, const struct cfg_ha
 {
     if (a->cpus != b->cpus || a->memory_mib != b->memory_mib || a->firmware != b->firmware ||
         a->chipset != b->chipset || memcmp(a->boot, b->boot, sizeof(a->boot)) || a->ioapic != b->ioapic ||
-        a->hpet != b->hpet || a->rtc_utc != b->rtc_utc || a->controller_count != b->controller_count ||
+        a->hpet != b->hpet || a->rtc_utc != b->rtc_utc || a->tpm != b->tpm || a->controller_count != b->controller_count ||
         a->attachment_count != b->attachment_count || a->shared_folder_count != b->shared_folder_count)
         return false;
     for (size_t i = 0; i < a->controller_count; i++) {

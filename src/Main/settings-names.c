@@ -27,6 +27,7 @@
 NAME_TABLE(cfg_bus_name, cfg_bus_parse, enum cfg_bus, "ide", "sata", "virtio")
 NAME_TABLE(cfg_boot_dev_name, cfg_boot_dev_parse, enum cfg_boot_dev, "none", "floppy", "dvd", "disk", "net")
 NAME_TABLE(cfg_firmware_name, cfg_firmware_parse, enum cfg_firmware, "bios", "efi")
+NAME_TABLE(cfg_tpm_name, cfg_tpm_parse, enum cfg_tpm, "none", "v2_0")
 NAME_TABLE(cfg_chipset_name, cfg_chipset_parse, enum cfg_chipset, "piix3", "ich9")
 NAME_TABLE(cfg_medium_type_name, cfg_medium_type_parse, enum cfg_medium_type, "hdd", "dvd", "floppy")
 NAME_TABLE(cfg_nic_type_name, cfg_nic_type_parse, enum cfg_nic_type, "e1000", "virtio", "rtl8139")

@@ -9,7 +9,7 @@
 enum { M_DESCRIPTION, M_HARDWARE, M_STATE, M_SNAPSHOTS, M_EXTRA };
 enum {
     H_CPU, H_MEMORY, H_FIRMWARE, H_CHIPSET, H_PLATFORM, H_BOOT, H_STORAGE, H_NETWORK, H_AUDIO, H_USB,
-    H_DISPLAY, H_REMOTE, H_FOLDERS, H_SERIAL
+    H_DISPLAY, H_REMOTE, H_FOLDERS, H_SERIAL, H_TPM
 };
 
 struct cfg_machine_parse {
@@ -247,7 +247,8 @@ static int cfg_read_hardware_child(struct cfg_xml *x, struct cfg_hardware *hw, c
 {
     static const char *const names[] = { "CPU",   "Memory",  "Firmware", "Chipset",       "Platform",
                                          "Boot",  "Storage", "Network",  "Audio",         "USB",
-                                         "Display", "RemoteDisplay", "SharedFolders", "Serial" };
+                                         "Display", "RemoteDisplay", "SharedFolders", "Serial",
+                                         "TrustedPlatformModule" };
     unsigned which = 0;
     while (which < RT_ARRAY_SIZE(names) && strcmp(names[which], name))
         which++;
@@ -311,6 +312,8 @@ static int cfg_read_hardware_child(struct cfg_xml *x, struct cfg_hardware *hw, c
         return rc;
     case H_REMOTE:
         return cfg_read_remote(x, &hw->remote);
+    case H_TPM:
+        return CFG_XML_ATTR_ENUM(x, "type", true, cfg_tpm_parse, &hw->tpm);
     default: /* containers without attributes */
         return 0;
     }

@@ -34,6 +34,7 @@
  *       <RemoteDisplay vnc vncPort rdp rdpPort [address] auth [password]/>
  *       <SharedFolders><Folder name hostPath readonly automount [mountPoint]/>(any)</SharedFolders>
  *       <Serial><Port slot enabled [backend]/>(0-4)</Serial>  slot 0-3 = COM1-COM4
+ *       <TrustedPlatformModule type/>                       none|v2_0 (written only when not none)
  *     </Hardware>
  *     <State state changedNs [stateFile]/>                  (0-1) absent = poweroff
  *     <Snapshots>                                           (0-1)

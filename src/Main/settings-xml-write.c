@@ -431,6 +431,12 @@ static void cfg_out_hardware(struct cfg_out *o, unsigned level, const struct cfg
     cfg_out_str(o, "/>\n");
 
     cfg_out_lists(o, level + 1, hw);
+    if (hw->tpm != CFG_TPM_NONE) {
+        /* Only when present, so machines without a TPM keep the files older builds wrote. */
+        cfg_out_open(o, level + 1, "TrustedPlatformModule");
+        cfg_out_enum(o, "type", cfg_tpm_name(hw->tpm), "TPM");
+        cfg_out_str(o, "/>\n");
+    }
     cfg_out_close(o, level, "Hardware");
 }
 

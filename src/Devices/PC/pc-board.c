@@ -414,6 +414,14 @@ int pc_board_create(struct vm *vm, const struct pc_params *params)
         rc = setup_vga(pc, params);
     if (!rc)
         rc = pc_storage_setup(pc, params);
+    if (!rc && params->tpm_state_dir && !(rc = pdm_cfg_create(&cfg))) {
+        /* TPM 2.0 at the TIS address the firmware and the ACPI tables expect (swtpm keeps its state). */
+        rc = pdm_cfg_set(cfg, "state_dir", params->tpm_state_dir);
+        if (!rc)
+            rc = dev_create(vm, &g_dev_tpm_tis, "tpm", cfg, NULL);
+        else
+            pdm_cfg_destroy(cfg);
+    }
     if (!rc && params->kernel_path)
         rc = pc_linux_setup(pc, params);
     if (rc) {

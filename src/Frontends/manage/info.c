@@ -196,6 +196,7 @@ void mg_hw_print(const struct cfg_hardware *hw, bool mr)
         mg_print_kv("chipset", cfg_chipset_name(hw->chipset));
         mg_print_kv("ioapic", mg_onoff(hw->ioapic));
         mg_print_kv("hpet", mg_onoff(hw->hpet));
+        mg_print_kv("tpm_type", cfg_tpm_name(hw->tpm));
         mg_print_kv("rtcuseutc", mg_onoff(hw->rtc_utc));
         for (unsigned i = 0; i < CFG_BOOT_SLOTS; i++) {
             snprintf(key, sizeof(key), "boot%u", i + 1);
@@ -230,6 +231,7 @@ void mg_hw_print(const struct cfg_hardware *hw, bool mr)
         }
         mg_line("I/O APIC", "%s", mg_onoff(hw->ioapic));
         mg_line("HPET", "%s", mg_onoff(hw->hpet));
+        mg_line("TPM", "%s", hw->tpm == CFG_TPM_V2_0 ? "2.0 (swtpm)" : "none");
         mg_line("RTC", "%s", hw->rtc_utc ? "UTC" : "local time");
         mg_line("Graphics Controller", "%s", cfg_graphics_name(hw->display.adapter));
         mg_line("VRAM size", "%uMB", hw->display.vram_mib);
@@ -577,7 +579,7 @@ const struct mg_cmd g_mg_info_cmds[] = {
      "Shows a machine's settings, its state (asked from the VM process while it runs) and snapshots.\n"
      "  --machinereadable  key=\"value\" lines (values with \" and \\ escaped by a backslash); numbers\n"
      "                 unquoted.  Keys: name ostype UUID CfgFile SnapFldr LogFldr description memory\n"
-     "                 cpus firmware chipset ioapic hpet rtcuseutc boot1..boot4 graphicscontroller vram\n"
+     "                 cpus firmware chipset ioapic hpet tpm_type rtcuseutc boot1..boot4 graphicscontroller vram\n"
      "                 monitorcount vrde vrdeport vrdeaddress vrdeauthtype vnc vncport vncpassword (\"set\"\n"
      "                 or \"\") audio audiocontroller audio_out audio_in usb usbohci usbehci usbxhci,\n"
      "                 per controller storagecontrollername<i> storagecontrollertype<i>\n"

@@ -18,7 +18,7 @@ enum {
     M_NAME = 1, M_OSTYPE, M_DESCRIPTION, M_MEMORY, M_CPUS, M_FIRMWARE, M_CHIPSET, M_BOOT, M_IOAPIC, M_HPET,
     M_RTCUTC, M_VRAM, M_MONITORS, M_GRAPHICS, M_VRDE, M_VRDEPORT, M_VRDEADDRESS, M_VRDEAUTH, M_VNC, M_VNCPORT,
     M_VNCPASS, M_AUDIO, M_AUDIOCTL, M_AUDIOOUT, M_AUDIOIN, M_USB, M_USBOHCI, M_USBEHCI, M_USBXHCI, M_NIC,
-    M_NICTYPE, M_MAC, M_CABLE, M_BRIDGE, M_INTNET, M_HOSTONLY, M_NATPF, M_UART, M_UARTMODE,
+    M_NICTYPE, M_MAC, M_CABLE, M_BRIDGE, M_INTNET, M_HOSTONLY, M_NATPF, M_UART, M_UARTMODE, M_TPM,
 };
 
 static const char *const g_uartmode_two[] = {"file", "server", "tcpserver", NULL};
@@ -35,6 +35,7 @@ static const struct mg_opt g_modify_opts[] = {
     {"boot#", M_BOOT, true, CFG_BOOT_SLOTS, NULL, false},
     {"ioapic", M_IOAPIC, true, 0, NULL, false},
     {"hpet", M_HPET, true, 0, NULL, false},
+    {"tpm-type", M_TPM, true, 0, NULL, false},
     {"rtcuseutc", M_RTCUTC, true, 0, NULL, false},
     {"vram", M_VRAM, true, 0, NULL, false},
     {"monitorcount", M_MONITORS, true, 0, NULL, false},
@@ -106,6 +107,15 @@ MG_ENUM_PARSER(mg_firmware_p, enum cfg_firmware, cfg_firmware_parse)
 MG_ENUM_PARSER(mg_chipset_p, enum cfg_chipset, cfg_chipset_parse)
 MG_ENUM_PARSER(mg_boot_p, enum cfg_boot_dev, cfg_boot_dev_parse)
 MG_ENUM_PARSER(mg_graphics_p, enum cfg_graphics, cfg_graphics_parse)
+
+/* VBoxManage's --tpm-type spells the TPM 2.0 "2.0"; the settings file says "v2_0". */
+static int mg_tpm_p(const char *s, int *out)
+{
+    enum cfg_tpm t = CFG_TPM_NONE;
+    int rc = cfg_tpm_parse(!strcmp(s, "2.0") ? "v2_0" : s, &t);
+    *out = (int)t;
+    return rc;
+}
 MG_ENUM_PARSER(mg_audioctl_p, enum cfg_audio_ctl, cfg_audio_ctl_parse)
 
 static int mg_nictype_p(const char *s, int *out)
@@ -298,6 +308,7 @@ static int mg_change_parse(const struct mg_arg *a, struct mg_change *c)
     case M_CHIPSET: return mg_enum(opt, v, mg_chipset_p, "piix3 or ich9", &c->num);
     case M_BOOT: return mg_enum(opt, v, mg_boot_p, "none, floppy, dvd, disk or net", &c->num);
     case M_GRAPHICS: return mg_enum(opt, v, mg_graphics_p, "vbe, virtio or none", &c->num);
+    case M_TPM: return mg_enum(opt, v, mg_tpm_p, "none or 2.0", &c->num);
     case M_VRDEAUTH: return mg_enum(opt, v, mg_auth_p, "null or password", &c->num);
     case M_AUDIO: return mg_enum(opt, v, mg_audio_p, "none, null, pulse, alsa or sdl", &c->num);
     case M_AUDIOCTL: return mg_enum(opt, v, mg_audioctl_p, "hda, ac97 or sb16", &c->num);
@@ -423,6 +434,7 @@ static int mg_change_apply(struct cfg_machine *m, const struct mg_change *c, str
     case M_BOOT: hw->boot[c->index - 1] = (enum cfg_boot_dev)c->num; return 0;
     case M_IOAPIC: hw->ioapic = on; return 0;
     case M_HPET: hw->hpet = on; return 0;
+    case M_TPM: hw->tpm = (enum cfg_tpm)c->num; return 0;
     case M_RTCUTC: hw->rtc_utc = on; return 0;
     case M_VRAM: hw->display.vram_mib = (unsigned)c->num; return 0;
     case M_MONITORS: hw->display.monitors = (unsigned)c->num; return 0;
@@ -548,6 +560,7 @@ const struct mg_cmd g_mg_modify_cmds[] = {
      "  --firmware bios|efi    --chipset piix3|ich9\n"
      "  --bootN none|floppy|dvd|disk|net\n"
      "  --ioapic on|off        --hpet on|off        --rtcuseutc on|off\n"
+     "  --tpm-type none|2.0    a TPM 2.0 (swtpm) with its state in the machine folder's tpm/\n"
      "  --vram MiB (1-256)     --monitorcount N (1-8)   --graphicscontroller vbe|virtio|none\n"
      "  --vrde on|off          --vrdeport P (0: first free from 3389)   --vrdeaddress IP\n"
      "  --vrdeauthtype null|password\n"

@@ -47,6 +47,7 @@ static void usage(FILE *out)
             "  --vga std|none         graphics adapter: std (VGA with Bochs VBE, PCI 00:02.0; default) or none\n"
             "  --vram MIB             its video memory: 4, 8, 16, 32, 64, 128 or 256 MiB (default 16)\n"
             "  --hpet on|off          the HPET (high precision event timer at 0xfed00000; default on)\n"
+            "  --tpm DIR              a TPM 2.0 (TIS at 0xfed40000) run by swtpm, its state in DIR (created if missing)\n"
             "  --exec auto|kvm|soft|interp  execution backend (default auto; soft: the recompiler,\n"
             "                         interp: the software CPU's interpreter alone)\n"
             "  --test-exit            add the test exit device (port 0xf4) for test guests\n"
@@ -230,7 +231,7 @@ int main(int argc, char **argv)
         OPT_MEMORY = 256, OPT_CPUS, OPT_BIOS, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_SERIAL1, OPT_SERIAL2,
         OPT_SERIAL3, OPT_SERIAL4, OPT_EXEC, OPT_TEST_EXIT, OPT_LOG, OPT_LOG_LEVEL, OPT_VERBOSE, OPT_TIMEOUT,
         OPT_HELP, OPT_DRIVE, OPT_HDA, OPT_CDROM, OPT_BOOT, OPT_SAVE_STATE_AFTER, OPT_LOAD_STATE,
-        OPT_SCREENSHOT_AFTER, OPT_VGA, OPT_VRAM, OPT_HEADLESS, OPT_HPET,
+        OPT_SCREENSHOT_AFTER, OPT_VGA, OPT_VRAM, OPT_HEADLESS, OPT_HPET, OPT_TPM,
         OPT_RDP, OPT_RDP_USER, OPT_RDP_PASSWORD_FILE, OPT_RDP_CERT_DIR,
         OPT_VNC, OPT_VNC_PASSWORD_FILE, OPT_VNC_NO_AUTH, OPT_VNC_KEYMAP, /* in enum vmproc_vnc_opt's order */
     };
@@ -249,6 +250,7 @@ int main(int argc, char **argv)
         { "headless", no_argument, NULL, OPT_HEADLESS },
         { "vga", required_argument, NULL, OPT_VGA },         { "vram", required_argument, NULL, OPT_VRAM },
         { "hpet", required_argument, NULL, OPT_HPET },
+        { "tpm", required_argument, NULL, OPT_TPM },
         { "vnc", required_argument, NULL, OPT_VNC },         { "vnc-password-file", required_argument, NULL, OPT_VNC_PASSWORD_FILE },
         { "vnc-no-auth", no_argument, NULL, OPT_VNC_NO_AUTH }, { "vnc-keymap", required_argument, NULL, OPT_VNC_KEYMAP },
         /* Hidden developer options (saved-state checks with real guests): not in --help. */
@@ -354,6 +356,11 @@ int main(int argc, char **argv)
                 pp.hpet = false;
             else
                 return fail_usage("--hpet '%s' must be on or off", optarg);
+            break;
+        case OPT_TPM:
+            if (!*optarg || strchr(optarg, ','))
+                return fail_usage("--tpm '%s' must be a folder name without commas", optarg);
+            pp.tpm_state_dir = optarg;
             break;
         case OPT_SAVE_STATE_AFTER:
             if (rt_str_to_u64(optarg, &save_after_s) || save_after_s > 86400 || optind >= argc)

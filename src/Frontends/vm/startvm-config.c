@@ -334,6 +334,14 @@ int vmproc_config_build(struct vmproc *p)
     p->pp.hpet = hw->hpet;
     log_missing_devices(hw);
     build_display(p, &hw->display);
+    if (hw->tpm == CFG_TPM_V2_0) {
+        /* swtpm keeps the TPM's state (its keys, NV) beside the settings, in the machine folder. */
+        free(p->tpm_dir);
+        p->tpm_dir = mach_path(p->settings_path, "tpm");
+        if (!p->tpm_dir)
+            return VERR_NO_MEMORY;
+        p->pp.tpm_state_dir = p->tpm_dir;
+    }
     return build_drives(p);
 }
 
@@ -346,6 +354,9 @@ void vmproc_config_free(struct vmproc *p)
     }
     p->drive_count = 0;
     p->pp.drive_count = 0;
+    free(p->tpm_dir);
+    p->tpm_dir = NULL;
+    p->pp.tpm_state_dir = NULL;
 }
 
 struct vmproc_drive *vmproc_drive_find(struct vmproc *p, const char *controller, unsigned port, unsigned device)

@@ -72,6 +72,7 @@ struct vmproc {
     bool stop_loop;               /* the main loop ends after the current callback */
     struct console *console;      /* the console window, or NULL (headless) */
     struct vmproc_vnc vnc;
+    char *tpm_dir;                /* <machine folder>/tpm when the machine has a TPM */
 };
 
 /* ---- startvm-config.c: settings to board ---- */

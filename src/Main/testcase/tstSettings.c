@@ -71,6 +71,7 @@ static void tst_fill_hardware(struct cfg_hardware *hw, unsigned variant)
     hw->boot[3] = CFG_BOOT_FLOPPY;
     hw->ioapic = false;
     hw->hpet = true;
+    hw->tpm = CFG_TPM_V2_0;
     hw->rtc_utc = true;
     assert_int_equal(cfg_controller_add(hw, "SATA", CFG_BUS_SATA, 6 + variant), 0);
     assert_int_equal(cfg_controller_add(hw, "VirtIO", CFG_BUS_VIRTIO, 3), 0);
@@ -254,6 +255,20 @@ static void test_machine_defaults_and_edits(void **state)
     assert_int_equal(m->hw.display.vram_mib, 16);
     assert_false(m->hw.remote.vnc_enabled || m->hw.remote.rdp_enabled);
     assert_false(m->hw.serial[0].enabled);
+    /* No TPM by default, and then no element for it: such files stay as older builds wrote them. */
+    assert_int_equal(m->hw.tpm, CFG_TPM_NONE);
+    char *txt = NULL;
+    size_t txt_len = 0;
+    assert_int_equal(cfg_machine_format(m, &txt, &txt_len), 0);
+    assert_null(strstr(txt, "TrustedPlatformModule"));
+    free(txt);
+    m->hw.tpm = CFG_TPM_V2_0;
+    assert_int_equal(cfg_machine_format(m, &txt, &txt_len), 0);
+    assert_non_null(strstr(txt, "<TrustedPlatformModule type=\"v2_0\"/>"));
+    free(txt);
+    m->hw.tpm = (enum cfg_tpm)7;
+    assert_int_not_equal(cfg_machine_format(m, &txt, &txt_len), 0); /* the writer refuses what reading would */
+    m->hw.tpm = CFG_TPM_NONE;
 
     struct cfg_hardware *hw = &m->hw;
     assert_int_equal(cfg_controller_add(hw, "IDE", CFG_BUS_IDE, 2), VERR_ALREADY_EXISTS);

@@ -127,6 +127,10 @@ static void test_strict_hardware(void **state)
     tst_bad_hw("<Serial><Port slot=\"0\" backend=\"tcp:x\"/></Serial>", "serial backend \"tcp:x\"");
     tst_bad_hw("<RemoteDisplay auth=\"password\"/>", "auth=\"password\" without a password");
     tst_bad_hw("some text", "unexpected text in <Hardware>");
+    tst_bad_hw("<TrustedPlatformModule type=\"v1_2\"/>", "type=\"v1_2\" is not a known value");
+    tst_bad_hw("<TrustedPlatformModule/>", "<TrustedPlatformModule> lacks the required attribute type");
+    tst_bad_hw("<TrustedPlatformModule type=\"v2_0\"/><TrustedPlatformModule type=\"none\"/>",
+               "<TrustedPlatformModule> appears more than once in <Hardware>");
 }
 
 static void test_strict_machine(void **state)
