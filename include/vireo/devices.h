@@ -195,6 +195,10 @@ struct pc_params {
     bool apic;                /* local APICs and an I/O APIC (software CPU only; KVM hides the APIC) */
     const char *vga;          /* graphics adapter at 00:02.0: "std" (VGA + Bochs VBE; NULL means std) or "none" */
     unsigned vram_mib;        /* its video memory (power of two, 4-256; 0: the device's default of 16) */
+    bool acpi;                /* ACPI tables for the firmware (fw_cfg) or, with kernel_path, placed in RAM */
+    bool hpet;                /* an HPET at PC_HPET_BASE (HPET device: helper hpet wires it; ACPI describes it) */
+    bool tpm;                 /* a TPM 2.0 TIS at PC_TPM_TIS_BASE (TPM device: helper tpm wires it; ACPI describes it) */
+    const char *acpi_dump_dir; /* write the ACPI tables there as an OS sees them (vireo-vm --dump-acpi) */
 };
 
 #define PC_DEFAULT_BIOS "/usr/share/seabios/bios-256k.bin"

@@ -46,6 +46,9 @@ static void usage(FILE *out)
             "  --boot ORDER           firmware boot order: c hard disks, d CD/DVD drives (default dc)\n"
             "  --vga std|none         graphics adapter: std (VGA with Bochs VBE, PCI 00:02.0; default) or none\n"
             "  --vram MIB             its video memory: 4, 8, 16, 32, 64, 128 or 256 MiB (default 16)\n"
+            "  --acpi on|off          ACPI tables for the guest (default on)\n"
+            "  --dump-acpi DIR        write the ACPI tables this configuration gets into DIR (one\n"
+            "                         <SIGNATURE>.dat file each, as the OS sees them) and exit\n"
             "  --exec auto|kvm|soft|interp  execution backend (default auto; soft: the recompiler,\n"
             "                         interp: the software CPU's interpreter alone)\n"
             "  --test-exit            add the test exit device (port 0xf4) for test guests\n"
@@ -232,6 +235,7 @@ int main(int argc, char **argv)
         OPT_SCREENSHOT_AFTER, OPT_VGA, OPT_VRAM, OPT_HEADLESS,
         OPT_RDP, OPT_RDP_USER, OPT_RDP_PASSWORD_FILE, OPT_RDP_CERT_DIR,
         OPT_VNC, OPT_VNC_PASSWORD_FILE, OPT_VNC_NO_AUTH, OPT_VNC_KEYMAP, /* in enum vmproc_vnc_opt's order */
+        OPT_ACPI, OPT_DUMP_ACPI, OPT_ACPI_DESCRIBE,
     };
     static const struct option opts[] = {
         { "memory", required_argument, NULL, OPT_MEMORY },   { "cpus", required_argument, NULL, OPT_CPUS },
@@ -257,10 +261,13 @@ int main(int argc, char **argv)
         { "rdp", required_argument, NULL, OPT_RDP },         { "rdp-user", required_argument, NULL, OPT_RDP_USER },
         { "rdp-password-file", required_argument, NULL, OPT_RDP_PASSWORD_FILE },
         { "rdp-cert-dir", required_argument, NULL, OPT_RDP_CERT_DIR },
+        { "acpi", required_argument, NULL, OPT_ACPI },       { "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
+        /* Hidden developer option: --acpi-describe hpet,tpm describes those devices in the tables (dump checks). */
+        { "acpi-describe", required_argument, NULL, OPT_ACPI_DESCRIBE },
         { NULL, 0, NULL, 0 },
     };
     struct vm_params vp = { .name = "vireo", .ram_bytes = 128u << 20, .vcpu_count = 1, .exec = VM_EXEC_AUTO };
-    struct pc_params pp = { 0 };
+    struct pc_params pp = { .acpi = true };
     const char *log_path = NULL;
     uint64_t timeout_s = 0, v;
     uint64_t save_after_s = 0;
@@ -368,6 +375,29 @@ int main(int argc, char **argv)
             if ((rc = vmproc_vnc_option(&vnc, (enum vmproc_vnc_opt)(opt - OPT_VNC), optarg)))
                 return rc;
             break;
+        case OPT_ACPI:
+            if (!strcmp(optarg, "on"))
+                pp.acpi = true;
+            else if (!strcmp(optarg, "off"))
+                pp.acpi = false;
+            else
+                return fail_usage("--acpi '%s' must be on or off", optarg);
+            break;
+        case OPT_DUMP_ACPI: pp.acpi_dump_dir = optarg; break;
+        case OPT_ACPI_DESCRIBE: {
+            char list[64];
+            snprintf(list, sizeof(list), "%s", optarg);
+            char *save = NULL;
+            for (char *item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+                if (!strcmp(item, "hpet"))
+                    pp.hpet = true;
+                else if (!strcmp(item, "tpm"))
+                    pp.tpm = true;
+                else
+                    return fail_usage("--acpi-describe '%s': hpet and tpm are the devices it knows", item);
+            }
+            break;
+        }
         case OPT_HELP: usage(stdout); return 0;
         default:
             return fail_usage("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -381,6 +411,8 @@ int main(int argc, char **argv)
         return fail_usage("%s needs --kernel", pp.initrd_path ? "--initrd" : "--append");
     if ((rc = vmproc_vnc_check(&vnc)))
         return rc;
+    if (pp.acpi_dump_dir && !pp.acpi)
+        return fail_usage("--dump-acpi needs --acpi on");
 
     if (log_path && (rc = rt_log_open_file(log_path))) {
         fprintf(stderr, "vireo-vm: cannot open log file '%s': %s\n", log_path, rt_err_str(rc));
@@ -403,6 +435,13 @@ int main(int argc, char **argv)
         /* The local and I/O APIC models exist for backends that show them to the guest. */
         pp.apic = vm_get_backend(vm) && vm_get_backend(vm)->guest_apic;
         rc = pc_board_create(vm, &pp);
+    }
+    if (!rc && pp.acpi_dump_dir) {
+        /* --dump-acpi: the board wrote the tables; nothing runs. */
+        vm_destroy(vm);
+        LOG_INFO("ACPI tables written to '%s'", pp.acpi_dump_dir);
+        rt_log_close_file();
+        return 0;
     }
     if (!rc && load_path)
         rc = vm_state_load(vm, load_path);
