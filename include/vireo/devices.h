@@ -229,6 +229,8 @@ struct pc_params {
     unsigned vram_mib;        /* its video memory (power of two, 4-256; 0: the device's default of 16) */
     bool hpet;                /* an HPET at PC_HPET_BASE (its legacy replacement mutes the PIT and RTC outputs) */
     const char *tpm_state_dir; /* a TPM 2.0 (TIS at PC_TPM_TIS_BASE, swtpm) keeping its state here; NULL: no TPM */
+    bool acpi;                /* ACPI tables for the firmware (fw_cfg) or, with kernel_path, placed in RAM */
+    const char *acpi_dump_dir; /* write the ACPI tables there as an OS sees them (vireo-vm --dump-acpi) */
 };
 
 #define PC_DEFAULT_BIOS "/usr/share/seabios/bios-256k.bin"

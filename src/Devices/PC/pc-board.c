@@ -300,6 +300,44 @@ static int setup_fwcfg(struct pc_board *pc, const struct pc_params *params, unsi
     return rc;
 }
 
+/*
+ * ACPI tables for this machine (acpi.c): handed to the firmware through fw_cfg and,
+ * for a direct kernel boot without firmware, kept for pc_linux_reset to place in the
+ * top PC_ACPI_DIRECT_BYTES of low RAM.
+ */
+static int setup_acpi(struct pc_board *pc, const struct pc_params *params, unsigned vcpus)
+{
+    struct acpi_config cfg = {
+        .vcpus = vcpus,
+        .apic = params->apic,
+        .hpet = params->hpet,
+        .tpm = params->tpm_state_dir != NULL,
+        .lowmem_bytes = pc->lowmem,
+        .highmem_bytes = pc->highmem,
+        .phys_bits = 40, /* the software CPU's CPUID 0x80000008 */
+    };
+    for (unsigned i = 0; i < PC_SERIAL_PORTS; i++)
+        cfg.com[i] = params->serial[i] != NULL;
+    int rc = acpi_tables_build(&cfg, &pc->acpi);
+    if (!rc)
+        rc = acpi_tables_add_fwcfg(pc->fwcfg, &pc->acpi);
+    if (!rc && params->acpi_dump_dir)
+        rc = acpi_tables_dump(&pc->acpi, params->acpi_dump_dir);
+    if (!rc && params->kernel_path) {
+        if (pc->lowmem < (16u << 20) || pc->acpi.tables_len > PC_ACPI_DIRECT_BYTES) {
+            LOG_ERR("ACPI tables of %zu bytes need more than %llu MiB of memory for a direct kernel boot",
+                    pc->acpi.tables_len, (unsigned long long)(pc->lowmem >> 20));
+            return VERR_TOO_LARGE;
+        }
+        pc->acpi_reserved = PC_ACPI_DIRECT_BYTES;
+        pc->acpi_gpa = pc->lowmem - PC_ACPI_DIRECT_BYTES;
+    }
+    if (!rc)
+        LOG_INFO("ACPI tables: %zu bytes, %u vCPUs%s%s%s", pc->acpi.tables_len, vcpus, params->apic ? ", MADT" : "",
+                 params->hpet ? ", HPET" : "", params->tpm_state_dir ? ", TPM2" : "");
+    return rc;
+}
+
 /* The graphics adapter in the slot DESIGN-NOTES keeps for it (00:02.0). */
 static int setup_vga(struct pc_board *pc, const struct pc_params *params)
 {
@@ -335,6 +373,7 @@ static void board_destroy(struct pdm_dev *dev)
     if (!pc)
         return;
     pc_linux_free(pc);
+    acpi_tables_free(&pc->acpi);
     free(pc);
 }
 
@@ -410,12 +449,17 @@ int pc_board_create(struct vm *vm, const struct pc_params *params)
         setup_cmos(pc, vcpus);
         rc = setup_fwcfg(pc, params, vcpus);
     }
+    if (!rc && params->acpi)
+        rc = setup_acpi(pc, params, vcpus);
     if (!rc)
         rc = setup_vga(pc, params);
     if (!rc)
         rc = pc_storage_setup(pc, params);
-    if (!rc && params->tpm_state_dir && !(rc = pdm_cfg_create(&cfg))) {
-        /* TPM 2.0 at the TIS address the firmware and the ACPI tables expect (swtpm keeps its state). */
+    if (!rc && params->tpm_state_dir && !params->acpi_dump_dir && !(rc = pdm_cfg_create(&cfg))) {
+        /*
+         * TPM 2.0 at the TIS address the firmware and the ACPI tables expect (swtpm keeps its state).
+         * Dumping the ACPI tables describes it without starting swtpm.
+         */
         rc = pdm_cfg_set(cfg, "state_dir", params->tpm_state_dir);
         if (!rc)
             rc = dev_create(vm, &g_dev_tpm_tis, "tpm", cfg, NULL);
@@ -426,6 +470,7 @@ int pc_board_create(struct vm *vm, const struct pc_params *params)
         rc = pc_linux_setup(pc, params);
     if (rc) {
         pc_linux_free(pc);
+        acpi_tables_free(&pc->acpi);
         free(pc);
         return rc;
     }
@@ -433,6 +478,7 @@ int pc_board_create(struct vm *vm, const struct pc_params *params)
     rc = pdm_dev_create(vm, &g_pc_board_desc, "board", NULL, &pc->self);
     if (rc) {
         pc_linux_free(pc);
+        acpi_tables_free(&pc->acpi);
         free(pc);
         return rc;
     }

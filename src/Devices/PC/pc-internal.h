@@ -3,6 +3,7 @@
 #define VIREO_PC_INTERNAL_H
 
 #include "vireo/devices.h"
+#include "acpi-internal.h"
 
 struct pc_board {
     struct vm *vm;
@@ -19,7 +20,14 @@ struct pc_board {
     size_t initrd_size;
     char *cmdline;
     uint64_t initrd_gpa;
+    /* ACPI tables (params->acpi); a direct kernel boot places them at acpi_gpa, the top acpi_reserved bytes of low RAM. */
+    struct acpi_tables acpi;
+    uint64_t acpi_gpa, acpi_reserved;
 };
+
+/* RAM a direct kernel boot keeps for the ACPI tables, and where their RSDP goes (the EBDA, which an OS searches). */
+#define PC_ACPI_DIRECT_BYTES (64u << 10)
+#define PC_ACPI_DIRECT_RSDP  0x9fc00ULL
 
 /* Loads and checks the bzImage/initrd, fills fw_cfg's kernel items; the load itself happens on reset. */
 int pc_linux_setup(struct pc_board *pc, const struct pc_params *params);

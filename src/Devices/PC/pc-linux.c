@@ -24,6 +24,7 @@
 #define LINUX_MAX_IMAGE    (512u << 20)
 
 /* Offsets in the bzImage / boot_params. */
+#define BP_ACPI_RSDP_ADDR  0x070
 #define BP_E820_ENTRIES    0x1e8
 #define BP_SETUP_SECTS     0x1f1
 #define BP_BOOT_FLAG       0x1fe
@@ -45,6 +46,7 @@
 static uint32_t rd32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static void wr32(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24); }
+static void wr64(uint8_t *p, uint64_t v) { wr32(p, (uint32_t)v); wr32(p + 4, (uint32_t)(v >> 32)); }
 
 static size_t setup_bytes(const uint8_t *img)
 {
@@ -81,7 +83,8 @@ int pc_linux_setup(struct pc_board *pc, const struct pc_params *params)
         return VERR_TRUNCATED;
     }
     size_t kernel = len - setup;
-    if (LINUX_KERNEL_GPA + kernel > pc->lowmem) {
+    uint64_t ram_top = pc->lowmem - pc->acpi_reserved; /* the ACPI tables sit above */
+    if (LINUX_KERNEL_GPA + kernel > ram_top) {
         LOG_ERR("kernel '%s' (%zu KiB) does not fit in %llu MiB of memory", params->kernel_path, kernel >> 10,
                 (unsigned long long)(pc->lowmem >> 20));
         return VERR_TOO_LARGE;
@@ -105,7 +108,7 @@ int pc_linux_setup(struct pc_board *pc, const struct pc_params *params)
         }
         pc->initrd = data;
         pc->initrd_size = len;
-        uint64_t top = RT_MIN((uint64_t)rd32(img + BP_INITRD_ADDR_MAX) + 1, pc->lowmem);
+        uint64_t top = RT_MIN((uint64_t)rd32(img + BP_INITRD_ADDR_MAX) + 1, ram_top);
         uint64_t kernel_end = RT_ALIGN_UP(LINUX_KERNEL_GPA + kernel, 4096);
         if (len > top || ((top - len) & ~4095ULL) < kernel_end) {
             LOG_ERR("initrd '%s' (%zu KiB) does not fit in memory beside the kernel; give the VM more memory",
@@ -145,6 +148,28 @@ int pc_linux_setup(struct pc_board *pc, const struct pc_params *params)
     return rc;
 }
 
+/*
+ * Without firmware the board is the loader: it runs the ACPI linker/loader script
+ * itself, with the tables at acpi_gpa and the RSDP in the EBDA.  The kernel finds the
+ * RSDP through boot_params.acpi_rsdp_addr (boot protocol 2.14) and, older ones, by
+ * searching the EBDA that the BIOS data area's word at 0x40e points to (ACPI 6.4 5.2.5.1).
+ */
+static void pc_linux_place_acpi(struct pc_board *pc, uint8_t *zp)
+{
+    uint8_t *tables = malloc(pc->acpi.tables_len), *rsdp = malloc(pc->acpi.rsdp_len);
+    if (tables && rsdp && acpi_tables_link(&pc->acpi, pc->acpi_gpa, PC_ACPI_DIRECT_RSDP, tables, rsdp) == 0) {
+        mem_write(pc->vm, pc->acpi_gpa, tables, pc->acpi.tables_len);
+        mem_write(pc->vm, PC_ACPI_DIRECT_RSDP, rsdp, pc->acpi.rsdp_len);
+        uint16_t ebda_segment = (uint16_t)(PC_ACPI_DIRECT_RSDP >> 4);
+        mem_write(pc->vm, 0x40e, &ebda_segment, sizeof(ebda_segment));
+        wr64(zp + BP_ACPI_RSDP_ADDR, PC_ACPI_DIRECT_RSDP);
+    } else {
+        LOG_ERR("cannot place the ACPI tables: the kernel boots without them");
+    }
+    free(tables);
+    free(rsdp);
+}
+
 static void flat_seg(struct cpu_seg *seg, uint16_t sel, uint32_t type)
 {
     seg->sel = sel;
@@ -180,14 +205,24 @@ void pc_linux_reset(struct pc_board *pc)
     struct {
         uint64_t addr, len;
         uint32_t type;
-    } __attribute__((packed)) e820[] = {
+    } __attribute__((packed)) e820[6] = {
         { 0, 0x9fc00, 1 },
         { 0x9fc00, 0x400, 2 },
         { 0xe0000, 0x20000, 2 },
-        { 0x100000, pc->lowmem - 0x100000, 1 },
-        { 0x100000000ULL, pc->highmem, 1 },
+        { 0x100000, pc->lowmem - pc->acpi_reserved - 0x100000, 1 },
     };
-    unsigned n = pc->highmem ? 5 : 4;
+    unsigned n = 4;
+    if (pc->acpi_reserved) {
+        e820[n].addr = pc->acpi_gpa;
+        e820[n].len = pc->acpi_reserved;
+        e820[n++].type = 3; /* ACPI reclaimable */
+        pc_linux_place_acpi(pc, zp);
+    }
+    if (pc->highmem) {
+        e820[n].addr = 0x100000000ULL;
+        e820[n].len = pc->highmem;
+        e820[n++].type = 1;
+    }
     memcpy(zp + BP_E820_TABLE, e820, n * sizeof(e820[0]));
     zp[BP_E820_ENTRIES] = (uint8_t)n;
     mem_write(vm, LINUX_ZERO_PAGE, zp, sizeof(zp));

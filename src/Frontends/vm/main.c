@@ -48,6 +48,9 @@ static void usage(FILE *out)
             "  --vram MIB             its video memory: 4, 8, 16, 32, 64, 128 or 256 MiB (default 16)\n"
             "  --hpet on|off          the HPET (high precision event timer at 0xfed00000; default on)\n"
             "  --tpm DIR              a TPM 2.0 (TIS at 0xfed40000) run by swtpm, its state in DIR (created if missing)\n"
+            "  --acpi on|off          ACPI tables for the guest (default on)\n"
+            "  --dump-acpi DIR        write the ACPI tables this configuration gets into DIR (one\n"
+            "                         <SIGNATURE>.dat file each, as the OS sees them) and exit\n"
             "  --exec auto|kvm|soft|interp  execution backend (default auto; soft: the recompiler,\n"
             "                         interp: the software CPU's interpreter alone)\n"
             "  --test-exit            add the test exit device (port 0xf4) for test guests\n"
@@ -234,6 +237,7 @@ int main(int argc, char **argv)
         OPT_SCREENSHOT_AFTER, OPT_VGA, OPT_VRAM, OPT_HEADLESS, OPT_HPET, OPT_TPM,
         OPT_RDP, OPT_RDP_USER, OPT_RDP_PASSWORD_FILE, OPT_RDP_CERT_DIR,
         OPT_VNC, OPT_VNC_PASSWORD_FILE, OPT_VNC_NO_AUTH, OPT_VNC_KEYMAP, /* in enum vmproc_vnc_opt's order */
+        OPT_ACPI, OPT_DUMP_ACPI,
     };
     static const struct option opts[] = {
         { "memory", required_argument, NULL, OPT_MEMORY },   { "cpus", required_argument, NULL, OPT_CPUS },
@@ -261,10 +265,11 @@ int main(int argc, char **argv)
         { "rdp", required_argument, NULL, OPT_RDP },         { "rdp-user", required_argument, NULL, OPT_RDP_USER },
         { "rdp-password-file", required_argument, NULL, OPT_RDP_PASSWORD_FILE },
         { "rdp-cert-dir", required_argument, NULL, OPT_RDP_CERT_DIR },
+        { "acpi", required_argument, NULL, OPT_ACPI },       { "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
         { NULL, 0, NULL, 0 },
     };
     struct vm_params vp = { .name = "vireo", .ram_bytes = 128u << 20, .vcpu_count = 1, .exec = VM_EXEC_AUTO };
-    struct pc_params pp = { .hpet = true };
+    struct pc_params pp = { .hpet = true, .acpi = true };
     const char *log_path = NULL;
     uint64_t timeout_s = 0, v;
     uint64_t save_after_s = 0;
@@ -385,6 +390,15 @@ int main(int argc, char **argv)
             if ((rc = vmproc_vnc_option(&vnc, (enum vmproc_vnc_opt)(opt - OPT_VNC), optarg)))
                 return rc;
             break;
+        case OPT_ACPI:
+            if (!strcmp(optarg, "on"))
+                pp.acpi = true;
+            else if (!strcmp(optarg, "off"))
+                pp.acpi = false;
+            else
+                return fail_usage("--acpi '%s' must be on or off", optarg);
+            break;
+        case OPT_DUMP_ACPI: pp.acpi_dump_dir = optarg; break;
         case OPT_HELP: usage(stdout); return 0;
         default:
             return fail_usage("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -398,6 +412,8 @@ int main(int argc, char **argv)
         return fail_usage("%s needs --kernel", pp.initrd_path ? "--initrd" : "--append");
     if ((rc = vmproc_vnc_check(&vnc)))
         return rc;
+    if (pp.acpi_dump_dir && !pp.acpi)
+        return fail_usage("--dump-acpi needs --acpi on");
 
     if (log_path && (rc = rt_log_open_file(log_path))) {
         fprintf(stderr, "vireo-vm: cannot open log file '%s': %s\n", log_path, rt_err_str(rc));
@@ -420,6 +436,13 @@ int main(int argc, char **argv)
         /* The local and I/O APIC models exist for backends that show them to the guest. */
         pp.apic = vm_get_backend(vm) && vm_get_backend(vm)->guest_apic;
         rc = pc_board_create(vm, &pp);
+    }
+    if (!rc && pp.acpi_dump_dir) {
+        /* --dump-acpi: the board wrote the tables; nothing runs. */
+        vm_destroy(vm);
+        LOG_INFO("ACPI tables written to '%s'", pp.acpi_dump_dir);
+        rt_log_close_file();
+        return 0;
     }
     if (!rc && load_path)
         rc = vm_state_load(vm, load_path);

@@ -317,6 +317,7 @@ int vmproc_config_build(struct vmproc *p)
         return VERR_CFG_BAD_VALUE;
     }
     p->vp.ram_bytes = hw->memory_mib << 20;
+    p->pp.acpi = true; /* the settings have no switch for it: every machine gets ACPI tables */
     uint64_t host = host_ram_bytes();
     if (host && p->vp.ram_bytes > host) {
         LOG_ERR("the machine's memory of %llu MiB is more than this host's %llu MiB of RAM",
