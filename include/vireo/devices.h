@@ -30,6 +30,8 @@ extern const struct pdm_dev_desc g_dev_vga;        /* standard VGA with Bochs VB
 extern const struct pdm_dev_desc g_dev_hpet;       /* IA-PC HPET: 100 MHz counter, 3 timers (MMIO PC_HPET_BASE) */
 /* TPM (src/Devices/TPM): key state_dir (swtpm's state folder; absent: no backend until tpm_tis_attach_backend). */
 extern const struct pdm_dev_desc g_dev_tpm_tis;    /* TPM 2.0 behind the PTP FIFO (TIS) interface at 0xfed40000 */
+/* ACPI power management (src/Devices/PC/piix4-pm.c): keys slot, function (default 1.3), irq (the SCI, default PC_ACPI_SCI_IRQ). */
+extern const struct pdm_dev_desc g_dev_piix4_pm;   /* PIIX4 PM function: PM1/GPE0, PM timer, SCI, APM port 0xb2, power button, S5 */
 
 /* NULL-terminated table of every device model, and lookup by name. */
 extern const struct pdm_dev_desc *const g_pdm_devices[];
