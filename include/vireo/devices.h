@@ -128,6 +128,17 @@ int fwcfg_set_u32(struct pdm_dev *fwcfg, uint16_t key, uint32_t value);
 int fwcfg_set_u64(struct pdm_dev *fwcfg, uint16_t key, uint64_t value);
 /* Adds a named file ("etc/e820", "bootorder", ...) with a copy of data; listed in FILE_DIR. */
 int fwcfg_add_file(struct pdm_dev *fwcfg, const char *name, const void *data, size_t len);
+/*
+ * fn runs (with the VM lock held) whenever the guest selects the named file, before it reads
+ * it, and may replace the file's contents with fwcfg_add_file: tables that describe what the
+ * firmware programmed (the ACPI PM base) are built when the firmware asks for them.
+ */
+int fwcfg_set_file_hook(struct pdm_dev *fwcfg, const char *name, void (*fn)(void *opaque), void *opaque);
+
+/* The PIIX4 PM function's register block: where it decodes now (0: hidden), and the firmware's
+ * set-up of it (PMBA = base, PMIOSE on) for boots without firmware. */
+uint16_t piix4_pm_io_base(struct pdm_dev *pm);
+void piix4_pm_set_io_base(struct pdm_dev *pm, uint16_t base);
 
 /*
  * The TPM TIS device hands each complete command to a backend (swtpm, or a test double).

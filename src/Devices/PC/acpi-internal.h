@@ -41,6 +41,7 @@ struct acpi_config {
     uint64_t lowmem_bytes;             /* RAM below the PCI hole: the 32-bit PCI window starts there */
     uint64_t highmem_bytes;            /* RAM at 4 GiB: the 64-bit window starts above it */
     unsigned phys_bits;                /* guest physical address width: the 64-bit window ends there */
+    uint16_t pm_base;                  /* where the PIIX4 PM block decodes (0: PC_ACPI_PM_BASE) */
 };
 
 /* The three fw_cfg files' contents. */

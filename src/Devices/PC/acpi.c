@@ -406,6 +406,10 @@ static size_t build_ssdt(struct acpi_build *bld)
 static size_t build_fadt(struct acpi_build *bld, size_t facs, size_t dsdt)
 {
     struct acpi_buf *b = &bld->tables;
+    /* The register block sits where the firmware put PMBA (the board rebuilds the tables when it asks). */
+    uint32_t pm = bld->cfg->pm_base ? bld->cfg->pm_base : PC_ACPI_PM_BASE;
+    uint32_t pm1_evt = pm + (PC_ACPI_PM1_EVT - PC_ACPI_PM_BASE), pm1_cnt = pm + (PC_ACPI_PM1_CNT - PC_ACPI_PM_BASE);
+    uint32_t pm_tmr = pm + (PC_ACPI_PM_TMR - PC_ACPI_PM_BASE), gpe0 = pm + (PC_ACPI_GPE0 - PC_ACPI_PM_BASE);
     size_t off = table_begin(bld, "FACP", 6, ACPI_FADT_BYTES);
     table_pointer(bld, off + FADT_FIRMWARE_CTRL, 4, facs);
     table_pointer(bld, off + FADT_DSDT, 4, dsdt);
@@ -415,10 +419,10 @@ static size_t build_fadt(struct acpi_build *bld, size_t facs, size_t dsdt)
     put_le(b, off + FADT_SMI_CMD, PC_APM_CNT_PORT, 4);
     put_le(b, off + FADT_ACPI_ENABLE, PC_ACPI_ENABLE_CMD, 1);
     put_le(b, off + FADT_ACPI_DISABLE, PC_ACPI_DISABLE_CMD, 1);
-    put_le(b, off + FADT_PM1A_EVT_BLK, PC_ACPI_PM1_EVT, 4);
-    put_le(b, off + FADT_PM1A_CNT_BLK, PC_ACPI_PM1_CNT, 4);
-    put_le(b, off + FADT_PM_TMR_BLK, PC_ACPI_PM_TMR, 4);
-    put_le(b, off + FADT_GPE0_BLK, PC_ACPI_GPE0, 4);
+    put_le(b, off + FADT_PM1A_EVT_BLK, pm1_evt, 4);
+    put_le(b, off + FADT_PM1A_CNT_BLK, pm1_cnt, 4);
+    put_le(b, off + FADT_PM_TMR_BLK, pm_tmr, 4);
+    put_le(b, off + FADT_GPE0_BLK, gpe0, 4);
     put_le(b, off + FADT_PM1_EVT_LEN, PM1_EVT_LEN, 1);
     put_le(b, off + FADT_PM1_CNT_LEN, PM1_CNT_LEN, 1);
     put_le(b, off + FADT_PM_TMR_LEN, PM_TMR_LEN, 1);
@@ -431,10 +435,10 @@ static size_t build_fadt(struct acpi_build *bld, size_t facs, size_t dsdt)
     gas_put(b, off + FADT_RESET_REG, GAS_SYSTEM_IO, 8, GAS_ACCESS_BYTE, PC_RESET_PORT);
     put_le(b, off + FADT_RESET_VALUE, PC_RESET_VALUE, 1);
     put_le(b, off + FADT_MINOR_VERSION, 0, 1);
-    gas_put(b, off + FADT_X_PM1A_EVT, GAS_SYSTEM_IO, PM1_EVT_LEN * 8, GAS_ACCESS_WORD, PC_ACPI_PM1_EVT);
-    gas_put(b, off + FADT_X_PM1A_CNT, GAS_SYSTEM_IO, PM1_CNT_LEN * 8, GAS_ACCESS_WORD, PC_ACPI_PM1_CNT);
-    gas_put(b, off + FADT_X_PM_TMR, GAS_SYSTEM_IO, PM_TMR_LEN * 8, GAS_ACCESS_DWORD, PC_ACPI_PM_TMR);
-    gas_put(b, off + FADT_X_GPE0, GAS_SYSTEM_IO, PC_ACPI_GPE0_LEN * 8, GAS_ACCESS_BYTE, PC_ACPI_GPE0);
+    gas_put(b, off + FADT_X_PM1A_EVT, GAS_SYSTEM_IO, PM1_EVT_LEN * 8, GAS_ACCESS_WORD, pm1_evt);
+    gas_put(b, off + FADT_X_PM1A_CNT, GAS_SYSTEM_IO, PM1_CNT_LEN * 8, GAS_ACCESS_WORD, pm1_cnt);
+    gas_put(b, off + FADT_X_PM_TMR, GAS_SYSTEM_IO, PM_TMR_LEN * 8, GAS_ACCESS_DWORD, pm_tmr);
+    gas_put(b, off + FADT_X_GPE0, GAS_SYSTEM_IO, PC_ACPI_GPE0_LEN * 8, GAS_ACCESS_BYTE, gpe0);
     table_end(bld, off);
     return off;
 }

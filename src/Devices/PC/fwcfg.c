@@ -54,6 +54,8 @@ struct fwcfg_item {
 struct fwcfg_file {
     char name[FWCFG_FILE_NAME_MAX];
     uint16_t key;
+    void (*select_hook)(void *opaque); /* called when the guest selects the file, before it reads */
+    void *select_opaque;
 };
 
 struct fwcfg {
@@ -274,10 +276,33 @@ int fwcfg_add_file(struct pdm_dev *fwcfg, const char *name, const void *data, si
     return 0;
 }
 
+int fwcfg_set_file_hook(struct pdm_dev *fwcfg, const char *name, void (*fn)(void *opaque), void *opaque)
+{
+    struct fwcfg *s = fwcfg_of(fwcfg);
+    if (!s || !name)
+        return VERR_INVALID_PARAMETER;
+    vm_lock(s->vm);
+    size_t i = file_find(s, name);
+    if (i != SIZE_MAX) {
+        s->files[i].select_hook = fn;
+        s->files[i].select_opaque = opaque;
+    }
+    vm_unlock(s->vm);
+    return i == SIZE_MAX ? VERR_NOT_FOUND : 0;
+}
+
 /* ---- guest interface -------------------------------------------------------------------- */
 
 static void fwcfg_select(struct fwcfg *s, uint16_t key)
 {
+    uint16_t plain = key & (uint16_t)~FWCFG_KEY_WRITE;
+    for (size_t i = 0; i < s->file_count; i++) {
+        if (s->files[i].key == plain && s->files[i].select_hook) {
+            /* The hook may replace the file's contents (fwcfg_add_file keeps its key). */
+            s->files[i].select_hook(s->files[i].select_opaque);
+            break;
+        }
+    }
     s->selector = key;
     s->cur = item_find(s, key);
     s->offset = 0;

@@ -87,7 +87,7 @@ static int setup_pm(struct pc_board *pc)
         pdm_cfg_destroy(cfg);
         return rc;
     }
-    return dev_create(pc->vm, &g_dev_piix4_pm, "pm", cfg, NULL);
+    return dev_create(pc->vm, &g_dev_piix4_pm, "pm", cfg, &pc->pm);
 }
 
 /* The 8042's A20 output is the PIIX3's A20GATE input: the chipset ORs it with port 0x92. */
@@ -321,6 +321,38 @@ static int setup_fwcfg(struct pc_board *pc, const struct pc_params *params, unsi
  * for a direct kernel boot without firmware, kept for pc_linux_reset to place in the
  * top PC_ACPI_DIRECT_BYTES of low RAM.
  */
+/*
+ * The firmware reads etc/acpi/tables after it has programmed the PM function's PMBA
+ * (SeaBIOS puts it at 0x600 once it sees a table loader, OVMF at 0xb000): the FADT
+ * names the base the block decodes at then, as on a machine whose BIOS builds its
+ * tables after PCI set-up.  The script is unchanged: only FADT fields move.
+ */
+static void pc_acpi_tables_selected(void *opaque)
+{
+    struct pc_board *pc = opaque;
+    uint16_t base = piix4_pm_io_base(pc->pm);
+    if (!base || base == pc->acpi_cfg.pm_base)
+        return;
+    struct acpi_config cfg = pc->acpi_cfg;
+    struct acpi_tables t = { 0 };
+    cfg.pm_base = base;
+    if (acpi_tables_build(&cfg, &t) != 0 || t.tables_len != pc->acpi.tables_len) {
+        LOG_ERR("cannot rebuild the ACPI tables for the PM block at 0x%x: the FADT keeps 0x%x", base,
+                pc->acpi_cfg.pm_base);
+        if (t.tables)
+            acpi_tables_free(&t);
+        return;
+    }
+    if (fwcfg_add_file(pc->fwcfg, ACPI_FILE_TABLES, t.tables, t.tables_len) != 0) {
+        acpi_tables_free(&t);
+        return;
+    }
+    acpi_tables_free(&pc->acpi);
+    pc->acpi = t;
+    pc->acpi_cfg = cfg;
+    LOG_INFO("ACPI tables: the PM registers at 0x%x, where the firmware put them", base);
+}
+
 static int setup_acpi(struct pc_board *pc, const struct pc_params *params, unsigned vcpus)
 {
     struct acpi_config cfg = {
@@ -331,12 +363,16 @@ static int setup_acpi(struct pc_board *pc, const struct pc_params *params, unsig
         .lowmem_bytes = pc->lowmem,
         .highmem_bytes = pc->highmem,
         .phys_bits = 40, /* the software CPU's CPUID 0x80000008 */
+        .pm_base = PC_ACPI_PM_BASE,
     };
     for (unsigned i = 0; i < PC_SERIAL_PORTS; i++)
         cfg.com[i] = params->serial[i] != NULL;
+    pc->acpi_cfg = cfg;
     int rc = acpi_tables_build(&cfg, &pc->acpi);
     if (!rc)
         rc = acpi_tables_add_fwcfg(pc->fwcfg, &pc->acpi);
+    if (!rc && !params->kernel_path)
+        rc = fwcfg_set_file_hook(pc->fwcfg, ACPI_FILE_TABLES, pc_acpi_tables_selected, pc);
     if (!rc && params->acpi_dump_dir)
         rc = acpi_tables_dump(&pc->acpi, params->acpi_dump_dir);
     if (!rc && params->kernel_path) {

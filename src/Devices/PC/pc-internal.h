@@ -22,7 +22,9 @@ struct pc_board {
     uint64_t initrd_gpa;
     /* ACPI tables (params->acpi); a direct kernel boot places them at acpi_gpa, the top acpi_reserved bytes of low RAM. */
     struct acpi_tables acpi;
+    struct acpi_config acpi_cfg;  /* what they were built for (the PM base follows the firmware) */
     uint64_t acpi_gpa, acpi_reserved;
+    struct pdm_dev *pm;           /* the PIIX4 PM function */
 };
 
 /* RAM a direct kernel boot keeps for the ACPI tables, and where their RSDP goes (the EBDA, which an OS searches). */

@@ -185,6 +185,9 @@ void pc_linux_reset(struct pc_board *pc)
     size_t setup = setup_bytes(img);
     /* The 32-bit entry expects A20 enabled, which a boot loader's real-mode part would have done. */
     vm_set_a20(vm, true);
+    /* No firmware ran: do its chipset set-up the tables assume (the PM block where the FADT says). */
+    if (pc->pm)
+        piix4_pm_set_io_base(pc->pm, pc->acpi_cfg.pm_base ? pc->acpi_cfg.pm_base : PC_ACPI_PM_BASE);
     mem_write(vm, LINUX_KERNEL_GPA, img + setup, pc->linux_size - setup);
     if (pc->initrd)
         mem_write(vm, pc->initrd_gpa, pc->initrd, pc->initrd_size);

@@ -399,6 +399,26 @@ static void pm_power_button(void *opaque)
     pm_sci_update(s);
 }
 
+uint16_t piix4_pm_io_base(struct pdm_dev *pm)
+{
+    if (!pm || pdm_dev_desc(pm) != &g_dev_piix4_pm)
+        return 0;
+    struct piix4_pm *s = pdm_dev_state(pm);
+    return s->io_base;
+}
+
+void piix4_pm_set_io_base(struct pdm_dev *pm, uint16_t base)
+{
+    if (!pm || pdm_dev_desc(pm) != &g_dev_piix4_pm)
+        return;
+    struct piix4_pm *s = pdm_dev_state(pm);
+    vm_lock(s->vm);
+    pci_dev_set_u32(s->pci, PM_CFG_PMBA, (base & PM_CFG_PMBA_WMASK) | PM_CFG_PMBA_IO);
+    pci_dev_set_u8(s->pci, PM_CFG_PMREGMISC, pci_dev_get_u8(s->pci, PM_CFG_PMREGMISC) | PM_PMREGMISC_PMIOSE);
+    pm_io_update(s);
+    vm_unlock(s->vm);
+}
+
 /* ---- Lifecycle ------------------------------------------------------------------------------------ */
 
 static void pm_reset(struct pdm_dev *dev)

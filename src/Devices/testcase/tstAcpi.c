@@ -329,6 +329,35 @@ static void test_fadt(void **state)
     free_linked(&l);
 }
 
+/* The PM block where the firmware put it (SeaBIOS: 0x600): every FADT register field follows, the size does not change. */
+static void test_fadt_pm_base(void **state)
+{
+    struct acpi_config c = config(2);
+    struct acpi_tables base;
+    assert_int_equal(acpi_tables_build(&c, &base), 0);
+    c.pm_base = 0x600;
+    struct linked l;
+    build_linked(&c, &l);
+    const uint8_t *f = find(&l, "FACP");
+    assert_int_equal(le(f + 56, 4), 0x600);
+    assert_int_equal(le(f + 64, 4), 0x604);
+    assert_int_equal(le(f + 76, 4), 0x608);
+    assert_int_equal(le(f + 80, 4), 0x60c);
+    assert_int_equal(le(f + 152, 8), 0x600);
+    assert_int_equal(le(f + 176, 8), 0x604);
+    assert_int_equal(le(f + 212, 8), 0x608);
+    assert_int_equal(le(f + 224, 8), 0x60c);
+    struct acpi_tables moved;
+    assert_int_equal(acpi_tables_build(&c, &moved), 0);
+    /* The board swaps only etc/acpi/tables: the loader script and the layout must be the same. */
+    assert_int_equal(moved.tables_len, base.tables_len);
+    assert_int_equal(moved.loader_len, base.loader_len);
+    assert_memory_equal(moved.loader, base.loader, base.loader_len);
+    acpi_tables_free(&moved);
+    acpi_tables_free(&base);
+    free_linked(&l);
+}
+
 /* Offset of the one `Name (NAME, <prefix> ...)` in the AML, asserting it is there exactly once. */
 static size_t aml_name_once(const uint8_t *aml, size_t len, const char *name, uint8_t prefix)
 {
@@ -554,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_loader_script),
         cmocka_unit_test(test_madt),
         cmocka_unit_test(test_fadt),
+        cmocka_unit_test(test_fadt_pm_base),
         cmocka_unit_test(test_dsdt_sentinels),
         cmocka_unit_test(test_dsdt_wiring),
         cmocka_unit_test(test_optional_tables),
