@@ -62,6 +62,9 @@ n=$(grep -c '"ACPI0007"' "$d/SSDT.dsl" 2>/dev/null)
 [ "$n" = 32 ] || bad "SSDT of 32 vCPUs has ${n:-no} processor devices"
 grep -q 'Name (COMP, 0x0000000B)' "$d/DSDT.dsl" || bad "DSDT COM mask is not COM1, COM2, COM4: $(grep 'Name (COMP' "$d/DSDT.dsl")"
 grep -q 'Name (HPTP, 0x00000001)' "$d/DSDT.dsl" || bad "DSDT does not mark the HPET present"
+# The TPM2 table's event log area (revision 4 fields): 64 KiB where the dump placed the etc/tpm/log blob.
+grep -Eq 'Minimum Log Length : 00010000' "$d/TPM2.dsl" || bad "TPM2 LAML is not 64 KiB: $(grep 'Log Length' "$d/TPM2.dsl")"
+grep -Eq 'Log Address : 0000000007FC0000' "$d/TPM2.dsl" || bad "TPM2 LASA is not the dump's log address: $(grep 'Log Address' "$d/TPM2.dsl")"
 grep -q 'Name (P64S, 0x0000000140000000)' "$d/DSDT.dsl" || bad "DSDT 64-bit window does not start at 5 GiB (4.5 GiB of RAM ends there, rounded to 1 GiB): $(grep 'Name (P64S' "$d/DSDT.dsl")"
 "$VIREO_BIN/vireo-vm" --acpi off --dump-acpi "$tmp/none" >/dev/null 2>&1 && bad "--dump-acpi with --acpi off was accepted"
 

@@ -12,6 +12,10 @@
 #define ACPI_FILE_TABLES "etc/acpi/tables"
 #define ACPI_FILE_RSDP   "etc/acpi/rsdp"
 #define ACPI_FILE_LOADER "etc/table-loader"
+/* With a TPM: the zero-filled event log area the TPM2 table's LASA points at (SeaBIOS writes its log there). */
+#define ACPI_FILE_TPM_LOG "etc/tpm/log"
+/* Its size, the TPM2 table's LAML: 64 KiB, the TCG PC Client minimum for a TPM 2.0 log. */
+#define ACPI_TPM_LOG_BYTES (64u << 10)
 
 /* Linker/loader script: 128-byte little-endian entries, a command and its arguments. */
 #define ACPI_LOADER_ENTRY_BYTES 128u
@@ -44,7 +48,7 @@ struct acpi_config {
     uint16_t pm_base;                  /* where the PIIX4 PM block decodes (0: PC_ACPI_PM_BASE) */
 };
 
-/* The three fw_cfg files' contents. */
+/* The fw_cfg files' contents. */
 struct acpi_tables {
     uint8_t *tables;  /* FACS, DSDT, SSDT, FACP, APIC, HPET, TPM2, RSDT, XSDT */
     size_t tables_len;
@@ -52,6 +56,8 @@ struct acpi_tables {
     size_t rsdp_len;
     uint8_t *loader;  /* the script that places and links them */
     size_t loader_len;
+    uint8_t *tpm_log; /* with a TPM: the event log area, ACPI_TPM_LOG_BYTES of zeros; NULL and 0 without */
+    size_t tpm_log_len;
 };
 
 /* The DSDT compiled from acpi-dsdt.asl by iasl at build time (acpi-dsdt-gen.c in the object folder). */
@@ -61,17 +67,19 @@ extern const size_t g_acpi_dsdt_aml_len;
 /* Builds the tables and the script for cfg; *out is owned by the caller (acpi_tables_free). */
 int acpi_tables_build(const struct acpi_config *cfg, struct acpi_tables *out);
 void acpi_tables_free(struct acpi_tables *t);
-/* Adds the three fw_cfg files. */
+/* Adds the fw_cfg files (three, or four with a TPM's log area). */
 int acpi_tables_add_fwcfg(struct pdm_dev *fwcfg, const struct acpi_tables *t);
 
 /*
- * Runs the script as firmware does with the tables placed at tables_gpa and the RSDP
- * at rsdp_gpa: fills tables_out (tables_len bytes) and rsdp_out (rsdp_len bytes) with
- * the patched copies.  Any malformed command, file name, range or alignment fails with
- * VERR_BAD_FORMAT and leaves nothing half-done to use.
+ * Runs the script as firmware does with the tables placed at tables_gpa, the RSDP at
+ * rsdp_gpa and the TPM event log area (if t has one) at tpm_log_gpa: fills tables_out
+ * (tables_len bytes) and rsdp_out (rsdp_len bytes) with the patched copies (the log
+ * area is only pointed at; its zeros are the caller's to place).  Any malformed
+ * command, file name, range or alignment fails with VERR_BAD_FORMAT and leaves
+ * nothing half-done to use.
  */
-int acpi_tables_link(const struct acpi_tables *t, uint64_t tables_gpa, uint64_t rsdp_gpa, uint8_t *tables_out,
-                     uint8_t *rsdp_out);
+int acpi_tables_link(const struct acpi_tables *t, uint64_t tables_gpa, uint64_t rsdp_gpa, uint64_t tpm_log_gpa,
+                     uint8_t *tables_out, uint8_t *rsdp_out);
 /*
  * Writes each table as the firmware hands it to the OS into dir (created if needed),
  * as <signature>.dat (RSDP, XSDT, RSDT, FACP, FACS, DSDT, SSDT, APIC, HPET, TPM2).

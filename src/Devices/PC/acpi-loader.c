@@ -3,7 +3,8 @@
 /*
  * Design: the script that acpi.c writes for SeaBIOS and OVMF is also the one
  * description of how the tables link together here.  acpi_tables_link executes
- * it strictly: every file named must be one of the two blobs and allocated
+ * it strictly: every file named must be one of the blobs (the tables, the RSDP
+ * and, with a TPM, the event log area) and allocated
  * exactly once before use, every pointer field and checksum range must lie
  * inside its blob, and a pointer's final value must fit its width.  A direct
  * kernel boot (no firmware) places the result in guest RAM; vireo-vm
@@ -18,10 +19,11 @@
 
 #define LOG_COMPONENT "acpi"
 
-#define LINK_FILES 2 /* tables, rsdp */
-/* Where a dump places the blobs: like SeaBIOS, high memory for the tables and the F segment for the RSDP. */
-#define DUMP_TABLES_GPA 0x07fe0000ULL
-#define DUMP_RSDP_GPA   0x000f5a00ULL
+#define LINK_FILES 3 /* tables, rsdp, TPM log */
+/* Where a dump places the blobs: like SeaBIOS, high memory for the tables and the log, the F segment for the RSDP. */
+#define DUMP_TABLES_GPA  0x07fe0000ULL
+#define DUMP_RSDP_GPA    0x000f5a00ULL
+#define DUMP_TPM_LOG_GPA 0x07fc0000ULL
 #define DUMP_MAX_TABLES 16u
 
 static uint64_t get_le(const uint8_t *p, unsigned bytes)
@@ -46,13 +48,13 @@ struct link_file {
     bool allocated;
 };
 
-/* The file a 56-byte name field names: it must be NUL-terminated within the field. */
+/* The file a 56-byte name field names: it must be NUL-terminated within the field and exist (a log only with a TPM). */
 static struct link_file *link_lookup(struct link_file *files, const uint8_t *field)
 {
     if (!memchr(field, 0, ACPI_LOADER_FNAME_BYTES))
         return NULL;
     for (unsigned i = 0; i < LINK_FILES; i++)
-        if (!strcmp((const char *)field, files[i].name))
+        if (files[i].len && !strcmp((const char *)field, files[i].name))
             return &files[i];
     return NULL;
 }
@@ -63,14 +65,17 @@ static int link_fail(size_t entry, const char *what)
     return VERR_BAD_FORMAT;
 }
 
-int acpi_tables_link(const struct acpi_tables *t, uint64_t tables_gpa, uint64_t rsdp_gpa, uint8_t *tables_out,
-                     uint8_t *rsdp_out)
+int acpi_tables_link(const struct acpi_tables *t, uint64_t tables_gpa, uint64_t rsdp_gpa, uint64_t tpm_log_gpa,
+                     uint8_t *tables_out, uint8_t *rsdp_out)
 {
-    if (!t || !t->tables || !t->rsdp || !t->loader || t->loader_len % ACPI_LOADER_ENTRY_BYTES)
+    if (!t || !t->tables || !t->rsdp || !t->loader || t->loader_len % ACPI_LOADER_ENTRY_BYTES ||
+        !t->tables_len || !t->rsdp_len || !t->tpm_log != !t->tpm_log_len)
         return VERR_BAD_FORMAT;
+    /* The log is a pointer target only: no command writes into it, so it has no output copy. */
     struct link_file files[LINK_FILES] = {
         { ACPI_FILE_TABLES, tables_out, t->tables_len, tables_gpa, false },
         { ACPI_FILE_RSDP, rsdp_out, t->rsdp_len, rsdp_gpa, false },
+        { ACPI_FILE_TPM_LOG, NULL, t->tpm_log_len, tpm_log_gpa, false },
     };
     memcpy(tables_out, t->tables, t->tables_len);
     memcpy(rsdp_out, t->rsdp, t->rsdp_len);
@@ -99,6 +104,8 @@ int acpi_tables_link(const struct acpi_tables *t, uint64_t tables_gpa, uint64_t 
             unsigned size = args[2 * ACPI_LOADER_FNAME_BYTES + 4];
             if (!dst || !src || !dst->allocated || !src->allocated)
                 return link_fail(i, "ADD_POINTER names a file that is not allocated");
+            if (!dst->data)
+                return link_fail(i, "ADD_POINTER writes into the TPM log area, which holds no tables");
             if (size != 1 && size != 2 && size != 4 && size != 8)
                 return link_fail(i, "ADD_POINTER width is not 1, 2, 4 or 8");
             if (off > dst->len || size > dst->len - off)
@@ -117,6 +124,8 @@ int acpi_tables_link(const struct acpi_tables *t, uint64_t tables_gpa, uint64_t 
             uint64_t len = get_le(args + ACPI_LOADER_FNAME_BYTES + 8, 4);
             if (!f || !f->allocated)
                 return link_fail(i, "ADD_CHECKSUM names a file that is not allocated");
+            if (!f->data)
+                return link_fail(i, "ADD_CHECKSUM of the TPM log area, which holds no tables");
             if (start > f->len || len > f->len - start || result < start || result >= start + len)
                 return link_fail(i, "ADD_CHECKSUM range or result byte lies outside its file");
             f->data[result] = 0;
@@ -126,7 +135,7 @@ int acpi_tables_link(const struct acpi_tables *t, uint64_t tables_gpa, uint64_t 
         }
     }
     for (unsigned i = 0; i < LINK_FILES; i++)
-        if (!files[i].allocated)
+        if (files[i].len && !files[i].allocated)
             return link_fail(count, "a file is never allocated");
     return 0;
 }
@@ -138,6 +147,8 @@ int acpi_tables_add_fwcfg(struct pdm_dev *fwcfg, const struct acpi_tables *t)
         rc = fwcfg_add_file(fwcfg, ACPI_FILE_RSDP, t->rsdp, t->rsdp_len);
     if (!rc)
         rc = fwcfg_add_file(fwcfg, ACPI_FILE_LOADER, t->loader, t->loader_len);
+    if (!rc && t->tpm_log_len)
+        rc = fwcfg_add_file(fwcfg, ACPI_FILE_TPM_LOG, t->tpm_log, t->tpm_log_len);
     return rc;
 }
 
@@ -202,7 +213,7 @@ int acpi_tables_dump(const struct acpi_tables *t, const char *dir)
     uint8_t *tables = malloc(t->tables_len), *rsdp = malloc(t->rsdp_len);
     int rc = tables && rsdp ? 0 : VERR_NO_MEMORY;
     if (!rc)
-        rc = acpi_tables_link(t, DUMP_TABLES_GPA, DUMP_RSDP_GPA, tables, rsdp);
+        rc = acpi_tables_link(t, DUMP_TABLES_GPA, DUMP_RSDP_GPA, DUMP_TPM_LOG_GPA, tables, rsdp);
     if (!rc && (rc = rt_dir_create_all(dir, 0755)))
         LOG_ERR("cannot create the folder '%s': %s", dir, rt_err_str(rc));
     struct dump d = { .tables = tables, .tables_len = t->tables_len, .dir = dir };

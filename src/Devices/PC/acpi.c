@@ -1,4 +1,4 @@
-/* acpi.c - Vireo's ACPI tables (RSDP, RSDT, XSDT, FADT, FACS, DSDT, SSDT, MADT, HPET, TPM2) and the linker/loader script that places them. */
+/* acpi.c - Vireo's ACPI tables (RSDP, RSDT, XSDT, FADT, FACS, DSDT, SSDT, MADT, HPET, TPM2), the TPM event log area and the linker/loader script that places them. */
 
 /*
  * Design: firmware does not build ACPI tables for Vireo; it loads them.  The
@@ -11,6 +11,12 @@
  * compute each table's checksum once its pointers are in place.  OVMF follows the
  * pointers to find the tables and installs each through its ACPI table protocol,
  * so every table is reached from the RSDT/XSDT or the FADT.
+ *
+ * With a TPM a fourth file, "etc/tpm/log", is a zero-filled blob the firmware
+ * allocates in high memory; the TPM2 table's LASA field points at it.  SeaBIOS
+ * measures the boot only when the TPM2 table names such an area (it writes its
+ * event log there), and Linux reads that log back through the same fields.  OVMF
+ * keeps the blob (no table lives in it) and hands its own log over EFI instead.
  *
  * The DSDT is ASL compiled by iasl at build time; the few per-VM values in it are
  * named integers holding unique sentinels that acpi_dsdt_patch replaces.  The
@@ -103,6 +109,9 @@
 /* TPM2 table (TCG ACPI spec 1.3, 8.3): start method 6 is the TIS/FIFO interface, no control area. */
 #define TPM2_START_METHOD_TIS 6u
 #define TPM2_TABLE_BYTES      76u
+#define TPM2_LAML             64 /* log area minimum length, 4 bytes (revision 4) */
+#define TPM2_LASA             68 /* log area start address, 8 bytes */
+#define TPM_LOG_ALIGN         4096u
 
 /* AML opcodes the SSDT uses (ACPI 6.4 20.2). */
 #define AML_NAME_OP        0x08
@@ -499,9 +508,9 @@ static size_t build_hpet(struct acpi_build *bld)
 }
 
 /*
- * TPM2 table revision 4 (TCG ACPI spec 1.3, 8.3): a client TPM on the TIS interface.
- * The log area fields are present (iasl and the spec's revision 4 layout have them)
- * but empty: the firmware keeps no event log for the OS.
+ * TPM2 table revision 4 (TCG ACPI spec 1.3, 8.3): a client TPM on the TIS interface,
+ * with the optional log area fields: LAML is the size of the event log blob and LASA
+ * its address, which the loader adds to the offset 0 the field holds.
  */
 static size_t build_tpm2(struct acpi_build *bld)
 {
@@ -510,7 +519,10 @@ static size_t build_tpm2(struct acpi_build *bld)
     put_le(b, off + 36, 0, 2); /* platform class: client */
     put_le(b, off + 40, 0, 8); /* no CRB control area */
     put_le(b, off + 48, TPM2_START_METHOD_TIS, 4);
-    /* 52..63: start-method-specific parameters, none for the TIS; 64: LAML (4), 68: LASA (8), zero */
+    /* 52..63: start-method-specific parameters, none for the TIS. */
+    put_le(b, off + TPM2_LAML, ACPI_TPM_LOG_BYTES, 4);
+    put_le(b, off + TPM2_LASA, 0, 8);
+    loader_add_pointer(&bld->script, ACPI_FILE_TABLES, ACPI_FILE_TPM_LOG, off + TPM2_LASA, 8);
     table_end(bld, off);
     return off;
 }
@@ -560,6 +572,8 @@ int acpi_tables_build(const struct acpi_config *cfg, struct acpi_tables *out)
     int rc = 0;
     loader_allocate(&bld.script, ACPI_FILE_TABLES, ACPI_TABLES_ALIGN, ACPI_LOADER_ZONE_HIGH);
     loader_allocate(&bld.script, ACPI_FILE_RSDP, ACPI_RSDP_ALIGN, ACPI_LOADER_ZONE_FSEG);
+    if (cfg->tpm)
+        loader_allocate(&bld.script, ACPI_FILE_TPM_LOG, TPM_LOG_ALIGN, ACPI_LOADER_ZONE_HIGH);
     size_t facs = build_facs(&bld);
     size_t dsdt = build_dsdt(&bld, &rc);
     size_t listed[8];
@@ -575,12 +589,15 @@ int acpi_tables_build(const struct acpi_config *cfg, struct acpi_tables *out)
     size_t rsdt = build_sdt(&bld, false, listed, count);
     size_t xsdt = build_sdt(&bld, true, listed, count);
     build_rsdp(&bld, rsdt, xsdt);
-    if (!rc && (bld.tables.failed || bld.rsdp.failed || bld.script.failed))
+    /* The event log starts empty: the firmware writes it (SeaBIOS clears it again first). */
+    uint8_t *log = cfg->tpm ? calloc(1, ACPI_TPM_LOG_BYTES) : NULL;
+    if (!rc && (bld.tables.failed || bld.rsdp.failed || bld.script.failed || (cfg->tpm && !log)))
         rc = VERR_NO_MEMORY;
     if (rc) {
         free(bld.tables.data);
         free(bld.rsdp.data);
         free(bld.script.data);
+        free(log);
         return rc;
     }
     out->tables = bld.tables.data;
@@ -589,6 +606,8 @@ int acpi_tables_build(const struct acpi_config *cfg, struct acpi_tables *out)
     out->rsdp_len = bld.rsdp.len;
     out->loader = bld.script.data;
     out->loader_len = bld.script.len;
+    out->tpm_log = log;
+    out->tpm_log_len = log ? ACPI_TPM_LOG_BYTES : 0;
     return 0;
 }
 
@@ -599,5 +618,6 @@ void acpi_tables_free(struct acpi_tables *t)
     free(t->tables);
     free(t->rsdp);
     free(t->loader);
+    free(t->tpm_log);
     memset(t, 0, sizeof(*t));
 }

@@ -319,7 +319,7 @@ static int setup_fwcfg(struct pc_board *pc, const struct pc_params *params, unsi
 /*
  * ACPI tables for this machine (acpi.c): handed to the firmware through fw_cfg and,
  * for a direct kernel boot without firmware, kept for pc_linux_reset to place in the
- * top PC_ACPI_DIRECT_BYTES of low RAM.
+ * top PC_ACPI_DIRECT_BYTES of low RAM (and the TPM event log area below them).
  */
 /*
  * The firmware reads etc/acpi/tables after it has programmed the PM function's PMBA
@@ -381,7 +381,8 @@ static int setup_acpi(struct pc_board *pc, const struct pc_params *params, unsig
                     pc->acpi.tables_len, (unsigned long long)(pc->lowmem >> 20));
             return VERR_TOO_LARGE;
         }
-        pc->acpi_reserved = PC_ACPI_DIRECT_BYTES;
+        /* The TPM's event log area, if any, sits right below the tables. */
+        pc->acpi_reserved = PC_ACPI_DIRECT_BYTES + pc->acpi.tpm_log_len;
         pc->acpi_gpa = pc->lowmem - PC_ACPI_DIRECT_BYTES;
     }
     if (!rc)

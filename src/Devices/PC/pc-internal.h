@@ -20,7 +20,11 @@ struct pc_board {
     size_t initrd_size;
     char *cmdline;
     uint64_t initrd_gpa;
-    /* ACPI tables (params->acpi); a direct kernel boot places them at acpi_gpa, the top acpi_reserved bytes of low RAM. */
+    /*
+     * ACPI tables (params->acpi); a direct kernel boot places them at acpi_gpa, the top
+     * PC_ACPI_DIRECT_BYTES of low RAM, and the TPM event log area (acpi.tpm_log_len bytes)
+     * right below: acpi_reserved bytes in all.
+     */
     struct acpi_tables acpi;
     struct acpi_config acpi_cfg;  /* what they were built for (the PM base follows the firmware) */
     uint64_t acpi_gpa, acpi_reserved;

@@ -157,8 +157,11 @@ int pc_linux_setup(struct pc_board *pc, const struct pc_params *params)
 static void pc_linux_place_acpi(struct pc_board *pc, uint8_t *zp)
 {
     uint8_t *tables = malloc(pc->acpi.tables_len), *rsdp = malloc(pc->acpi.rsdp_len);
-    if (tables && rsdp && acpi_tables_link(&pc->acpi, pc->acpi_gpa, PC_ACPI_DIRECT_RSDP, tables, rsdp) == 0) {
+    uint64_t log_gpa = pc->acpi_gpa - pc->acpi.tpm_log_len;
+    if (tables && rsdp && acpi_tables_link(&pc->acpi, pc->acpi_gpa, PC_ACPI_DIRECT_RSDP, log_gpa, tables, rsdp) == 0) {
         mem_write(pc->vm, pc->acpi_gpa, tables, pc->acpi.tables_len);
+        if (pc->acpi.tpm_log_len) /* empty: no firmware measured this boot */
+            mem_write(pc->vm, log_gpa, pc->acpi.tpm_log, pc->acpi.tpm_log_len);
         mem_write(pc->vm, PC_ACPI_DIRECT_RSDP, rsdp, pc->acpi.rsdp_len);
         uint16_t ebda_segment = (uint16_t)(PC_ACPI_DIRECT_RSDP >> 4);
         mem_write(pc->vm, 0x40e, &ebda_segment, sizeof(ebda_segment));
@@ -208,7 +211,7 @@ void pc_linux_reset(struct pc_board *pc)
     struct {
         uint64_t addr, len;
         uint32_t type;
-    } __attribute__((packed)) e820[6] = {
+    } __attribute__((packed)) e820[7] = {
         { 0, 0x9fc00, 1 },
         { 0x9fc00, 0x400, 2 },
         { 0xe0000, 0x20000, 2 },
@@ -216,8 +219,14 @@ void pc_linux_reset(struct pc_board *pc)
     };
     unsigned n = 4;
     if (pc->acpi_reserved) {
+        if (pc->acpi.tpm_log_len) {
+            /* The TPM event log outlives the tables: reserved, which an OS never reuses. */
+            e820[n].addr = pc->acpi_gpa - pc->acpi.tpm_log_len;
+            e820[n].len = pc->acpi.tpm_log_len;
+            e820[n++].type = 2;
+        }
         e820[n].addr = pc->acpi_gpa;
-        e820[n].len = pc->acpi_reserved;
+        e820[n].len = PC_ACPI_DIRECT_BYTES;
         e820[n++].type = 3; /* ACPI reclaimable */
         pc_linux_place_acpi(pc, zp);
     }

@@ -1,4 +1,4 @@
-/* tstAcpi.c - ACPI tables: checksums and lengths, the loader script, MADT per vCPU count, DSDT sentinels and wiring, optional tables, hostile scripts. */
+/* tstAcpi.c - ACPI tables: checksums and lengths, the loader script, MADT per vCPU count, DSDT sentinels and wiring, optional tables, the TPM log area, hostile scripts. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +12,7 @@
 
 #define TABLES_GPA 0x0ffe0000ULL
 #define RSDP_GPA   0x000f0000ULL
+#define LOG_GPA    0x0ffc0000ULL
 #define MAX_TABLES 16
 
 /* A built and linked set of tables, as the OS finds them. */
@@ -73,7 +74,7 @@ static void build_linked(const struct acpi_config *cfg, struct linked *l)
     l->rsdp = malloc(l->t.rsdp_len);
     assert_non_null(l->tables);
     assert_non_null(l->rsdp);
-    assert_int_equal(acpi_tables_link(&l->t, TABLES_GPA, RSDP_GPA, l->tables, l->rsdp), 0);
+    assert_int_equal(acpi_tables_link(&l->t, TABLES_GPA, RSDP_GPA, LOG_GPA, l->tables, l->rsdp), 0);
     /* RSDP: ACPI 1.0 checksum over 20 bytes, extended checksum over all 36, revision 2. */
     assert_int_equal(l->t.rsdp_len, ACPI_RSDP_BYTES);
     assert_memory_equal(l->rsdp, "RSD PTR ", 8);
@@ -149,37 +150,47 @@ static void test_loader_script(void **state)
     assert_int_equal(acpi_tables_build(&c, &t), 0);
     assert_int_equal(t.loader_len % ACPI_LOADER_ENTRY_BYTES, 0);
     size_t n = t.loader_len / ACPI_LOADER_ENTRY_BYTES;
-    unsigned allocs = 0, pointers = 0, sums = 0;
+    unsigned allocs = 0, pointers = 0, log_pointers = 0, sums = 0;
     uint8_t *covered = calloc(t.tables_len, 1);
     for (size_t i = 0; i < n; i++) {
         const uint8_t *e = t.loader + i * ACPI_LOADER_ENTRY_BYTES;
         const char *file = (const char *)e + 4;
         assert_non_null(memchr(file, 0, ACPI_LOADER_FNAME_BYTES));
-        bool is_tables = !strcmp(file, ACPI_FILE_TABLES);
-        assert_true(is_tables || !strcmp(file, ACPI_FILE_RSDP));
+        bool is_tables = !strcmp(file, ACPI_FILE_TABLES), is_log = !strcmp(file, ACPI_FILE_TPM_LOG);
+        assert_true(is_tables || is_log || !strcmp(file, ACPI_FILE_RSDP));
         size_t len = is_tables ? t.tables_len : t.rsdp_len;
         switch (le(e, 4)) {
         case ACPI_LOADER_ALLOCATE:
-            assert_int_equal(i, allocs); /* both allocations come first */
+            assert_int_equal(i, allocs); /* the allocations come first */
             allocs++;
-            assert_int_equal(e[4 + 60], is_tables ? ACPI_LOADER_ZONE_HIGH : ACPI_LOADER_ZONE_FSEG);
+            assert_int_equal(e[4 + 60], is_tables || is_log ? ACPI_LOADER_ZONE_HIGH : ACPI_LOADER_ZONE_FSEG);
             break;
         case ACPI_LOADER_ADD_POINTER: {
             const char *src = file + ACPI_LOADER_FNAME_BYTES;
-            assert_string_equal(src, ACPI_FILE_TABLES);
+            assert_false(is_log); /* the log is only pointed at */
             uint64_t off = le(e + 4 + 112, 4);
             unsigned size = e[4 + 116];
             assert_true(size == 4 || size == 8);
             assert_true(off + size <= len);
-            /* The field holds the offset of a table (or the FACS) in the tables blob. */
             const uint8_t *dst = is_tables ? t.tables : t.rsdp;
             uint64_t target = le(dst + off, size);
+            if (!strcmp(src, ACPI_FILE_TPM_LOG)) {
+                /* The TPM2 table's LASA (offset 68, 8 bytes) holds offset 0: the start of the log blob. */
+                assert_true(is_tables && size == 8 && off >= 68);
+                assert_memory_equal(t.tables + off - 68, "TPM2", 4);
+                assert_int_equal(target, 0);
+                log_pointers++;
+                break;
+            }
+            assert_string_equal(src, ACPI_FILE_TABLES);
+            /* The field holds the offset of a table (or the FACS) in the tables blob. */
             assert_true(target + ACPI_HEADER_BYTES <= t.tables_len || !memcmp(t.tables + target, "FACS", 4));
             assert_true(le(t.tables + target + 4, 4) >= 36 && le(t.tables + target + 4, 4) + target <= t.tables_len);
             pointers++;
             break;
         }
         case ACPI_LOADER_ADD_CHECKSUM: {
+            assert_false(is_log);
             uint64_t result = le(e + 4 + 56, 4), start = le(e + 4 + 60, 4), length = le(e + 4 + 64, 4);
             assert_true(start + length <= len);
             assert_true(result >= start && result < start + length);
@@ -200,7 +211,8 @@ static void test_loader_script(void **state)
         }
     }
     free(covered);
-    assert_int_equal(allocs, 2);
+    assert_int_equal(allocs, 3);
+    assert_int_equal(log_pointers, 1);
     /* FADT: FACS, DSDT, X_DSDT; RSDT and XSDT: 5 tables each; RSDP: 2. */
     assert_int_equal(pointers, 3 + 5 + 5 + 2);
     /* DSDT, SSDT, FACP, APIC, HPET, TPM2, RSDT, XSDT, and the RSDP's two. */
@@ -493,11 +505,87 @@ static void test_optional_tables(void **state)
         }
         if (t) {
             assert_int_equal(le(t + 4, 4), 76);
+            assert_int_equal(t[8], 4); /* revision 4: the log area fields exist */
             assert_int_equal(le(t + 40, 8), 0);
             assert_int_equal(le(t + 48, 4), 6); /* TIS */
+            assert_int_equal(le(t + 64, 4), ACPI_TPM_LOG_BYTES);
+            assert_int_equal(le(t + 68, 8), LOG_GPA);
         }
+        /* The log blob exists exactly when there is a TPM. */
+        assert_true(!l.t.tpm_log == !c.tpm);
+        assert_int_equal(l.t.tpm_log_len, c.tpm ? ACPI_TPM_LOG_BYTES : 0);
         free_linked(&l);
     }
+}
+
+/* The TPM event log area: zero-filled, placed where the linker says, never a write target; no log, no file. */
+static void test_tpm_log(void **state)
+{
+    struct acpi_config c = config(1);
+    c.tpm = true;
+    struct linked l;
+    build_linked(&c, &l);
+    for (size_t i = 0; i < l.t.tpm_log_len; i++)
+        assert_int_equal(l.t.tpm_log[i], 0);
+    /* Linking at another log address moves LASA, and the TPM2 checksum follows it. */
+    uint8_t *tables = malloc(l.t.tables_len), *rsdp = malloc(l.t.rsdp_len);
+    assert_int_equal(acpi_tables_link(&l.t, TABLES_GPA, RSDP_GPA, 0x7fff0000ULL, tables, rsdp), 0);
+    const uint8_t *t = find(&l, "TPM2");
+    const uint8_t *t2 = tables + (t - l.tables);
+    assert_int_equal(le(t2 + 68, 8), 0x7fff0000ULL);
+    assert_int_equal(acpi_checksum(t2, 76), 0);
+    /* A log address the 4 KiB alignment of its ALLOCATE does not meet. */
+    assert_int_equal(acpi_tables_link(&l.t, TABLES_GPA, RSDP_GPA, LOG_GPA + 16, tables, rsdp), VERR_BAD_FORMAT);
+    /* Tables that claim a log blob without one (or the reverse) do not link. */
+    struct acpi_tables bad = l.t;
+    bad.tpm_log = NULL;
+    assert_int_equal(acpi_tables_link(&bad, TABLES_GPA, RSDP_GPA, LOG_GPA, tables, rsdp), VERR_BAD_FORMAT);
+    bad.tpm_log_len = 0;
+    assert_int_equal(acpi_tables_link(&bad, TABLES_GPA, RSDP_GPA, LOG_GPA, tables, rsdp), VERR_BAD_FORMAT);
+    /* A script that writes a pointer or a checksum into the log is refused. */
+    uint8_t *script = malloc(l.t.loader_len);
+    size_t n = l.t.loader_len / ACPI_LOADER_ENTRY_BYTES;
+    for (unsigned cmd = ACPI_LOADER_ADD_POINTER; cmd <= ACPI_LOADER_ADD_CHECKSUM; cmd++) {
+        memcpy(script, l.t.loader, l.t.loader_len);
+        bool changed = false;
+        for (size_t i = 0; i < n && !changed; i++) {
+            uint8_t *e = script + i * ACPI_LOADER_ENTRY_BYTES;
+            if (le(e, 4) != cmd)
+                continue;
+            memset(e + 4, 0, ACPI_LOADER_FNAME_BYTES);
+            memcpy(e + 4, ACPI_FILE_TPM_LOG, strlen(ACPI_FILE_TPM_LOG));
+            changed = true;
+        }
+        assert_true(changed);
+        bad = l.t;
+        bad.loader = script;
+        assert_int_equal(acpi_tables_link(&bad, TABLES_GPA, RSDP_GPA, LOG_GPA, tables, rsdp), VERR_BAD_FORMAT);
+    }
+    /* Without a TPM the script never names the log, and a script that does names no file. */
+    struct linked none;
+    struct acpi_config c0 = config(1);
+    build_linked(&c0, &none);
+    for (size_t i = 0; i < none.t.loader_len / ACPI_LOADER_ENTRY_BYTES; i++) {
+        const uint8_t *e = none.t.loader + i * ACPI_LOADER_ENTRY_BYTES;
+        assert_string_not_equal((const char *)e + 4, ACPI_FILE_TPM_LOG);
+        assert_string_not_equal((const char *)e + 4 + ACPI_LOADER_FNAME_BYTES, ACPI_FILE_TPM_LOG);
+    }
+    uint8_t *script0 = malloc(none.t.loader_len);
+    memcpy(script0, none.t.loader, none.t.loader_len);
+    memset(script0 + 4, 0, ACPI_LOADER_FNAME_BYTES);
+    memcpy(script0 + 4, ACPI_FILE_TPM_LOG, strlen(ACPI_FILE_TPM_LOG)); /* the first ALLOCATE */
+    bad = none.t;
+    bad.loader = script0;
+    uint8_t *tables0 = malloc(none.t.tables_len), *rsdp0 = malloc(none.t.rsdp_len);
+    assert_int_equal(acpi_tables_link(&bad, TABLES_GPA, RSDP_GPA, LOG_GPA, tables0, rsdp0), VERR_BAD_FORMAT);
+    free(tables0);
+    free(rsdp0);
+    free(script0);
+    free_linked(&none);
+    free(script);
+    free(tables);
+    free(rsdp);
+    free_linked(&l);
 }
 
 static void test_bad_config(void **state)
@@ -517,18 +605,19 @@ static void test_bad_config(void **state)
 static void test_hostile_scripts(void **state)
 {
     struct acpi_config c = config(2);
+    c.tpm = true; /* the log blob is a file the fuzzed script may name too */
     struct acpi_tables good;
     assert_int_equal(acpi_tables_build(&c, &good), 0);
     uint8_t *tables = malloc(good.tables_len), *rsdp = malloc(good.rsdp_len);
     uint8_t *script = malloc(good.loader_len);
     size_t n = good.loader_len / ACPI_LOADER_ENTRY_BYTES;
     /* Misaligned placement. */
-    assert_int_equal(acpi_tables_link(&good, TABLES_GPA + 8, RSDP_GPA, tables, rsdp), VERR_BAD_FORMAT);
-    assert_int_equal(acpi_tables_link(&good, TABLES_GPA, RSDP_GPA + 4, tables, rsdp), VERR_BAD_FORMAT);
+    assert_int_equal(acpi_tables_link(&good, TABLES_GPA + 8, RSDP_GPA, LOG_GPA, tables, rsdp), VERR_BAD_FORMAT);
+    assert_int_equal(acpi_tables_link(&good, TABLES_GPA, RSDP_GPA + 4, LOG_GPA, tables, rsdp), VERR_BAD_FORMAT);
     /* An RSDP placed where no OS searches. */
-    assert_int_equal(acpi_tables_link(&good, TABLES_GPA, 0x200000, tables, rsdp), VERR_BAD_FORMAT);
+    assert_int_equal(acpi_tables_link(&good, TABLES_GPA, 0x200000, LOG_GPA, tables, rsdp), VERR_BAD_FORMAT);
     /* A pointer whose final value cannot fit its 32-bit field. */
-    assert_int_equal(acpi_tables_link(&good, 0xffffff00ULL << 8, RSDP_GPA, tables, rsdp), VERR_BAD_FORMAT);
+    assert_int_equal(acpi_tables_link(&good, 0xffffff00ULL << 8, RSDP_GPA, LOG_GPA, tables, rsdp), VERR_BAD_FORMAT);
     uint32_t seed = 12345;
     for (unsigned round = 0; round < 600; round++) {
         memcpy(script, good.loader, good.loader_len);
@@ -544,15 +633,15 @@ static void test_hostile_scripts(void **state)
         }
         struct acpi_tables bad = good;
         bad.loader = script;
-        int rc = acpi_tables_link(&bad, TABLES_GPA, RSDP_GPA, tables, rsdp);
+        int rc = acpi_tables_link(&bad, TABLES_GPA, RSDP_GPA, LOG_GPA, tables, rsdp);
         assert_true(rc == 0 || rc == VERR_BAD_FORMAT);
     }
     /* A truncated script and an empty one. */
     struct acpi_tables bad = good;
     bad.loader_len = good.loader_len - 1;
-    assert_int_equal(acpi_tables_link(&bad, TABLES_GPA, RSDP_GPA, tables, rsdp), VERR_BAD_FORMAT);
+    assert_int_equal(acpi_tables_link(&bad, TABLES_GPA, RSDP_GPA, LOG_GPA, tables, rsdp), VERR_BAD_FORMAT);
     bad.loader_len = 0;
-    assert_int_equal(acpi_tables_link(&bad, TABLES_GPA, RSDP_GPA, tables, rsdp), VERR_BAD_FORMAT);
+    assert_int_equal(acpi_tables_link(&bad, TABLES_GPA, RSDP_GPA, LOG_GPA, tables, rsdp), VERR_BAD_FORMAT);
     /* A pointer aimed past its target file. */
     memcpy(script, good.loader, good.loader_len);
     bad = good;
@@ -568,7 +657,7 @@ static void test_hostile_scripts(void **state)
             break;
         }
     }
-    assert_int_equal(acpi_tables_link(&bad, TABLES_GPA, RSDP_GPA, tables, rsdp), VERR_BAD_FORMAT);
+    assert_int_equal(acpi_tables_link(&bad, TABLES_GPA, RSDP_GPA, LOG_GPA, tables, rsdp), VERR_BAD_FORMAT);
     free(copy);
     free(script);
     free(tables);
@@ -587,6 +676,7 @@ int main(void)
         cmocka_unit_test(test_dsdt_sentinels),
         cmocka_unit_test(test_dsdt_wiring),
         cmocka_unit_test(test_optional_tables),
+        cmocka_unit_test(test_tpm_log),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_hostile_scripts),
     };
