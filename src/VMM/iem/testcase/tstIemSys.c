@@ -339,7 +339,7 @@ static void test_cpuid_values(void **state)
     char vendor[13] = {0};
 
     iem_cpuid(f->cpu, 0, 0, r);
-    assert_int_equal(r[0], 0xb);
+    assert_int_equal(r[0], 0x16);
     memcpy(vendor, &r[1], 4);
     memcpy(vendor + 4, &r[3], 4);
     memcpy(vendor + 8, &r[2], 4);
@@ -360,7 +360,7 @@ static void test_cpuid_values(void **state)
 
     iem_cpuid(f->cpu, 7, 0, r);
     assert_int_equal(r[0], 0);          /* no subleaf past 0 */
-    assert_int_equal(r[1], 1u << 9);    /* ERMS only: no BMI, AVX2, SMEP, SMAP, FSGSBASE, RDSEED */
+    assert_int_equal(r[1], (1u << 9) | (1u << 1)); /* ERMS and TSC_ADJUST only: no BMI, AVX2, SMEP, SMAP, FSGSBASE, RDSEED */
     assert_int_equal(r[2], 0);
     assert_int_equal(r[3], 1u << 29);   /* IA32_ARCH_CAPABILITIES */
     iem_cpuid(f->cpu, 7, 1, r);
@@ -397,9 +397,24 @@ static void test_cpuid_values(void **state)
     iem_cpuid(f->cpu, 0x80000007u, 0, r);
     assert_true(r[3] & (1u << 8)); /* invariant TSC */
 
-    /* Past the maxima: the highest basic leaf (0Bh) with the same subleaf. */
+    /* The TSC frequency without calibration: crystal (the APIC timer's 1 GHz) * EBX / EAX = 2 GHz; 16H in MHz. */
+    iem_cpuid(f->cpu, 0x15, 0, r);
+    assert_int_equal(r[2], 1000000000u);
+    assert_int_equal((uint64_t)r[2] / 1000 * r[1] / r[0], f->cpu->tsc_khz);
+    assert_true((uint64_t)(r[2] / 1000) * r[1] <= UINT32_MAX); /* Linux multiplies in 32 bits */
+    iem_cpuid(f->cpu, 0x16, 0, r);
+    assert_int_equal(r[0], f->cpu->tsc_khz / 1000);
+    assert_int_equal(r[2], 100);
+    /* A frequency whose ratio would overflow that product is not reported: the guest calibrates. */
+    uint64_t khz = f->cpu->tsc_khz;
+    f->cpu->tsc_khz = 2999999;
+    iem_cpuid(f->cpu, 0x15, 0, r);
+    assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
+    f->cpu->tsc_khz = khz;
+
+    /* Past the maxima: the highest basic leaf (16H) with the same subleaf. */
     uint32_t hi[4];
-    iem_cpuid(f->cpu, 0xb, 1, hi);
+    iem_cpuid(f->cpu, 0x16, 1, hi);
     iem_cpuid(f->cpu, 0x40000000u, 1, r);
     assert_memory_equal(r, hi, sizeof(hi));
     iem_cpuid(f->cpu, 0x80000009u, 1, r);
@@ -490,6 +505,18 @@ static void test_msr_tsc_misc(void **state)
     assert_int_equal(v, 1000000);
     tm_clock_step(f->vm, 1000); /* 1 us of virtual time */
     assert_int_equal(iem_tsc_read(cpu), 1000000 + khz / 1000);
+    /* IA32_TSC_ADJUST follows writes to the TSC, and writing it moves the TSC (SDM vol. 3B, 17.17.3). */
+    assert_true(iem_msr_write(cpu, 0x10u, 0));
+    assert_true(iem_msr_write(cpu, 0x10u, 5000));
+    uint64_t adj;
+    assert_true(iem_msr_read(cpu, 0x3bu, &adj));
+    assert_true(iem_msr_write(cpu, 0x3bu, adj + 300));
+    assert_int_equal(iem_tsc_read(cpu), 5300);
+    assert_true(iem_msr_read(cpu, 0x3bu, &v));
+    assert_int_equal(v, adj + 300);
+    assert_true(iem_msr_write(cpu, 0x3bu, (uint64_t)-7000)); /* negative adjustments are allowed */
+    assert_int_equal(iem_tsc_read(cpu), 5300 + (uint64_t)-7000 - (adj + 300));
+    assert_true(iem_msr_write(cpu, 0x10u, 1000000 + khz / 1000));
 
     /* MISC_ENABLE: fast strings on from reset and writable, BTS/PEBS unavailable read as set, limit-CPUID and XD-disable honoured. */
     assert_true(iem_msr_read(cpu, 0x1a0u, &v));
