@@ -3,7 +3,7 @@
 ; 8.4 MP initialisation, 8.1 locked atomic operations, 10.6 issuing IPIs).  Only for backends that show
 ; the local APIC model.  The CPU count comes from CMOS 0x5F (the board stores vCPUs - 1 there).
 ;
-; ITERATIONS (nasm -DITERATIONS=n, default 10000) is how often each CPU runs each atomic operation; a
+; ITERATIONS (nasm -DITERATIONS=n, default 100000) is how often each CPU runs each atomic operation; a
 ; backend that runs guest code slowly builds the guest with a smaller count.
 ;
 ; Exit codes: 0 all checks passed
@@ -26,7 +26,7 @@
 %include "vireo-guest.inc"
 
 %ifndef ITERATIONS
-%define ITERATIONS    10000
+%define ITERATIONS    100000
 %endif
 
 %define APIC          0xfee00000
