@@ -6,7 +6,7 @@
 set -u
 : "${VIREO_BIN:?}" "${VIREO_OUT:?}" "${VIREO_SRC:?}"
 LIMIT=${LINUX_BOOT_LIMIT:-400}
-SAVE_AFTER=${SAVESTATE_AFTER:-8}
+SAVE_AFTER=${SAVESTATE_AFTER:-3}
 MD5_MB=4
 kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)
 mkinit="$VIREO_SRC/../shared/guests/make-initramfs.sh"

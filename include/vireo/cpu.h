@@ -56,6 +56,9 @@ struct cpu_fpu {
 #define CPU_RFLAGS_IF   (1u << 9)
 #define CPU_RFLAGS_VM   (1u << 17)
 
+/* IA32_APIC_BASE bit 8: this processor is the bootstrap processor. */
+#define CPU_APIC_BASE_BSP (1ULL << 8)
+
 /* IA32_MISC_ENABLE bit 0: REP MOVS/STOS may move whole cache lines (on by default). */
 #define CPU_MISC_ENABLE_FAST_STRINGS (1ULL << 0)
 
@@ -91,10 +94,21 @@ struct cpu_state {
     bool int_shadow; /* STI / MOV SS shadow on the next instruction */
     bool nmi_masked;
     bool halted;
+    /*
+     * An application processor after power-on, reset or INIT: it runs nothing until a
+     * start-up IPI (SDM vol. 3A, 9.4.2).  Backends keep it in their own saved state
+     * (cpu_backend.extra_save), not in the core's vCPU section.
+     */
+    bool wait_for_sipi;
 };
 
 /* Reset values of the architectural state (Intel SDM vol. 3, 9.1.1), for the BSP. */
 void cpu_state_reset(struct cpu_state *state);
+/*
+ * Power-on and system reset of vCPU index: the BSP's state for vCPU 0; the others have
+ * IA32_APIC_BASE.BSP clear and wait for a start-up IPI (SDM vol. 3A, 9.4.1).
+ */
+void cpu_state_reset_vcpu(struct cpu_state *state, unsigned index);
 
 /* Why vcpu_run returned. */
 enum cpu_exit {

@@ -1,4 +1,4 @@
-/* cpu.c - backend-independent vCPU state helpers: the architectural reset state. */
+/* cpu.c - backend-independent vCPU state helpers: the architectural reset state of the BSP and the application processors. */
 #include <string.h>
 
 #include "vireo/cpu.h"
@@ -30,10 +30,20 @@ void cpu_state_reset(struct cpu_state *state)
     state->dr[6] = 0xffff0ff0;
     state->dr[7] = 0x400;
     state->xcr0 = 1;
-    state->apic_base = 0xfee00000 | (1u << 11) | (1u << 8); /* enabled, BSP */
+    state->apic_base = 0xfee00000 | (1u << 11) | CPU_APIC_BASE_BSP; /* enabled, BSP */
     state->pat = 0x0007040600070406ULL;
     state->misc_enable = CPU_MISC_ENABLE_FAST_STRINGS; /* the SDM's default (vol. 4, table 2-2) */
     state->fpu.fcw = 0x37f;
     state->fpu.mxcsr = 0x1f80;
     state->fpu.mxcsr_mask = 0xffff;
+}
+
+void cpu_state_reset_vcpu(struct cpu_state *state, unsigned index)
+{
+    cpu_state_reset(state);
+    if (index == 0)
+        return;
+    /* The MP initialisation protocol picked vCPU 0 as the BSP; the others wait for INIT-SIPI-SIPI. */
+    state->apic_base &= ~(uint64_t)CPU_APIC_BASE_BSP;
+    state->wait_for_sipi = true;
 }

@@ -149,7 +149,7 @@ int vm_create(const struct vm_params *params, struct vm **out)
         }
         v->vm = vm;
         v->index = i;
-        cpu_state_reset(&v->state);
+        cpu_state_reset_vcpu(&v->state, i);
         rt_mutex_init(&v->lock);
         rt_cond_init(&v->cond);
         vm->vcpus[i] = v;
@@ -295,7 +295,7 @@ static void system_reset(struct vm *vm)
 {
     pdm_dev_reset_all(vm);
     for (unsigned i = 0; i < vm->vcpu_count; i++) {
-        cpu_state_reset(&vm->vcpus[i]->state);
+        cpu_state_reset_vcpu(&vm->vcpus[i]->state, i);
         atomic_store(&vm->vcpus[i]->intr_level, false);
     }
     if (vm->reset_hook) {

@@ -45,8 +45,8 @@ kvm_explain_exit() {
     grep -E "^;[[:space:]]+$code[[:space:]]" "$asm" | head -n 1 | sed "s/^;[[:space:]]*/    guest says: exit /"
 }
 
-# kvm_run_guest VM_BINARY GUEST WORKDIR: runs one guest image with the backend $VIREO_EXEC (default kvm) and the
-# test exit device; sets RUN_RC, RUN_SERIAL (COM1 text file) and RUN_LOG.
+# kvm_run_guest VM_BINARY GUEST WORKDIR: runs one guest image with the backend $VIREO_EXEC (default kvm), $VIREO_CPUS
+# vCPUs (default 1) and the test exit device; sets RUN_RC, RUN_SERIAL (COM1 text file) and RUN_LOG.
 kvm_run_guest() {
     local vm=$1 guest=$2 dir=$3
     local image="$VIREO_OUT/guests/$guest.bin"
@@ -59,7 +59,7 @@ kvm_run_guest() {
         return
     fi
     # vireo-vm powers off by itself after --timeout (exit 124); the outer timeout is the backstop.
-    timeout -k 5 "${KVM_GUEST_TIMEOUT:-150}" "$vm" --exec "${VIREO_EXEC:-kvm}" --memory 32M --bios "$image" \
+    timeout -k 5 "${KVM_GUEST_TIMEOUT:-150}" "$vm" --exec "${VIREO_EXEC:-kvm}" --cpus "${VIREO_CPUS:-1}" --memory 32M --bios "$image" \
         --serial1 "file:$RUN_SERIAL" --test-exit --log "$RUN_LOG" --timeout "${KVM_VM_TIMEOUT:-120}" \
         >"$dir/$guest.stdout" 2>&1
     RUN_RC=$?

@@ -454,6 +454,7 @@ int pc_board_create(struct vm *vm, const struct pc_params *params)
     if (!pc)
         return VERR_NO_MEMORY;
     pc->vm = vm;
+    pc->apic = params->apic;
     unsigned vcpus = vm_get_vcpu_count(vm);
     struct pdm_cfg *cfg;
     struct pdm_dev *pic = NULL;

@@ -13,6 +13,7 @@ struct pc_board {
     struct mem_region *bios_low; /* its last 128 KiB at 0xE0000 */
     uint64_t lowmem, highmem;    /* RAM below the PCI hole and above 4 GiB */
     struct pdm_dev *rtc, *chipset, *fwcfg;
+    bool apic;                   /* local APICs and the I/O APIC (pc_params.apic) */
     /* Direct Linux boot. */
     uint8_t *linux_image;        /* the bzImage file */
     size_t linux_size;
@@ -40,6 +41,14 @@ int pc_linux_setup(struct pc_board *pc, const struct pc_params *params);
 /* Copies the kernel, initrd, command line and boot parameters into RAM and sets the boot CPU state. */
 void pc_linux_reset(struct pc_board *pc);
 void pc_linux_free(struct pc_board *pc);
+/*
+ * The MP configuration a direct boot hands the kernel in place of firmware (Intel
+ * MultiProcessor Specification 1.4, chapter 4): the floating pointer at buf (which sits
+ * at guest-physical gpa) followed by the configuration table, with one processor per
+ * vCPU (APIC ID = vCPU index, vCPU 0 the BSP), the I/O APIC with ID ioapic_id and the ISA
+ * interrupts as the board wires them.  Returns the bytes used, 0 when cap is too small.
+ */
+size_t pc_mptable_build(uint8_t *buf, size_t cap, uint32_t gpa, unsigned vcpus, uint8_t ioapic_id);
 /* Storage controllers and drives from params->drives, and the firmware boot order (fw_cfg must exist). */
 int pc_storage_setup(struct pc_board *pc, const struct pc_params *params);
 

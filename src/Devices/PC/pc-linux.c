@@ -1,4 +1,4 @@
-/* pc-linux.c - direct Linux boot: a bzImage, initrd and command line loaded by the Linux x86 32-bit boot protocol. */
+/* pc-linux.c - direct Linux boot: a bzImage, initrd and command line loaded by the Linux x86 32-bit boot protocol, and the MP table that firmware would have written. */
 
 /*
  * Facts from the Linux x86 boot protocol (Documentation/arch/x86/boot.rst): the
@@ -22,6 +22,14 @@
 #define LINUX_CMDLINE_MAX  0x10000u
 #define LINUX_KERNEL_GPA   0x100000ULL
 #define LINUX_MAX_IMAGE    (512u << 20)
+/*
+ * The last KiB of base memory: the e820 map below reserves it, and the kernel looks there for the MP
+ * floating pointer (MP spec 4.1).  The ACPI RSDP (36 bytes) takes its first 64 bytes; the MP table
+ * follows (for 32 vCPUs it needs 860 bytes).
+ */
+#define LINUX_MPTABLE_GPA  (PC_ACPI_DIRECT_RSDP + 0x40u)
+#define LINUX_MPTABLE_MAX  0x3c0u
+_Static_assert(PC_ACPI_DIRECT_RSDP == 0x9fc00ULL, "the RSDP and the MP table share the last KiB of base memory");
 
 /* Offsets in the bzImage / boot_params. */
 #define BP_ACPI_RSDP_ADDR  0x070
@@ -239,6 +247,17 @@ void pc_linux_reset(struct pc_board *pc)
     zp[BP_E820_ENTRIES] = (uint8_t)n;
     mem_write(vm, LINUX_ZERO_PAGE, zp, sizeof(zp));
 
+    /* Without firmware the kernel learns the other processors and the I/O APIC from the MP table. */
+    if (pc->apic) {
+        uint8_t mp[LINUX_MPTABLE_MAX];
+        size_t mp_len = pc_mptable_build(mp, sizeof(mp), (uint32_t)LINUX_MPTABLE_GPA, vm_get_vcpu_count(vm), 0);
+        if (mp_len)
+            mem_write(vm, LINUX_MPTABLE_GPA, mp, mp_len);
+        else
+            LOG_ERR("the MP table for %u vCPUs does not fit in %u bytes; the kernel sees one CPU",
+                    vm_get_vcpu_count(vm), LINUX_MPTABLE_MAX);
+    }
+
     struct cpu_state *s = vcpu_state(vm_get_vcpu(vm, 0));
     flat_seg(&s->seg[CPU_CS], 0x10, 0xb);
     flat_seg(&s->seg[CPU_DS], 0x18, 0x3);
@@ -255,6 +274,117 @@ void pc_linux_reset(struct pc_board *pc)
     s->rip = rd32(img + BP_CODE32_START);
     memset(s->gpr, 0, sizeof(s->gpr));
     s->gpr[CPU_RSI] = LINUX_ZERO_PAGE;
+}
+
+/* ---- MP table (Intel MultiProcessor Specification 1.4, chapter 4) ---------------------------------- */
+
+#define MP_FLOAT_BYTES   16
+#define MP_HEADER_BYTES  44
+#define MP_CPU_BYTES     20
+#define MP_ENTRY_BYTES   8
+#define MP_SPEC_REV      4    /* version 1.4 */
+enum { MP_ENTRY_CPU = 0, MP_ENTRY_BUS = 1, MP_ENTRY_IOAPIC = 2, MP_ENTRY_IOINT = 3, MP_ENTRY_LOCALINT = 4 };
+enum { MP_INT = 0, MP_NMI = 1, MP_EXTINT = 3 };
+#define MP_BUS_PCI       0
+#define MP_BUS_ISA       1
+/* What the processor entries report: the software CPU's signature (family 6, model 3Ah) with FPU and APIC. */
+#define MP_CPU_SIGNATURE 0x000306a9u
+#define MP_CPU_FEATURES  0x00000201u
+#define MP_LAPIC_VERSION 0x14
+#define MP_IOAPIC_VERSION 0x11
+
+static void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+
+/* Makes the bytes [p, p+len) sum to zero through the byte at p[at] (MP spec 4.1 and 4.2). */
+static void mp_checksum(uint8_t *p, size_t len, size_t at)
+{
+    uint8_t sum = 0;
+    p[at] = 0;
+    for (size_t i = 0; i < len; i++)
+        sum = (uint8_t)(sum + p[i]);
+    p[at] = (uint8_t)-sum;
+}
+
+/* An interrupt assignment entry (table 4-7 and 4-8): flags 0 conform to the source bus. */
+static uint8_t *mp_int_entry(uint8_t *e, unsigned kind, unsigned type, uint8_t bus, uint8_t bus_irq, uint8_t dest,
+                             uint8_t pin)
+{
+    e[0] = (uint8_t)kind;
+    e[1] = (uint8_t)type;
+    wr16(e + 2, 0);
+    e[4] = bus;
+    e[5] = bus_irq;
+    e[6] = dest;
+    e[7] = pin;
+    return e + MP_ENTRY_BYTES;
+}
+
+size_t pc_mptable_build(uint8_t *buf, size_t cap, uint32_t gpa, unsigned vcpus, uint8_t ioapic_id)
+{
+    /* ISA IRQs 0-15 but the cascade (2); IRQ 0 arrives on pin 2, as the board wires the PIT. */
+    const unsigned isa_irqs = 15;
+    size_t entries = (size_t)vcpus + 2 /* buses */ + 1 /* I/O APIC */ + isa_irqs + 2 /* LINT0, LINT1 */;
+    size_t table = MP_HEADER_BYTES + (size_t)vcpus * MP_CPU_BYTES + (entries - vcpus) * MP_ENTRY_BYTES;
+    if (vcpus == 0 || vcpus > 255 || MP_FLOAT_BYTES + table > cap)
+        return 0;
+    memset(buf, 0, MP_FLOAT_BYTES + table);
+
+    /* The floating pointer (4.1, table 4-1): one 16-byte paragraph, the table right behind it, no default configuration. */
+    uint8_t *f = buf;
+    memcpy(f, "_MP_", 4);
+    wr32(f + 4, gpa + MP_FLOAT_BYTES);
+    f[8] = 1; /* length in paragraphs */
+    f[9] = MP_SPEC_REV;
+    f[11] = 0; /* feature byte 1: a configuration table is present */
+    f[12] = 0; /* feature byte 2: IMCRP clear, virtual wire mode */
+    mp_checksum(f, MP_FLOAT_BYTES, 10);
+
+    /* The configuration table header (4.2, table 4-2). */
+    uint8_t *h = buf + MP_FLOAT_BYTES;
+    memcpy(h, "PCMP", 4);
+    wr16(h + 4, (uint16_t)table);
+    h[6] = MP_SPEC_REV;
+    memcpy(h + 8, "VIREO   ", 8);
+    memcpy(h + 16, "PC          ", 12);
+    wr16(h + 34, (uint16_t)entries);
+    wr32(h + 36, APIC_DEFAULT_BASE);
+
+    uint8_t *e = h + MP_HEADER_BYTES;
+    for (unsigned i = 0; i < vcpus; i++, e += MP_CPU_BYTES) {
+        /* Processor entries (4.3.1, table 4-4): enabled, vCPU 0 the bootstrap processor. */
+        e[0] = MP_ENTRY_CPU;
+        e[1] = (uint8_t)i;
+        e[2] = MP_LAPIC_VERSION;
+        e[3] = (uint8_t)(0x1 | (i == 0 ? 0x2 : 0));
+        wr32(e + 4, MP_CPU_SIGNATURE);
+        wr32(e + 8, MP_CPU_FEATURES);
+    }
+    /* Bus entries (4.3.2): the PCI bus 0 and the ISA bus behind the PIIX3. */
+    e[0] = MP_ENTRY_BUS;
+    e[1] = MP_BUS_PCI;
+    memcpy(e + 2, "PCI   ", 6);
+    e += MP_ENTRY_BYTES;
+    e[0] = MP_ENTRY_BUS;
+    e[1] = MP_BUS_ISA;
+    memcpy(e + 2, "ISA   ", 6);
+    e += MP_ENTRY_BYTES;
+    /* The I/O APIC (4.3.3, table 4-6), enabled. */
+    e[0] = MP_ENTRY_IOAPIC;
+    e[1] = ioapic_id;
+    e[2] = MP_IOAPIC_VERSION;
+    e[3] = 0x1;
+    wr32(e + 4, IOAPIC_DEFAULT_BASE);
+    e += MP_ENTRY_BYTES;
+    for (unsigned irq = 0; irq < 16; irq++) {
+        if (irq == 2)
+            continue;
+        e = mp_int_entry(e, MP_ENTRY_IOINT, MP_INT, MP_BUS_ISA, (uint8_t)irq, ioapic_id, (uint8_t)(irq == 0 ? 2 : irq));
+    }
+    /* The PIC's output on LINT0 (virtual wire) and NMI on LINT1 of every local APIC (4.3.5). */
+    e = mp_int_entry(e, MP_ENTRY_LOCALINT, MP_EXTINT, MP_BUS_ISA, 0, 0xff, 0);
+    e = mp_int_entry(e, MP_ENTRY_LOCALINT, MP_NMI, MP_BUS_ISA, 0, 0xff, 1);
+    mp_checksum(h, table, 7);
+    return MP_FLOAT_BYTES + table;
 }
 
 void pc_linux_free(struct pc_board *pc)

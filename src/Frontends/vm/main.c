@@ -212,10 +212,11 @@ static void log_vcpu_states(struct vm *vm)
         struct cpu_state *st = vcpu_state(vcpu);
         if (backend->state_get(vcpu, st) != 0)
             continue;
-        LOG_INFO("vCPU %u: cs=%04x rip=%016llx rflags=%08llx cr0=%08llx cr3=%llx cr4=%llx efer=%llx%s", i,
+        LOG_INFO("vCPU %u: cs=%04x rip=%016llx rflags=%08llx cr0=%08llx cr3=%llx cr4=%llx efer=%llx%s%s", i,
                  st->seg[CPU_CS].sel, (unsigned long long)st->rip, (unsigned long long)st->rflags,
                  (unsigned long long)st->cr0, (unsigned long long)st->cr3, (unsigned long long)st->cr4,
-                 (unsigned long long)st->efer, st->halted ? " halted" : "");
+                 (unsigned long long)st->efer, st->halted ? " halted" : "",
+                 st->wait_for_sipi ? " waiting for SIPI" : "");
         LOG_INFO("vCPU %u: rax=%llx rbx=%llx rcx=%llx rdx=%llx rsi=%llx rdi=%llx rsp=%llx rbp=%llx", i,
                  (unsigned long long)st->gpr[CPU_RAX], (unsigned long long)st->gpr[CPU_RBX],
                  (unsigned long long)st->gpr[CPU_RCX], (unsigned long long)st->gpr[CPU_RDX],

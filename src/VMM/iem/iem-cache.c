@@ -8,10 +8,22 @@
  * code pages slow, and the slow path calls iem_cache_invalidate.  Writes from other
  * threads (device DMA through mem_write, other vCPUs) cannot touch a vCPU's cache:
  * they queue the range with iem_cache_post and the vCPU applies it at its next block
- * boundary.  A per-VM filter of pages that may hold code lets DMA into data pages skip
- * the queues.  Invalidated blocks are unlinked at once but freed only at a block
- * boundary, because the block that is executing may be the one a write drops; then
- * cpu->block_dirty stops it after the current instruction.
+ * boundary (and so before it takes an interrupt or runs past a serialising instruction,
+ * which end blocks).  A per-VM filter of pages that may hold code on some vCPU makes the
+ * TLB of every vCPU map those pages slow for writes, and lets DMA into data pages skip
+ * the queues; a per-vCPU filter of the pages it decoded from, set before it reads the
+ * bytes, sends each write only to the vCPUs that may have decoded it.
+ *
+ * When a page first becomes code anywhere, the other vCPUs may still hold direct write
+ * entries for it.  They are told through their protect[] queue and drop those entries at
+ * their next block boundary; one that finds such an entry may have written the page
+ * directly in the meantime, so it then queues an invalidation of the whole page for the
+ * others.  So a vCPU may run a stale decode of code another vCPU modified only for that
+ * short while, never longer.
+ *
+ * Invalidated blocks are unlinked at once but freed only at a block boundary, because the
+ * block that is executing may be the one a write drops; then cpu->block_dirty stops it
+ * after the current instruction.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +62,50 @@ bool iem_filter_set(struct iem_vm *ivm, uint64_t page)
     if ((atomic_load_explicit(&ivm->filter[b / 64], memory_order_relaxed) >> (b % 64)) & 1)
         return false;
     return !((atomic_fetch_or(&ivm->filter[b / 64], 1ull << (b % 64)) >> (b % 64)) & 1);
+}
+
+static bool core_filter_test(struct iem_core *core, uint64_t page)
+{
+    unsigned b = filter_bit(page);
+    return (atomic_load_explicit(&core->code_filter[b / 64], memory_order_relaxed) >> (b % 64)) & 1;
+}
+
+void iem_cache_note_code(struct iem_core *core, uint64_t page)
+{
+    /* A locked OR (a full barrier) before the first read of the page's bytes; later reads need none. */
+    if (!core_filter_test(core, page)) {
+        unsigned b = filter_bit(page);
+        atomic_fetch_or(&core->code_filter[b / 64], 1ull << (b % 64));
+    }
+}
+
+/* Whether [gpa, gpa+len) touches a page core may have decoded code from. */
+static bool core_filter_hit(struct iem_core *core, uint64_t gpa, uint64_t len)
+{
+    for (uint64_t page = gpa >> 12; page <= (gpa + len - 1) >> 12; page++)
+        if (core_filter_test(core, page))
+            return true;
+    return false;
+}
+
+/* Tells every vCPU but from that page now holds code (from's TLB already maps it slow for writes). */
+static void protect_post(struct iem_vm *ivm, uint64_t page, struct iem_core *from)
+{
+    rt_mutex_lock(&ivm->lock);
+    for (unsigned i = 0; i < ivm->ncores; i++) {
+        struct iem_core *c = ivm->cores[i];
+        if (c == from)
+            continue;
+        rt_mutex_lock(&c->qlock);
+        if (c->nprotect < IEM_PROTECT_MAX) {
+            c->protect[c->nprotect++] = page;
+            atomic_fetch_or(&c->work, IEM_WORK_PROTECT);
+        } else {
+            atomic_fetch_or(&c->work, IEM_WORK_TLB);
+        }
+        rt_mutex_unlock(&c->qlock);
+    }
+    rt_mutex_unlock(&ivm->lock);
 }
 
 bool iem_cache_write_is_slow(struct iem_core *core, uint64_t gpa)
@@ -139,14 +195,8 @@ static bool page_add_block(struct iem_core *core, uint64_t page, struct iem_bloc
         core->phash[h] = p;
         /* The page now holds code: writes through the TLB must take the slow path, on every vCPU. */
         iem_tlb_protect_page(core, page << 12);
-        if (iem_filter_set(core->ivm, page) && core->ivm->ncores > 1) {
-            struct iem_vm *ivm = core->ivm;
-            rt_mutex_lock(&ivm->lock);
-            for (unsigned i = 0; i < ivm->ncores; i++)
-                if (ivm->cores[i] != core)
-                    atomic_fetch_or(&ivm->cores[i]->work, IEM_WORK_TLB);
-            rt_mutex_unlock(&ivm->lock);
-        }
+        if (iem_filter_set(core->ivm, page) && core->ivm->ncores > 1)
+            protect_post(core->ivm, page, core);
     }
     b->pnext[block_slot(b, page)] = p->blocks;
     p->blocks = b;
@@ -290,10 +340,18 @@ bool iem_cache_invalidate(struct iem_core *core, uint64_t gpa, uint64_t len)
 
 void iem_cache_post(struct iem_vm *ivm, uint64_t gpa, uint64_t len, struct iem_core *skip)
 {
+    if (len == 0)
+        return;
+    /*
+     * The write is done; the filters are read after it (a full barrier: the store must not
+     * pass the loads).  A vCPU whose filter is still clear here reads the bytes after its
+     * filter is set, so it decodes the new ones (iem_cache_note_code).
+     */
+    atomic_thread_fence(memory_order_seq_cst);
     rt_mutex_lock(&ivm->lock);
     for (unsigned i = 0; i < ivm->ncores; i++) {
         struct iem_core *c = ivm->cores[i];
-        if (!c || c == skip)
+        if (!c || c == skip || !core_filter_hit(c, gpa, len))
             continue;
         rt_mutex_lock(&c->qlock);
         if (c->npending < IEM_PENDING_MAX) {
@@ -323,11 +381,55 @@ void iem_cache_write_watch(void *opaque, uint64_t gpa, uint64_t len)
     }
 }
 
+/* Drops the write entries that map page (gpa >> 12); true when one of them had a host mapping. */
+static bool protect_page_direct(struct iem_core *core, uint64_t page)
+{
+    bool direct = false;
+    for (int i = 0; i < IEM_TLB_ENTRIES; i++) {
+        const struct iem_tlb_entry *e = &core->cpu.tlb[IEM_ACC_WRITE][i];
+        if ((e->tag & (IEM_TLB_VALID | IEM_TLB_DIRECT)) == (IEM_TLB_VALID | IEM_TLB_DIRECT) &&
+            (e->gpa >> 12) == page)
+            direct = true;
+    }
+    iem_tlb_protect_page(core, page << 12);
+    return direct;
+}
+
+/*
+ * Before the whole TLB goes (the protect queue overflowed): every page a direct write entry
+ * maps that may hold code elsewhere by now may have been written without telling the others.
+ */
+static void post_direct_code_writes(struct iem_core *core)
+{
+    for (int i = 0; i < IEM_TLB_ENTRIES; i++) {
+        const struct iem_tlb_entry *e = &core->cpu.tlb[IEM_ACC_WRITE][i];
+        uint64_t page = e->gpa >> 12;
+        if ((e->tag & (IEM_TLB_VALID | IEM_TLB_DIRECT)) == (IEM_TLB_VALID | IEM_TLB_DIRECT) &&
+            iem_filter_test(core->ivm, page))
+            iem_cache_post(core->ivm, page << 12, IEM_PAGE_SIZE, core);
+    }
+}
+
 void iem_cache_do_work(struct iem_core *core)
 {
     unsigned work = atomic_exchange(&core->work, 0);
     if (!work)
         return;
+    if (work & (IEM_WORK_PROTECT | IEM_WORK_TLB | IEM_WORK_FLUSH_ALL)) {
+        uint64_t pages[IEM_PROTECT_MAX];
+        rt_mutex_lock(&core->qlock);
+        unsigned n = core->nprotect;
+        memcpy(pages, core->protect, n * sizeof(pages[0]));
+        core->nprotect = 0;
+        rt_mutex_unlock(&core->qlock);
+        if (work & IEM_WORK_TLB) {
+            post_direct_code_writes(core);
+        } else {
+            for (unsigned i = 0; i < n; i++)
+                if (protect_page_direct(core, pages[i]))
+                    iem_cache_post(core->ivm, pages[i] << 12, IEM_PAGE_SIZE, core);
+        }
+    }
     if (work & (IEM_WORK_FLUSH_ALL | IEM_WORK_TLB))
         iem_tlb_flush(&core->cpu, true);
     if (work & IEM_WORK_FLUSH_ALL) {

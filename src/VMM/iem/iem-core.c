@@ -419,7 +419,21 @@ static void run_loop(struct iem_core *core)
          */
         if (vcpu_intr_pending(vcpu) && iem_intc_events(cpu))
             prev = NULL;
-        if (cpu->nmi_pending && !s->nmi_masked && !cpu->wait_for_sipi) {
+        if (s->wait_for_sipi) {
+            /*
+             * An application processor waiting for a start-up IPI runs nothing and takes no
+             * interrupt (SDM vol. 3A, 9.4.2); INIT and SIPI raise the attention line, which
+             * ends the wait.  An ExtINT message (which only a running CPU acknowledges) holds
+             * the line high, so then the wait polls.
+             */
+            look = true;
+            if (!vcpu_intr_pending(vcpu))
+                vcpu_halt_wait(vcpu);
+            else
+                rt_sleep_ns(RT_NS_PER_MS);
+            continue;
+        }
+        if (cpu->nmi_pending && !s->nmi_masked) {
             cpu->nmi_pending = false;
             s->halted = false;
             cpu->insn_rip = s->rip;
@@ -764,7 +778,7 @@ const struct cpu_backend g_cpu_backend_iem = {
     .mem_changed = iem_mem_changed,
     .state_get = iem_state_get,
     .state_put = iem_state_put,
-    .extra_version = 1,
+    .extra_version = IEM_SYS_SSM_VERSION,
     .extra_save = iem_extra_save,
     .extra_load = iem_extra_load,
 };

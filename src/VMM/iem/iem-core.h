@@ -118,6 +118,7 @@ struct iem_phys_span {
 #define IEM_PAGE_HASH    4096
 #define IEM_FILTER_BITS  65536
 #define IEM_PENDING_MAX  256
+#define IEM_PROTECT_MAX  64
 #define IEM_TLB_LARGE_FRAME_BITS 1024
 #define IEM_CACHE_MAX_BYTES (48u << 20)
 
@@ -125,6 +126,7 @@ struct iem_phys_span {
 #define IEM_WORK_FLUSH_ALL 0x1u /* map changed: drop TLB and every decoded block */
 #define IEM_WORK_INVAL     0x2u /* ranges queued in pending[] */
 #define IEM_WORK_TLB       0x4u /* drop the TLB */
+#define IEM_WORK_PROTECT   0x8u /* pages queued in protect[] became code on another vCPU */
 
 struct iem_vm;
 
@@ -209,6 +211,13 @@ struct iem_core {
     struct rt_mutex qlock;
     unsigned npending;
     struct { uint64_t gpa, len; } pending[IEM_PENDING_MAX];
+    unsigned nprotect;
+    uint64_t protect[IEM_PROTECT_MAX]; /* guest-physical pages (gpa >> 12) */
+    /*
+     * Pages this vCPU decoded code from (hashed like ivm->filter, never cleared), set before
+     * the bytes are read: writers queue invalidations only for vCPUs whose filter has the page.
+     */
+    _Atomic(uint64_t) code_filter[IEM_FILTER_BITS / 64];
 };
 
 struct iem_vm {
@@ -332,6 +341,8 @@ void iem_cache_write_watch(void *opaque, uint64_t gpa, uint64_t len);
 bool iem_filter_test(struct iem_vm *ivm, uint64_t page);
 /* Marks page in the filter; true when the bit was clear. */
 bool iem_filter_set(struct iem_vm *ivm, uint64_t page);
+/* This vCPU is about to decode code from page (gpa >> 12): writes by others to it must reach its queue from now on. */
+void iem_cache_note_code(struct iem_core *core, uint64_t page);
 /* Whether guest writes to gpa's page must take the slow path (decoded code here, or maybe on another vCPU). */
 bool iem_cache_write_is_slow(struct iem_core *core, uint64_t gpa);
 

@@ -357,6 +357,7 @@ static bool insn_ends_block(const ZydisDecodedInstruction *zi, const struct iem_
         break;
     }
     switch (zi->mnemonic) {
+    case ZYDIS_MNEMONIC_CPUID: /* serialising: code another vCPU modified runs new after it (iem-cache.c) */
     case ZYDIS_MNEMONIC_HLT:
     case ZYDIS_MNEMONIC_IRET:
     case ZYDIS_MNEMONIC_IRETD:
@@ -554,6 +555,8 @@ static void decode_cross(struct iem_core *core, struct iem_block *b, uint64_t li
     struct iem_tlb_entry *e2 = iem_tlb_exec(core, lin2);
     uint64_t gpa2 = e2->gpa & ~(uint64_t)IEM_TLBF_MASK;
     const uint8_t *hva2 = e2->hva;
+    if (hva2 && *cacheable)
+        iem_cache_note_code(core, gpa2 >> 12);
     memcpy(buf + first, fetch_window(core, hva2, gpa2, extra, tmp), extra);
     ZyanStatus st = decode_insn(b->zmode, buf, first + extra, &b->insns[0], &ends);
     if (st == ZYDIS_STATUS_NO_MORE_DATA)
@@ -598,6 +601,9 @@ static struct iem_block *decode_block(struct iem_core *core, uint64_t lin, uint6
      * self-modifying code must find the next instruction decoded afresh.
      */
     unsigned max = (!cacheable && page_hva) ? 1 : IEM_BLOCK_MAX;
+    /* Before the bytes are read: another vCPU's write from now on reaches this vCPU's queue (iem-cache.c). */
+    if (cacheable)
+        iem_cache_note_code(core, gpa >> 12);
 
     unsigned pos = 0;
     uint8_t tmp[16];

@@ -404,18 +404,17 @@ bool iem_intc_events(struct iem_cpu *cpu)
         s->apic_base = apic_base;
         cpu->nmi_pending = false;
         /* The boot processor restarts at the reset vector; the others wait for a start-up IPI. */
-        cpu->wait_for_sipi = !(apic_base & (1u << 8));
-        s->halted = cpu->wait_for_sipi;
+        s->wait_for_sipi = !(apic_base & CPU_APIC_BASE_BSP);
         iem_update_mode(cpu);
         iem_tlb_flush(cpu, true);
         changed = true;
     }
-    if ((ev & VM_INTC_EVENT_SIPI) && cpu->wait_for_sipi) {
+    if ((ev & VM_INTC_EVENT_SIPI) && s->wait_for_sipi) {
         /* Real mode at vector:0000 (SDM vol. 3A, 8.4.4.1). */
         s->seg[CPU_CS].sel = (uint16_t)(sipi_vector << 8);
         s->seg[CPU_CS].base = (uint64_t)sipi_vector << 12;
         s->rip = 0;
-        cpu->wait_for_sipi = false;
+        s->wait_for_sipi = false;
         s->halted = false;
         iem_update_mode(cpu);
         changed = true;

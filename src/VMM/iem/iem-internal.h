@@ -232,12 +232,12 @@ struct iem_cpu {
     bool inhibit_irq_next;
     /* Local APIC events taken but not yet acted on (iem_intc_events). */
     bool nmi_pending;
-    bool wait_for_sipi;            /* after INIT on an application processor */
 
     /* Model-specific state the interpreter owns (the rest lives in cpu_state). */
     uint64_t mtrr_cap, mtrr_def_type, mtrr_fixed[11], mtrr_var[16];
     uint64_t tsc_offset;           /* TSC = virtual ns * tsc_khz / 1e6 + offset */
     uint64_t tsc_khz;
+    uint64_t tsc_adjust;           /* IA32_TSC_ADJUST: what writes to the TSC added to it (SDM vol. 3B, 17.17.3) */
 
     /* Caches. */
     struct iem_tlb_entry tlb[IEM_ACC_KINDS][IEM_TLB_ENTRIES];

@@ -36,6 +36,7 @@
 #define MSR_TSC              0x10u
 #define MSR_PLATFORM_ID      0x17u
 #define MSR_APIC_BASE        0x1bu
+#define MSR_TSC_ADJUST       0x3bu
 #define MSR_FEATURE_CONTROL  0x3au
 #define MSR_BIOS_UPDT_TRIG   0x79u
 #define MSR_BIOS_SIGN_ID     0x8bu
@@ -82,21 +83,18 @@
 #define IEM_MTRR_CAP 0x508u
 _Static_assert((IEM_MTRR_CAP & 0xff) * 2 <= RT_ARRAY_SIZE(((struct iem_cpu *)0)->mtrr_var), "mtrr_var holds every range");
 #define IEM_MICROCODE_REV 0x21u
-/* Up to 16h: leaves 15h/16h give the TSC frequency (0Ch-14h report nothing: no feature bit points at them). */
 #define IEM_CPUID_MAX_BASIC 0x16u
+/*
+ * The core crystal clock that CPUID.15H reports: the local APIC model's timer clock (apic.c's
+ * timer_hz default), because Linux programs the APIC timer at the crystal frequency once
+ * leaf 15H names one (and then skips calibrating it against the PIT, which fails under host load).
+ */
+#define IEM_CRYSTAL_HZ 1000000000u
 #define IEM_CPUID_MAX_EXT 0x80000008u
 /* Family 6, model 3Ah (extended model 3, model 0Ah), stepping 9. */
 #define IEM_CPUID_SIGNATURE 0x000306a9u
 
 #define MSR_TSC_DEADLINE     0x6e0u
-
-/*
- * The core crystal clock of leaf 15h.  Linux takes it as the local APIC timer's input clock
- * (it sets its APIC timer period from it instead of calibrating), so it is the APIC model's
- * timer clock: 1 GHz, apic.c's "timer_hz" default, which the board keeps.
- */
-#define IEM_CRYSTAL_HZ 1000000000u
-#define IEM_BUS_MHZ    100u /* the reference of MSR_PLATFORM_INFO's ratio */
 
 /*
  * IA32_ARCH_CAPABILITIES (SDM vol. 4, table 2-2).  The software CPU executes nothing
@@ -157,6 +155,7 @@ void iem_sys_reset(struct iem_cpu *cpu)
     memset(cpu->mtrr_fixed, 0, sizeof(cpu->mtrr_fixed));
     memset(cpu->mtrr_var, 0, sizeof(cpu->mtrr_var));
     cpu->tsc_offset = 0;
+    cpu->tsc_adjust = 0;
     if (!cpu->tsc_khz)
         cpu->tsc_khz = IEM_TSC_KHZ_DEFAULT;
     /* Thereafter the TSC counts from 0 at power-on (SDM vol. 3B, 17.17). */
@@ -168,7 +167,7 @@ void iem_sys_reset(struct iem_cpu *cpu)
 void iem_sys_save(struct iem_cpu *cpu, struct ssm *ssm)
 {
     ssm_put_bool(ssm, cpu->nmi_pending);
-    ssm_put_bool(ssm, cpu->wait_for_sipi);
+    ssm_put_bool(ssm, cpu->s->wait_for_sipi);
     ssm_put_u64(ssm, cpu->mtrr_cap);
     ssm_put_u64(ssm, cpu->mtrr_def_type);
     for (unsigned i = 0; i < RT_ARRAY_SIZE(cpu->mtrr_fixed); i++)
@@ -177,15 +176,16 @@ void iem_sys_save(struct iem_cpu *cpu, struct ssm *ssm)
         ssm_put_u64(ssm, cpu->mtrr_var[i]);
     ssm_put_u64(ssm, tsc_khz(cpu));
     ssm_put_u64(ssm, cpu->tsc_offset);
+    ssm_put_u64(ssm, cpu->tsc_adjust); /* version 2 */
 }
 
 int iem_sys_load(struct iem_cpu *cpu, struct ssm *ssm, uint32_t version)
 {
-    if (version != 1)
+    if (version < 1 || version > IEM_SYS_SSM_VERSION)
         return VERR_SSM_VERSION;
     bool nmi = false, sipi = false;
     uint64_t cap = 0, def = 0, fixed[RT_ARRAY_SIZE(cpu->mtrr_fixed)], var[RT_ARRAY_SIZE(cpu->mtrr_var)];
-    uint64_t khz = 0, offset = 0;
+    uint64_t khz = 0, offset = 0, adjust = 0;
     ssm_get_bool(ssm, &nmi);
     ssm_get_bool(ssm, &sipi);
     ssm_get_u64(ssm, &cap);
@@ -196,6 +196,8 @@ int iem_sys_load(struct iem_cpu *cpu, struct ssm *ssm, uint32_t version)
         ssm_get_u64(ssm, &var[i]);
     ssm_get_u64(ssm, &khz);
     ssm_get_u64(ssm, &offset);
+    if (version >= 2)
+        ssm_get_u64(ssm, &adjust);
     int rc = ssm_status(ssm);
     if (rc)
         return rc;
@@ -206,12 +208,13 @@ int iem_sys_load(struct iem_cpu *cpu, struct ssm *ssm, uint32_t version)
         return VERR_SSM_CORRUPT;
     }
     cpu->nmi_pending = nmi;
-    cpu->wait_for_sipi = sipi;
+    cpu->s->wait_for_sipi = sipi;
     cpu->mtrr_def_type = def;
     memcpy(cpu->mtrr_fixed, fixed, sizeof(fixed));
     memcpy(cpu->mtrr_var, var, sizeof(var));
     cpu->tsc_khz = khz;
     cpu->tsc_offset = offset;
+    cpu->tsc_adjust = adjust;
     lapic_tsc_sync(cpu);
     return 0;
 }
@@ -260,7 +263,7 @@ static void cpuid_cache(const struct iem_cpu *cpu, uint32_t subleaf, uint32_t ou
     out[3] = caches[subleaf].shared ? BIT(1) : 0;     /* L3 inclusive */
 }
 
-static uint64_t gcd_u64(uint64_t a, uint64_t b)
+static uint64_t gcd64(uint64_t a, uint64_t b)
 {
     while (b) {
         uint64_t t = a % b;
@@ -271,19 +274,18 @@ static uint64_t gcd_u64(uint64_t a, uint64_t b)
 }
 
 /*
- * Leaf 15h (SDM vol. 2A, CPUID, "Time Stamp Counter and Nominal Core Crystal Clock"):
- * TSC = crystal * EBX / EAX.  The TSC follows the virtual clock at a fixed rate, so the
- * frequency is exact and a guest need not calibrate it (Linux then marks it known and
- * skips its refinement against the PIT/HPET).  The ratio is reduced so that Linux's
- * 32-bit product crystal_kHz * EBX cannot overflow; a rate that does not reduce that far
- * is not enumerated (EAX = EBX = 0).
+ * Leaf 15H (SDM vol. 2A, CPUID): TSC frequency = crystal Hz * EBX / EAX.  The guest then knows
+ * the TSC frequency without calibrating it, which on a software CPU under host load fails or
+ * comes out wrong (and Linux then marks the TSC unstable).  Linux multiplies the crystal kHz by
+ * EBX in 32 bits, so a ratio whose numerator would overflow that is not reported (all zero:
+ * the guest calibrates as before).
  */
 static void cpuid_tsc_ratio(const struct iem_cpu *cpu, uint32_t out[4])
 {
-    uint64_t khz = tsc_khz(cpu), crystal_khz = IEM_CRYSTAL_HZ / 1000u;
-    uint64_t g = gcd_u64(khz, crystal_khz);
-    uint64_t num = khz / g, den = crystal_khz / g;
-    if (num * crystal_khz > UINT32_MAX || den > UINT32_MAX)
+    uint64_t crystal_khz = IEM_CRYSTAL_HZ / 1000u;
+    uint64_t g = gcd64(tsc_khz(cpu), crystal_khz);
+    uint64_t num = tsc_khz(cpu) / g, den = crystal_khz / g;
+    if (num * crystal_khz > UINT32_MAX)
         return;
     out[0] = (uint32_t)den;
     out[1] = (uint32_t)num;
@@ -349,7 +351,8 @@ void iem_cpuid(struct iem_cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t ou
     case 7:
         /* Structured extended features, subleaf 0 only (EAX: no further subleaves). */
         if (subleaf == 0) {
-            out[1] = BIT(9);  /* ERMS: REP MOVSB/STOSB move whole page runs (iem-int-string.c) */
+            /* ERMS: REP MOVSB/STOSB move whole page runs (iem-int-string.c); IA32_TSC_ADJUST. */
+            out[1] = BIT(9) | BIT(1);
             out[3] = BIT(29); /* IA32_ARCH_CAPABILITIES */
         }
         break;
@@ -370,10 +373,9 @@ void iem_cpuid(struct iem_cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t ou
         cpuid_tsc_ratio(cpu, out);
         break;
     case 0x16:
-        /* Processor frequency information in MHz: base, maximum, bus (reference). */
-        out[0] = (uint32_t)(tsc_khz(cpu) / 1000u);
-        out[1] = out[0];
-        out[2] = IEM_BUS_MHZ;
+        /* Base and maximum frequency in MHz (the TSC's: it is invariant), bus reference 100 MHz. */
+        out[0] = out[1] = (uint32_t)(tsc_khz(cpu) / 1000u);
+        out[2] = 100;
         break;
     case 0x80000000u:
         out[0] = IEM_CPUID_MAX_EXT;
@@ -399,7 +401,7 @@ void iem_cpuid(struct iem_cpu *cpu, uint32_t leaf, uint32_t subleaf, uint32_t ou
         out[0] = (48u << 8) | IEM_SYS_PHYS_BITS;
         break;
     default:
-        /* Leaves 3, 5, 8-0Ah, 0Ch-14h, 80000005h: all zero. */
+        /* Leaves 3, 5, 8-0Ah, 80000005h: all zero. */
         break;
     }
 }
@@ -457,6 +459,7 @@ bool iem_msr_read(struct iem_cpu *cpu, uint32_t index, uint64_t *value)
     int i;
     switch (index) {
     case MSR_TSC: v = iem_tsc_read(cpu); break;
+    case MSR_TSC_ADJUST: v = cpu->tsc_adjust; break;
     case MSR_PLATFORM_ID: v = 0; break;
     case MSR_APIC_BASE:
     case MSR_TSC_DEADLINE: {
@@ -557,8 +560,18 @@ bool iem_msr_write(struct iem_cpu *cpu, uint32_t index, uint64_t v)
 {
     struct cpu_state *s = cpu->s;
     switch (index) {
-    case MSR_TSC:
-        cpu->tsc_offset = v - tsc_ticks(cpu);
+    case MSR_TSC: {
+        /* A write to the TSC moves IA32_TSC_ADJUST by the same amount (SDM vol. 3B, 17.17.3). */
+        uint64_t ticks = tsc_ticks(cpu);
+        cpu->tsc_adjust += v - (ticks + cpu->tsc_offset);
+        cpu->tsc_offset = v - ticks;
+        lapic_tsc_sync(cpu);
+        return true;
+    }
+    case MSR_TSC_ADJUST:
+        /* ... and a write to IA32_TSC_ADJUST moves the TSC by the change. */
+        cpu->tsc_offset += v - cpu->tsc_adjust;
+        cpu->tsc_adjust = v;
         lapic_tsc_sync(cpu);
         return true;
     case MSR_APIC_BASE:

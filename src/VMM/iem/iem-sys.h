@@ -60,11 +60,13 @@ static inline bool iem_insn_has_opkind(const struct iem_insn *in, unsigned k)
 void iem_sys_reset(struct iem_cpu *cpu);
 /*
  * Saved state of what the CPU keeps outside struct cpu_state: the NMI latch, wait-for-SIPI,
- * MTRRs and the TSC relation (offset against the virtual clock, which a saved state
- * continues, so the TSC continues too).  Load checks before it changes anything and tells the
+ * MTRRs, the TSC relation (offset against the virtual clock, which a saved state continues,
+ * so the TSC continues too) and IA32_TSC_ADJUST.  Load checks before it changes anything and tells the
  * local APIC the TSC relation again.
  */
 void iem_sys_save(struct iem_cpu *cpu, struct ssm *ssm);
+/* The version iem_sys_save writes (2: IA32_TSC_ADJUST); iem_sys_load reads 1 and 2. */
+#define IEM_SYS_SSM_VERSION 2u
 int iem_sys_load(struct iem_cpu *cpu, struct ssm *ssm, uint32_t version);
 
 /* The physical address width CPUID.80000008H reports; it must equal the page walker's IEM_MAXPHYADDR

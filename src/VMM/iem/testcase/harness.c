@@ -11,16 +11,49 @@
 #include "harness.h"
 #include "../iem-core.h"
 
+/* The views of vCPUs 1.. share vCPU 0's VM: only the first view owns it. */
+static struct iemh *iemh_view(struct iemh *h0, unsigned index)
+{
+    struct iemh *h = calloc(1, sizeof(*h));
+    assert_non_null(h);
+    *h = *h0;
+    h->vcpu = vm_get_vcpu(h->vm, index);
+    h->cpu = iem_cpu_of(h->vcpu);
+    assert_non_null(h->cpu);
+    h->s = vcpu_state(h->vcpu);
+    h->owns_vm = false;
+    return h;
+}
+
+void iemh_create_smp(uint64_t ram_bytes, unsigned n, struct iemh **views)
+{
+    views[0] = iemh_create_n(ram_bytes, n);
+    for (unsigned i = 1; i < n; i++)
+        views[i] = iemh_view(views[0], i);
+}
+
+void iemh_destroy_smp(struct iemh **views, unsigned n)
+{
+    for (unsigned i = n; i-- > 0;)
+        iemh_destroy(views[i]);
+}
+
 struct iemh *iemh_create(uint64_t ram_bytes)
+{
+    return iemh_create_n(ram_bytes, 1);
+}
+
+struct iemh *iemh_create_n(uint64_t ram_bytes, unsigned vcpus)
 {
     if (ram_bytes == 0)
         ram_bytes = 4u << 20;
     struct iemh *h = calloc(1, sizeof(*h));
     assert_non_null(h);
+    h->owns_vm = true;
     struct vm_params p = {
         .name = "iem-test",
         .ram_bytes = ram_bytes,
-        .vcpu_count = 1,
+        .vcpu_count = vcpus,
         .exec = VM_EXEC_INTERP, /* the reference; VIREO_TEST_REC below adds the recompiler */
         .clock_mode = VM_CLOCK_MANUAL,
     };
@@ -45,7 +78,8 @@ void iemh_destroy(struct iemh *h)
 {
     if (!h)
         return;
-    vm_destroy(h->vm);
+    if (h->owns_vm)
+        vm_destroy(h->vm);
     free(h);
 }
 

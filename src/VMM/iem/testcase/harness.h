@@ -9,7 +9,7 @@
 #include "../iem-internal.h"
 
 /*
- * A harness VM has one vCPU, no devices, a manual clock and RAM at guest-physical 0.
+ * A harness VM has one vCPU (iemh_create_smp: several), no devices, a manual clock and RAM at guest-physical 0.
  * No vCPU thread runs: tests drive the interpreter on their own thread with iemh_run
  * (iem_step: stops at HLT, at the first exception, which is reported and not
  * delivered, or after max instructions).  The mode setups below build their tables
@@ -40,11 +40,17 @@ struct iemh {
     uint8_t *ram;          /* host view of guest RAM (gpa 0 .. ram_bytes) */
     uint64_t ram_bytes;
     struct mem_region *ram_region;
+    bool owns_vm;          /* false for the views of vCPUs 1.. (iemh_create_smp) */
 };
 
 /* ram_bytes (0: 4 MiB) of RAM at gpa 0; the vCPU is in its reset state. Asserts on failure. */
 struct iemh *iemh_create(uint64_t ram_bytes);
 void iemh_destroy(struct iemh *h);
+/* The same with vcpus vCPUs; the returned view drives vCPU 0. */
+struct iemh *iemh_create_n(uint64_t ram_bytes, unsigned vcpus);
+/* n (1-32) vCPUs sharing one VM and its RAM: views[i] drives vCPU i.  Free them with iemh_destroy_smp. */
+void iemh_create_smp(uint64_t ram_bytes, unsigned n, struct iemh **views);
+void iemh_destroy_smp(struct iemh **views, unsigned n);
 
 /* Guest-physical copies through mem_write/mem_read, so decoded code sees the change (as DMA would). */
 void iemh_write(struct iemh *h, uint64_t gpa, const void *buf, size_t len);

@@ -360,7 +360,7 @@ static void test_cpuid_values(void **state)
 
     iem_cpuid(f->cpu, 7, 0, r);
     assert_int_equal(r[0], 0);          /* no subleaf past 0 */
-    assert_int_equal(r[1], 1u << 9);    /* ERMS only: no BMI, AVX2, SMEP, SMAP, FSGSBASE, RDSEED */
+    assert_int_equal(r[1], (1u << 9) | (1u << 1)); /* ERMS and TSC_ADJUST only: no BMI, AVX2, SMEP, SMAP, FSGSBASE, RDSEED */
     assert_int_equal(r[2], 0);
     assert_int_equal(r[3], 1u << 29);   /* IA32_ARCH_CAPABILITIES */
     iem_cpuid(f->cpu, 7, 1, r);
@@ -397,34 +397,32 @@ static void test_cpuid_values(void **state)
     iem_cpuid(f->cpu, 0x80000007u, 0, r);
     assert_true(r[3] & (1u << 8)); /* invariant TSC */
 
-    /* TSC = crystal * EBX / EAX = 2 GHz, the crystal being the APIC timer's 1 GHz; Linux multiplies
-     * the crystal in kHz by EBX in 32 bits, so the ratio must be reduced. */
+    /* The TSC frequency without calibration: crystal (the APIC timer's 1 GHz) * EBX / EAX = 2 GHz; 16H in MHz. */
     iem_cpuid(f->cpu, 0x15, 0, r);
     assert_int_equal(r[2], 1000000000u);
-    assert_int_equal(r[0], 1);
-    assert_int_equal(r[1], 2);
-    assert_true((uint64_t)(r[2] / 1000) * r[1] <= UINT32_MAX);
+    assert_int_equal((uint64_t)r[2] / 1000 * r[1] / r[0], f->cpu->tsc_khz);
+    assert_true((uint64_t)(r[2] / 1000) * r[1] <= UINT32_MAX); /* Linux multiplies in 32 bits */
     iem_cpuid(f->cpu, 0x16, 0, r);
-    assert_int_equal(r[0], 2000); /* base MHz */
-    assert_int_equal(r[1], 2000);
+    assert_int_equal(r[0], f->cpu->tsc_khz / 1000);
     assert_int_equal(r[2], 100);
     /* Between 0Bh and 15h: nothing (XSAVE, PMU, RDT, SGX and PT leaves have no feature bit). */
     for (uint32_t leaf = 0xc; leaf < 0x15; leaf++) {
         iem_cpuid(f->cpu, leaf, 0, r);
         assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
     }
-    /* Another TSC rate: the ratio follows it, or is not enumerated when it cannot be reduced enough. */
+    /* Another TSC rate: the ratio follows it, reduced. */
     uint64_t khz = f->cpu->tsc_khz;
     f->cpu->tsc_khz = 2500000;
     iem_cpuid(f->cpu, 0x15, 0, r);
     assert_int_equal(r[0], 2);
     assert_int_equal(r[1], 5);
+    /* A frequency whose ratio would overflow that product is not reported: the guest calibrates. */
     f->cpu->tsc_khz = 2999999;
     iem_cpuid(f->cpu, 0x15, 0, r);
-    assert_int_equal(r[0] | r[1], 0);
+    assert_int_equal(r[0] | r[1] | r[2] | r[3], 0);
     f->cpu->tsc_khz = khz;
 
-    /* Past the maxima: the highest basic leaf (16h) with the same subleaf. */
+    /* Past the maxima: the highest basic leaf (16H) with the same subleaf. */
     uint32_t hi[4];
     iem_cpuid(f->cpu, 0x16, 1, hi);
     iem_cpuid(f->cpu, 0x40000000u, 1, r);
@@ -517,6 +515,18 @@ static void test_msr_tsc_misc(void **state)
     assert_int_equal(v, 1000000);
     tm_clock_step(f->vm, 1000); /* 1 us of virtual time */
     assert_int_equal(iem_tsc_read(cpu), 1000000 + khz / 1000);
+    /* IA32_TSC_ADJUST follows writes to the TSC, and writing it moves the TSC (SDM vol. 3B, 17.17.3). */
+    assert_true(iem_msr_write(cpu, 0x10u, 0));
+    assert_true(iem_msr_write(cpu, 0x10u, 5000));
+    uint64_t adj;
+    assert_true(iem_msr_read(cpu, 0x3bu, &adj));
+    assert_true(iem_msr_write(cpu, 0x3bu, adj + 300));
+    assert_int_equal(iem_tsc_read(cpu), 5300);
+    assert_true(iem_msr_read(cpu, 0x3bu, &v));
+    assert_int_equal(v, adj + 300);
+    assert_true(iem_msr_write(cpu, 0x3bu, (uint64_t)-7000)); /* negative adjustments are allowed */
+    assert_int_equal(iem_tsc_read(cpu), 5300 + (uint64_t)-7000 - (adj + 300));
+    assert_true(iem_msr_write(cpu, 0x10u, 1000000 + khz / 1000));
 
     /* MISC_ENABLE: fast strings on from reset and writable, BTS/PEBS unavailable read as set, limit-CPUID and XD-disable honoured. */
     assert_true(iem_msr_read(cpu, 0x1a0u, &v));
