@@ -2,11 +2,11 @@
 # acpi-tables.sh - Vireo's ACPI tables: (1) vireo-vm --dump-acpi writes every table for several configurations
 # and each one disassembles with iasl -d and compiles back with iasl, without errors or warnings; (2) the Debian
 # kernel boots with them on the software CPU, lists them, routes interrupts through them without ACPI errors and
-# finds the devices the DSDT describes.  ACPI_TEST_CPUS (default 1) is the guest's vCPU count; ACPI_TEST_HPET=0
+# finds the devices the DSDT describes.  ACPI_TEST_CPUS (default 2) is the guest's vCPU count; ACPI_TEST_HPET=0
 # leaves the HPET out (by default the machine has one and the kernel must list its table).
 set -u
 : "${VIREO_BIN:?}" "${VIREO_OUT:?}" "${VIREO_SRC:?}"
-CPUS=${ACPI_TEST_CPUS:-1}
+CPUS=${ACPI_TEST_CPUS:-2}
 HPET=${ACPI_TEST_HPET:-1}
 LIMIT=${ACPI_BOOT_LIMIT:-300}
 command -v iasl >/dev/null || { echo "FAIL: iasl is missing (Debian package acpica-tools; ./configure --install-deps)"; exit 1; }
@@ -147,6 +147,10 @@ fi
 grep -q "ACPI-DEV MSFT0101 0" <<<"$log" || bad "the TPM device is not marked absent"
 n=$(grep -c "ACPI-DEV ACPI0007" <<<"$log")
 [ "$n" = "$CPUS" ] || bad "the guest sees $n processor devices, want $CPUS"
+n=$(sed -n 's/^ACPI-CPUS //p' <<<"$log")
+[ "$n" = "$CPUS" ] || bad "the guest brought up ${n:-no} CPUs from the MADT, want $CPUS"
+grep -q "Using ACPI (MADT) for SMP configuration information" <<<"$log" || bad "the kernel did not take its CPUs from the MADT"
+grep -q "smp: Brought up 1 node, $CPUS CPU" <<<"$log" || bad "the kernel did not bring up $CPUS CPUs"
 if [ $fail -ne 0 ]; then
     echo "---- COM1 (ACPI lines and tail)"
     grep -a -i "acpi\|pnp\|irq" "$serial" | head -n 80
