@@ -28,6 +28,15 @@ extern const struct pdm_dev_desc g_dev_virtio_blk; /* virtio-blk over modern vir
 /* Graphics (src/Devices/Graphics): keys vram_mib (power of two, 4-256, default 16), rom (VGA BIOS path or "none"), slot. */
 extern const struct pdm_dev_desc g_dev_vga;        /* standard VGA with Bochs VBE extensions (PCI 1234:1111) */
 
+/*
+ * CFI parallel flash (Intel command set, byte wide, 4 KiB blocks) for UEFI firmware.  Keys: path (the
+ * image; its size, a multiple of 4 KiB, is the flash's), gpa (default: ending at 4 GiB), readonly
+ * (0/1: the firmware code, writes refused).  A writable flash writes every program and erase through
+ * to its file and locks it against a second VM.
+ */
+extern const struct pdm_dev_desc g_dev_pflash;
+#define PFLASH_BLOCK_BYTES 4096u
+
 /* NULL-terminated table of every device model, and lookup by name. */
 extern const struct pdm_dev_desc *const g_pdm_devices[];
 const struct pdm_dev_desc *devices_find(const char *name);
