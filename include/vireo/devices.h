@@ -27,6 +27,8 @@ extern const struct pdm_dev_desc g_dev_ahci;       /* AHCI 1.3 SATA controller (
 extern const struct pdm_dev_desc g_dev_virtio_blk; /* virtio-blk over modern virtio-pci (virtio 1.x) */
 /* Graphics (src/Devices/Graphics): keys vram_mib (power of two, 4-256, default 16), rom (VGA BIOS path or "none"), slot. */
 extern const struct pdm_dev_desc g_dev_vga;        /* standard VGA with Bochs VBE extensions (PCI 1234:1111) */
+/* ACPI power management (src/Devices/PC/piix4-pm.c): keys slot, function (default 1.3), irq (the SCI, default PC_ACPI_SCI_IRQ). */
+extern const struct pdm_dev_desc g_dev_piix4_pm;   /* PIIX4 PM function: PM1/GPE0, PM timer, SCI, APM port 0xb2, power button, S5 */
 
 /*
  * CFI parallel flash (Intel command set, byte wide, 4 KiB blocks) for UEFI firmware.  Keys: path (the

@@ -74,6 +74,22 @@ static int setup_apic(struct pc_board *pc, struct pdm_dev *pic)
     return 0;
 }
 
+/* ACPI power management: the PIIX4's function 3 beside the PIIX3 (00:01.3), SCI and power button. */
+static int setup_pm(struct pc_board *pc)
+{
+    struct pdm_cfg *cfg;
+    int rc = pdm_cfg_create(&cfg);
+    if (!rc)
+        rc = pdm_cfg_set_u64(cfg, "slot", PC_PIIX4_PM_SLOT);
+    if (!rc)
+        rc = pdm_cfg_set_u64(cfg, "function", PC_PIIX4_PM_FUNC);
+    if (rc) {
+        pdm_cfg_destroy(cfg);
+        return rc;
+    }
+    return dev_create(pc->vm, &g_dev_piix4_pm, "pm", cfg, NULL);
+}
+
 /* The 8042's A20 output is the PIIX3's A20GATE input: the chipset ORs it with port 0x92. */
 static void pc_kbc_a20(void *opaque, bool level)
 {
@@ -358,6 +374,8 @@ int pc_board_create(struct vm *vm, const struct pc_params *params)
         rc = i440fx_set_memory(pc->chipset, pc->ram, pc->bios);
     if (!rc && !(rc = pdm_cfg_create(&cfg)))
         rc = dev_create(vm, &g_dev_fwcfg, "fwcfg", cfg, &pc->fwcfg);
+    if (!rc)
+        rc = setup_pm(pc);
     if (!rc && !(rc = pdm_cfg_create(&cfg)))
         rc = dev_create(vm, &g_dev_debugport, "debug", cfg, NULL);
     if (!rc && !(rc = pdm_cfg_create(&cfg))) {
