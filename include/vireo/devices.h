@@ -38,6 +38,8 @@ extern const struct pdm_dev_desc g_dev_piix4_pm;   /* PIIX4 PM function: PM1/GPE
  */
 extern const struct pdm_dev_desc g_dev_pflash;
 #define PFLASH_BLOCK_BYTES 4096u
+/* The flash's ROM-device region (the board maps the firmware's low alias and the PAM windows onto the code flash). */
+struct mem_region *pflash_get_region(struct pdm_dev *flash);
 
 /* NULL-terminated table of every device model, and lookup by name. */
 extern const struct pdm_dev_desc *const g_pdm_devices[];
@@ -206,9 +208,19 @@ struct pc_params {
     bool apic;                /* local APICs and an I/O APIC (software CPU only; KVM hides the APIC) */
     const char *vga;          /* graphics adapter at 00:02.0: "std" (VGA + Bochs VBE; NULL means std) or "none" */
     unsigned vram_mib;        /* its video memory (power of two, 4-256; 0: the device's default of 16) */
+    /*
+     * UEFI: when efi_code_path is set it replaces the BIOS: the code is a read-only flash ending at
+     * 4 GiB and efi_vars_path (required then) the writable variable store right below it; their sizes
+     * must add up to a power of two (the firmware volume layout OVMF is built for).
+     */
+    const char *efi_code_path;
+    const char *efi_vars_path;
 };
 
 #define PC_DEFAULT_BIOS "/usr/share/seabios/bios-256k.bin"
+/* OVMF from Debian's ovmf package: the build without Secure Boot and SMM (what an i440FX runs), and its variable store template. */
+#define PC_DEFAULT_EFI_CODE "/usr/share/OVMF/OVMF_CODE_4M.fd"
+#define PC_DEFAULT_EFI_VARS "/usr/share/OVMF/OVMF_VARS_4M.fd"
 
 /*
  * Builds the PC on a created VM: RAM around the PCI hole, firmware ROM, chipset,

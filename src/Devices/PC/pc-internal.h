@@ -12,6 +12,7 @@ struct pc_board {
     struct mem_region *bios_low; /* its last 128 KiB at 0xE0000 */
     uint64_t lowmem, highmem;    /* RAM below the PCI hole and above 4 GiB */
     struct pdm_dev *rtc, *chipset, *fwcfg;
+    bool efi;                    /* UEFI firmware in flash (no direct kernel load: OVMF reads fw_cfg) */
     /* Direct Linux boot. */
     uint8_t *linux_image;        /* the bzImage file */
     size_t linux_size;

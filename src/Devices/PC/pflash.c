@@ -489,6 +489,14 @@ static int pflash_load(struct pdm_dev *dev, struct ssm *ssm, uint32_t version)
     return 0;
 }
 
+struct mem_region *pflash_get_region(struct pdm_dev *flash)
+{
+    if (!flash || pdm_dev_desc(flash) != &g_dev_pflash)
+        return NULL;
+    struct pflash *s = pdm_dev_state(flash);
+    return s->region;
+}
+
 const struct pdm_dev_desc g_dev_pflash = {
     .name = "pflash",
     .description = "CFI parallel flash, Intel command set (UEFI firmware code and variable store)",
