@@ -72,6 +72,7 @@ struct vmproc {
     bool stop_loop;               /* the main loop ends after the current callback */
     struct console *console;      /* the console window, or NULL (headless) */
     struct vmproc_vnc vnc;
+    char *efi_vars_path;          /* EFI firmware: the machine's variable store (<folder>/<name>.nvram) */
 };
 
 /* ---- startvm-config.c: settings to board ---- */
