@@ -11,6 +11,9 @@
  * the block, PMIOSE clear or a base of 0 hides it.  This is not a standard BAR, so
  * the config-write hook maps the region itself.  The other chipset registers in
  * 0x44-0x7f are stored without effect; the SMBus (0x90, 0xd2) reads as absent.
+ * DEVACTB's APMC_EN (bit 25) reads 1, which tells SeaBIOS that SMM was already set
+ * up: there is no SMM here, and SeaBIOS would otherwise raise an SMI through APMC
+ * and wait forever for a handler to clear APMS.
  *
  * The block: PM1 status/enable (0x00/0x02), PM1 control (0x04), the PM timer
  * (0x08), GPE0 status/enable (0x0c/0x0e) and the processor, global and device
@@ -60,6 +63,8 @@
 #define PM_CFG_PMBA_IO   0x1u    /* resource type indicator: I/O */
 #define PM_CFG_SCRATCH   0x44     /* CNTA .. DEVRESx: stored, no effect */
 #define PM_CFG_SCRATCH_END 0x80
+#define PM_CFG_DEVACTB   0x58
+#define PM_DEVACTB_APMC_EN 0x02000000u /* reads 1: see pm_reset */
 #define PM_CFG_PMREGMISC 0x80
 #define PM_PMREGMISC_PMIOSE 0x01
 
@@ -402,6 +407,7 @@ static void pm_reset(struct pdm_dev *dev)
     pci_dev_reset(s->pci);
     pci_dev_set_u32(s->pci, PM_CFG_PMBA, PM_CFG_PMBA_IO);
     pci_dev_set_u8(s->pci, PCI_CFG_INTERRUPT_LINE, PC_ACPI_SCI_IRQ);
+    pci_dev_set_u32(s->pci, PM_CFG_DEVACTB, PM_DEVACTB_APMC_EN);
     s->pm1_sts = s->pm1_en = s->pm1_cnt = 0;
     s->gpe0_sts = s->gpe0_en = 0;
     memset(s->misc, 0, sizeof(s->misc));
@@ -463,6 +469,7 @@ static int pm_construct(struct pdm_dev *dev, const struct pdm_cfg *cfg)
     pci_dev_set_wmask(s->pci, PM_CFG_PMBA, 4, PM_CFG_PMBA_WMASK);
     for (unsigned off = PM_CFG_SCRATCH; off < PM_CFG_SCRATCH_END; off += 4)
         pci_dev_set_wmask(s->pci, off, 4, 0xffffffffu);
+    pci_dev_set_wmask(s->pci, PM_CFG_DEVACTB, 4, ~PM_DEVACTB_APMC_EN);
     pci_dev_set_wmask(s->pci, PM_CFG_PMREGMISC, 1, PM_PMREGMISC_PMIOSE);
     vm_set_power_button(s->vm, pm_power_button, s);
     pm_reset(dev);

@@ -102,9 +102,14 @@ static void test_pci_ids(void **state)
     cfg_write(vm, 0xd2, 0x09, 1);
     assert_int_equal(cfg_read(vm, 0x90, 4), 0);
     assert_int_equal(cfg_read(vm, 0xd2, 1), 0);
-    /* DEVACTB and friends hold what the firmware writes, with no effect. */
-    cfg_write(vm, 0x58, 0x12345678u, 4);
+    /* DEVACTB and friends hold what the firmware writes, with no effect; DEVACTB's APMC_EN stays 1 (no SMM to set up). */
+    assert_int_equal(cfg_read(vm, 0x58, 4), 0x02000000u);
+    cfg_write(vm, 0x58, 0x10345678u, 4);
     assert_int_equal(cfg_read(vm, 0x58, 4), 0x12345678u);
+    cfg_write(vm, 0x58, 0, 4);
+    assert_int_equal(cfg_read(vm, 0x58, 4), 0x02000000u);
+    cfg_write(vm, 0x4c, 0xdeadbeefu, 4);
+    assert_int_equal(cfg_read(vm, 0x4c, 4), 0xdeadbeefu);
     /* The interrupt line is the firmware's to write. */
     cfg_write(vm, 0x3c, 11, 1);
     assert_int_equal(cfg_read(vm, 0x3c, 1), 11);
@@ -112,7 +117,8 @@ static void test_pci_ids(void **state)
     pdm_dev_reset_all(vm);
     assert_int_equal(cfg_read(vm, 0x40, 4), 1);
     assert_int_equal(cfg_read(vm, 0x3c, 1), PC_ACPI_SCI_IRQ);
-    assert_int_equal(cfg_read(vm, 0x58, 4), 0);
+    assert_int_equal(cfg_read(vm, 0x58, 4), 0x02000000u);
+    assert_int_equal(cfg_read(vm, 0x4c, 4), 0);
 }
 
 static void test_pmba_pmiose(void **state)

@@ -4,7 +4,8 @@
  * guest, GTK's shortcuts included, and the keyboard is grabbed so the desktop's shortcuts reach the
  * guest too.  The host key (Right Ctrl) never reaches the guest: pressed and released alone it lets go
  * of keyboard and mouse (or captures them again); held with F it toggles full screen, with Del it
- * sends Ctrl-Alt-Del, with Q it asks to close.  GDK's hardware keycodes are evdev codes + 8 on X11 and
+ * sends Ctrl-Alt-Del, with H it sends the ACPI shutdown signal (VirtualBox's Host+H), with Q it asks
+ * to close.  GDK's hardware keycodes are evdev codes + 8 on X11 and
  * Wayland, so keys follow their position, not the host's layout (the guest applies its own).  Host
  * auto-repeat is dropped: the guest keyboard repeats by itself.  Letting go releases in the guest
  * every key and button still down, so nothing sticks.
@@ -125,6 +126,9 @@ static void input_host_combo(struct console *c, guint keyval)
     case GDK_KEY_Delete:
     case GDK_KEY_KP_Delete:
         console_input_send_combo(c, CONSOLE_COMBO_CTRL_ALT_DEL, 0);
+        break;
+    case GDK_KEY_h:
+        console_acpi_shutdown(c);
         break;
     case GDK_KEY_q:
         /* The same question as the window's close button. */

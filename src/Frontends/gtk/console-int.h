@@ -93,7 +93,9 @@ void console_input_send_combo(struct console *c, enum console_combo combo, unsig
 
 void console_update_status(struct console *c);
 void console_error_dialog(struct console *c, const char *title, const char *message);
-/* The close question: power off, or cancel (ACPI shutdown shown, not yet available). */
+/* The close question: send ACPI shutdown, power off, or cancel. */
 void console_ask_close(struct console *c);
+/* Presses the machine's ACPI power button (Machine menu, Host+H, the close question). */
+void console_acpi_shutdown(struct console *c);
 
 #endif

@@ -10,8 +10,9 @@
  * machine actions go through params.action (queued to vireo-vm's main loop in --startvm mode, so the
  * settings record the state as the control socket's commands do) or straight to vm_*.
  *
- * Closing the window never kills the guest by surprise: it asks whether to power off (ACPI shutdown
- * is shown but disabled until the machine has ACPI).  The window goes away when the VM process ends.
+ * Closing the window never kills the guest by surprise: it asks whether to send the ACPI shutdown
+ * signal (the power button: the guest shuts down in order, if it listens), to power off, or to do
+ * nothing.  The window goes away when the VM process ends.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,7 @@
 
 #define LOG_COMPONENT "console"
 
-#define ACPI_TOOLTIP "This machine has no ACPI yet: the guest cannot be asked to shut down (ACPI arrives with the " \
-                     "platform work).  Shut the guest down from inside, or power it off."
+#define ACPI_TOOLTIP "Presses the machine's power button: a guest that listens for it (ACPI) shuts down in order."
 
 const char *console_action_name(enum console_action action)
 {
@@ -31,6 +31,7 @@ const char *console_action_name(enum console_action action)
     case CONSOLE_ACTION_RESUME: return "resume";
     case CONSOLE_ACTION_RESET: return "reset";
     case CONSOLE_ACTION_POWEROFF: return "power off";
+    case CONSOLE_ACTION_POWER_BUTTON: return "send ACPI shutdown to";
     }
     return "?";
 }
@@ -137,8 +138,12 @@ static void do_action(struct console *c, enum console_action action)
     case CONSOLE_ACTION_RESUME: rc = vm_resume(c->vm); break;
     case CONSOLE_ACTION_RESET: vm_request_reset(c->vm); break;
     case CONSOLE_ACTION_POWEROFF: vm_request_poweroff(c->vm, 0); break;
+    case CONSOLE_ACTION_POWER_BUTTON: rc = vm_power_button(c->vm); break;
     }
-    if (rc) {
+    if (rc == VERR_NOT_SUPPORTED && action == CONSOLE_ACTION_POWER_BUTTON) {
+        console_error_dialog(c, "Cannot send ACPI shutdown to the virtual machine",
+                             "This machine has no ACPI power button: shut the guest down from inside, or power it off.");
+    } else if (rc) {
         char title[96];
         snprintf(title, sizeof(title), "Cannot %s the virtual machine", console_action_name(action));
         console_error_dialog(c, title, rt_err_str(rc));
@@ -166,6 +171,17 @@ static void on_poweroff(GtkMenuItem *item, gpointer opaque)
     if (confirm(c, "Power off the virtual machine?", "The guest stops at once, as when the plug is pulled: work it has "
                 "not saved is lost.", "_Power Off"))
         do_action(c, CONSOLE_ACTION_POWEROFF);
+}
+
+/* No question: the guest decides what the button means (an orderly shutdown, or nothing). */
+static void on_acpi_shutdown(GtkMenuItem *item, gpointer opaque)
+{
+    console_acpi_shutdown(opaque);
+}
+
+void console_acpi_shutdown(struct console *c)
+{
+    do_action(c, CONSOLE_ACTION_POWER_BUTTON);
 }
 
 static void on_screenshot(GtkMenuItem *item, gpointer opaque)
@@ -247,11 +263,11 @@ void console_ask_close(struct console *c)
                                           GTK_MESSAGE_QUESTION, GTK_BUTTONS_NONE,
                                           "Close the virtual machine \"%s\"?", c->name);
     gtk_message_dialog_format_secondary_text(GTK_MESSAGE_DIALOG(d), "Closing the window does not stop the guest by "
-                                             "itself.  Power off stops it at once, as when the plug is pulled: work it "
-                                             "has not saved is lost.");
+                                             "itself.  ACPI shutdown presses the power button: a guest that listens "
+                                             "shuts down in order.  Power off stops it at once, as when the plug is "
+                                             "pulled: work it has not saved is lost.");
     gtk_window_set_title(GTK_WINDOW(d), "Close - Vireo");
     GtkWidget *acpi = gtk_dialog_add_button(GTK_DIALOG(d), "Send _ACPI Shutdown", GTK_RESPONSE_APPLY);
-    gtk_widget_set_sensitive(acpi, FALSE);
     gtk_widget_set_tooltip_text(acpi, ACPI_TOOLTIP);
     gtk_dialog_add_button(GTK_DIALOG(d), "_Cancel", GTK_RESPONSE_CANCEL);
     gtk_dialog_add_button(GTK_DIALOG(d), "_Power Off", GTK_RESPONSE_ACCEPT);
@@ -260,6 +276,8 @@ void console_ask_close(struct console *c)
     c->close_dialog_open = false;
     if (response == GTK_RESPONSE_ACCEPT)
         do_action(c, CONSOLE_ACTION_POWEROFF);
+    else if (response == GTK_RESPONSE_APPLY)
+        do_action(c, CONSOLE_ACTION_POWER_BUTTON);
     else if (!c->quitting)
         LOG_INFO("window: closing cancelled; the VM continues");
 }
@@ -371,8 +389,7 @@ static GtkWidget *build_menus(struct console *c, GtkAccelGroup *accel)
     menu_separator(m);
     menu_add(m, "Take _Screenshot\xe2\x80\xa6", G_CALLBACK(on_screenshot), c);
     menu_separator(m);
-    GtkWidget *acpi = menu_add(m, "ACPI _Shutdown", NULL, c);
-    gtk_widget_set_sensitive(acpi, FALSE);
+    GtkWidget *acpi = menu_add(m, "ACPI _Shutdown (" CONSOLE_HOST_KEY_NAME "+H)", G_CALLBACK(on_acpi_shutdown), c);
     gtk_widget_set_tooltip_text(acpi, ACPI_TOOLTIP);
     menu_add(m, "Power _Off", G_CALLBACK(on_poweroff), c);
 

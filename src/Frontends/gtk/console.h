@@ -12,7 +12,7 @@
  * there and every GTK call is made there.  vireo-vm's main thread keeps its loop (signals, the
  * control socket) untouched.  The window reaches the VM through thread-safe calls only: the display
  * listener (display.h) copies screen updates under a mutex, input goes through inp_* (input.h), and
- * machine actions (pause, reset, power off) go through params.action when the process wants them on
+ * machine actions (pause, reset, power off, the ACPI power button) go through params.action when the process wants them on
  * its own terms (vireo-vm --startvm records the state in the settings), else straight to vm_*.
  */
 
@@ -23,6 +23,7 @@ enum console_action {
     CONSOLE_ACTION_RESUME,
     CONSOLE_ACTION_RESET,
     CONSOLE_ACTION_POWEROFF,
+    CONSOLE_ACTION_POWER_BUTTON, /* the ACPI power button: asks the guest to shut down */
 };
 
 /*
@@ -50,7 +51,7 @@ void console_close(struct console *console);
 /* Any thread: shows an error dialog in the window (title: what failed; message: why). */
 void console_show_error(struct console *console, const char *title, const char *message);
 
-/* The name of an action for messages ("pause", "resume", "reset", "power off"). */
+/* The name of an action for messages ("pause", "resume", "reset", "power off", "send ACPI shutdown to"). */
 const char *console_action_name(enum console_action action);
 
 #endif

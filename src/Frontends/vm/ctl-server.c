@@ -123,8 +123,19 @@ static void cmd_poweroff(struct vmproc *p, const char *arg, struct vmctl_reply *
 
 static void cmd_acpipowerbutton(struct vmproc *p, const char *arg, struct vmctl_reply *r)
 {
-    reply_err(r, VERR_NOT_SUPPORTED, "this machine has no ACPI power button yet (ACPI arrives with the platform "
-              "work); use poweroff");
+    if (!check_active(p, r))
+        return;
+    /* A press while paused stays latched in the PM status register: the guest sees it when it resumes. */
+    int rc = vm_power_button(p->vm);
+    if (rc == VERR_NOT_SUPPORTED) {
+        reply_err(r, rc, "this machine has no ACPI power button; use poweroff");
+        return;
+    }
+    if (rc) {
+        reply_err(r, rc, "cannot press the power button: %s", rt_err_str(rc));
+        return;
+    }
+    LOG_INFO("control: ACPI power button pressed");
 }
 
 static void cmd_screenshot(struct vmproc *p, const char *arg, struct vmctl_reply *r)

@@ -52,6 +52,7 @@ static void console_request_run(void *opaque)
         [CONSOLE_ACTION_RESUME] = "resume",
         [CONSOLE_ACTION_RESET] = "reset",
         [CONSOLE_ACTION_POWEROFF] = "poweroff",
+        [CONSOLE_ACTION_POWER_BUTTON] = "acpipowerbutton",
     };
     struct vmctl_reply r = { 0 };
     vmproc_ctl_run(req->p, commands[req->action], &r);
