@@ -33,6 +33,17 @@ extern const struct pdm_dev_desc g_dev_tpm_tis;    /* TPM 2.0 behind the PTP FIF
 /* ACPI power management (src/Devices/PC/piix4-pm.c): keys slot, function (default 1.3), irq (the SCI, default PC_ACPI_SCI_IRQ). */
 extern const struct pdm_dev_desc g_dev_piix4_pm;   /* PIIX4 PM function: PM1/GPE0, PM timer, SCI, APM port 0xb2, power button, S5 */
 
+/*
+ * CFI parallel flash (Intel command set, byte wide, 4 KiB blocks) for UEFI firmware.  Keys: path (the
+ * image; its size, a multiple of 4 KiB, is the flash's), gpa (default: ending at 4 GiB), readonly
+ * (0/1: the firmware code, writes refused).  A writable flash writes every program and erase through
+ * to its file and locks it against a second VM.
+ */
+extern const struct pdm_dev_desc g_dev_pflash;
+#define PFLASH_BLOCK_BYTES 4096u
+/* The flash's ROM-device region (the board maps the firmware's low alias and the PAM windows onto the code flash). */
+struct mem_region *pflash_get_region(struct pdm_dev *flash);
+
 /* NULL-terminated table of every device model, and lookup by name. */
 extern const struct pdm_dev_desc *const g_pdm_devices[];
 const struct pdm_dev_desc *devices_find(const char *name);
@@ -244,9 +255,19 @@ struct pc_params {
     const char *tpm_state_dir; /* a TPM 2.0 (TIS at PC_TPM_TIS_BASE, swtpm) keeping its state here; NULL: no TPM */
     bool acpi;                /* ACPI tables for the firmware (fw_cfg) or, with kernel_path, placed in RAM */
     const char *acpi_dump_dir; /* write the ACPI tables there as an OS sees them (vireo-vm --dump-acpi) */
+    /*
+     * UEFI: when efi_code_path is set it replaces the BIOS: the code is a read-only flash ending at
+     * 4 GiB and efi_vars_path (required then) the writable variable store right below it; their sizes
+     * must add up to a power of two (the firmware volume layout OVMF is built for).
+     */
+    const char *efi_code_path;
+    const char *efi_vars_path;
 };
 
 #define PC_DEFAULT_BIOS "/usr/share/seabios/bios-256k.bin"
+/* OVMF from Debian's ovmf package: the build without Secure Boot and SMM (what an i440FX runs), and its variable store template. */
+#define PC_DEFAULT_EFI_CODE "/usr/share/OVMF/OVMF_CODE_4M.fd"
+#define PC_DEFAULT_EFI_VARS "/usr/share/OVMF/OVMF_VARS_4M.fd"
 
 /*
  * Builds the PC on a created VM: RAM around the PCI hole, firmware ROM, chipset,

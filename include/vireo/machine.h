@@ -44,6 +44,18 @@ void mach_list_free(struct cfg_machine **machines, char **paths, size_t count);
  */
 int mach_create(const char *name, const char *ostype, const char *base_folder, bool reg,
                 char **settings_path, struct rt_uuid *uuid, struct cfg_error *err);
+/*
+ * UEFI variable store (NVRAM) of a machine with EFI firmware: <folder>/<name>.nvram beside the settings
+ * file (the settings path is the machine's identity, so a renamed machine keeps it).  It starts as a copy
+ * of OVMF's template (Debian's ovmf package), made when the machine is created or switched to EFI, and
+ * again by vireo-vm when it is missing; clones copy it, unregister --delete removes it.
+ */
+#define MACH_EFI_VARS_TEMPLATE "/usr/share/OVMF/OVMF_VARS_4M.fd"
+/* The store's path for a settings file (malloc'ed; NULL without memory). */
+char *mach_nvram_path(const char *settings_path);
+/* Copies the template (or from, when not NULL) to path unless path exists; *created says whether it did. */
+int mach_nvram_create(const char *path, const char *from, bool *created, struct cfg_error *err);
+
 /* Registers an existing settings file (VERR_ALREADY_EXISTS for a known UUID or name). */
 int mach_register(const char *settings_path, struct cfg_error *err);
 /*

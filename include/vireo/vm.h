@@ -129,7 +129,11 @@ struct io_ops {
     unsigned min_access, max_access;
 };
 
-enum mem_kind { MEM_KIND_RAM, MEM_KIND_ROM, MEM_KIND_MMIO, MEM_KIND_ALIAS };
+/*
+ * MEM_KIND_ROMD is a region kind only (a ROM device, see mem_region_create_romd): its spans
+ * are MEM_KIND_ROM while it is in ROM mode and MEM_KIND_MMIO while it is not.
+ */
+enum mem_kind { MEM_KIND_RAM, MEM_KIND_ROM, MEM_KIND_MMIO, MEM_KIND_ALIAS, MEM_KIND_ROMD };
 
 /* RAM backed by anonymous mmap(MAP_NORESERVE), zeroed. */
 int mem_region_create_ram(struct vm *vm, const char *name, uint64_t size_bytes, struct mem_region **out);
@@ -139,7 +143,23 @@ int mem_region_create_rom(struct vm *vm, const char *name, const void *data, siz
 int mem_region_create_mmio(struct vm *vm, const char *name, uint64_t size_bytes, const struct io_ops *ops,
                            void *opaque, struct mem_region **out);
 /*
- * A window onto [offset, offset+size) of a RAM or ROM region.  With readonly, guest
+ * A ROM device (parallel flash): host memory of size_bytes (zeroed; the device fills it through
+ * mem_region_hva) that the guest reads like ROM while the region is in ROM mode, so code runs
+ * in place and reads cost what RAM reads cost.  Every guest write goes to ops->write (the
+ * device's command interface).  Out of ROM mode (mem_region_romd_set(region, false)) guest
+ * reads go to ops->read as well, as for MMIO.  Created in ROM mode.
+ */
+int mem_region_create_romd(struct vm *vm, const char *name, uint64_t size_bytes, const struct io_ops *ops,
+                           void *opaque, struct mem_region **out);
+/*
+ * Switches a ROM device between ROM mode (reads from memory) and MMIO mode (reads through
+ * ops->read).  A change rebuilds the map, so it takes effect for the calling vCPU's next
+ * access and for the others at their next instruction block; no change costs nothing.
+ */
+int mem_region_romd_set(struct mem_region *region, bool rom_mode);
+bool mem_region_romd_is_rom(const struct mem_region *region);
+/*
+ * A window onto [offset, offset+size) of a RAM, ROM or ROM-device region.  With readonly, guest
  * writes through the alias are ignored (PAM read-only shadow RAM).
  */
 int mem_region_create_alias(struct vm *vm, const char *name, struct mem_region *target, uint64_t offset,
@@ -153,7 +173,7 @@ void mem_region_unmap(struct mem_region *region);
 bool mem_region_is_mapped(const struct mem_region *region);
 /* Unmaps if needed and frees. */
 void mem_region_destroy(struct mem_region *region);
-/* Host address of a RAM/ROM region's (or an alias's) first byte; NULL for MMIO. */
+/* Host address of a RAM/ROM/ROM-device region's (or an alias's) first byte; NULL for MMIO. */
 void *mem_region_hva(const struct mem_region *region);
 uint64_t mem_region_size(const struct mem_region *region);
 enum mem_kind mem_region_kind(const struct mem_region *region);

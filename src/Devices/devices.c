@@ -14,6 +14,7 @@ const struct pdm_dev_desc *const g_pdm_devices[] = {
     &g_dev_vga,
     &g_dev_hpet,
     &g_dev_tpm_tis,
+    &g_dev_pflash,
     &g_dev_piix4_pm,
     NULL,
 };

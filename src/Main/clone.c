@@ -474,6 +474,19 @@ int mach_clone(const char *name_or_uuid, const char *new_name, enum mach_clone_m
     }
 
     if (rc == 0) {
+        /* The UEFI variables (boot entries, the guest's own settings) go with the clone. */
+        char *from = mach_nvram_path(t.path), *to = mach_nvram_path(cfile);
+        bool copied = false;
+        if (!from || !to)
+            rc = VERR_NO_MEMORY;
+        else if (rt_path_exists(from))
+            rc = mach_nvram_create(to, from, &copied, err);
+        if (rc == 0 && copied)
+            rc = mach_undo_file(&undo, to);
+        free(from);
+        free(to);
+    }
+    if (rc == 0) {
         rc = cfg_lock_acquire(cfile, MACH_LOCK_TIMEOUT_MS, &clock_);
         if (rc < 0)
             rc = mach_fail(err, rc, "%s: cannot lock it: %s", cfile, rt_err_str(rc));

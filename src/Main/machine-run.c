@@ -240,6 +240,8 @@ int mach_unregister(const char *name_or_uuid, bool delete_files, struct cfg_erro
             rc = mach_file_list_add(&files, mach_path(t.path, t.m->state_file));
         if (rc == 0)
             rc = mach_state_files(t.path, t.m->snapshots, t.m->snapshot_count, &files);
+        if (rc == 0)
+            rc = mach_file_list_add(&files, mach_nvram_path(t.path));
         if (rc == 0) {
             folder = mach_folder(t.path);
             snapdir = mach_snapshot_dir(t.m, t.path);

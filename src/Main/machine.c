@@ -172,6 +172,59 @@ int mach_copy_file(const char *from, const char *to, struct cfg_error *err)
     return 0;
 }
 
+/* ---- UEFI variable store ------------------------------------------------------------------ */
+
+char *mach_nvram_path(const char *settings_path)
+{
+    static const char ext[] = ".vireo";
+    size_t n = strlen(settings_path), e = sizeof(ext) - 1;
+    if (n > e && strcmp(settings_path + n - e, ext) == 0)
+        n -= e;
+    return rt_strdup_printf("%.*s.nvram", (int)n, settings_path);
+}
+
+int mach_nvram_create(const char *path, const char *from, bool *created, struct cfg_error *err)
+{
+    if (created)
+        *created = false;
+    if (rt_path_exists(path))
+        return 0;
+    const char *src = from ? from : MACH_EFI_VARS_TEMPLATE;
+    void *data;
+    size_t len;
+    int rc = rt_file_read_all(src, 64u << 20, &data, &len);
+    if (rc == VERR_FILE_NOT_FOUND && !from)
+        return mach_fail(err, VERR_FIRMWARE,
+                         "UEFI variable store template '%s' not found: install Debian's ovmf package (apt-get install ovmf)",
+                         src);
+    if (rc < 0)
+        return mach_fail(err, rc, "%s: cannot read the UEFI variable store: %s", src, rt_err_str(rc));
+    rc = rt_file_write_atomic(path, data, len, 0600);
+    free(data);
+    if (rc < 0)
+        return mach_fail(err, rc, "%s: cannot write the UEFI variable store: %s", path, rt_err_str(rc));
+    if (created)
+        *created = true;
+    return 0;
+}
+
+/* A machine switched to (or created with) EFI firmware gets its store now; vireo-vm makes it later if this fails. */
+static void mach_nvram_prepare(const struct cfg_machine *m, const char *settings_path)
+{
+    if (m->hw.firmware != CFG_FW_EFI)
+        return;
+    char *nv = mach_nvram_path(settings_path);
+    struct cfg_error nerr = { { 0 } };
+    bool created = false;
+    if (!nv)
+        return;
+    if (mach_nvram_create(nv, NULL, &created, &nerr) < 0)
+        LOG_WARN("machine '%s': %s", m->name, nerr.msg);
+    else if (created)
+        LOG_INFO("machine '%s': UEFI variable store %s", m->name, nv);
+    free(nv);
+}
+
 /* ---- UUID sets and the media a machine uses -------------------------------------------- */
 
 int mach_uuid_set_add(struct mach_uuid_set *s, const struct rt_uuid *u)
@@ -590,6 +643,7 @@ int mach_create(const char *name, const char *ostype, const char *base_folder, b
         if (made_dir && mdir)
             rmdir(mdir);
     } else {
+        mach_nvram_prepare(m, file);
         if (uuid)
             *uuid = m->uuid;
         if (settings_path) {
@@ -668,6 +722,8 @@ static int mach_edit_common(const char *ref, bool by_path, bool allow_running, m
     free(old_name);
     if (rc == 0)
         rc = mach_txn_save_machine(&t, err);
+    if (rc == 0)
+        mach_nvram_prepare(t.m, t.path);
     mach_txn_end(&t);
     return rc;
 }

@@ -1,4 +1,4 @@
-/* mem.c - guest physical address space: RAM, ROM, MMIO and alias regions flattened into one sorted span map. */
+/* mem.c - guest physical address space: RAM, ROM, ROM-device, MMIO and alias regions flattened into one sorted span map. */
 
 /*
  * Design: regions are created, then mapped at a gpa with a priority.  Every map
@@ -8,6 +8,11 @@
  * the rebuild is simple rather than incremental.  The span array is guarded by a
  * rwlock; MMIO handlers are called with the VM lock held and the rwlock released,
  * so a handler may itself change the map.
+ *
+ * A ROM device (flash) is host memory plus handlers: in ROM mode its spans are ROM
+ * (backends read the memory directly: the software CPU's TLB, KVM's read-only slots)
+ * and guest writes, which the ROM path would drop, go to its write handler instead; out
+ * of ROM mode its spans are MMIO.  Switching rebuilds the map like any other change.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,6 +37,7 @@ struct mem_region {
     struct mem_region *target;    /* alias */
     uint64_t target_offset;
     bool readonly;
+    bool romd_rom;                /* ROM device: in ROM mode (reads from hva) */
     bool mapped;
     uint64_t gpa;
     int priority;
@@ -200,10 +206,62 @@ int mem_region_create_mmio(struct vm *vm, const char *name, uint64_t size_bytes,
     return 0;
 }
 
+int mem_region_create_romd(struct vm *vm, const char *name, uint64_t size_bytes, const struct io_ops *ops,
+                           void *opaque, struct mem_region **out)
+{
+    if (!ops || !ops->read || !ops->write || (size_bytes & 4095) != 0)
+        return VERR_INVALID_PARAMETER;
+    struct mem_region *r;
+    int rc = region_new(vm, name, MEM_KIND_ROMD, size_bytes, &r);
+    if (rc)
+        return rc;
+    rc = region_alloc_host(r);
+    if (rc) {
+        free(r->name);
+        free(r);
+        return rc;
+    }
+    r->ops = ops;
+    r->opaque = opaque;
+    r->romd_rom = true;
+    region_link(r);
+    *out = r;
+    return 0;
+}
+
+static int mem_rebuild(struct vm *vm);
+
+int mem_region_romd_set(struct mem_region *region, bool rom_mode)
+{
+    if (!region || region->kind != MEM_KIND_ROMD)
+        return VERR_INVALID_PARAMETER;
+    struct vm *vm = region->vm;
+    vm_lock(vm);
+    int rc = 0;
+    if (region->romd_rom != rom_mode) {
+        region->romd_rom = rom_mode;
+        /* Aliases of the device change with it, so any mapping (its own or an alias's) needs a rebuild. */
+        bool shown = region->mapped;
+        for (struct mem_region *r = vm->mem.regions; r && !shown; r = r->next)
+            shown = r->mapped && r->kind == MEM_KIND_ALIAS && r->target == region;
+        if (shown)
+            rc = mem_rebuild(vm);
+    }
+    vm_unlock(vm);
+    return rc;
+}
+
+bool mem_region_romd_is_rom(const struct mem_region *region)
+{
+    return region && region->kind == MEM_KIND_ROMD && region->romd_rom;
+}
+
 int mem_region_create_alias(struct vm *vm, const char *name, struct mem_region *target, uint64_t offset,
                             uint64_t size_bytes, bool readonly, struct mem_region **out)
 {
-    if (!target || (target->kind != MEM_KIND_RAM && target->kind != MEM_KIND_ROM) || offset > target->size ||
+    if (!target ||
+        (target->kind != MEM_KIND_RAM && target->kind != MEM_KIND_ROM && target->kind != MEM_KIND_ROMD) ||
+        offset > target->size ||
         size_bytes > target->size - offset || (offset & 4095) != 0 || (size_bytes & 4095) != 0)
         return VERR_INVALID_PARAMETER;
     struct mem_region *r;
@@ -212,7 +270,7 @@ int mem_region_create_alias(struct vm *vm, const char *name, struct mem_region *
         return rc;
     r->target = target;
     r->target_offset = offset;
-    r->readonly = readonly || target->kind == MEM_KIND_ROM;
+    r->readonly = readonly || target->kind != MEM_KIND_RAM;
     region_link(r);
     *out = r;
     return 0;
@@ -240,8 +298,10 @@ static void span_fill(struct mem_span *s, struct mem_region *r, uint64_t gpa, ui
     s->kind = r->kind;
     s->region = r;
     s->region_offset = off;
-    s->readonly = ro || r->kind == MEM_KIND_ROM;
-    s->hva = r->hva ? (uint8_t *)r->hva + off : NULL;
+    if (r->kind == MEM_KIND_ROMD)
+        s->kind = r->romd_rom ? MEM_KIND_ROM : MEM_KIND_MMIO;
+    s->readonly = ro || s->kind == MEM_KIND_ROM;
+    s->hva = r->hva && s->kind != MEM_KIND_MMIO ? (uint8_t *)r->hva + off : NULL;
 }
 
 static bool spans_mergeable(const struct mem_span *a, const struct mem_span *b)
@@ -506,6 +566,12 @@ int mem_write_watch_add(struct vm *vm, mem_write_watch_fn *fn, void *opaque)
 
 /* ---- accesses ---- */
 
+/* A span of a ROM device in ROM mode: reads come from memory, writes go to the device. */
+static inline bool span_is_romd(const struct mem_span *s)
+{
+    return s->region->kind == MEM_KIND_ROMD;
+}
+
 uint64_t mem_mmio_read(struct vm *vm, uint64_t gpa, unsigned size)
 {
     struct mem_span s;
@@ -546,7 +612,7 @@ void mem_mmio_write(struct vm *vm, uint64_t gpa, uint64_t value, unsigned size)
         return;
     }
     uint64_t avail = s.size - (gpa - s.gpa);
-    if (s.kind != MEM_KIND_MMIO) {
+    if (s.kind != MEM_KIND_MMIO && !span_is_romd(&s)) {
         if (!s.readonly)
             mem_write(vm, gpa, &value, size);
         return;
@@ -589,7 +655,7 @@ static int mem_access(struct vm *vm, uint64_t gpa, void *buf, size_t len, bool w
         }
         uint64_t off = gpa - s.gpa;
         size_t chunk = (size_t)RT_MIN((uint64_t)len, s.size - off);
-        if (s.kind == MEM_KIND_MMIO) {
+        if (s.kind == MEM_KIND_MMIO || (write && span_is_romd(&s))) {
             chunk = RT_MIN(chunk, (size_t)8 - (gpa & 7));
             unsigned sz = chunk >= 8 ? 8 : chunk >= 4 ? 4 : chunk >= 2 ? 2 : 1;
             if (gpa & (sz - 1))

@@ -6,8 +6,14 @@
  * unaware of each other.  Guest RAM is one host allocation, shown at 0..lowmem
  * (with the legacy VGA window left out) and at 4 GiB for the part above the PCI
  * hole.  The firmware image ends at 4 GiB and its last 128 KiB also appear at
- * 0xE0000 (PAM mode 0); the chipset's PAM registers overlay that window.
+ * 0xE0000 (PAM mode 0); the chipset's PAM registers overlay that window.  UEFI
+ * firmware (OVMF) comes as two CFI flash devices instead of the ROM: the code,
+ * read-only, ending at 4 GiB, and the variable store right below it, as on QEMU's
+ * pc machine; the low alias and the PAM windows show the code flash's end (OVMF
+ * does not use them, a CSM would).
  */
+#include <sys/stat.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +182,102 @@ static int load_bios(struct pc_board *pc, const char *path)
     if (!rc)
         rc = mem_region_map(pc->bios_low, 0x100000 - PC_BIOS_LOW_WINDOW, PC_PRIO_BIOS_LOW);
     LOG_INFO("firmware '%s' (%zu KiB)", path, len >> 10);
+    return rc;
+}
+
+static bool is_power_of_two(uint64_t v)
+{
+    return v && !(v & (v - 1));
+}
+
+/* The size of a firmware file, or a logged error naming it (and the package for the default files). */
+static int efi_file_size(const char *path, const char *what, uint64_t *size)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (strcmp(path, PC_DEFAULT_EFI_CODE) == 0 || strcmp(path, PC_DEFAULT_EFI_VARS) == 0)
+            LOG_ERR("%s '%s' not found: install Debian's ovmf package (apt-get install ovmf)", what, path);
+        else
+            LOG_ERR("%s '%s' not found", what, path);
+        return VERR_FIRMWARE;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (st.st_size % PFLASH_BLOCK_BYTES) != 0) {
+        LOG_ERR("%s '%s' is not a flash image: %lld bytes, expected a non-zero multiple of %u KiB", what, path,
+                (long long)st.st_size, PFLASH_BLOCK_BYTES >> 10);
+        return VERR_FIRMWARE;
+    }
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+static int pflash_create(struct pc_board *pc, const char *name, const char *path, uint64_t gpa, bool readonly,
+                         struct pdm_dev **out)
+{
+    struct pdm_cfg *cfg;
+    int rc = pdm_cfg_create(&cfg);
+    if (rc)
+        return rc;
+    rc = pdm_cfg_set(cfg, "path", path);
+    if (!rc)
+        rc = pdm_cfg_set_u64(cfg, "gpa", gpa);
+    if (!rc)
+        rc = pdm_cfg_set(cfg, "readonly", readonly ? "1" : "0");
+    if (rc) {
+        pdm_cfg_destroy(cfg);
+        return rc;
+    }
+    return dev_create(pc->vm, &g_dev_pflash, name, cfg, out);
+}
+
+/*
+ * OVMF's flash layout: one firmware device of a power-of-two size ending at 4 GiB, the
+ * variable store at its start and the code after it (OVMF_VARS + OVMF_CODE).  A store
+ * of another size than the code was built for would put the variables where OVMF does
+ * not look, so it is refused before anything is opened for writing.
+ */
+static int load_efi(struct pc_board *pc, const struct pc_params *params)
+{
+    const char *code_path = params->efi_code_path;
+    uint64_t code_size, vars_size;
+    if (!params->efi_vars_path) {
+        LOG_ERR("UEFI firmware needs a variable store file");
+        return VERR_INVALID_PARAMETER;
+    }
+    int rc = efi_file_size(code_path, "UEFI firmware", &code_size);
+    if (!rc)
+        rc = efi_file_size(params->efi_vars_path, "UEFI variable store", &vars_size);
+    if (rc)
+        return rc;
+    if (code_size < PC_BIOS_LOW_WINDOW) {
+        LOG_ERR("UEFI firmware '%s' has %llu bytes: too small to be OVMF", code_path, (unsigned long long)code_size);
+        return VERR_FIRMWARE;
+    }
+    if (code_size + vars_size > PC_BIOS_MAX_BYTES || !is_power_of_two(code_size + vars_size)) {
+        uint64_t fd_size = 1;
+        while (fd_size < code_size + 1 && fd_size < PC_BIOS_MAX_BYTES)
+            fd_size <<= 1;
+        LOG_ERR("UEFI variable store '%s' has %llu bytes; firmware '%s' (%llu bytes) needs one of %llu bytes "
+                "(start from the variable store template that came with it)",
+                params->efi_vars_path, (unsigned long long)vars_size, code_path, (unsigned long long)code_size,
+                (unsigned long long)(fd_size - code_size));
+        return VERR_FIRMWARE;
+    }
+    struct pdm_dev *code = NULL;
+    rc = pflash_create(pc, "flash0", code_path, PC_HIGHMEM_BASE - code_size, true, &code);
+    if (!rc)
+        rc = pflash_create(pc, "flash1", params->efi_vars_path, PC_HIGHMEM_BASE - code_size - vars_size, false,
+                           NULL);
+    if (rc)
+        return rc == VERR_NO_MEMORY ? rc : VERR_FIRMWARE;
+    pc->bios = pflash_get_region(code);
+    pc->efi = true;
+    rc = mem_region_create_alias(pc->vm, "bios-low", pc->bios, code_size - PC_BIOS_LOW_WINDOW, PC_BIOS_LOW_WINDOW,
+                                 true, &pc->bios_low);
+    if (!rc)
+        rc = mem_region_map(pc->bios_low, 0x100000 - PC_BIOS_LOW_WINDOW, PC_PRIO_BIOS_LOW);
+    if (!rc)
+        LOG_INFO("UEFI firmware '%s' (%llu KiB), variable store '%s'", code_path, (unsigned long long)(code_size >> 10),
+                 params->efi_vars_path);
     return rc;
 }
 
@@ -371,11 +473,13 @@ static int setup_acpi(struct pc_board *pc, const struct pc_params *params, unsig
     int rc = acpi_tables_build(&cfg, &pc->acpi);
     if (!rc)
         rc = acpi_tables_add_fwcfg(pc->fwcfg, &pc->acpi);
-    if (!rc && !params->kernel_path)
+    /* Without firmware (a direct kernel boot; under UEFI OVMF loads the kernel) the board places them. */
+    bool direct = params->kernel_path && !pc->efi;
+    if (!rc && !direct)
         rc = fwcfg_set_file_hook(pc->fwcfg, ACPI_FILE_TABLES, pc_acpi_tables_selected, pc);
     if (!rc && params->acpi_dump_dir)
         rc = acpi_tables_dump(&pc->acpi, params->acpi_dump_dir);
-    if (!rc && params->kernel_path) {
+    if (!rc && direct) {
         if (pc->lowmem < (16u << 20) || pc->acpi.tables_len > PC_ACPI_DIRECT_BYTES) {
             LOG_ERR("ACPI tables of %zu bytes need more than %llu MiB of memory for a direct kernel boot",
                     pc->acpi.tables_len, (unsigned long long)(pc->lowmem >> 20));
@@ -444,7 +548,8 @@ static const struct pdm_dev_desc g_pc_board_desc = {
 static void pc_board_reset(void *opaque)
 {
     struct pc_board *pc = opaque;
-    if (pc->linux_image)
+    /* Under UEFI the firmware loads the kernel from fw_cfg (OVMF's QemuKernelLoaderFsDxe). */
+    if (pc->linux_image && !pc->efi)
         pc_linux_reset(pc);
 }
 
@@ -459,7 +564,9 @@ int pc_board_create(struct vm *vm, const struct pc_params *params)
     struct pdm_cfg *cfg;
     struct pdm_dev *pic = NULL;
     int rc = map_ram(pc);
-    if (!rc)
+    if (!rc && params->efi_code_path)
+        rc = load_efi(pc, params);
+    else if (!rc)
         rc = load_bios(pc, params->bios_path ? params->bios_path : PC_DEFAULT_BIOS);
     /* Interrupt controller first: everything after it may raise interrupts. */
     if (!rc && !(rc = pdm_cfg_create(&cfg)))

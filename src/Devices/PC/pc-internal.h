@@ -14,6 +14,7 @@ struct pc_board {
     uint64_t lowmem, highmem;    /* RAM below the PCI hole and above 4 GiB */
     struct pdm_dev *rtc, *chipset, *fwcfg;
     bool apic;                   /* local APICs and the I/O APIC (pc_params.apic) */
+    bool efi;                    /* UEFI firmware in flash (no direct kernel load: OVMF reads fw_cfg) */
     /* Direct Linux boot. */
     uint8_t *linux_image;        /* the bzImage file */
     size_t linux_size;

@@ -392,6 +392,15 @@ void mg_vm_print(struct cfg_machine *m, const char *path, bool mr)
         if (state_file)
             mg_line("Saved state file", "%s", state_file);
     }
+    /* The UEFI variable store (VirtualBox's "NVRAM file"); a missing one is made again at the next start. */
+    char *nvram = m->hw.firmware == CFG_FW_EFI ? mach_nvram_path(path) : NULL;
+    if (nvram) {
+        if (mr)
+            mg_print_kv("NVRAMFile", nvram);
+        else
+            mg_line("NVRAM file", "%s%s", nvram, rt_path_exists(nvram) ? "" : " (missing: made from the template at start)");
+    }
+    free(nvram);
     /* Where a running VM's VNC server listens (vireo-vm records it; one killed outright leaves it stale). */
     const char *vnc_at = cfg_extra_get(m->extra, m->extra_count, "Vireo/VNC/Listening");
     if (vnc_at && mach_is_running(path)) {

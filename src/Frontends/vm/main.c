@@ -28,11 +28,15 @@ static void usage(FILE *out)
     fprintf(out,
             "Usage: vireo-vm [options]\n"
             "       vireo-vm --startvm NAME|UUID [--headless] [options]   (see vireo-vm --startvm x --help)\n"
-            "Runs one virtual PC.  Without --kernel it boots its firmware (SeaBIOS).  With --startvm it runs a\n"
-            "registered machine as its settings describe.\n\n"
+            "Runs one virtual PC.  Without --kernel it boots its firmware (SeaBIOS or UEFI).  With --startvm it\n"
+            "runs a registered machine as its settings describe.\n\n"
             "  --memory SIZE          guest RAM; a plain number is MiB, or use K/M/G (default 128M)\n"
             "  --cpus N               virtual CPUs (default 1)\n"
             "  --bios FILE            firmware image (default %s)\n"
+            "  --firmware bios|efi    SeaBIOS (default) or UEFI: OVMF from Debian's ovmf package\n"
+            "  --efi-code FILE        UEFI firmware code (default " PC_DEFAULT_EFI_CODE ")\n"
+            "  --efi-vars FILE        UEFI variable store, kept up to date as the guest writes it (default: a\n"
+            "                         temporary copy of " PC_DEFAULT_EFI_VARS ", deleted at exit)\n"
             "  --kernel FILE          boot this Linux bzImage directly (no firmware)\n"
             "  --initrd FILE          initial ramdisk for --kernel\n"
             "  --append STRING        kernel command line for --kernel\n"
@@ -203,6 +207,59 @@ static void take_due_screenshots(struct vm *vm, struct shot *shots, unsigned cou
     }
 }
 
+/*
+ * --firmware efi without --efi-vars: a private copy of the variable store template under $TMPDIR, so the
+ * guest may write variables while it runs; deleted at exit (a machine made with vireo-manage keeps its own).
+ */
+static int efi_vars_temp_create(const char *template_path, char **out)
+{
+    void *data = NULL;
+    size_t len = 0;
+    int rc = rt_file_read_all(template_path, 64u << 20, &data, &len);
+    if (rc == VERR_FILE_NOT_FOUND) {
+        LOG_ERR("UEFI variable store template '%s' not found: install Debian's ovmf package (apt-get install ovmf)",
+                template_path);
+        return VERR_FIRMWARE;
+    }
+    if (rc) {
+        LOG_ERR("cannot read the UEFI variable store template '%s': %s", template_path, rt_err_str(rc));
+        return VERR_FIRMWARE;
+    }
+    const char *tmp = getenv("TMPDIR");
+    char *path = rt_strdup_printf("%s/vireo-efivars-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = path ? mkstemp(path) : -1;
+    bool ok = fd >= 0;
+    for (size_t done = 0; ok && done < len;) {
+        ssize_t n = write(fd, (const uint8_t *)data + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        ok = n > 0;
+        done += ok ? (size_t)n : 0;
+    }
+    if (fd >= 0 && close(fd) != 0)
+        ok = false;
+    free(data);
+    if (!ok) {
+        LOG_ERR("cannot create a temporary UEFI variable store%s%s: %s", path ? " " : "", path ? path : "",
+                strerror(errno));
+        if (fd >= 0)
+            unlink(path);
+        free(path);
+        return VERR_IO;
+    }
+    LOG_INFO("UEFI variables go to a temporary copy of '%s' (%s), deleted at exit; --efi-vars FILE keeps them",
+             template_path, path);
+    *out = path;
+    return 0;
+}
+
+static void efi_vars_temp_remove(char *path)
+{
+    if (path && unlink(path) != 0)
+        LOG_WARN("cannot delete the temporary UEFI variable store '%s': %s", path, strerror(errno));
+    free(path);
+}
+
 /* Where each vCPU was when the VM aborted or timed out: the first thing to look at in the log. */
 static void log_vcpu_states(struct vm *vm)
 {
@@ -239,6 +296,7 @@ int main(int argc, char **argv)
         OPT_RDP, OPT_RDP_USER, OPT_RDP_PASSWORD_FILE, OPT_RDP_CERT_DIR,
         OPT_VNC, OPT_VNC_PASSWORD_FILE, OPT_VNC_NO_AUTH, OPT_VNC_KEYMAP, /* in enum vmproc_vnc_opt's order */
         OPT_ACPI, OPT_DUMP_ACPI,
+        OPT_FIRMWARE, OPT_EFI_CODE, OPT_EFI_VARS,
     };
     static const struct option opts[] = {
         { "memory", required_argument, NULL, OPT_MEMORY },   { "cpus", required_argument, NULL, OPT_CPUS },
@@ -267,6 +325,8 @@ int main(int argc, char **argv)
         { "rdp-password-file", required_argument, NULL, OPT_RDP_PASSWORD_FILE },
         { "rdp-cert-dir", required_argument, NULL, OPT_RDP_CERT_DIR },
         { "acpi", required_argument, NULL, OPT_ACPI },       { "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
+        { "firmware", required_argument, NULL, OPT_FIRMWARE }, { "efi-code", required_argument, NULL, OPT_EFI_CODE },
+        { "efi-vars", required_argument, NULL, OPT_EFI_VARS },
         { NULL, 0, NULL, 0 },
     };
     struct vm_params vp = { .name = "vireo", .ram_bytes = 128u << 20, .vcpu_count = 1, .exec = VM_EXEC_AUTO };
@@ -282,6 +342,8 @@ int main(int argc, char **argv)
     struct rdp_server *rdp = NULL;
     char rdp_msg[512];
     struct vmproc_vnc vnc = { 0 };
+    bool efi = false;
+    char *efi_vars_temp = NULL;
     int opt, rc;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -296,6 +358,13 @@ int main(int argc, char **argv)
             vp.vcpu_count = (unsigned)v;
             break;
         case OPT_BIOS: pp.bios_path = optarg; break;
+        case OPT_FIRMWARE:
+            if (strcmp(optarg, "bios") != 0 && strcmp(optarg, "efi") != 0)
+                return fail_usage("--firmware '%s' must be bios or efi", optarg);
+            efi = !strcmp(optarg, "efi");
+            break;
+        case OPT_EFI_CODE: pp.efi_code_path = optarg; break;
+        case OPT_EFI_VARS: pp.efi_vars_path = optarg; break;
         case OPT_KERNEL: pp.kernel_path = optarg; break;
         case OPT_INITRD: pp.initrd_path = optarg; break;
         case OPT_APPEND: pp.cmdline = optarg; break;
@@ -411,6 +480,12 @@ int main(int argc, char **argv)
         return fail_usage("%s", rdp_msg);
     if ((pp.initrd_path || pp.cmdline) && !pp.kernel_path)
         return fail_usage("%s needs --kernel", pp.initrd_path ? "--initrd" : "--append");
+    if ((pp.efi_code_path || pp.efi_vars_path) && !efi)
+        return fail_usage("%s needs --firmware efi", pp.efi_code_path ? "--efi-code" : "--efi-vars");
+    if (efi && pp.bios_path)
+        return fail_usage("--bios is for --firmware bios; UEFI firmware comes with --efi-code");
+    if (efi && !pp.efi_code_path)
+        pp.efi_code_path = PC_DEFAULT_EFI_CODE;
     if ((rc = vmproc_vnc_check(&vnc)))
         return rc;
     if (pp.acpi_dump_dir && !pp.acpi)
@@ -432,6 +507,13 @@ int main(int argc, char **argv)
 
     struct vm *vm = NULL;
     unsigned errors_before = rt_log_error_count();
+    if (efi && !pp.efi_vars_path) {
+        if ((rc = efi_vars_temp_create(PC_DEFAULT_EFI_VARS, &efi_vars_temp))) {
+            rt_log_close_file();
+            return EXIT_USAGE;
+        }
+        pp.efi_vars_path = efi_vars_temp;
+    }
     rc = vm_create(&vp, &vm);
     if (!rc) {
         /* The local and I/O APIC models exist for backends that show them to the guest. */
@@ -460,6 +542,7 @@ int main(int argc, char **argv)
         vnc_server_stop(vnc.server);
         vnc_options_clear(&vnc.opts);
         vm_destroy(vm);
+        efi_vars_temp_remove(efi_vars_temp);
         rt_log_close_file();
         return EXIT_USAGE;
     }
@@ -505,6 +588,7 @@ int main(int argc, char **argv)
     vnc_server_stop(vnc.server);
     vnc_options_clear(&vnc.opts);
     vm_destroy(vm);
+    efi_vars_temp_remove(efi_vars_temp);
     LOG_INFO("exit: %s, code %d", vm_state_name(final), code);
     rt_log_close_file();
     if (final == VM_STATE_ABORTED || code < 0)

@@ -302,6 +302,30 @@ static uint64_t host_ram_bytes(void)
     return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
 }
 
+/* EFI firmware: OVMF's code and the machine's own variable store, made again from the template when missing. */
+static int build_firmware(struct vmproc *p)
+{
+    if (p->m->hw.firmware != CFG_FW_EFI)
+        return 0;
+    p->pp.efi_code_path = PC_DEFAULT_EFI_CODE;
+    free(p->efi_vars_path);
+    p->efi_vars_path = mach_nvram_path(p->settings_path);
+    if (!p->efi_vars_path)
+        return VERR_NO_MEMORY;
+    struct cfg_error err = { { 0 } };
+    bool created = false;
+    int rc = mach_nvram_create(p->efi_vars_path, NULL, &created, &err);
+    if (rc) {
+        LOG_ERR("%s", err.msg);
+        return rc;
+    }
+    if (created)
+        LOG_WARN("UEFI variable store %s was missing: made a fresh one from the template (earlier UEFI settings "
+                 "and boot entries are gone)", p->efi_vars_path);
+    p->pp.efi_vars_path = p->efi_vars_path;
+    return 0;
+}
+
 int vmproc_config_build(struct vmproc *p)
 {
     static char boot_order[CFG_BOOT_SLOTS + 1];
@@ -343,7 +367,8 @@ int vmproc_config_build(struct vmproc *p)
             return VERR_NO_MEMORY;
         p->pp.tpm_state_dir = p->tpm_dir;
     }
-    return build_drives(p);
+    int rc = build_firmware(p);
+    return rc ? rc : build_drives(p);
 }
 
 void vmproc_config_free(struct vmproc *p)
@@ -358,6 +383,9 @@ void vmproc_config_free(struct vmproc *p)
     free(p->tpm_dir);
     p->tpm_dir = NULL;
     p->pp.tpm_state_dir = NULL;
+    free(p->efi_vars_path);
+    p->efi_vars_path = NULL;
+    p->pp.efi_vars_path = NULL;
 }
 
 struct vmproc_drive *vmproc_drive_find(struct vmproc *p, const char *controller, unsigned port, unsigned device)

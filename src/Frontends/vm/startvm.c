@@ -371,13 +371,6 @@ int startvm_main(int argc, char **argv)
     int rc = mach_find(name, &p.settings_path, &found, &err);
     if (rc)
         return startvm_fail("%s", err.msg[0] ? err.msg : rt_err_str(rc));
-    if (found->hw.firmware == CFG_FW_EFI) {
-        startvm_fail("machine '%s' uses EFI firmware, but this build of Vireo has no OVMF (UEFI) support yet; "
-                     "switch it to BIOS firmware", found->name);
-        cfg_machine_free(found);
-        free(p.settings_path);
-        return VMPROC_EXIT_USAGE;
-    }
     rc = mach_run_lock_acquire(p.settings_path, &p.run_lock, &err);
     if (rc) {
         if (rc == VERR_BUSY) {
@@ -400,11 +393,6 @@ int startvm_main(int argc, char **argv)
     int code = VMPROC_EXIT_USAGE;
     if (rc) {
         startvm_fail("%s", err.msg[0] ? err.msg : rt_err_str(rc));
-        goto out_unlock;
-    }
-    if (p.m->hw.firmware == CFG_FW_EFI) {
-        startvm_fail("machine '%s' uses EFI firmware, but this build of Vireo has no OVMF (UEFI) support yet; "
-                     "switch it to BIOS firmware", p.m->name);
         goto out_unlock;
     }
     rt_uuid_to_str(&p.m->uuid, p.uuid_str);

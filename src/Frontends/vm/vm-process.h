@@ -73,6 +73,7 @@ struct vmproc {
     struct console *console;      /* the console window, or NULL (headless) */
     struct vmproc_vnc vnc;
     char *tpm_dir;                /* <machine folder>/tpm when the machine has a TPM */
+    char *efi_vars_path;          /* EFI firmware: the machine's variable store (<folder>/<name>.nvram) */
 };
 
 /* ---- startvm-config.c: settings to board ---- */

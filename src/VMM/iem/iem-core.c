@@ -720,6 +720,17 @@ static int iem_mem_changed(struct vm *vm)
     for (unsigned i = 0; i < ivm->ncores; i++)
         atomic_fetch_or(&ivm->cores[i]->work, IEM_WORK_FLUSH_ALL);
     rt_mutex_unlock(&ivm->lock);
+    /*
+     * A guest access that changed the map (a flash command switching its ROM device out of
+     * ROM mode) may be followed by a read of the same page within this block: this vCPU's
+     * TLB must not keep the old direct pointer until the block boundary.
+     */
+    struct vcpu *self = vcpu_current();
+    if (self && vcpu_get_vm(self) == vm) {
+        struct iem_core *core = vcpu_get_backend_data(self);
+        if (core)
+            iem_tlb_flush(&core->cpu, true);
+    }
     return rc;
 }
 

@@ -169,6 +169,104 @@ static void test_mmio_sizes(void **state)
     vm_destroy(vm);
 }
 
+static void span_kind_at_cb(void *opaque, const struct mem_span *span)
+{
+    struct mem_span *want = opaque;
+    if (want->gpa >= span->gpa && want->gpa - span->gpa < span->size)
+        *want = *span;
+}
+
+/* The kind of the span at gpa (MEM_KIND_ALIAS as "nothing mapped there"). */
+static enum mem_kind span_kind_at(struct vm *vm, uint64_t gpa)
+{
+    struct mem_span s = { .gpa = gpa, .kind = MEM_KIND_ALIAS };
+    mem_for_each_span(vm, span_kind_at_cb, &s);
+    return s.kind;
+}
+
+/* A ROM device: memory reads in ROM mode, every write to the handler, handler reads out of ROM mode. */
+static void test_romd(void **state)
+{
+    struct vm *vm = new_vm();
+    struct rec r = { 0 };
+    struct mem_region *flash, *alias, *ram;
+    memset(r.regs, 0x5a, sizeof(r.regs));
+    /* Bad parameters: no ops, a size that is not whole pages, a mode switch of a non-ROM-device region. */
+    assert_int_equal(mem_region_create_romd(vm, "bad", 0x2000, NULL, &r, &flash), VERR_INVALID_PARAMETER);
+    assert_int_equal(mem_region_create_romd(vm, "bad", 0x1001, &g_rec_ops_any, &r, &flash), VERR_INVALID_PARAMETER);
+    assert_int_equal(mem_region_create_ram(vm, "ram", 0x1000, &ram), 0);
+    assert_int_equal(mem_region_romd_set(ram, false), VERR_INVALID_PARAMETER);
+    assert_int_equal(mem_region_romd_set(NULL, false), VERR_INVALID_PARAMETER);
+
+    assert_int_equal(mem_region_create_romd(vm, "flash", 0x2000, &g_rec_ops_any, &r, &flash), 0);
+    assert_int_equal(mem_region_kind(flash), MEM_KIND_ROMD);
+    assert_true(mem_region_romd_is_rom(flash));
+    uint8_t *hva = mem_region_hva(flash);
+    assert_non_null(hva);
+    for (unsigned i = 0; i < 0x2000; i++)
+        hva[i] = (uint8_t)(i * 7);
+    assert_int_equal(mem_region_map(flash, 0xffffe000, 0), 0);
+    assert_int_equal(mem_region_create_alias(vm, "flash-low", flash, 0x1000, 0x1000, true, &alias), 0);
+    assert_int_equal(mem_region_map(alias, 0xe0000, 0), 0);
+
+    /* ROM mode: reads come from memory without the handler, and the span is ROM with a host address. */
+    uint8_t b[4];
+    assert_int_equal(mem_read(vm, 0xffffe010, b, 4), 0);
+    assert_int_equal(b[0], (uint8_t)(0x10 * 7));
+    assert_int_equal(b[3], (uint8_t)(0x13 * 7));
+    assert_int_equal(mem_mmio_read(vm, 0xfffff000, 1), (uint8_t)(0x1000 * 7));
+    assert_int_equal(mem_mmio_read(vm, 0xe0001, 1), (uint8_t)(0x1001 * 7));
+    assert_int_equal(r.reads, 0);
+    assert_int_equal(span_kind_at(vm, 0xffffe000), MEM_KIND_ROM);
+    assert_non_null(mem_gpa_to_hva(vm, 0xffffe000, 16, false));
+    assert_null(mem_gpa_to_hva(vm, 0xffffe000, 16, true));
+
+    /* Writes in ROM mode reach the device (CPU stores and DMA alike) and leave the memory alone. */
+    mem_mmio_write(vm, 0xffffe020, 0x70, 1);
+    assert_int_equal(r.writes, 1);
+    assert_int_equal(r.last_off, 0x20);
+    assert_int_equal(r.last_val, 0x70);
+    uint16_t w = 0xbeef;
+    assert_int_equal(mem_write(vm, 0xe0004, &w, 2), 0);
+    assert_int_equal(r.writes, 2);
+    assert_int_equal(r.last_off, 0x1004);
+    assert_int_equal(r.last_size, 2);
+    assert_int_equal(hva[0x20], (uint8_t)(0x20 * 7));
+    assert_int_equal(hva[0x1004], (uint8_t)(0x1004 * 7));
+
+    /* Out of ROM mode: reads go to the handler (through the alias too); the span is MMIO with no host address. */
+    assert_int_equal(mem_region_romd_set(flash, false), 0);
+    assert_false(mem_region_romd_is_rom(flash));
+    assert_int_equal(span_kind_at(vm, 0xffffe000), MEM_KIND_MMIO);
+    assert_int_equal(span_kind_at(vm, 0xe0000), MEM_KIND_MMIO);
+    assert_null(mem_gpa_to_hva(vm, 0xffffe000, 16, false));
+    assert_int_equal(mem_mmio_read(vm, 0xffffe030, 1), 0x5a);
+    assert_int_equal(r.reads, 1);
+    assert_int_equal(r.last_off, 0x30);
+    assert_int_equal(mem_read(vm, 0xe0008, b, 1), 0);
+    assert_int_equal(r.reads, 2);
+    assert_int_equal(r.last_off, 0x1008);
+    mem_mmio_write(vm, 0xffffe040, 0xff, 1);
+    assert_int_equal(r.writes, 3);
+
+    /* Back in ROM mode: memory again, including what the device stored meanwhile; a repeated set is a no-op. */
+    hva[0x40] = 0xa5;
+    assert_int_equal(mem_region_romd_set(flash, true), 0);
+    assert_int_equal(mem_region_romd_set(flash, true), 0);
+    assert_int_equal(mem_mmio_read(vm, 0xffffe040, 1), 0xa5);
+    assert_int_equal(r.reads, 2);
+    assert_int_equal(span_kind_at(vm, 0xe0000), MEM_KIND_ROM);
+
+    /* An unmapped device switches without touching the map; mapping it later shows the current mode. */
+    mem_region_unmap(alias);
+    mem_region_unmap(flash);
+    assert_int_equal(mem_region_romd_set(flash, false), 0);
+    assert_int_equal(span_kind_at(vm, 0xffffe000), MEM_KIND_ALIAS);
+    assert_int_equal(mem_region_map(flash, 0xffffe000, 0), 0);
+    assert_int_equal(span_kind_at(vm, 0xffffe000), MEM_KIND_MMIO);
+    vm_destroy(vm);
+}
+
 static void test_dirty_and_watch_cb(void *opaque, uint64_t gpa, uint64_t len)
 {
     uint64_t *seen = opaque;
@@ -590,6 +688,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ram_rom_unassigned), cmocka_unit_test(test_alias_priority_overlap),
         cmocka_unit_test(test_spans_merge),        cmocka_unit_test(test_mmio_sizes),
+        cmocka_unit_test(test_romd),
         cmocka_unit_test(test_ram_huge_alignment),
         cmocka_unit_test(test_dirty_and_watch),    cmocka_unit_test(test_ports),
         cmocka_unit_test(test_timers),             cmocka_unit_test(test_irq_router),
