@@ -138,8 +138,10 @@ pid=$(vm_pid)
 if [ -n "$token" ]; then ok "first start: the guest wrote UEFI variable $EFI_TEST_VAR = $token; VM killed with SIGKILL"
 else fail "first start: no EFIVAR-NEW line (got '$new')"; show "$tmp/vm.com1" "$tmp/vms/efi/Logs/VM.log"; fi
 if cmp -s "$nvram" "$EFI_VARS"; then fail "the variable store is still the template after the guest wrote a variable"; fi
+# The killed process is gone once its run lock is free: the machine then reads as aborted.
 start=$SECONDS
-while [ -n "$(vm_pid)" ] && [ $((SECONDS - start)) -lt 20 ]; do sleep 1; done
+while { [ -n "$(vm_pid)" ] || [ "$(info VMState)" != aborted ]; } && [ $((SECONDS - start)) -lt 20 ]; do sleep 1; done
+[ "$(info VMState)" = aborted ] || fail "the killed machine reads as '$(info VMState)', not aborted"
 : > "$tmp/vm.com1"
 manage startvm efi --type headless >/dev/null
 found=$(wait_com1 "EFIVAR-(NEW|FOUND|NO-EFIVARFS|WRITE-FAILED)" 240)
