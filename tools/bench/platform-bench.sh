@@ -3,7 +3,8 @@
 # OVMF, Vireo's software CPU against QEMU TCG with the same settings.
 #
 # Both emulators boot the same CD: make-iso-efi.sh's image (GRUB for BIOS and for UEFI, the Debian kernel
-# and the busybox initramfs, workload none), from an IDE CD drive, with the same RAM and vCPU count.
+# and the busybox initramfs, workload none), from a CD drive on the same controller (CD_BUS: ahci, as the
+# Linux presets have it, or ide), with the same RAM and vCPU count.
 # Vireo runs --exec soft (the recompiler, one host thread per vCPU); QEMU runs -accel tcg with the
 # thread model of QEMU_THREAD (default multi: one host thread per vCPU too).  The time is host seconds
 # from process start to the VIREO-BOOT-OK line on COM1; the guest's own "cpus=" count is checked so
@@ -11,7 +12,7 @@
 # median and its ratio to QEMU's in the same configuration (lower is faster).
 #
 # Knobs (environment): RUNS=1, MEM_MB=512, CPUS="1 2 4", FIRMWARE="seabios ovmf", QEMU_THREAD=multi,
-# LIMIT=600 seconds per run, KERNEL=/boot/vmlinuz-<newest>.
+# CD_BUS=ahci|ide, LIMIT=600 seconds per run.
 set -u
 out=${1:?usage: platform-bench.sh OUTDIR SRCROOT}
 src=${2:?usage: platform-bench.sh OUTDIR SRCROOT}
@@ -20,6 +21,7 @@ MEM_MB=${MEM_MB:-512}
 CPUS=${CPUS:-1 2 4}
 FIRMWARE=${FIRMWARE:-seabios ovmf}
 QEMU_THREAD=${QEMU_THREAD:-multi}
+CD_BUS=${CD_BUS:-ahci}
 LIMIT=${LIMIT:-600}
 OVMF_CODE=${OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.fd}
 OVMF_VARS=${OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
@@ -34,9 +36,16 @@ need qemu-system-x86_64 qemu-system-x86
 [ -r "$OVMF_CODE" ] || { echo "platform-bench: $OVMF_CODE is missing (apt-get install ovmf)" >&2; exit 1; }
 [ -x "$guests/make-iso-efi.sh" ] || { echo "platform-bench: $guests/make-iso-efi.sh is missing" >&2; exit 1; }
 
+
 echo "== image"
 iso="$dir/guest-efi.iso"
 "$guests/make-iso-efi.sh" "$iso" none >"$dir/iso.log" 2>&1 || { echo "platform-bench: make-iso-efi.sh failed (see $dir/iso.log)" >&2; exit 1; }
+case "$CD_BUS" in
+ahci) vcd=(--drive "file=$iso,if=ahci,media=cdrom")
+      qcd=(-drive "file=$iso,if=none,id=cd0,media=cdrom,readonly=on" -device ahci,id=ahci0 -device ide-cd,drive=cd0,bus=ahci0.0) ;;
+ide)  vcd=(--cdrom "$iso"); qcd=(-cdrom "$iso") ;;
+*)    echo "platform-bench: CD_BUS must be ahci or ide" >&2; exit 1 ;;
+esac
 
 # run NAME FW CPUS RUN command... (the command writes COM1 to $serial); stops the emulator once the
 # guest has printed its info line after VIREO-BOOT-OK (or at LIMIT).
@@ -85,19 +94,19 @@ for ((r = 1; r <= RUNS; r++)); do
             fi
             serial="$dir/vireo.serial"; rm -f "$serial"
             run vireo "$fw" "$n" "$r" "$out/stage/bin/vireo-vm" --exec soft --headless --cpus "$n" \
-                --memory "${MEM_MB}M" "${vfw[@]}" --cdrom "$iso" --boot d --serial1 "file:$serial" \
+                --memory "${MEM_MB}M" "${vfw[@]}" "${vcd[@]}" --boot d --serial1 "file:$serial" \
                 --log "$dir/vireo-$fw-$n.$r.log"
             serial="$dir/qemu.serial"; rm -f "$serial"
             run qemu "$fw" "$n" "$r" qemu-system-x86_64 -machine pc -accel "tcg,thread=$QEMU_THREAD" -smp "$n" \
                 -m "$MEM_MB" "${qfw[@]}" -display none -monitor none -nic none -no-reboot \
-                -serial "file:$serial" -cdrom "$iso" -boot d
+                -serial "file:$serial" "${qcd[@]}" -boot d
         done
     done
 done
 
 echo
 echo "# platform-bench $(date -u +%FT%TZ): $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) host cpus"
-echo "# $(basename "${KERNEL:-$(ls /boot/vmlinuz-* | sort -V | tail -n 1)}"), ${MEM_MB} MiB, CD boot (make-iso-efi.sh); QEMU -accel tcg,thread=$QEMU_THREAD"
+echo "# $(basename "$(ls /boot/vmlinuz-* | sort -V | tail -n 1)"), ${MEM_MB} MiB, CD boot (make-iso-efi.sh) on $CD_BUS; QEMU -accel tcg,thread=$QEMU_THREAD"
 echo "# seconds from process start to VIREO-BOOT-OK (host clock), median over $RUNS run(s); ratio = Vireo / QEMU"
 awk -F'\t' '
 function med(s,   n, a, i, j, t) {
