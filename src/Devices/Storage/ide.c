@@ -577,6 +577,15 @@ static void ide_command(struct ide_channel *ch, uint8_t command)
 
 /* ---- Register access ----------------------------------------------------------------------------- */
 
+/*
+ * A channel without devices: nothing drives the data bus, but the pull-down the host
+ * must have on DD7 (ATA/ATAPI-6, signal descriptions: it lets the host see BSY clear
+ * when no device is attached) makes every register read 7Fh, DD6-DD0 floating high.
+ * Firmware polls such a channel for BSY to clear after EXECUTE DEVICE DIAGNOSTIC or a
+ * reset (OVMF waits 35 s per device), so FFh here, a BSY that never clears, stalls it.
+ */
+#define IDE_EMPTY_BUS 0x7f
+
 static bool ide_channel_empty(const struct ide_channel *ch)
 {
     return !ch->dev[0].drive && !ch->dev[1].drive;
@@ -592,7 +601,7 @@ static uint8_t ide_status(const struct ide_channel *ch)
 static uint8_t ide_reg_read(struct ide_channel *ch, unsigned reg)
 {
     if (ide_channel_empty(ch))
-        return 0xff; /* nothing drives the bus */
+        return IDE_EMPTY_BUS;
     struct ide_dev *d = &ch->dev[ch->sel];
     /* Device 0 answers for an absent device 1 with its own registers (9.16.1). */
     const struct ide_dev *src = d->drive ? d : &ch->dev[ch->sel ^ 1];
@@ -685,7 +694,7 @@ static uint64_t ide_ctl_read(void *opaque, uint64_t offset, unsigned size)
     (void)offset;
     (void)size;
     /* Alternate status: the status without acknowledging the interrupt. */
-    return ide_channel_empty(ch) ? 0xff : ide_status(ch);
+    return ide_channel_empty(ch) ? IDE_EMPTY_BUS : ide_status(ch);
 }
 
 static void ide_ctl_write(void *opaque, uint64_t offset, uint64_t value, unsigned size)

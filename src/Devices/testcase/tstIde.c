@@ -651,9 +651,34 @@ static void test_empty_channel(void **state)
     char cfg[256];
     snprintf(cfg, sizeof(cfg), "p0s.path=%s", f.disk);
     ide_fix_start(&f, cfg);
-    /* No device on channel 1: the bus floats. */
-    assert_int_equal(harness_inb(f.vm, P_STATUS(1)), 0xff);
-    assert_int_equal(harness_inb(f.vm, P_LBAM(1)), 0xff);
+    /* No device on channel 1: the bus floats but for the host's pull-down on DD7, so BSY reads clear (7Fh). */
+    assert_int_equal(harness_inb(f.vm, P_STATUS(1)), 0x7f);
+    assert_int_equal(harness_inb(f.vm, P_CTL(1)), 0x7f);
+    assert_int_equal(harness_inb(f.vm, P_LBAM(1)), 0x7f);
+    /* What firmware does to find devices (OVMF: EXECUTE DEVICE DIAGNOSTIC, wait for BSY clear, read the
+     * signature; SeaBIOS and Linux: write a pattern and read it back; a soft reset): on both device numbers
+     * BSY is clear at once, no signature, nothing latched, no interrupt. */
+    for (unsigned dev = 0; dev < 2; dev++) {
+        ide_cmd28(f.vm, 1, dev, 0x90, 0, 0, 0);
+        assert_int_equal(ide_settle(f.vm, 1) & 0x80, 0);
+        assert_int_equal(harness_inb(f.vm, P_STATUS(1)) & 0x80, 0);
+        assert_int_equal(harness_inb(f.vm, P_COUNT(1)), 0x7f);
+        assert_int_equal(harness_inb(f.vm, P_LBAL(1)), 0x7f);
+        assert_int_equal(harness_inb(f.vm, P_LBAM(1)), 0x7f); /* neither 00h/00h (ATA) nor 14h/EBh (ATAPI) */
+        assert_int_equal(harness_inb(f.vm, P_LBAH(1)), 0x7f);
+        harness_outb(f.vm, P_COUNT(1), 0x55);
+        harness_outb(f.vm, P_LBAL(1), 0xaa);
+        assert_int_equal(harness_inb(f.vm, P_COUNT(1)), 0x7f);
+        assert_int_equal(harness_inb(f.vm, P_LBAL(1)), 0x7f);
+        ide_cmd28(f.vm, 1, dev, 0xa1, 0, 0, 0); /* IDENTIFY PACKET DEVICE: nobody answers with DRQ */
+        assert_int_equal(ide_settle(f.vm, 1) & 0x80, 0);
+        assert_int_equal(harness_inb(f.vm, P_DATA(1)) & 0x80, 0);
+    }
+    harness_outb(f.vm, P_CTL(1), 0x04);
+    assert_int_equal(harness_inb(f.vm, P_CTL(1)) & 0x80, 0);
+    harness_outb(f.vm, P_CTL(1), 0x00);
+    assert_int_equal(harness_inb(f.vm, P_STATUS(1)) & 0x80, 0);
+    assert_int_equal(harness_gsi_rises(f.vm, 15), 0);
     /* A slave without a master works (device 0 reads 00h status when selected). */
     ide_select(f.vm, 0, 0);
     assert_int_equal(harness_inb(f.vm, P_STATUS(0)), 0x00);
