@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lane: storage (shares the storage guests of tests/lib/storage.bash, an X server or network ports with the others in it)
 # acpi-power-button.sh - the ACPI power button end to end, on the software CPU: a machine made with vireo-manage
 # boots the Debian kernel (SeaBIOS, ACPI tables, the PIIX4 PM function) with busybox acpid listening; the test
 # presses the button with "vireo-manage controlvm NAME acpipowerbutton" and checks that the guest saw the event,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lane: storage (shares the storage guests of tests/lib/storage.bash, an X server or network ports with the others in it)
 # console-window.sh - the GTK console window under Xvfb: vireo-vm opens it on the test ISO (software CPU), keys typed into it reach a guest that echoes its console's input to COM1, the host key lets go of the keyboard, the screen is drawn, closing asks instead of killing the guest, and --headless or no display server opens nothing.
 # The guest: ISOLINUX boots the Debian kernel with console=tty0 (the VGA text console) and an /init that prints
 # CONSOLE-READY on COM1, then reads lines from /dev/tty1 (the keyboard) and prints each as "CONSOLE-TYPED <line>".

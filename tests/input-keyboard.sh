@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lane: storage (shares the storage guests of tests/lib/storage.bash, an X server or network ports with the others in it)
 # input-keyboard.sh - typing into a Linux guest through the i8042's PS/2 keyboard, on the software CPU: the guest's
 # own drivers find the controller, an AT keyboard in translated set 2 and an IntelliMouse (wheel) mouse; text typed
 # with vireo-manage controlvm keyboardputstring and Enter sent as raw scancodes (keyboardputscancode 1c 9c) arrive

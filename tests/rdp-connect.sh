@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lane: storage (shares the storage guests of tests/lib/storage.bash, an X server or network ports with the others in it)
 # rdp-connect.sh - vireo-vm's RDP server with real clients: xfreerdp logs in (and is refused with a wrong password) under Xvfb, a headless FreeRDP client (tests/lib/rdp-client.c) gets the screen, garbage and floods on the port, and the VM runs on through all of it.
 # The guest is the test ISO on the software CPU (SeaBIOS's text screen, then the kernel's console), so the
 # screen has text on it; a build whose PC has no graphics adapter yet shows clients a black desktop, which

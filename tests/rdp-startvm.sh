@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lane: storage (shares the storage guests of tests/lib/storage.bash, an X server or network ports with the others in it)
 # rdp-startvm.sh - a registered machine's RDP settings (vireo-manage modifyvm --vrde..., extra data Vireo/RDPUser) start vireo-vm's RDP server: its user and password, its certificate kept in the machine folder, a taken port reported with the VM running on (firmware only: seconds).
 set -u
 mg="$VIREO_BIN/vireo-manage"

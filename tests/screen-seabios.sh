@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lane: storage (shares the storage guests of tests/lib/storage.bash, an X server or network ports with the others in it)
 # screen-seabios.sh - real guest screens through the display pipeline: one boot of the test ISO on the software CPU, read back with tests/lib/pngtext.py (the VGA BIOS's own font, not Vireo's renderer).
 # The guest: ISOLINUX boots the Debian kernel with console=tty0 and the busybox initramfs carrying the bochs DRM
 # driver.  vireo-vm takes a PNG every second or two (--screenshot-after); the shots must show, in order:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lane: storage (shares the storage guests of tests/lib/storage.bash, an X server or network ports with the others in it)
 # storage-cd-boot.sh - SeaBIOS boots the test ISO (../shared/guests/make-iso.sh: El Torito, ISOLINUX, the
 # Debian kernel and the busybox initramfs) from an IDE CD drive and from an AHCI CD drive, on the software
 # CPU, to VIREO-BOOT-OK.

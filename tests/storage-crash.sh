@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lane: storage (shares the storage guests of tests/lib/storage.bash, an X server or network ports with the others in it)
 # storage-crash.sh - crash safety: the guest writes numbered records to its disk with fsync after each and
 # reports each flushed record on COM1; the host SIGKILLs vireo-vm in the middle, then the image still opens,
 # passes vireo-img check and qemu-img check, and holds every record the guest saw flushed.  Run for qcow2 on

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lane: storage (shares the storage guests of tests/lib/storage.bash, an X server or network ports with the others in it)
 # storage-disk-boot.sh - SeaBIOS boots the test hard disk (../shared/guests/make-disk.sh: MBR, GRUB, ext2
 # with the kernel and initramfs) from the IDE, AHCI and virtio-blk controllers, on the software CPU, to
 # VIREO-BOOT-OK: raw on IDE, the same disk converted to qcow2 (by qemu-img) on AHCI and to VDI on virtio.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lane: storage (shares the storage guests of tests/lib/storage.bash, an X server or network ports with the others in it)
 # storage-guest-io.sh - the Debian kernel's own drivers (ata_piix, ahci, virtio_blk) find a disk on each
 # controller, read the known content of each (a raw image on IDE, qcow2 on AHCI, VDI on virtio-blk, made
 # by qemu-img), write a marker to each with fsync, and the host then finds every marker in the image files

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lane: storage (shares the storage guests of tests/lib/storage.bash, an X server or network ports with the others in it)
 # vm-persist-concurrent.sh - settings survive concurrent writers and a killed VM process: while a machine
 # runs (its vireo-vm records pause/resume in the file), two vireo-manage processes each set 40 extra-data
 # keys on it in a loop; afterwards the file loads and holds all 80 keys (no write lost, none torn).  A

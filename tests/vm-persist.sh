@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lane: storage (shares the storage guests of tests/lib/storage.bash, an X server or network ports with the others in it)
 # vm-persist.sh - a machine's whole life through vireo-manage, on the software CPU: create and register it,
 # create a disk, attach it and the test ISO, start it headless and see the guest boot on COM1, save its
 # state and start it again (the guest's uptime continues: it resumed, it did not boot), write in the guest,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lane: storage (shares the storage guests of tests/lib/storage.bash, an X server or network ports with the others in it)
 # vm-startvm.sh - vireo-vm --startvm end to end: a machine written as settings files boots the test ISO headless, answers on its control socket (state, pause/resume, unsupported devices, garbage), refuses a second start, records its states, powers off, is SIGKILLed (aborted, restarts), saves its state and resumes from it.
 set -u
 source "$VIREO_SRC/tests/lib/storage.bash"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lane: storage (shares the storage guests of tests/lib/storage.bash, an X server or network ports with the others in it)
 # vnc-screen.sh - vireo-vm's VNC server with real clients: SeaBIOS's text screen captured by gvnccapture (no password, then a password), a wrong password refused, garbage, a client gone mid-update and three viewers at once while the VM keeps running, and the option refusals.
 # The guest is the firmware alone on the software CPU: with no disk SeaBIOS stays on its text screen
 # ("No bootable device"), which tests/lib/pngtext.py reads back with the VGA BIOS's own font.

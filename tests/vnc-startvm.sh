@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lane: storage (shares the storage guests of tests/lib/storage.bash, an X server or network ports with the others in it)
 # vnc-startvm.sh - a registered machine's VNC server from its settings (vireo-manage modifyvm --vnc on --vncport 0 --vncpass): vireo-vm --startvm listens on the first free port from 5900, records it in the extra data Vireo/VNC/Listening (gone after power off), asks for the password, and serves SeaBIOS's screen to gvnccapture.
 set -u
 : "${VIREO_BIN:?}" "${VIREO_SRC:?}"

@@ -53,17 +53,55 @@ for t in "${unit[@]}"; do
     fi
 done
 
+# Integration tests run in two lanes at once (most boot a guest on one vCPU thread, so two keep both
+# cores of a CI machine busy).  A test that starts with a "# lane: NAME" line runs in that lane, the rest
+# in the default one; tests that share cached guest images, X servers or network ports keep to one lane,
+# so nothing they build or bind is raced.  VIREO_TEST_LANES=1 runs them one after another.
+integ=()
 for t in "$src"/tests/*.sh; do
     [ -f "$t" ] || continue
     name=$(basename "$t" .sh)
     [ -n "$pattern" ] && [[ "$name" != *$pattern* ]] && continue
+    integ+=("$t")
+done
+run_lane() { # tests of one lane, in name order; each leaves NAME.log, NAME.rc and NAME.secs
+    local t name log t0
+    for t in "$@"; do
+        name=$(basename "$t" .sh)
+        log="$logdir/$name.log"
+        t0=$SECONDS
+        timeout 600 bash "$t" >"$log" 2>&1
+        echo $? >"$log.rc"
+        echo $((SECONDS - t0)) >"$log.secs"
+    done
+}
+lane_of() {
+    local l
+    l=$(sed -n '2,6s/^# lane: \([a-z0-9-]*\).*/\1/p' "$1" | head -n 1)
+    echo "${l:-main}"
+}
+declare -A lanes=()
+for t in "${integ[@]}"; do
+    l=$(lane_of "$t")
+    [ "${VIREO_TEST_LANES:-2}" = 1 ] && l=main
+    lanes[$l]+="$t"$'\n'
+done
+pids=()
+for l in "${!lanes[@]}"; do
+    mapfile -t list < <(printf '%s' "${lanes[$l]}")
+    run_lane "${list[@]}" &
+    pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+for t in "${integ[@]}"; do
+    name=$(basename "$t" .sh)
     log="$logdir/$name.log"
-    t0=$SECONDS
-    timeout 600 bash "$t" >"$log" 2>&1
-    rc=$?
-    if [ $rc -eq 0 ]; then
-        passed=$((passed + 1)); echo "ok   $name ($((SECONDS - t0)) s)"
-    elif [ $rc -eq 77 ]; then
+    rc=$(cat "$log.rc" 2>/dev/null || echo 1)
+    secs=$(cat "$log.secs" 2>/dev/null || echo "?")
+    rm -f "$log.rc" "$log.secs"
+    if [ "$rc" -eq 0 ]; then
+        passed=$((passed + 1)); echo "ok   $name ($secs s, lane $(lane_of "$t"))"
+    elif [ "$rc" -eq 77 ]; then
         skipped=$((skipped + 1)); echo "skip $name: $(tail -n 1 "$log")"
     else
         failed=$((failed + 1)); failures+=("$name")
