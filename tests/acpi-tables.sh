@@ -10,10 +10,7 @@ CPUS=${ACPI_TEST_CPUS:-2}
 HPET=${ACPI_TEST_HPET:-1}
 LIMIT=${ACPI_BOOT_LIMIT:-300}
 command -v iasl >/dev/null || { echo "FAIL: iasl is missing (Debian package acpica-tools; ./configure --install-deps)"; exit 1; }
-kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)
-mkinit="$VIREO_SRC/../shared/guests/make-initramfs.sh"
-[ -n "$kernel" ] || { echo "FAIL: no /boot/vmlinuz-* (./configure --install-deps installs linux-image-amd64)"; exit 1; }
-[ -x "$mkinit" ] || { echo "FAIL: $mkinit is missing (shared/ must sit beside the repository)"; exit 1; }
+. "$VIREO_SRC/tests/lib/linux.bash"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vireo-acpi.XXXXXX")
 pid=
@@ -69,11 +66,6 @@ grep -q 'Name (P64S, 0x0000000140000000)' "$d/DSDT.dsl" || bad "DSDT 64-bit wind
 "$VIREO_BIN/vireo-vm" --acpi off --dump-acpi "$tmp/none" >/dev/null 2>&1 && bad "--dump-acpi with --acpi off was accepted"
 
 # ---- (2) the kernel boots with the tables.
-initrd="$VIREO_OUT/guests/initramfs.cpio.gz"
-if [ ! -s "$initrd" ] || [ "$mkinit" -nt "$initrd" ] || [ /bin/busybox -nt "$initrd" ]; then
-    mkdir -p "$(dirname "$initrd")"
-    "$mkinit" "$initrd" >/dev/null || { echo "FAIL: make-initramfs.sh failed"; exit 1; }
-fi
 # An /init on top of the busybox image: the ACPI devices' hardware IDs and the PCI functions the guest sees.
 mkdir -p "$tmp/overlay"
 cat >"$tmp/overlay/init" <<'INIT'
@@ -100,20 +92,9 @@ serial="$tmp/com1.txt"
 : >"$serial"
 hpet_opt=(--hpet off)
 [ "$HPET" = 1 ] && hpet_opt=(--hpet on)
-"$VIREO_BIN/vireo-vm" --exec soft --memory 256M --cpus "$CPUS" "${hpet_opt[@]}" --kernel "$kernel" --initrd "$tmp/initrd.gz" \
-    --append "console=ttyS0 panic=-1" --serial1 "file:$serial" --log "$tmp/vm.log" --timeout $((LIMIT + 30)) \
-    >"$tmp/stdout" 2>&1 &
-pid=$!
-start=$SECONDS
-while [ $((SECONDS - start)) -lt "$LIMIT" ]; do
-    grep -aq "ACPI-DONE" "$serial" 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 1
-done
-elapsed=$((SECONDS - start))
-kill -TERM "$pid" 2>/dev/null
-wait "$pid" 2>/dev/null
-pid=
+linux_run ACPI-DONE "$LIMIT" "$serial" --exec soft --memory 256M --cpus "$CPUS" "${hpet_opt[@]}" --kernel "$kernel" \
+    --initrd "$tmp/initrd.gz" --append "console=ttyS0 panic=-1" --log "$tmp/vm.log"
+elapsed=$linux_elapsed
 log=$(tr -d '\r' <"$serial")
 grep -q "ACPI-DONE" <<<"$log" || bad "the guest did not finish its probe within ${LIMIT}s"
 want_lines=("ACPI: RSDP" "ACPI: XSDT" "ACPI: FACP" "ACPI: DSDT" "ACPI: FACS" "ACPI: SSDT" "ACPI: APIC"

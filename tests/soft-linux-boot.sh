@@ -8,17 +8,7 @@ SOFT_EXEC=${SOFT_EXEC:-soft}
 : "${VIREO_BIN:?}" "${VIREO_OUT:?}" "${VIREO_SRC:?}"
 LIMIT=${LINUX_BOOT_LIMIT:-600}
 MD5_MB=4
-kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)
-mkinit="$VIREO_SRC/../shared/guests/make-initramfs.sh"
-[ -n "$kernel" ] || { echo "FAIL: no /boot/vmlinuz-* (./configure --install-deps installs linux-image-amd64)"; exit 1; }
-[ -x "$mkinit" ] || { echo "FAIL: $mkinit is missing (shared/ must sit beside the repository)"; exit 1; }
-
-# The initramfs is rebuilt only when the script or busybox changed (it is byte-reproducible).
-initrd="$VIREO_OUT/guests/initramfs.cpio.gz"
-if [ ! -s "$initrd" ] || [ "$mkinit" -nt "$initrd" ] || [ /bin/busybox -nt "$initrd" ]; then
-    mkdir -p "$(dirname "$initrd")"
-    "$mkinit" "$initrd" >/dev/null || { echo "FAIL: make-initramfs.sh failed"; exit 1; }
-fi
+. "$VIREO_SRC/tests/lib/linux.bash"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vireo-linux.XXXXXX")
 pid=
@@ -28,21 +18,9 @@ cleanup() {
 }
 trap cleanup EXIT
 serial="$tmp/com1.txt"
-"$VIREO_BIN/vireo-vm" --exec "$SOFT_EXEC" --memory 256M --kernel "$kernel" --initrd "$initrd" \
-    --append "console=ttyS0 vireo.workload=md5 vireo.md5mb=$MD5_MB panic=-1" \
-    --serial1 "file:$serial" --log "$tmp/vm.log" --timeout $((LIMIT + 30)) >"$tmp/stdout" 2>&1 &
-pid=$!
-start=$SECONDS
-while [ $((SECONDS - start)) -lt "$LIMIT" ]; do
-    grep -aq "VIREO-DONE" "$serial" 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 1
-done
-elapsed=$((SECONDS - start))
-# Without ACPI (a later platform issue) the guest's power off only halts it: end the VM here.
-kill -TERM "$pid" 2>/dev/null
-wait "$pid" 2>/dev/null
-pid=
+linux_run VIREO-DONE "$LIMIT" "$serial" --exec "$SOFT_EXEC" --memory 256M --kernel "$kernel" --initrd "$initrd" \
+    --append "console=ttyS0 vireo.workload=md5 vireo.md5mb=$MD5_MB panic=-1" --log "$tmp/vm.log"
+elapsed=$linux_elapsed
 
 want=$(head -c $((MD5_MB * 1024 * 1024)) /dev/zero | md5sum | cut -d' ' -f1)
 got=$(grep -a "VIREO-WORKLOAD-RESULT md5" "$serial" | awk '{print $3}' | tr -d '\r')

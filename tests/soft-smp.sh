@@ -43,36 +43,15 @@ for exec in soft interp; do
 done
 
 # ---- (b) Linux ----
-kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)
-mkinit="$VIREO_SRC/../shared/guests/make-initramfs.sh"
-[ -n "$kernel" ] || { echo "FAIL: no /boot/vmlinuz-* (./configure --install-deps installs linux-image-amd64)"; exit 1; }
-[ -x "$mkinit" ] || { echo "FAIL: $mkinit is missing (shared/ must sit beside the repository)"; exit 1; }
-# The initramfs is rebuilt only when the script or busybox changed (it is byte-reproducible).
-initrd="$VIREO_OUT/guests/initramfs.cpio.gz"
-if [ ! -s "$initrd" ] || [ "$mkinit" -nt "$initrd" ] || [ /bin/busybox -nt "$initrd" ]; then
-    mkdir -p "$(dirname "$initrd")"
-    "$mkinit" "$initrd" >/dev/null || { echo "FAIL: make-initramfs.sh failed"; exit 1; }
-fi
+. "$VIREO_SRC/tests/lib/linux.bash"
 want_md5=$(head -c $((MD5_MB * 1024 * 1024)) /dev/zero | md5sum | cut -d' ' -f1)
 
 # linux_boot CPUS WORKLOAD: one boot to VIREO-DONE, checked; sets failed=1 on a failure.
 linux_boot() {
     local cpus=$1 workload=$2 serial="$tmp/linux-$1.com1.txt" log="$tmp/linux-$1.vm.log" fail=0 start elapsed got
-    "$VM" --exec soft --cpus "$cpus" --memory 256M --kernel "$kernel" --initrd "$initrd" \
-        --append "console=ttyS0 vireo.workload=$workload vireo.md5mb=$MD5_MB panic=-1" \
-        --serial1 "file:$serial" --log "$log" --timeout $((LIMIT + 30)) >"$tmp/linux-$cpus.stdout" 2>&1 &
-    pid=$!
-    start=$SECONDS
-    while [ $((SECONDS - start)) -lt "$LIMIT" ]; do
-        grep -aq "VIREO-DONE" "$serial" 2>/dev/null && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 1
-    done
-    elapsed=$((SECONDS - start))
-    # Without ACPI the guest's power off only halts it: end the VM here.
-    kill -TERM "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    pid=
+    linux_run VIREO-DONE "$LIMIT" "$serial" --exec soft --cpus "$cpus" --memory 256M --kernel "$kernel" \
+        --initrd "$initrd" --append "console=ttyS0 vireo.workload=$workload vireo.md5mb=$MD5_MB panic=-1" --log "$log"
+    elapsed=$linux_elapsed
     grep -aq "VIREO-BOOT-OK" "$serial" || { echo "FAIL linux ($cpus vCPUs): no VIREO-BOOT-OK within ${LIMIT}s"; fail=1; }
     grep -aq "smp: Brought up 1 node, $cpus CPUs" "$serial" ||
         { echo "FAIL linux ($cpus vCPUs): no 'smp: Brought up 1 node, $cpus CPUs'"; fail=1; }

@@ -8,17 +8,7 @@ set -u
 LIMIT=${LINUX_BOOT_LIMIT:-400}
 SAVE_AFTER=${SAVESTATE_AFTER:-3}
 MD5_MB=4
-kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)
-mkinit="$VIREO_SRC/../shared/guests/make-initramfs.sh"
-[ -n "$kernel" ] || { echo "FAIL: no /boot/vmlinuz-* (./configure --install-deps installs linux-image-amd64)"; exit 1; }
-[ -x "$mkinit" ] || { echo "FAIL: $mkinit is missing (shared/ must sit beside the repository)"; exit 1; }
-
-# The same cached initramfs as soft-linux-boot.sh (rebuilt when the script or busybox changed).
-initrd="$VIREO_OUT/guests/initramfs.cpio.gz"
-if [ ! -s "$initrd" ] || [ "$mkinit" -nt "$initrd" ] || [ /bin/busybox -nt "$initrd" ]; then
-    mkdir -p "$(dirname "$initrd")"
-    "$mkinit" "$initrd" >/dev/null || { echo "FAIL: make-initramfs.sh failed"; exit 1; }
-fi
+. "$VIREO_SRC/tests/lib/linux.bash"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vireo-savestate.XXXXXX")
 pid=
