@@ -117,7 +117,7 @@ pm_entry:
     jmp exit32
 .not_slow:
     mov esi, 0xf0000 + msg_periodic
-    call com_puts32
+    call com32_puts
 
     ; --- one-shot: exactly one interrupt, then the current count stays 0
     mov dword [var_ticks], 0
@@ -145,7 +145,7 @@ pm_entry:
     jmp exit32
 .oneshot_ok:
     mov esi, 0xf0000 + msg_oneshot
-    call com_puts32
+    call com32_puts
 
     ; --- TSC-deadline: the interrupt comes when the TSC passes IA32_TSC_DEADLINE (the model has the
     ; mode although CPUID does not report it; see the CPU model's leaf 1)
@@ -172,7 +172,7 @@ pm_entry:
     jmp exit32
 .deadline_ok:
     mov esi, 0xf0000 + msg_deadline
-    call com_puts32
+    call com32_puts
 
     ; --- NMI by self-IPI (ICR: delivery mode 100b NMI, shorthand 01b self); taken even with IF clear
     mov dword [var_nmis], 0
@@ -186,7 +186,7 @@ pm_entry:
     jmp exit32
 .nmi_ok:
     mov esi, 0xf0000 + msg_nmi
-    call com_puts32
+    call com32_puts
     mov al, 0
 exit32:
     out TEST_EXIT_PORT, al
@@ -211,33 +211,10 @@ unexpected:
     mov al, 6
     jmp exit32
 
-com_puts32:
-    lodsb
-    test al, al
-    jz .done
-    mov ah, al
-    mov dx, COM1 + 5
-.wait:
-    in al, dx
-    test al, 0x20
-    jz .wait
-    mov al, ah
-    mov dx, COM1
-    out dx, al
-    jmp com_puts32
-.done:
-    ret
+    SERIAL_CODE com32                  ; com32_puts: the string at [ESI] (flat) -> COM1
 
     bits 16
-    align 8
-gdt:
-    dq 0
-    dq 0x00cf9b000000ffff              ; 0x08: flat code (accessed bits preset: the GDT is in ROM)
-    dq 0x00cf93000000ffff              ; 0x10: flat data
-gdt_end:
-gdt_ptr:
-    dw gdt_end - gdt - 1
-    dd 0xf0000 + gdt
+    FLAT_GDT
 idt_ptr:
     dw 256 * 8 - 1
     dd IDT_BASE

@@ -135,7 +135,7 @@ pm_entry:
     jmp exit32
 .pit_ok:
     mov esi, 0xf0000 + msg_pit
-    call com_puts32
+    call com32_puts
 
     ; --- legacy replacement: timer 0 periodic every 1 ms on IRQ 0; the PIT keeps running at 10 kHz.
     ; Legacy mode first (counter halted, PIT muted), then a window with interrupts on takes the PIT
@@ -172,7 +172,7 @@ pm_entry:
     jmp exit32
 .not_slow:
     mov esi, 0xf0000 + msg_legacy
-    call com_puts32
+    call com32_puts
 
     ; --- timer 0 off, legacy mode on: 10 ms without any IRQ 0 (the PIT would give up to 100)
     mov dword [HPET + HPET_T0_CFG], 0
@@ -191,7 +191,7 @@ pm_entry:
     jmp exit32
 .muted:
     mov esi, 0xf0000 + msg_muted
-    call com_puts32
+    call com32_puts
 
     ; --- legacy mode off: the PIT's IRQ 0 is connected again
     mov dword [HPET + HPET_CONFIG], CFG_ENABLE
@@ -210,7 +210,7 @@ pm_entry:
     jmp exit32
 .pit_back:
     mov esi, 0xf0000 + msg_done
-    call com_puts32
+    call com32_puts
     mov al, 0
 exit32:
     out TEST_EXIT_PORT, al
@@ -267,33 +267,10 @@ hex32:
     pop eax
     ret
 
-com_puts32:
-    lodsb
-    test al, al
-    jz .done
-    mov ah, al
-    mov dx, COM1 + 5
-.wait:
-    in al, dx
-    test al, 0x20
-    jz .wait
-    mov al, ah
-    mov dx, COM1
-    out dx, al
-    jmp com_puts32
-.done:
-    ret
+    SERIAL_CODE com32                  ; com32_puts: the string at [ESI] (flat) -> COM1
 
     bits 16
-    align 8
-gdt:
-    dq 0
-    dq 0x00cf9b000000ffff              ; 0x08: flat code (accessed bits preset: the GDT is in ROM)
-    dq 0x00cf93000000ffff              ; 0x10: flat data
-gdt_end:
-gdt_ptr:
-    dw gdt_end - gdt - 1
-    dd 0xf0000 + gdt
+    FLAT_GDT
 idt_ptr:
     dw 256 * 8 - 1
     dd IDT_BASE
