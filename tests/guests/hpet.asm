@@ -3,12 +3,16 @@
 ;
 ; Exit codes: 0 all checks passed
 ;   1 the capabilities register is not an HPET with legacy replacement and a 10 ns period
-;   2 the PIT at 10 kHz: 20 IRQ 0 ticks did not take 1.5-10 ms of HPET counter time
+;   2 the PIT at 10 kHz: 20 IRQ 0 ticks took less than 1.5 ms of HPET counter time
 ;   3 legacy mode: 10 ticks of the 1 ms periodic timer 0 came before 1,000,000 counter ticks (the PIT still arrives)
-;   4 legacy mode: 10 ticks took 2,000,000 counter ticks or more
+;   4 legacy mode: 10 ticks took 10,000,000 counter ticks (100 ms) or more
 ;   5 legacy mode with timer 0 disabled: an IRQ 0 arrived in 10 ms (the PIT was not muted)
 ;   6 an unexpected interrupt or exception arrived
-;   7 legacy mode off again: no IRQ 0 from the PIT in 10 ms
+;   7 legacy mode off again: no IRQ 0 from the PIT in 50 ms
+;
+; The virtual clock follows the host's, and a late timer thread on a loaded host merges or delays ticks:
+; the upper bounds are wide (they catch a timer that is off by an order of magnitude or silent), the lower
+; bounds are exact.
 %include "vireo-guest.inc"
 
 %define HPET          0xfed00000
@@ -123,14 +127,11 @@ pm_entry:
     mov eax, [HPET + HPET_COUNTER]
     sub eax, ebx
     call hex32
-    ; 20 ticks of 99.7 us are about 199,400 counter ticks.  The virtual clock follows the host's, and a
-    ; late timer thread merges PIT edges, so a loaded host stretches this: up to 10 ms still shows the
-    ; PIT well above the HPET timer's 1 kHz, which the legacy check below relies on.
+    ; 20 ticks of 99.7 us are about 199,400 counter ticks: fewer would mean the HPET counts slower than
+    ; the PIT's clock.  A loaded host stretches the time (a late timer thread merges PIT edges), so there
+    ; is no upper bound; the counter's own rate is checked exactly in tstHpet.
     cmp eax, 150000
-    jb .pit_bad
-    cmp eax, 1000000
-    jb .pit_ok
-.pit_bad:
+    jae .pit_ok
     mov al, 2
     jmp exit32
 .pit_ok:
@@ -166,7 +167,7 @@ pm_entry:
     mov al, 3
     jmp exit32
 .not_fast:
-    cmp eax, 20 * PERIOD_TICKS          ; late timer wake-ups on a loaded host merge periods
+    cmp eax, 100 * PERIOD_TICKS         ; late timer wake-ups on a loaded host merge periods
     jb .not_slow
     mov al, 4
     jmp exit32
@@ -201,7 +202,7 @@ pm_entry:
 .back:
     mov eax, [HPET + HPET_COUNTER]
     sub eax, ebx
-    cmp eax, 10 * PERIOD_TICKS
+    cmp eax, 50 * PERIOD_TICKS
     jb .back
     cli
     cmp dword [var_ticks], 1
