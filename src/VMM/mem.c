@@ -132,24 +132,34 @@ static int region_alloc_host(struct mem_region *r)
     return 0;
 }
 
-int mem_region_create_ram(struct vm *vm, const char *name, uint64_t size_bytes, struct mem_region **out)
+/* A new region with host memory behind it (RAM, ROM, ROM devices); nothing is left behind on failure. */
+static int region_new_backed(struct vm *vm, const char *name, enum mem_kind kind, uint64_t size_bytes,
+                             struct mem_region **out)
 {
     struct mem_region *r;
-    int rc = region_new(vm, name, MEM_KIND_RAM, size_bytes, &r);
+    int rc = region_new(vm, name, kind, size_bytes, &r);
     if (rc)
         return rc;
-    if ((size_bytes & 4095) != 0) {
-        LOG_ERR("RAM region '%s' size %llu is not a multiple of 4 KiB", name, (unsigned long long)size_bytes);
-        free(r->name);
-        free(r);
-        return VERR_INVALID_PARAMETER;
-    }
     rc = region_alloc_host(r);
     if (rc) {
         free(r->name);
         free(r);
         return rc;
     }
+    *out = r;
+    return 0;
+}
+
+int mem_region_create_ram(struct vm *vm, const char *name, uint64_t size_bytes, struct mem_region **out)
+{
+    if ((size_bytes & 4095) != 0) {
+        LOG_ERR("RAM region '%s' size %llu is not a multiple of 4 KiB", name, (unsigned long long)size_bytes);
+        return VERR_INVALID_PARAMETER;
+    }
+    struct mem_region *r;
+    int rc = region_new_backed(vm, name, MEM_KIND_RAM, size_bytes, &r);
+    if (rc)
+        return rc;
     /*
      * The dirty bitmap lives as long as the region, whether tracking is on or not, so
      * writers (the software CPU caches a pointer to a page's word in its TLB) never see
@@ -174,15 +184,9 @@ int mem_region_create_rom(struct vm *vm, const char *name, const void *data, siz
     if (len > size_bytes || (len && !data))
         return VERR_INVALID_PARAMETER;
     struct mem_region *r;
-    int rc = region_new(vm, name, MEM_KIND_ROM, size_bytes, &r);
+    int rc = region_new_backed(vm, name, MEM_KIND_ROM, size_bytes, &r);
     if (rc)
         return rc;
-    rc = region_alloc_host(r);
-    if (rc) {
-        free(r->name);
-        free(r);
-        return rc;
-    }
     if (len)
         memcpy(r->hva, data, len);
     region_link(r);
@@ -212,15 +216,9 @@ int mem_region_create_romd(struct vm *vm, const char *name, uint64_t size_bytes,
     if (!ops || !ops->read || !ops->write || (size_bytes & 4095) != 0)
         return VERR_INVALID_PARAMETER;
     struct mem_region *r;
-    int rc = region_new(vm, name, MEM_KIND_ROMD, size_bytes, &r);
+    int rc = region_new_backed(vm, name, MEM_KIND_ROMD, size_bytes, &r);
     if (rc)
         return rc;
-    rc = region_alloc_host(r);
-    if (rc) {
-        free(r->name);
-        free(r);
-        return rc;
-    }
     r->ops = ops;
     r->opaque = opaque;
     r->romd_rom = true;
