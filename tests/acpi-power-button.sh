@@ -59,33 +59,13 @@ export VIREO_USER_HOME="$tmp/home" XDG_RUNTIME_DIR="$tmp/run"
 mkdir -p "$VIREO_USER_HOME" "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 vm=acpi
 com1="$tmp/com1.txt"
-our_vm() {
-    local p
-    for p in $(pgrep -f "vireo-vm --startvm"); do
-        grep -qz "^VIREO_USER_HOME=$VIREO_USER_HOME\$" "/proc/$p/environ" 2>/dev/null && echo "$p"
-    done
-}
+source "$VIREO_SRC/tests/lib/machine.bash"
 cleanup() {
     local p
-    for p in $(our_vm); do kill -KILL "$p"; done
+    for p in $(our_vms); do kill -KILL "$p"; done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-fail() {
-    echo "FAIL: $*"
-    [ -f "$com1" ] && { echo "---- COM1 (tail)"; tail -c 2500 "$com1" | tr -c '[:print:]\n' '.'; echo; }
-    local log
-    for log in "$tmp"/vms/*/Logs/VM.log; do
-        [ -f "$log" ] && { echo "---- $log (tail)"; tail -n 25 "$log"; }
-    done
-    exit 1
-}
-manage() {
-    "$VIREO_BIN/vireo-manage" "$@" >"$tmp/manage.out" 2>"$tmp/manage.err" ||
-        fail "vireo-manage $* exited $?: $(cat "$tmp/manage.err")"
-    cat "$tmp/manage.out"
-}
-info() { "$VIREO_BIN/vireo-manage" showvminfo "$vm" --machinereadable | sed -n "s/^$1=\"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p"; }
 com1_has() { tr -d '\r' 2>/dev/null < "$com1" | grep -aE -m1 -- "$1"; }
 wait_com1() {
     local start=$SECONDS

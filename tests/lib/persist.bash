@@ -14,13 +14,7 @@ tmp=$(mktemp -d /tmp/vireo-persist.XXXXXX)
 export VIREO_USER_HOME="$tmp/home" XDG_RUNTIME_DIR="$tmp/run"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 
-# The vireo-vm processes of this test (started detached by vireo-manage startvm).
-our_vms() {
-    local p
-    for p in $(pgrep -f "vireo-vm --startvm"); do
-        grep -qz "^VIREO_USER_HOME=$VIREO_USER_HOME\$" "/proc/$p/environ" 2>/dev/null && echo "$p"
-    done
-}
+source "$VIREO_SRC/tests/lib/machine.bash"
 persist_cleanup() {
     local p
     for p in $(our_vms); do kill -KILL "$p"; done
@@ -28,26 +22,6 @@ persist_cleanup() {
 }
 trap persist_cleanup EXIT
 
-# fail writes to the test's own stdout (fd 3) even when called inside a redirected command.
-exec 3>&1
-fail() {
-    exec 1>&3
-    echo "FAIL: $*"
-    [ -f "$tmp/com1.txt" ] && { echo "---- COM1 (tail)"; tail -c 1500 "$tmp/com1.txt" | tr -c '[:print:]\n' '.'; echo; }
-    local log
-    for log in "$tmp"/vms/*/Logs/VM.log; do
-        [ -f "$log" ] && { echo "---- $log (tail)"; tail -n 25 "$log"; }
-    done
-    exit 1
-}
-# vireo-manage that must succeed; prints its stdout.
-manage() {
-    "$VIREO_BIN/vireo-manage" "$@" >"$tmp/manage.out" 2>"$tmp/manage.err" ||
-        fail "vireo-manage $* exited $?: $(cat "$tmp/manage.err")"
-    cat "$tmp/manage.out"
-}
-# One value of showvminfo --machinereadable.
-info() { "$VIREO_BIN/vireo-manage" showvminfo "$vm" --machinereadable | sed -n "s/^$1=\"\{0,1\}\([^\"]*\)\"\{0,1\}$/\1/p"; }
 wait_state() {
     local want=$1 start=$SECONDS
     while [ $((SECONDS - start)) -lt 120 ]; do
