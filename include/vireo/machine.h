@@ -76,6 +76,13 @@ int mach_edit(const char *name_or_uuid, bool allow_running, mach_edit_fn *fn, vo
 /* The same on a settings path (vireo-vm, which knows its own file). */
 int mach_edit_path(const char *settings_path, bool allow_running, mach_edit_fn *fn, void *opaque,
                    struct cfg_error *err);
+/*
+ * Edits the global registry (preferences, entries) as one transaction under its lock, as every change to it
+ * must be made: lock, load, fn(g), save, unlock.  fn returns 0 to save or an error (nothing is written); it may
+ * fill err.
+ */
+typedef int mach_global_edit_fn(void *opaque, struct cfg_global *g, struct cfg_error *err);
+int mach_global_edit(mach_global_edit_fn *fn, void *opaque, struct cfg_error *err);
 /* Checks a machine's settings for consistency (attachments on existing controllers within their port
  * counts, no slot used twice, media registered and of the right type, values in range); 0 or
  * VERR_CFG_BAD_VALUE with err naming the field. */
@@ -95,6 +102,16 @@ void mach_run_lock_release(struct mach_run_lock *lock);
 /* Whether a process holds the machine's run lock. */
 bool mach_is_running(const char *settings_path);
 
+/*
+ * Starts vm_exe (vireo-vm) for the machine at settings_path: "--startvm <uuid>", plus "--headless" when
+ * headless and "--exec <exec>" when exec is not NULL, detached (a session of its own, stdin from /dev/null,
+ * stdout and stderr to <folder>/Logs/VM-process.log, which *log_path names, malloc'ed; may be NULL).
+ * Returns at once with the child's pid, which the caller must reap (waitpid); whether the machine came up
+ * is for the caller to see (its control socket answers, or the child exits).  VERR_BUSY when it runs already.
+ */
+int mach_start(const char *settings_path, const char *vm_exe, bool headless, const char *exec, int *pid,
+               char **log_path, struct cfg_error *err);
+
 /* ---- Media --------------------------------------------------------------------------- */
 
 /* A registered medium by UUID, by location (absolute or relative to the cwd) or, failing both, by file
@@ -107,6 +124,18 @@ void mach_medium_list_free(struct cfg_medium *media, size_t count);
 /* Creates an image (blk_create; the file must not exist) and registers it as a hard disk. */
 int mach_medium_create(const char *path, enum blk_format fmt, uint64_t size_bytes, bool fixed, struct rt_uuid *uuid,
                        struct cfg_error *err);
+/*
+ * Copies the image at src (its whole chain, flattened: what a machine reading it sees) into a new file dst in
+ * params->format (BLK_FMT_AUTO: the source's format where Vireo writes it, else VDI), fixed or dynamic as params
+ * says (params->format tells afterwards which it wrote), and registers the copy as a hard disk with a new UUID.  The source may be registered or not; it is opened
+ * read-only (VERR_BUSY while a running machine writes it).  VERR_ALREADY_EXISTS when dst exists.  On failure dst is
+ * gone.  progress may be NULL.
+ */
+int mach_medium_clone(const char *src, const char *dst, struct blk_create_params *params, blk_progress_fn *progress,
+                     void *opaque, struct rt_uuid *uuid, struct cfg_error *err);
+/* Grows the image at path (that file only, not its backing chain) to size_bytes; the same size changes nothing,
+ * a smaller one is refused (VERR_INVALID_PARAMETER: data would be lost).  VERR_BUSY while a running machine uses it. */
+int mach_medium_resize(const char *path, uint64_t size_bytes, struct cfg_error *err);
 /* Registers an existing image (probing its format; DVDs must open as ISO/raw read-only), or returns the
  * UUID it is registered under already. */
 int mach_medium_open(const char *path, enum cfg_medium_type type, struct rt_uuid *uuid, struct cfg_error *err);

@@ -164,6 +164,9 @@ const char *rt_path_basename(const char *path);
 /* malloc'ed directory part ("." when there is none). */
 char *rt_path_dirname(const char *path);
 bool rt_path_exists(const char *path);
+/* The folder of the running program (malloc'ed; NULL when /proc/self/exe cannot be read): the programs and
+ * files installed beside it (vireo-vm, share/) are found from there. */
+char *rt_program_dir(void);
 /* mkdir -p with the given mode for created folders. */
 int rt_dir_create_all(const char *path, unsigned mode);
 /* Reads a whole file (at most max_bytes; VERR_TOO_LARGE beyond).  *out is malloc'ed, NUL-terminated. */

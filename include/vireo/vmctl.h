@@ -52,6 +52,20 @@ void vmctl_close(struct vmctl *c); /* NULL is fine */
 int vmctl_request(struct vmctl *c, const char *command, const char *argument, unsigned timeout_ms, void **body,
                   size_t *len, char errmsg[256]);
 
+/*
+ * Asks the running machine uuid to take an online snapshot (the 'snapshot' command: only its own process can
+ * save its memory); waits up to 5 minutes.  On success *out (may be NULL) gets the new snapshot's UUID; an answer
+ * that is not one fails with VERR_BAD_FORMAT.  On failure errmsg says why when it can (else "").
+ */
+#define VMCTL_SNAPSHOT_TIMEOUT_MS 300000
+int vmctl_snapshot_take(const struct rt_uuid *uuid, const char *name, const char *description, struct rt_uuid *out,
+                        char errmsg[256]);
+
+/* One request on a connection of its own (connect, vmctl_request, close): what most callers want.  A machine
+ * that does not serve its socket gives VERR_NOT_FOUND with errmsg saying so. */
+int vmctl_call(const struct rt_uuid *uuid, const char *command, const char *argument, unsigned timeout_ms, void **body,
+               size_t *len, char errmsg[256]);
+
 /* ---- Protocol pieces shared by the client and the server ------------------------------- */
 
 #define VMCTL_LINE_MAX (64u * 1024u)          /* longest request or response line, newline included */

@@ -728,6 +728,18 @@ static int mach_edit_common(const char *ref, bool by_path, bool allow_running, m
     return rc;
 }
 
+int mach_global_edit(mach_global_edit_fn *fn, void *opaque, struct cfg_error *err)
+{
+    struct mach_txn t;
+    int rc = mach_txn_begin(&t, err);
+    if (rc == 0)
+        rc = fn(opaque, t.g, err);
+    if (rc == 0)
+        rc = mach_txn_save_global(&t, err);
+    mach_txn_end(&t);
+    return rc;
+}
+
 int mach_edit(const char *name_or_uuid, bool allow_running, mach_edit_fn *fn, void *opaque, struct cfg_error *err)
 {
     return mach_edit_common(name_or_uuid, false, allow_running, fn, opaque, err);

@@ -272,6 +272,57 @@ static int mach_medium_register(struct mach_txn *t, const struct rt_uuid *uuid, 
     return 0;
 }
 
+int mach_medium_clone(const char *src, const char *dst, struct blk_create_params *params, blk_progress_fn *progress,
+                     void *opaque, struct rt_uuid *uuid, struct cfg_error *err)
+{
+    if (rt_path_exists(dst))
+        return mach_fail(err, VERR_ALREADY_EXISTS, "medium '%s' already exists; will not overwrite it", dst);
+    struct blk_image *img = NULL;
+    int rc = blk_open(src, BLK_FMT_AUTO, BLK_OPEN_READONLY, &img);
+    if (rc < 0)
+        return mach_fail(err, rc, "cannot open medium '%s': %s%s", src, rt_err_str(rc),
+                         rc == VERR_BUSY ? " (a running VM uses it)" : "");
+    if (params->format == BLK_FMT_AUTO) {
+        /* The source's format where it can be written, VDI otherwise (VMDK, ISO). */
+        enum blk_format sf = blk_format(img);
+        params->format = sf == BLK_FMT_QCOW2 || sf == BLK_FMT_RAW || sf == BLK_FMT_VDI ? sf : BLK_FMT_VDI;
+    }
+    rc = blk_convert(img, dst, params, progress, opaque);
+    blk_close(img);
+    if (rc < 0)
+        return mach_fail(err, rc, "cannot copy medium '%s' to '%s': %s", src, dst, rt_err_str(rc));
+    rc = mach_medium_open(dst, CFG_MEDIUM_HDD, uuid, err);
+    if (rc < 0)
+        mach_unlink_quiet(dst); /* the copy was made for the registry only */
+    return rc;
+}
+
+int mach_medium_resize(const char *path, uint64_t size_bytes, struct cfg_error *err)
+{
+    struct blk_image *img = NULL;
+    int rc = blk_open(path, BLK_FMT_AUTO, BLK_OPEN_NO_BACKING, &img);
+    if (rc < 0)
+        return mach_fail(err, rc, "cannot open medium '%s' for writing: %s%s", path, rt_err_str(rc),
+                         rc == VERR_BUSY ? " (a running VM uses it)" : "");
+    uint64_t cur = blk_size_bytes(img);
+    if (size_bytes < cur) {
+        blk_close(img);
+        return mach_fail(err, VERR_INVALID_PARAMETER,
+                         "medium '%s' is %llu bytes; shrinking it to %llu would lose data and is refused", path,
+                         (unsigned long long)cur, (unsigned long long)size_bytes);
+    }
+    if (size_bytes > cur) {
+        rc = blk_resize(img, size_bytes);
+        if (rc == 0)
+            rc = blk_flush(img);
+    }
+    blk_close(img);
+    if (rc < 0)
+        return mach_fail(err, rc, "cannot resize medium '%s': %s%s", path, rt_err_str(rc),
+                         rc == VERR_NOT_SUPPORTED ? " (its format cannot grow)" : "");
+    return 0;
+}
+
 int mach_medium_create(const char *path, enum blk_format fmt, uint64_t size_bytes, bool fixed, struct rt_uuid *uuid,
                        struct cfg_error *err)
 {

@@ -1,9 +1,7 @@
 /* settings-ostypes.c - OS type presets: finding and reading share/ostypes.xml and applying a preset to hardware. */
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "settings-internal.h"
 
@@ -14,12 +12,7 @@
 
 static char *cfg_exe_relative_share(void)
 {
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n <= 0)
-        return NULL;
-    exe[n] = '\0';
-    char *bin = rt_path_dirname(exe);
+    char *bin = rt_program_dir();
     char *path = bin ? rt_strdup_printf("%s/../share/vireo/ostypes.xml", bin) : NULL;
     free(bin);
     return path;

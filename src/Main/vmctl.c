@@ -442,3 +442,39 @@ int vmctl_request(struct vmctl *c, const char *command, const char *argument, un
     }
     return rc;
 }
+
+int vmctl_call(const struct rt_uuid *uuid, const char *command, const char *argument, unsigned timeout_ms, void **body,
+               size_t *len, char errmsg[256])
+{
+    errmsg[0] = '\0';
+    if (body)
+        *body = NULL;
+    if (len)
+        *len = 0;
+    struct vmctl *c = NULL;
+    int rc = vmctl_connect(uuid, &c);
+    if (rc < 0) {
+        snprintf(errmsg, 256, "the machine does not answer on its control socket (%s)", rt_err_str(rc));
+        return rc;
+    }
+    rc = vmctl_request(c, command, argument, timeout_ms, body, len, errmsg);
+    vmctl_close(c);
+    return rc;
+}
+
+int vmctl_snapshot_take(const struct rt_uuid *uuid, const char *name, const char *description, struct rt_uuid *out,
+                        char errmsg[256])
+{
+    errmsg[0] = '\0';
+    char *arg = rt_strdup_printf("%s\n%s", name, description ? description : "");
+    void *body = NULL;
+    size_t len = 0;
+    int rc = arg ? vmctl_call(uuid, "snapshot", arg, VMCTL_SNAPSHOT_TIMEOUT_MS, &body, &len, errmsg) : VERR_NO_MEMORY;
+    free(arg);
+    if (rc == 0 && out && (len >= RT_UUID_STR_LEN || rt_uuid_parse(body, out) < 0)) {
+        rc = VERR_BAD_FORMAT;
+        snprintf(errmsg, 256, "its answer is not a snapshot UUID");
+    }
+    free(body);
+    return rc;
+}

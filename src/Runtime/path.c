@@ -1,6 +1,7 @@
 /* path.c - path strings, folder creation, whole-file reads and atomic file replacement. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,16 @@ bool rt_path_exists(const char *path)
 {
     struct stat st;
     return path && stat(path, &st) == 0;
+}
+
+char *rt_program_dir(void)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return NULL;
+    exe[n] = '\0';
+    return rt_path_dirname(exe);
 }
 
 static int path_mkdir_one(const char *path, unsigned mode)

@@ -594,6 +594,51 @@ static void test_validate(void **state)
     free(path);
 }
 
+/* The global registry's transaction: a refused edit writes nothing, an accepted one is saved. */
+static int global_edit_fail(void *opaque, struct cfg_global *g, struct cfg_error *err)
+{
+    (void)opaque;
+    free(g->default_machine_folder);
+    g->default_machine_folder = strdup("/refused");
+    snprintf(err->msg, sizeof(err->msg), "refused by the test");
+    return VERR_INVALID_PARAMETER;
+}
+
+static int global_edit_folder(void *opaque, struct cfg_global *g, struct cfg_error *err)
+{
+    (void)err;
+    free(g->default_machine_folder);
+    g->default_machine_folder = strdup(opaque);
+    return g->default_machine_folder ? 0 : VERR_NO_MEMORY;
+}
+
+static void test_global_edit(void **state)
+{
+    struct fx *f = *state;
+    char *path = NULL;
+    create_vm(f, "g", &path, NULL);
+    char *gpath = cfg_global_path();
+    size_t glen, glen2;
+    char *gbefore = slurp(gpath, &glen);
+    assert_non_null(gbefore);
+    struct cfg_error err = {{0}};
+    assert_int_equal(mach_global_edit(global_edit_fail, NULL, &err), VERR_INVALID_PARAMETER);
+    assert_string_equal(err.msg, "refused by the test");
+    char *gafter = slurp(gpath, &glen2);
+    assert_int_equal(glen2, glen);
+    assert_memory_equal(gafter, gbefore, glen);
+    assert_int_equal(mach_global_edit(global_edit_folder, f->vms, &err), 0);
+    struct cfg_global *g = NULL;
+    assert_int_equal(cfg_global_load(gpath, &g, &err), 0);
+    assert_string_equal(g->default_machine_folder, f->vms);
+    assert_int_equal(g->machine_count, 1); /* the rest of the registry stays */
+    cfg_global_free(g);
+    free(gbefore);
+    free(gafter);
+    free(gpath);
+    free(path);
+}
+
 static void test_discard_state(void **state)
 {
     struct fx *f = *state;
@@ -627,6 +672,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_media, setup, teardown),
         cmocka_unit_test_setup_teardown(test_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_global_edit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discard_state, setup, teardown),
     };
     rt_log_set_stderr_level((enum rt_log_level)-1);

@@ -302,6 +302,48 @@ static void test_round_trip(void **state)
     assert_int_equal(vmctl_connect_path(t->sock, &c), VERR_NOT_FOUND);
 }
 
+/* vmctl_call: one request to the machine with that UUID, on a connection of its own; no server, a clear error. */
+static void test_call(void **state)
+{
+    struct tst_ctx *t = *state;
+    char *old = getenv("XDG_RUNTIME_DIR") ? strdup(getenv("XDG_RUNTIME_DIR")) : NULL;
+    char run[96];
+    snprintf(run, sizeof(run), "%s/run", t->dir);
+    setenv("XDG_RUNTIME_DIR", run, 1);
+    struct rt_uuid uuid;
+    assert_int_equal(rt_uuid_generate(&uuid), 0);
+    char *path = vmctl_socket_path(&uuid);
+    assert_non_null(path);
+    void *body = (void *)1;
+    size_t len = 99;
+    char err[256];
+    assert_int_equal(vmctl_call(&uuid, "echo", "x", 2000, &body, &len, err), VERR_NOT_FOUND);
+    assert_null(body);
+    assert_int_equal(len, 0);
+    assert_non_null(strstr(err, "does not answer on its control socket"));
+
+    snprintf(t->sock, sizeof(t->sock), "%s", path);
+    tst_server_start(t);
+    assert_int_equal(vmctl_call(&uuid, "echo", "two\nlines", 2000, &body, &len, err), 0);
+    assert_int_equal(len, 9);
+    assert_memory_equal(body, "two\nlines", 9);
+    free(body);
+    assert_int_equal(vmctl_call(&uuid, "fail", NULL, 2000, NULL, NULL, err), VERR_INVALID_STATE);
+    assert_string_equal(err, "nope second line");
+    /* Each call hangs up after its answer: the server is left with no connection. */
+    for (int i = 0; i < 100 && vmctl_server_client_count(t->server); i++)
+        rt_sleep_ns(10 * RT_NS_PER_MS);
+    assert_int_equal(vmctl_server_client_count(t->server), 0);
+    tst_server_stop(t);
+    free(path);
+    if (old) {
+        setenv("XDG_RUNTIME_DIR", old, 1);
+        free(old);
+    } else {
+        unsetenv("XDG_RUNTIME_DIR");
+    }
+}
+
 static void test_garbage_and_long_lines(void **state)
 {
     struct tst_ctx *t = *state;
@@ -593,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_request_parse),
         cmocka_unit_test(test_socket_path),
         cmocka_unit_test_setup_teardown(test_round_trip, tst_setup, tst_teardown),
+        cmocka_unit_test_setup_teardown(test_call, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_garbage_and_long_lines, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_many_clients, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_server_setup, tst_setup, tst_teardown),

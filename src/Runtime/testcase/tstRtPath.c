@@ -239,11 +239,25 @@ static void test_write_atomic_failure_keeps_old(void **state)
     free(target);
 }
 
+/* The folder of this test binary: where it lives, absolute, holding the binary itself. */
+static void test_program_dir(void **state)
+{
+    (void)state;
+    char *dir = rt_program_dir();
+    assert_non_null(dir);
+    assert_true(dir[0] == '/');
+    char *self = rt_path_join(dir, "tstRtPath");
+    assert_true(rt_path_exists(self));
+    free(self);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_join),
         cmocka_unit_test(test_basename_dirname),
+        cmocka_unit_test(test_program_dir),
         cmocka_unit_test_setup_teardown(test_dir_create_all, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_read_all, tst_setup, tst_teardown),
         cmocka_unit_test_setup_teardown(test_write_atomic, tst_setup, tst_teardown),
