@@ -171,6 +171,20 @@ run 0 getextradata-enumerate getextradata vm1 enumerate && grep -qxF "Key: GUI/S
     fail "getextradata enumerate: $(cat "$tmp/out")"
 run 0 setextradata-remove setextradata vm1 "GUI/Scale"
 run 0 getextradata-none getextradata vm1 "GUI/Scale" && grep -qxF "No value set!" "$tmp/out" || fail "extra data not removed"
+# "global": the registry's extra data (the manager's preferences, read by the console window), not a machine's.
+run 0 getextradata-global-none getextradata global "GUI/HostKey" && grep -qxF "No value set!" "$tmp/out" ||
+    fail "getextradata global before any is set: $(cat "$tmp/out")"
+run 0 setextradata-global setextradata global "GUI/HostKey" "RightAlt"
+grep -qF '"GUI/HostKey"' "$VIREO_USER_HOME/Vireo.xml" || fail "setextradata global: not in Vireo.xml"
+run 0 getextradata-global getextradata global "GUI/HostKey" && grep -qxF "Value: RightAlt" "$tmp/out" ||
+    fail "getextradata global: $(cat "$tmp/out")"
+run 0 getextradata-global-enumerate getextradata global enumerate &&
+    grep -qxF "Key: GUI/HostKey, Value: RightAlt" "$tmp/out" || fail "getextradata global enumerate: $(cat "$tmp/out")"
+run 0 getextradata-vm1-not-global getextradata vm1 "GUI/HostKey" && grep -qxF "No value set!" "$tmp/out" ||
+    fail "setextradata global changed a machine's extra data"
+run 0 setextradata-global-remove setextradata global "GUI/HostKey"
+run 0 getextradata-global-removed getextradata global "GUI/HostKey" && grep -qxF "No value set!" "$tmp/out" ||
+    fail "global extra data not removed"
 
 # ---- storage controllers, media, attachments -----------------------------------------------------------------------
 run 0 storagectl-add storagectl vm2 --name MySATA --add sata --portcount 4 --bootable off

@@ -43,14 +43,10 @@ static void mg_log_tail(const char *path, unsigned lines)
 /* Asks the VM's control socket whether it answers "state"; the state word goes to out. */
 static bool mg_vm_answers(const struct rt_uuid *uuid, char *out, size_t len)
 {
-    struct vmctl *c = NULL;
-    if (vmctl_connect(uuid, &c) < 0)
-        return false;
     void *body = NULL;
     size_t blen = 0;
     char errmsg[256];
-    int rc = vmctl_request(c, "state", NULL, 2000, &body, &blen, errmsg);
-    vmctl_close(c);
+    int rc = vmctl_call(uuid, "state", NULL, 2000, &body, &blen, errmsg);
     if (rc == 0 && out)
         snprintf(out, len, "%.*s", (int)RT_MIN(blen, len - 1), body ? (char *)body : "");
     free(body);
@@ -58,23 +54,6 @@ static bool mg_vm_answers(const struct rt_uuid *uuid, char *out, size_t len)
 }
 
 /* ---- startvm ------------------------------------------------------------------------------------- */
-
-/* The child: a session of its own (so the terminal's signals do not reach the VM), output to the log. */
-static void mg_exec_vm(const char *vm_exe, char **args, const char *log_path)
-{
-    setsid();
-    int devnull = open("/dev/null", O_RDONLY);
-    int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (devnull >= 0)
-        dup2(devnull, STDIN_FILENO);
-    if (log >= 0) {
-        dup2(log, STDOUT_FILENO);
-        dup2(log, STDERR_FILENO);
-    }
-    execv(vm_exe, args);
-    fprintf(stderr, "vireo-manage: cannot run '%s': %s\n", vm_exe, strerror(errno));
-    _exit(127);
-}
 
 static int mg_startvm(int argc, char **argv)
 {
@@ -85,7 +64,7 @@ static int mg_startvm(int argc, char **argv)
     int rc = mg_args_parse(argc, argv, 1, opts, &a);
     if (rc)
         return rc;
-    char *path = NULL, *dir = NULL, *vm_exe = NULL, *logs = NULL, *log_path = NULL;
+    char *path = NULL, *dir = NULL, *vm_exe = NULL, *log_path = NULL;
     struct cfg_machine *m = NULL;
     const char *type = mg_args_value(&a, OPT_TYPE), *exec = mg_args_value(&a, OPT_EXEC);
     if ((rc = mg_args_want(&a, 1, 1, "the VM (name or UUID)")))
@@ -104,48 +83,26 @@ static int mg_startvm(int argc, char **argv)
         rc = mg_fail("VM '%s' is already running", m->name);
         goto out;
     }
-    dir = mg_program_dir();
+    dir = rt_program_dir(); /* vireo-vm is installed beside vireo-manage */
     vm_exe = dir ? rt_path_join(dir, "vireo-vm") : NULL;
     if (!vm_exe || access(vm_exe, X_OK) != 0) {
         rc = mg_fail("cannot start VM '%s': vireo-vm is not beside vireo-manage (looked for '%s')", m->name,
                      vm_exe ? vm_exe : "?");
         goto out;
     }
-    logs = mach_path(path, "Logs");
-    if (!logs || rt_dir_create_all(logs, 0700) < 0) {
-        rc = mg_fail("cannot start VM '%s': cannot create its log folder '%s'", m->name, logs ? logs : "?");
-        goto out;
-    }
-    /* vireo-vm keeps its own VM.log (rotated); what it prints before that opens, and after, goes here. */
-    log_path = rt_path_join(logs, "VM-process.log");
-    char uuid[RT_UUID_STR_LEN];
-    rt_uuid_to_str(&m->uuid, uuid);
-    char *args[8];
-    int n = 0;
-    args[n++] = "vireo-vm";
-    args[n++] = "--startvm";
-    args[n++] = uuid;
-    if (!type || strcmp(type, "gui") != 0)
-        args[n++] = "--headless";
-    if (exec) {
-        args[n++] = "--exec";
-        args[n++] = (char *)exec;
-    }
-    args[n] = NULL;
+    struct cfg_error err = {{0}};
+    int pid = -1;
     fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0) {
-        rc = mg_fail("cannot start VM '%s': fork: %s", m->name, strerror(errno));
+    if ((rc = mach_start(path, vm_exe, !type || strcmp(type, "gui") != 0, exec, &pid, &log_path, &err)) < 0) {
+        rc = mg_fail_err(rc, &err, "cannot start VM '%s'", m->name);
         goto out;
     }
-    if (pid == 0)
-        mg_exec_vm(vm_exe, args, log_path);
     uint64_t deadline = rt_time_mono_ns() + MG_START_TIMEOUT_MS * RT_NS_PER_MS;
     char state[32] = "";
     for (;;) {
         int status;
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid) {
+        pid_t w = waitpid((pid_t)pid, &status, WNOHANG);
+        if (w == (pid_t)pid) {
             rc = mg_fail("VM '%s' did not start: vireo-vm %s %d", m->name,
                          WIFEXITED(status) ? "exited with status" : "was killed by signal",
                          WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
@@ -168,7 +125,6 @@ out:
     free(path);
     free(dir);
     free(vm_exe);
-    free(logs);
     free(log_path);
     mg_args_free(&a);
     return rc;

@@ -430,21 +430,17 @@ const char *mg_vm_state_name(const struct cfg_machine *m, const char *settings_p
     static char live[32];
     if (!mach_is_running(settings_path))
         return cfg_machine_state_name(m->state);
-    struct vmctl *c = NULL;
-    if (vmctl_connect(&m->uuid, &c) == 0) {
-        void *body = NULL;
-        size_t len = 0;
-        char errmsg[256];
-        int rc = vmctl_request(c, "state", NULL, 5000, &body, &len, errmsg);
-        vmctl_close(c);
-        /* The body is one word; anything else is not trusted into the output. */
-        if (rc == 0 && len > 0 && len < sizeof(live) && strspn(body, "abcdefghijklmnopqrstuvwxyz-") == len) {
-            memcpy(live, body, len + 1);
-            free(body);
-            return live;
-        }
+    void *body = NULL;
+    size_t len = 0;
+    char errmsg[256];
+    int rc = vmctl_call(&m->uuid, "state", NULL, 5000, &body, &len, errmsg);
+    /* The body is one word; anything else is not trusted into the output. */
+    if (rc == 0 && len > 0 && len < sizeof(live) && strspn(body, "abcdefghijklmnopqrstuvwxyz-") == len) {
+        memcpy(live, body, len + 1);
         free(body);
+        return live;
     }
+    free(body);
     /* The process holds the run lock but does not answer (starting, or stuck): the record says best. */
     return m->state == CFG_STATE_PAUSED ? "paused" : "running";
 }
@@ -472,16 +468,6 @@ char *mg_abs_path(const char *path)
     if (!getcwd(cwd, sizeof(cwd)))
         return NULL;
     return rt_path_join(cwd, path);
-}
-
-char *mg_program_dir(void)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n <= 0)
-        return NULL;
-    exe[n] = '\0';
-    return rt_path_dirname(exe);
 }
 
 static void mg_progress(void *opaque, uint64_t done, uint64_t total)

@@ -154,8 +154,6 @@ const char *mg_vm_state_name(const struct cfg_machine *m, const char *settings_p
 bool mg_medium_has_children(const struct rt_uuid *uuid);
 /* Absolute form of a path given on the command line (malloc'ed). */
 char *mg_abs_path(const char *path);
-/* The folder this program lives in (malloc'ed), for finding vireo-vm and vireo-img beside it. */
-char *mg_program_dir(void);
 
 /* Progress on stderr for long operations, when stderr is a terminal. */
 blk_progress_fn *mg_progress_fn(void);

@@ -194,16 +194,16 @@ static int mg_clonemedium(int argc, char **argv)
     char **pos0 = a.pos;
     char *dst = NULL;
     struct cfg_medium src = {0};
-    bool registered = false, given, fixed = false, have_fmt = false;
+    bool registered = false, given, fixed = false;
     enum cfg_medium_type kind;
-    struct blk_create_params p = {.format = BLK_FMT_VDI};
+    /* Without --format the copy keeps the source's format where Vireo writes it (mach_medium_clone). */
+    struct blk_create_params p = {.format = BLK_FMT_AUTO};
     if ((rc = mg_medium_kind(&a, false, &kind, &given)) || (rc = mg_args_want(&a, 2, 2, "the source and the target")))
         goto out;
     const char *format = mg_args_value(&a, OPT_FORMAT), *variant = mg_args_value(&a, OPT_VARIANT);
     if (format) {
         if ((rc = mg_parse_disk_format("--format", format, &p.format)))
             goto out;
-        have_fmt = true;
     }
     if (variant && (rc = mg_parse_variant(variant, &fixed)))
         goto out;
@@ -214,32 +214,10 @@ static int mg_clonemedium(int argc, char **argv)
     }
     if ((rc = mg_medium_resolve(a.pos[0], true, &src, &registered)))
         goto out;
-    if (rt_path_exists(dst)) {
-        rc = mg_fail("medium '%s' already exists; will not overwrite it", dst);
-        goto out;
-    }
-    struct blk_image *img = NULL;
-    if ((rc = blk_open(src.location, BLK_FMT_AUTO, BLK_OPEN_READONLY, &img)) < 0) {
-        rc = mg_fail("cannot open medium '%s': %s%s", src.location, rt_err_str(rc),
-                     rc == VERR_BUSY ? " (a running VM uses it)" : "");
-        goto out;
-    }
-    if (!have_fmt) {
-        /* The source's format where it can be written, VDI otherwise (VMDK, ISO). */
-        enum blk_format sf = blk_format(img);
-        p.format = sf == BLK_FMT_QCOW2 || sf == BLK_FMT_RAW || sf == BLK_FMT_VDI ? sf : BLK_FMT_VDI;
-    }
-    rc = blk_convert(img, dst, &p, mg_progress_fn(), NULL);
-    blk_close(img);
-    if (rc < 0) {
-        rc = mg_fail("cannot clone medium '%s' to '%s': %s", src.location, dst, rt_err_str(rc));
-        goto out;
-    }
     struct rt_uuid uuid;
     struct cfg_error err = {{0}};
-    if ((rc = mach_medium_open(dst, CFG_MEDIUM_HDD, &uuid, &err)) < 0) {
-        rc = mg_fail_err(rc, &err, "cannot register the clone '%s'", dst);
-        unlink(dst); /* the clone exists for this command only */
+    if ((rc = mach_medium_clone(src.location, dst, &p, mg_progress_fn(), NULL, &uuid, &err)) < 0) {
+        rc = mg_fail_err(rc, &err, "cannot clone medium '%s' to '%s'", src.location, dst);
         goto out;
     }
     char us[RT_UUID_STR_LEN];
@@ -304,27 +282,9 @@ static int mg_modifymedium(int argc, char **argv)
                      med.location);
         goto out;
     }
-    struct blk_image *img = NULL;
-    if ((rc = blk_open(med.location, BLK_FMT_AUTO, BLK_OPEN_NO_BACKING, &img)) < 0) {
-        rc = mg_fail("cannot open medium '%s' for writing: %s%s", med.location, rt_err_str(rc),
-                     rc == VERR_BUSY ? " (a running VM uses it)" : "");
-        goto out;
-    }
-    uint64_t cur = blk_size_bytes(img);
-    if (bytes < cur) {
-        blk_close(img);
-        rc = mg_fail("medium '%s' is %" PRIu64 " bytes; shrinking it to %" PRIu64 " would lose data and is refused",
-                     med.location, cur, bytes);
-        goto out;
-    }
-    if (bytes > cur) {
-        rc = blk_resize(img, bytes);
-        if (rc == 0)
-            rc = blk_flush(img);
-    }
-    blk_close(img);
-    if (rc < 0)
-        rc = mg_fail("cannot resize medium '%s': %s", med.location, rt_err_str(rc));
+    struct cfg_error err = {{0}};
+    if ((rc = mach_medium_resize(med.location, bytes, &err)) < 0)
+        rc = mg_fail_err(rc, &err, "cannot resize medium '%s'", med.location);
 out:
     mach_medium_clear(&med);
     a.pos = pos0;

@@ -36,22 +36,9 @@ static int mg_snapshot_take(struct cfg_machine *m, const char *path, const char 
         return 0;
     }
     /* A running machine's snapshot includes its memory: only its own process can take it. */
-    char *arg = rt_strdup_printf("%s\n%s", name, desc ? desc : "");
-    struct vmctl *c = NULL;
-    int rc = arg ? vmctl_connect(&m->uuid, &c) : VERR_NO_MEMORY;
-    void *body = NULL;
-    size_t len = 0;
-    char errmsg[256] = "";
-    if (rc == 0)
-        rc = vmctl_request(c, "snapshot", arg, 300000, &body, &len, errmsg);
-    vmctl_close(c);
-    free(arg);
+    char errmsg[256];
     struct rt_uuid uuid;
-    if (rc == 0 && (len >= RT_UUID_STR_LEN || rt_uuid_parse(body, &uuid) < 0)) {
-        rc = VERR_BAD_FORMAT;
-        snprintf(errmsg, sizeof(errmsg), "its answer is not a snapshot UUID");
-    }
-    free(body);
+    int rc = vmctl_snapshot_take(&m->uuid, name, desc, &uuid, errmsg);
     if (rc < 0)
         return mg_fail("VM '%s' did not take snapshot '%s': %s", m->name, name, errmsg[0] ? errmsg : rt_err_str(rc));
     rt_uuid_to_str(&uuid, us);

@@ -201,12 +201,8 @@ static int mg_attach_running(const struct cfg_machine *m, const struct cfg_attac
         return mg_fail("out of memory");
     char *arg = rt_strdup_printf("%s %u %u %s", at->controller, at->port, at->device, location);
     free(location);
-    struct vmctl *c = NULL;
-    int rc = arg ? vmctl_connect(&m->uuid, &c) : VERR_NO_MEMORY;
     char errmsg[256] = "";
-    if (rc == 0)
-        rc = vmctl_request(c, "medium", arg, 30000, NULL, NULL, errmsg);
-    vmctl_close(c);
+    int rc = arg ? vmctl_call(&m->uuid, "medium", arg, 30000, NULL, NULL, errmsg) : VERR_NO_MEMORY;
     free(arg);
     if (rc < 0)
         return mg_fail("VM '%s' did not change the DVD medium: %s", m->name, errmsg[0] ? errmsg : rt_err_str(rc));

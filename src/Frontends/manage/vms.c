@@ -246,6 +246,21 @@ static int mg_extra_apply(void *opaque, struct cfg_machine *m, const char *setti
     return rc;
 }
 
+/* "global" names the registry rather than a machine, as in VBoxManage (a machine called so goes by its UUID). */
+static bool mg_extra_is_global(const char *vm)
+{
+    return !strcmp(vm, "global");
+}
+
+static int mg_extra_apply_global(void *opaque, struct cfg_global *g, struct cfg_error *err)
+{
+    const struct mg_extra_edit *e = opaque;
+    int rc = cfg_extra_set(&g->extra, &g->extra_count, e->key, e->value);
+    if (rc < 0)
+        snprintf(err->msg, sizeof(err->msg), "cannot set global extra data '%s': %s", e->key, rt_err_str(rc));
+    return rc;
+}
+
 static int mg_setextradata(int argc, char **argv)
 {
     static const struct mg_opt opts[] = {{NULL, 0, 0, 0, 0, 0}};
@@ -262,6 +277,12 @@ static int mg_setextradata(int argc, char **argv)
     }
     if ((rc = mg_check_text("the key", e.key, false)) || (e.value && (rc = mg_check_text("the value", e.value, true))))
         goto out;
+    if (mg_extra_is_global(a.pos[0])) {
+        struct cfg_error gerr = {{0}};
+        if ((rc = mach_global_edit(mg_extra_apply_global, &e, &gerr)) < 0)
+            rc = mg_fail_err(rc, &gerr, "cannot set global extra data");
+        goto out;
+    }
     char *path = NULL;
     struct cfg_machine *m = NULL;
     if ((rc = mg_vm_find(a.pos[0], &path, &m)))
@@ -290,20 +311,34 @@ static int mg_getextradata(int argc, char **argv)
         return rc;
     }
     struct cfg_machine *m = NULL;
-    if ((rc = mg_vm_find(a.pos[0], NULL, &m))) {
+    struct cfg_global *g = NULL;
+    if (mg_extra_is_global(a.pos[0])) {
+        struct cfg_error err = {{0}};
+        char *gpath = cfg_global_path();
+        rc = gpath ? cfg_global_load(gpath, &g, &err) : VERR_NO_MEMORY;
+        free(gpath);
+        if (rc < 0)
+            rc = mg_fail_err(rc, &err, "cannot read the global registry");
+    } else {
+        rc = mg_vm_find(a.pos[0], NULL, &m);
+    }
+    if (rc) {
         mg_args_free(&a);
         return rc;
     }
+    const struct cfg_extra *extra = g ? g->extra : m->extra;
+    size_t extra_count = g ? g->extra_count : m->extra_count;
     if (!strcmp(a.pos[1], "enumerate")) {
-        for (size_t i = 0; i < m->extra_count; i++)
-            printf("Key: %s, Value: %s\n", m->extra[i].key, m->extra[i].value);
+        for (size_t i = 0; i < extra_count; i++)
+            printf("Key: %s, Value: %s\n", extra[i].key, extra[i].value);
     } else {
-        const char *v = cfg_extra_get(m->extra, m->extra_count, a.pos[1]);
+        const char *v = cfg_extra_get(extra, extra_count, a.pos[1]);
         if (v)
             printf("Value: %s\n", v);
         else
             printf("No value set!\n");
     }
+    cfg_global_free(g);
     cfg_machine_free(m);
     mg_args_free(&a);
     return 0;
@@ -444,11 +479,12 @@ const struct mg_cmd g_mg_vm_cmds[] = {
      "  --delete       also delete its settings, logs, saved states, snapshot files and every hard disk\n"
      "                 only this machine uses, and its folder when that is then empty (DVD images stay)\n",
      mg_unregistervm},
-    {"setextradata", "VM KEY [VALUE]",
+    {"setextradata", "VM|global KEY [VALUE]",
      "Sets a machine's extra data KEY to VALUE, or removes KEY when no VALUE is given.  Allowed while\n"
-     "the machine runs.\n",
+     "the machine runs.  'global' sets the global registry's instead (GUI/HostKey, for one); a machine\n"
+     "named global goes by its UUID.\n",
      mg_setextradata},
-    {"getextradata", "VM KEY|enumerate",
+    {"getextradata", "VM|global KEY|enumerate",
      "Prints \"Value: ...\" for KEY (\"No value set!\" when it has none), or every key with 'enumerate'.\n",
      mg_getextradata},
     {"sharedfolder", "add VM --name NAME --hostpath DIR [--readonly] [--automount] [--auto-mount-point P]\n"
