@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # lane: storage (shares the storage guests of tests/lib/storage.bash, an X server or network ports with the others in it)
-# console-window.sh - the GTK console window under Xvfb: vireo-vm opens it on the test ISO (software CPU), keys typed into it reach a guest that echoes its console's input to COM1, the host key lets go of the keyboard, the screen is drawn, closing asks instead of killing the guest, and --headless or no display server opens nothing.
+# console-window.sh - the GTK console window under Xvfb: vireo-vm opens it on the test ISO (software CPU), keys typed into it reach a guest that echoes its console's input to COM1, the host key lets go of the keyboard (Right Ctrl, or Right Alt when GUI/HostKey says so), the screen is drawn, closing asks instead of killing the guest, and --headless or no display server opens nothing.
 # The guest: ISOLINUX boots the Debian kernel with console=tty0 (the VGA text console) and an /init that prints
 # CONSOLE-READY on COM1, then reads lines from /dev/tty1 (the keyboard) and prints each as "CONSOLE-TYPED <line>".
 set -u
@@ -105,6 +105,17 @@ wait_com1() {
     return 1
 }
 windows() { xdotool search --name "$1" 2>/dev/null; }
+# Asks the console window to close and sets dlg to the question it shows (fails with $1 when none shows).
+close_question() {
+    python3 "$x11py" close "$wid" || fail "cannot ask the window to close"
+    dlg=
+    for _ in $(seq 50); do
+        dlg=$(windows '^Close - Vireo$' | head -n 1)
+        [ -n "$dlg" ] && break
+        sleep 0.2
+    done
+    [ -n "$dlg" ] || fail "$1"
+}
 
 # ---- Headless and no display server: no window ----------------------------------------------------------
 DISPLAY= start_vm
@@ -136,6 +147,7 @@ echo "ok   a machine without a graphics device opens no window"
 # ---- The window ------------------------------------------------------------------------------------------
 start_vm
 wait_log "console window opened" 15 || fail "the log does not say the console window opened"
+grep -q "the host key is Right Ctrl" "$tmp/vm.log" || fail "with no GUI/HostKey the log does not name Right Ctrl"
 wid=
 for _ in $(seq 50); do
     wid=$(windows '^vireo-vm - Vireo$' | head -n 1)
@@ -186,14 +198,7 @@ grep -aq "CONSOLE-TYPED.*zz" "$tmp/com1.txt" && fail "keys typed after the host 
 echo "ok   the host key (Right Ctrl) releases the keyboard; a click captures it again"
 
 # Closing asks; cancel keeps the VM, power off ends it.
-python3 "$x11py" close "$wid" || fail "cannot ask the window to close"
-dlg=
-for _ in $(seq 50); do
-    dlg=$(windows '^Close - Vireo$' | head -n 1)
-    [ -n "$dlg" ] && break
-    sleep 0.2
-done
-[ -n "$dlg" ] || fail "closing the window showed no question"
+close_question "closing the window showed no question"
 sleep 1
 kill -0 "$pid" 2>/dev/null || fail "closing the window ended the VM without asking"
 xdotool windowfocus --sync "$dlg" && xdotool key Escape
@@ -206,14 +211,7 @@ echo "ok   closing the window asks; cancelling keeps the VM running"
 
 # The close question's "Send ACPI Shutdown" presses the machine's power button (a guest without acpid, as this
 # one, sees the event and goes on running).
-python3 "$x11py" close "$wid" || fail "cannot ask the window to close"
-dlg=
-for _ in $(seq 50); do
-    dlg=$(windows '^Close - Vireo$' | head -n 1)
-    [ -n "$dlg" ] && break
-    sleep 0.2
-done
-[ -n "$dlg" ] || fail "closing the window for the ACPI shutdown showed no question"
+close_question "closing the window for the ACPI shutdown showed no question"
 xdotool windowfocus --sync "$dlg" && xdotool key alt+a
 for _ in $(seq 25); do grep -q "power button pressed" "$tmp/vm.log" && break; sleep 0.2; done
 grep -q "power button pressed" "$tmp/vm.log" || fail "Send ACPI Shutdown did not press the power button"
@@ -222,14 +220,7 @@ kill -0 "$pid" 2>/dev/null || fail "Send ACPI Shutdown ended the VM instead of a
 [ -z "$(windows '^Close - Vireo$')" ] || fail "the close question is still there after Send ACPI Shutdown"
 echo "ok   the close question's Send ACPI Shutdown presses the power button; the VM runs on"
 
-python3 "$x11py" close "$wid" || fail "cannot ask the window to close"
-dlg=
-for _ in $(seq 50); do
-    dlg=$(windows '^Close - Vireo$' | head -n 1)
-    [ -n "$dlg" ] && break
-    sleep 0.2
-done
-[ -n "$dlg" ] || fail "closing the window a second time showed no question"
+close_question "closing the window a second time showed no question"
 xdotool windowfocus --sync "$dlg" && xdotool key alt+p
 for _ in $(seq 75); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
 kill -0 "$pid" 2>/dev/null && fail "answering Power Off did not end the VM"
@@ -247,6 +238,8 @@ vm="Console Test"
 vmstate() { "$mg" showvminfo "$vm" --machinereadable 2>/dev/null | sed -n 's/^VMState="\(.*\)"$/\1/p'; }
 "$mg" createvm --name "$vm" --basefolder "$tmp/vms" --register >/dev/null || fail "createvm"
 "$mg" modifyvm "$vm" --memory 32 >/dev/null || fail "modifyvm"
+# The manager's Preferences save the host key in the global registry; windows opened after that use it.
+"$mg" setextradata global GUI/HostKey RightAlt >/dev/null || fail "setextradata global GUI/HostKey RightAlt"
 "$mg" startvm "$vm" --type gui --exec "$STORAGE_EXEC" >"$tmp/mg.out" 2>&1 || fail "startvm --type gui: $(cat "$tmp/mg.out")"
 registered_running=1
 wid=
@@ -258,25 +251,26 @@ done
 [ -n "$wid" ] || fail "vireo-manage startvm --type gui opened no window named '$vm - Vireo'"
 [ "$(vmstate)" = running ] || fail "the machine is '$(vmstate)', not running"
 echo "ok   vireo-manage startvm --type gui opened '$vm - Vireo'"
-# Keyboard released, the Machine menu's first item (Pause) from the keyboard.
+log="$tmp/vms/$vm/Logs/VM.log"
+# The window may be mapped a moment before vireo-vm logs that it opened.
+for _ in $(seq 25); do grep -q "console window opened" "$log" && break; sleep 0.2; done
+grep -q "the host key is Right Alt" "$log" || fail "with GUI/HostKey=RightAlt the log does not name Right Alt"
+# Right Ctrl is an ordinary key now: the keyboard stays captured, so Alt+M and Return go to the guest, not the menu.
 xdotool windowfocus --sync "$wid" && sleep 0.3 && python3 "$x11py" key 105 && sleep 0.3 && xdotool key alt+m && sleep 0.5 &&
     xdotool key Return
+sleep 1
+[ "$(vmstate)" = running ] || fail "with Right Alt as the host key, Right Ctrl released the keyboard (now '$(vmstate)')"
+echo "ok   with GUI/HostKey=RightAlt, Right Ctrl goes to the guest and releases nothing"
+# Right Alt releases the keyboard: the Machine menu's first item (Pause) from the keyboard.
+python3 "$x11py" key 108 && sleep 0.3 && xdotool key alt+m && sleep 0.5 && xdotool key Return  # evdev KEY_RIGHTALT + 8
 for _ in $(seq 25); do [ "$(vmstate)" = paused ] && break; sleep 0.2; done
-[ "$(vmstate)" = paused ] || fail "Machine > Pause in the window did not pause the machine (settings say '$(vmstate)')"
-echo "ok   Machine > Pause pauses the machine and its settings record it"
-python3 "$x11py" close "$wid" || fail "cannot ask the window to close"
-dlg=
-for _ in $(seq 50); do
-    dlg=$(windows '^Close - Vireo$' | head -n 1)
-    [ -n "$dlg" ] && break
-    sleep 0.2
-done
-[ -n "$dlg" ] || fail "closing the registered machine's window showed no question"
+[ "$(vmstate)" = paused ] || fail "Right Alt, then Machine > Pause did not pause the machine (now '$(vmstate)')"
+echo "ok   Right Alt releases the keyboard; Machine > Pause pauses the machine and its settings record it"
+close_question "closing the registered machine's window showed no question"
 xdotool windowfocus --sync "$dlg" && xdotool key alt+p
 for _ in $(seq 75); do [ "$(vmstate)" = poweroff ] && break; sleep 0.2; done
 [ "$(vmstate)" = poweroff ] || fail "Power Off in the window left the machine '$(vmstate)'"
 registered_running=
-log="$tmp/vms/$vm/Logs/VM.log"
 grep -q "control: power off" "$log" || fail "the window's power off did not go through the control commands"
 echo "ok   Power Off from the close question powers the machine off through its control commands"
 exit 0

@@ -2,11 +2,12 @@
 /*
  * Keyboard: while captured (the window has focus, or the screen was clicked) every key goes to the
  * guest, GTK's shortcuts included, and the keyboard is grabbed so the desktop's shortcuts reach the
- * guest too.  The host key (Right Ctrl) never reaches the guest: pressed and released alone it lets go
- * of keyboard and mouse (or captures them again); held with F it toggles full screen, with Del it
- * sends Ctrl-Alt-Del, with H it sends the ACPI shutdown signal (VirtualBox's Host+H), with Q it asks
- * to close.  GDK's hardware keycodes are evdev codes + 8 on X11 and
- * Wayland, so keys follow their position, not the host's layout (the guest applies its own).  Host
+ * guest too.  The host key (params.host_key: Right Ctrl unless the manager's Preferences chose another)
+ * never reaches the guest: pressed and released alone it lets go of keyboard and mouse (or captures them
+ * again); held with F it toggles full screen, with Del it sends Ctrl-Alt-Del, with H it sends the ACPI
+ * shutdown signal (VirtualBox's Host+H), with Q it asks to close.  GDK's hardware keycodes are evdev
+ * codes + 8 on X11 and Wayland, modifiers included (Right Alt 108, Left Win 133), so the host key is
+ * matched by position and keys follow their position, not the host's layout (the guest applies its own).  Host
  * auto-repeat is dropped: the guest keyboard repeats by itself.  Letting go releases in the guest
  * every key and button still down, so nothing sticks.
  *
@@ -116,6 +117,19 @@ void console_input_send_combo(struct console *c, enum console_combo combo, unsig
     }
 }
 
+/*
+ * The key's symbol with no modifier held: in many layouts Right Alt is AltGr, so with it as the host key
+ * the event's own keyval for H is another letter (ħ), and Host+H would do nothing.
+ */
+static guint input_plain_keyval(GtkWidget *widget, const GdkEventKey *ev)
+{
+    guint keyval = ev->keyval;
+    GdkKeymap *km = gdk_keymap_get_for_display(gtk_widget_get_display(widget));
+    if (!gdk_keymap_translate_keyboard_state(km, ev->hardware_keycode, 0, ev->group, &keyval, NULL, NULL, NULL))
+        return ev->keyval;
+    return keyval;
+}
+
 /* A key combined with the held host key: window commands, never seen by the guest. */
 static void input_host_combo(struct console *c, guint keyval)
 {
@@ -144,7 +158,7 @@ static gboolean input_key(GtkWidget *widget, GdkEventKey *ev, gpointer opaque)
     struct console *c = opaque;
     bool down = ev->type == GDK_KEY_PRESS;
     unsigned evdev = ev->hardware_keycode >= 8 ? ev->hardware_keycode - 8u : 0;
-    if (evdev == CONSOLE_HOST_KEY_EVDEV) {
+    if (evdev == c->host_key->evdev) {
         if (down && !c->host_down) {
             c->host_down = true;
             c->host_combo_used = false;
@@ -162,7 +176,7 @@ static gboolean input_key(GtkWidget *widget, GdkEventKey *ev, gpointer opaque)
     if (c->host_down) {
         if (down) {
             c->host_combo_used = true;
-            input_host_combo(c, ev->keyval);
+            input_host_combo(c, input_plain_keyval(widget, ev));
             return TRUE;
         }
     }

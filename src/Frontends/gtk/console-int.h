@@ -20,6 +20,7 @@ struct console {
     char *title;                      /* "<name> - Vireo" */
     console_action_fn *action;
     void *action_opaque;
+    const struct console_host_key *host_key; /* never NULL */
     struct rt_thread *thread;
 
     /* Start handshake: the thread says whether GTK came up. */

@@ -1,4 +1,4 @@
-/* console-util.c - the console window's arithmetic without GTK: fitting the screen into the window, rectangles, key bookkeeping and key combinations. */
+/* console-util.c - the console window's arithmetic without GTK: fitting the screen into the window, rectangles, key bookkeeping, key combinations and the host keys. */
 #include <string.h>
 
 #include "console-util.h"
@@ -143,4 +143,25 @@ size_t console_combo_keys(enum console_combo combo, unsigned fn, uint32_t codes[
         down[i] = i < 3;
     }
     return 6;
+}
+
+/* Evdev codes from linux/input-event-codes.h; the ids and names are VirtualBox's wording. */
+const struct console_host_key console_host_keys[] = {
+    { "RightCtrl", "Right Ctrl", 97 }, { "LeftCtrl", "Left Ctrl", 29 }, { "RightAlt", "Right Alt", 100 },
+    { "LeftAlt", "Left Alt", 56 },     { "LeftWin", "Left Win", 125 },  { "RightWin", "Right Win", 126 },
+};
+const size_t console_host_key_count = sizeof(console_host_keys) / sizeof(console_host_keys[0]);
+
+const struct console_host_key *console_host_key_lookup(const char *id, bool *unknown)
+{
+    if (unknown)
+        *unknown = false;
+    if (!id || !*id)
+        return &console_host_keys[0];
+    for (size_t i = 0; i < console_host_key_count; i++)
+        if (!strcmp(console_host_keys[i].id, id))
+            return &console_host_keys[i];
+    if (unknown)
+        *unknown = true;
+    return &console_host_keys[0];
 }

@@ -1,4 +1,4 @@
-/* console-util.h - the console window's arithmetic without GTK: fitting the screen into the window, rectangles, key bookkeeping and key combinations (unit-tested on their own). */
+/* console-util.h - the console window's arithmetic without GTK: fitting the screen into the window, rectangles, key bookkeeping, key combinations and the host keys (unit-tested on their own). */
 #ifndef VIREO_CONSOLE_UTIL_H
 #define VIREO_CONSOLE_UTIL_H
 
@@ -55,8 +55,22 @@ enum console_combo {
  */
 size_t console_combo_keys(enum console_combo combo, unsigned fn, uint32_t codes[8], bool down[8]);
 
-/* The host key: Right Ctrl (evdev KEY_RIGHTCTRL), as VirtualBox's default. */
-#define CONSOLE_HOST_KEY_EVDEV 97u
-#define CONSOLE_HOST_KEY_NAME "Right Ctrl"
+/*
+ * The keys that can be the host key, the one the console keeps for itself (release the capture, Host+H ...).
+ * The manager's Preferences offer them and save the id as the global extra data "GUI/HostKey"; vireo-vm reads
+ * it when it opens the window.  Right Ctrl, the first, is the default, as in VirtualBox.
+ */
+struct console_host_key {
+    const char *id;   /* the saved value: "RightCtrl" */
+    const char *name; /* what people read: "Right Ctrl" */
+    unsigned evdev;   /* Linux input event code (KEY_RIGHTCTRL = 97); GDK's hardware keycode on X11 is this + 8 */
+};
+extern const struct console_host_key console_host_keys[];
+extern const size_t console_host_key_count;
+/*
+ * The host key saved as id.  NULL or "" (nothing chosen) and unknown ids give Right Ctrl; *unknown (may be
+ * NULL) says whether id was a value that is not in the table, so the caller can warn about it.
+ */
+const struct console_host_key *console_host_key_lookup(const char *id, bool *unknown);
 
 #endif

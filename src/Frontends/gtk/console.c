@@ -329,15 +329,16 @@ void console_update_status(struct console *c)
     gtk_menu_item_set_label(GTK_MENU_ITEM(c->item_pause), st == VM_STATE_PAUSED ? "_Resume" : "_Pause");
     gtk_widget_set_sensitive(c->item_pause, st == VM_STATE_RUNNING || st == VM_STATE_PAUSED);
     c->shown_state = st;
-    const char *hint;
+    char hint[128];
+    const char *host = c->host_key->name;
     if (c->no_keyboard)
-        hint = "This machine has no keyboard: typing reaches nothing";
+        snprintf(hint, sizeof(hint), "This machine has no keyboard: typing reaches nothing");
     else if (c->mouse_captured)
-        hint = "Keyboard and mouse captured: press " CONSOLE_HOST_KEY_NAME " to release them";
+        snprintf(hint, sizeof(hint), "Keyboard and mouse captured: press %s to release them", host);
     else if (c->kbd_captured)
-        hint = "Keyboard captured: press " CONSOLE_HOST_KEY_NAME " to release it";
+        snprintf(hint, sizeof(hint), "Keyboard captured: press %s to release it", host);
     else
-        hint = "Click the screen to capture keyboard and mouse (" CONSOLE_HOST_KEY_NAME " releases them)";
+        snprintf(hint, sizeof(hint), "Click the screen to capture keyboard and mouse (%s releases them)", host);
     gtk_label_set_text(GTK_LABEL(c->status_hint), hint);
 }
 
@@ -389,7 +390,9 @@ static GtkWidget *build_menus(struct console *c, GtkAccelGroup *accel)
     menu_separator(m);
     menu_add(m, "Take _Screenshot\xe2\x80\xa6", G_CALLBACK(on_screenshot), c);
     menu_separator(m);
-    GtkWidget *acpi = menu_add(m, "ACPI _Shutdown (" CONSOLE_HOST_KEY_NAME "+H)", G_CALLBACK(on_acpi_shutdown), c);
+    char label[96];
+    snprintf(label, sizeof(label), "ACPI _Shutdown (%s+H)", c->host_key->name);
+    GtkWidget *acpi = menu_add(m, label, G_CALLBACK(on_acpi_shutdown), c);
     gtk_widget_set_tooltip_text(acpi, ACPI_TOOLTIP);
     menu_add(m, "Power _Off", G_CALLBACK(on_poweroff), c);
 
@@ -413,14 +416,15 @@ static GtkWidget *build_menus(struct console *c, GtkAccelGroup *accel)
     combo_item(in, "Send Ctrl-Alt-_Backspace", CONSOLE_COMBO_CTRL_ALT_BACKSPACE, 0, c);
     GtkWidget *fkeys = gtk_menu_new();
     for (unsigned fn = 1; fn <= 12; fn++) {
-        char label[32];
-        snprintf(label, sizeof(label), "Ctrl-Alt-F%u", fn);
-        combo_item(fkeys, label, CONSOLE_COMBO_CTRL_ALT_FN, fn, c);
+        char fkey[32];
+        snprintf(fkey, sizeof(fkey), "Ctrl-Alt-F%u", fn);
+        combo_item(fkeys, fkey, CONSOLE_COMBO_CTRL_ALT_FN, fn, c);
     }
     GtkWidget *fitem = menu_add(in, "Send Ctrl-Alt-_F\xe2\x80\xa6", NULL, c);
     gtk_menu_item_set_submenu(GTK_MENU_ITEM(fitem), fkeys);
     menu_separator(in);
-    menu_add(in, "Release Keyboard and _Mouse (" CONSOLE_HOST_KEY_NAME ")", G_CALLBACK(on_release), c);
+    snprintf(label, sizeof(label), "Release Keyboard and _Mouse (%s)", c->host_key->name);
+    menu_add(in, label, G_CALLBACK(on_release), c);
     return bar;
 }
 
@@ -531,6 +535,7 @@ int console_open(const struct console_params *params, struct console **out)
     c->dpy = dpy;
     c->action = params->action;
     c->action_opaque = params->action_opaque;
+    c->host_key = params->host_key ? params->host_key : console_host_key_lookup(NULL, NULL);
     const char *name = params->machine_name && *params->machine_name ? params->machine_name : vm_get_name(params->vm);
     c->name = strdup(name);
     c->title = rt_strdup_printf("%s - Vireo", name);

@@ -7,6 +7,8 @@
 
 #include "vireo/vm.h"
 
+struct console_host_key;
+
 /*
  * The window runs on a thread of its own ("console") that owns GTK: gtk_init_check and gtk_main run
  * there and every GTK call is made there.  vireo-vm's main thread keeps its loop (signals, the
@@ -37,6 +39,7 @@ struct console_params {
     const char *machine_name;  /* the window title is "<name> - Vireo" */
     console_action_fn *action; /* NULL: the window calls vm_pause/vm_resume/vm_request_* itself */
     void *action_opaque;
+    const struct console_host_key *host_key; /* from console_host_keys (console-util.h); NULL: Right Ctrl */
 };
 
 /*

@@ -43,7 +43,8 @@ static void startvm_usage(FILE *out)
             "and a control socket for vireo-manage.\n\n"
             "  --headless             run without a console window (without a display server it runs headless\n"
             "                         anyway)\n"
-            "  --exec auto|kvm|soft|interp  execution backend (default auto)\n"
+            "  --exec auto|kvm|soft|interp  execution backend (default: the machine's extra data Vireo/Exec, else\n"
+            "                         auto)\n"
             "  --log-level LEVEL      error | warn | info | debug (default info)\n"
             "  --verbose              also show informational log lines on stderr\n"
             "  --timeout SECONDS      power off after this much host time (exit code 124)\n"
@@ -308,6 +309,7 @@ int startvm_main(int argc, char **argv)
     bool headless = false;
     uint64_t timeout_s = 0;
     enum vm_exec exec = VM_EXEC_AUTO;
+    bool exec_given = false;
     struct vmproc_vnc vnc = { 0 };
     int opt;
     opterr = 0;
@@ -319,6 +321,7 @@ int startvm_main(int argc, char **argv)
         case OPT_EXEC:
             if (vm_exec_parse(optarg, &exec))
                 return startvm_fail("--exec '%s' must be auto, kvm, soft or interp (see --help)", optarg);
+            exec_given = true;
             break;
         case OPT_LOG_LEVEL: {
             enum rt_log_level level;
@@ -400,6 +403,14 @@ int startvm_main(int argc, char **argv)
         goto out_unlock;
     LOG_INFO("vireo-vm %d: machine '%s' {%s}, settings %s", (int)getpid(), p.m->name, p.uuid_str, p.settings_path);
     log_previous_state(&p);
+    /* Without --exec the machine's preferred engine (extra data "Vireo/Exec", set in the manager's settings). */
+    const char *pref = exec_given ? NULL : cfg_extra_get(p.m->extra, p.m->extra_count, "Vireo/Exec");
+    if (pref && vm_exec_parse(pref, &p.vp.exec)) {
+        LOG_WARN("extra data Vireo/Exec '%s' is not auto, kvm, soft or interp; using auto", pref);
+        p.vp.exec = VM_EXEC_AUTO;
+    } else if (pref) {
+        LOG_INFO("execution engine '%s' from the machine's extra data Vireo/Exec (no --exec given)", pref);
+    }
 
     /* SIGINT/SIGTERM/SIGHUP reach the main loop's signalfd only (every thread inherits the mask). */
     sigset_t sigs;

@@ -3,10 +3,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../gtk/console-util.h"
 #include "../gtk/console.h"
 #include "vm-process.h"
 
 #define LOG_COMPONENT "console"
+
+/*
+ * The host key chosen in the manager's Preferences: the global registry's extra data "GUI/HostKey", read as the
+ * window opens, so a change applies to the windows opened after it.  A registry that is missing or cannot be
+ * read means the default; the window matters more than the preference.  The registry is replaced by a rename
+ * when saved, so reading it needs no lock.
+ */
+static const struct console_host_key *vmproc_host_key(void)
+{
+    const struct console_host_key *k = console_host_key_lookup(NULL, NULL);
+    struct cfg_global *g = NULL;
+    struct cfg_error err = { { 0 } };
+    char *path = cfg_global_path();
+    int rc = path ? cfg_global_load(path, &g, &err) : VERR_NO_MEMORY;
+    free(path);
+    if (rc < 0) {
+        LOG_WARN("cannot read the host key from the global registry (%s): using %s",
+                 err.msg[0] ? err.msg : rt_err_str(rc), k->name);
+        return k;
+    }
+    const char *id = cfg_extra_get(g->extra, g->extra_count, "GUI/HostKey");
+    bool unknown = false;
+    k = console_host_key_lookup(id, &unknown);
+    if (unknown)
+        LOG_WARN("the global registry's host key 'GUI/HostKey' is '%s', which is not one Vireo knows: using %s", id,
+                 k->name);
+    cfg_global_free(g);
+    return k;
+}
 
 struct console *vmproc_console_open(struct vm *vm, const char *name, bool headless, console_action_fn *action,
                                     void *opaque)
@@ -15,12 +45,14 @@ struct console *vmproc_console_open(struct vm *vm, const char *name, bool headle
         LOG_INFO("headless: no console window");
         return NULL;
     }
-    struct console_params params = { .vm = vm, .machine_name = name, .action = action, .action_opaque = opaque };
+    struct console_params params = {
+        .vm = vm, .machine_name = name, .action = action, .action_opaque = opaque, .host_key = vmproc_host_key(),
+    };
     struct console *c = NULL;
     int rc = console_open(&params, &c);
     const char *x11 = getenv("DISPLAY"), *wayland = getenv("WAYLAND_DISPLAY");
     switch (rc) {
-    case 0: LOG_INFO("console window opened"); break;
+    case 0: LOG_INFO("console window opened; the host key is %s", params.host_key->name); break;
     case VERR_NOT_FOUND:
         LOG_INFO("this machine has no graphics device, so there is no screen to show: no console window");
         break;

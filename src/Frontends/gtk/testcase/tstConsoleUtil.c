@@ -1,4 +1,4 @@
-/* tstConsoleUtil.c - unit tests for the console window's arithmetic: fitting the screen into the window and back, hostile rectangles, key bookkeeping and the Input menu's key combinations. */
+/* tstConsoleUtil.c - unit tests for the console window's arithmetic: fitting the screen into the window and back, hostile rectangles, key bookkeeping, the Input menu's key combinations and the host key table. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -182,6 +182,43 @@ static void test_combos(void **state)
     assert_int_equal(console_combo_keys((enum console_combo)99, 1, codes, down), 0);
 }
 
+/* Each id the manager saves gives its own key; nothing saved or a value we do not know gives Right Ctrl. */
+static void test_host_keys(void **state)
+{
+    static const struct {
+        const char *id, *name;
+        unsigned evdev;
+    } want[] = {
+        { "RightCtrl", "Right Ctrl", 97 }, { "LeftCtrl", "Left Ctrl", 29 }, { "RightAlt", "Right Alt", 100 },
+        { "LeftAlt", "Left Alt", 56 },     { "LeftWin", "Left Win", 125 },  { "RightWin", "Right Win", 126 },
+    };
+    assert_int_equal(console_host_key_count, sizeof(want) / sizeof(want[0]));
+    assert_string_equal(console_host_keys[0].id, "RightCtrl");
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        bool unknown = true;
+        const struct console_host_key *k = console_host_key_lookup(want[i].id, &unknown);
+        assert_non_null(k);
+        assert_false(unknown);
+        assert_string_equal(k->id, want[i].id);
+        assert_string_equal(k->name, want[i].name);
+        assert_int_equal(k->evdev, want[i].evdev);
+    }
+    bool unknown = true;
+    assert_ptr_equal(console_host_key_lookup(NULL, &unknown), &console_host_keys[0]);
+    assert_false(unknown);
+    assert_ptr_equal(console_host_key_lookup("", &unknown), &console_host_keys[0]);
+    assert_false(unknown);
+    /* Ids are matched exactly: another spelling is a value we do not know. */
+    static const char *const bad[] = { "rightalt", "Right Alt", "RightAlt ", "Menu", "97" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        unknown = false;
+        assert_ptr_equal(console_host_key_lookup(bad[i], &unknown), &console_host_keys[0]);
+        assert_true(unknown);
+    }
+    assert_ptr_equal(console_host_key_lookup("LeftWin", NULL), &console_host_keys[4]);
+    assert_ptr_equal(console_host_key_lookup("bogus", NULL), &console_host_keys[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +230,7 @@ int main(void)
         cmocka_unit_test(test_rect_union),
         cmocka_unit_test(test_keyset),
         cmocka_unit_test(test_combos),
+        cmocka_unit_test(test_host_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
