@@ -44,13 +44,15 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 echo "Type a line and press Enter: it goes to COM1." > /dev/tty1
 echo "CONSOLE-READY" > /dev/ttyS0
+# tty1 stays open for the whole loop (a line typed between a close and the next open would wait
+# in the VT's buffer for the next key).
 while :; do
-    if read -r line < /dev/tty1; then
+    if read -r line; then
         echo "CONSOLE-TYPED $line" > /dev/ttyS0
     else
         sleep 1
     fi
-done
+done < /dev/tty1
 INIT
     chmod 755 "$root/init"
     "$GUESTS_SRC/make-initramfs.sh" "$tmp/base.gz" >"$tmp/initramfs.log" 2>&1 || { cat "$tmp/initramfs.log"; fail "make-initramfs.sh failed"; }

@@ -26,9 +26,11 @@ while read -r ko; do insmod "/lib/modules/$ko" 2>/dev/null; done < /lib/modules/
 i=0; while [ $i -lt 10 ] && [ "$(cat /sys/class/input/input*/name 2>/dev/null | wc -l)" -lt 2 ]; do sleep 1; i=$((i + 1)); done
 for n in /sys/class/input/input*/name; do echo "INPUT-DEVICE $(cat "$n")"; done
 echo "VIREO-BOOT-OK"
+# tty1 stays open for the whole loop: Linux leaves keys typed while no one has the VT open in its
+# buffer until the next key arrives, so reopening it for every line would race the next line typed.
 while :; do
-    if read -r line < /dev/tty1; then echo "INPUT-LINE [$line]"; else sleep 1; fi
-done
+    if read -r line; then echo "INPUT-LINE [$line]"; else sleep 1; fi
+done < /dev/tty1
 INIT
         chmod 755 "$root/init"
         (cd "$root" && echo init | cpio --quiet -o -H newc -R 0:0) | gzip -9 -n > "$out.overlay"

@@ -74,8 +74,10 @@ crash)
 persist)
     d=$(echo $disks | cut -d' ' -f1)
     ( while :; do echo "PERSIST-UPTIME $(cut -d' ' -f1 /proc/uptime)"; sleep 2; done ) &
+    # ttyS1 stays open for the whole loop: a command sent while no one has it open is not sure to
+    # reach the next reader (Linux's 8250 driver clears the UART's FIFOs when the port opens).
     while :; do
-        if read -r cmd arg < /dev/ttyS1; then
+        if read -r cmd arg; then
             case "$cmd" in
             write)
                 printf 'PERSIST-DATA-%s\n' "$arg" | dd of=/dev/$d bs=512 seek=8192 conv=notrunc,fsync 2>/dev/null
@@ -87,7 +89,7 @@ persist)
         else
             sleep 1
         fi
-    done
+    done < /dev/ttyS1
     ;;
 bench)
     d=$(echo $disks | cut -d' ' -f1)
