@@ -32,9 +32,13 @@ wait_state() {
 }
 # Waits until COM1 shows a line matching $1 (grep -E) after line $2, for at most $3 s; prints the line.
 wait_com1() {
-    local pattern=$1 from=${2:-0} limit=${3:-300} start=$SECONDS line
+    local pattern=$1 from=${2:-0} limit=${3:-300} start=$SECONDS line complete
     while [ $((SECONDS - start)) -lt "$limit" ]; do
-        line=$(tail -n +"$((from + 1))" "$tmp/com1.txt" 2>/dev/null | tr -d '\r' | grep -aE -m1 -- "$pattern")
+        # Complete lines only: the guest writes a line a character at a time, and a poll between two
+        # of them would see "INPUT-LINE " without the rest.
+        complete=$(($(com1_lines) - from))
+        line=$(tail -n +"$((from + 1))" "$tmp/com1.txt" 2>/dev/null | head -n "$((complete > 0 ? complete : 0))" | tr -d '\r' |
+            grep -aE -m1 -- "$pattern")
         [ -n "$line" ] && { echo "$line"; return 0; }
         sleep 1
     done
