@@ -78,6 +78,16 @@ def main(gui):
           "Pause/Stop enabled for a stopped machine")
     ok("selecting a machine shows its details; Pause and Stop are off for a stopped one")
 
+    # The shortcuts the menus show, typed on the main window: each opens its window (for the selected machine).
+    for keys, title in (("ctrl+s", "Disk Box - Settings"), ("ctrl+o", "Clone Machine"), ("ctrl+d", "Media Manager"),
+                        ("ctrl+g", "Preferences"), ("ctrl+n", "New Machine")):
+        gui.focus("Vireo")
+        gui.key(keys)
+        opened = gui.window(title, timeout=10)
+        gui.click_button(opened, "Close" if title == "Media Manager" else "Cancel")
+        gui.window_gone(title)
+    ok("Ctrl+S, Ctrl+O, Ctrl+D, Ctrl+G and Ctrl+N open Settings, Clone, the media manager, Preferences and the assistant")
+
     # Start headless through the menu; the model sees the run lock and the screenshots.
     w.select("Linux Box")
     gui.menu(w.win, "Machine", "Start Headless")

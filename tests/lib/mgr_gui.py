@@ -344,6 +344,14 @@ class Gui:
     def key(self, *keys):
         subprocess.run(["xdotool", "key", "--clearmodifiers"] + list(keys), check=True)
 
+    def focus(self, title):
+        """Gives the X keyboard focus to the toplevel titled title (there is no window manager to do it)."""
+        wids = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "^%s$" % re.escape(title)],
+                              capture_output=True, text=True).stdout.split()
+        if not wids:
+            raise GuiError("no X window titled %r to focus" % title)
+        subprocess.run(["xdotool", "windowfocus", "--sync", wids[-1]], check=True, timeout=10)
+
     # ---- Pictures ------------------------------------------------------------------------------------------------
     def screenshot(self, path, node=None):
         """Saves the screen, or the extents of node (a window), as PNG."""
