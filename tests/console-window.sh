@@ -107,16 +107,20 @@ wait_com1() {
     return 1
 }
 windows() { xdotool search --name "$1" 2>/dev/null; }
+# Prints the first window whose name matches $1 once one shows, within 10 s; fails (status 1) otherwise.
+wait_window() {
+    local w
+    for _ in $(seq 50); do
+        w=$(windows "$1" | head -n 1)
+        [ -n "$w" ] && { echo "$w"; return 0; }
+        sleep 0.2
+    done
+    return 1
+}
 # Asks the console window to close and sets dlg to the question it shows (fails with $1 when none shows).
 close_question() {
     python3 "$x11py" close "$wid" || fail "cannot ask the window to close"
-    dlg=
-    for _ in $(seq 50); do
-        dlg=$(windows '^Close - Vireo$' | head -n 1)
-        [ -n "$dlg" ] && break
-        sleep 0.2
-    done
-    [ -n "$dlg" ] || fail "$1"
+    dlg=$(wait_window '^Close - Vireo$') || fail "$1"
 }
 
 # ---- Headless and no display server: no window ----------------------------------------------------------
@@ -150,13 +154,7 @@ echo "ok   a machine without a graphics device opens no window"
 start_vm
 wait_log "console window opened" 15 || fail "the log does not say the console window opened"
 grep -q "the host key is Right Ctrl" "$tmp/vm.log" || fail "with no GUI/HostKey the log does not name Right Ctrl"
-wid=
-for _ in $(seq 50); do
-    wid=$(windows '^vireo-vm - Vireo$' | head -n 1)
-    [ -n "$wid" ] && break
-    sleep 0.2
-done
-[ -n "$wid" ] || fail "no window named 'vireo-vm - Vireo' on $DISPLAY"
+wid=$(wait_window '^vireo-vm - Vireo$') || fail "no window named 'vireo-vm - Vireo' on $DISPLAY"
 geo=$(xwininfo -id "$wid")
 w=$(sed -n 's/^ *Width: //p' <<<"$geo") h=$(sed -n 's/^ *Height: //p' <<<"$geo")
 map=$(sed -n 's/^ *Map State: //p' <<<"$geo")
@@ -244,13 +242,7 @@ vmstate() { "$mg" showvminfo "$vm" --machinereadable 2>/dev/null | sed -n 's/^VM
 "$mg" setextradata global GUI/HostKey RightAlt >/dev/null || fail "setextradata global GUI/HostKey RightAlt"
 "$mg" startvm "$vm" --type gui --exec "$STORAGE_EXEC" >"$tmp/mg.out" 2>&1 || fail "startvm --type gui: $(cat "$tmp/mg.out")"
 registered_running=1
-wid=
-for _ in $(seq 50); do
-    wid=$(windows "^$vm - Vireo\$" | head -n 1)
-    [ -n "$wid" ] && break
-    sleep 0.2
-done
-[ -n "$wid" ] || fail "vireo-manage startvm --type gui opened no window named '$vm - Vireo'"
+wid=$(wait_window "^$vm - Vireo\$") || fail "vireo-manage startvm --type gui opened no window named '$vm - Vireo'"
 [ "$(vmstate)" = running ] || fail "the machine is '$(vmstate)', not running"
 echo "ok   vireo-manage startvm --type gui opened '$vm - Vireo'"
 log="$tmp/vms/$vm/Logs/VM.log"

@@ -549,6 +549,21 @@ static void mgr_disk_dlg_check(struct mgr_disk_dlg *d)
     gtk_widget_set_sensitive(d->ok, ok);
 }
 
+/*
+ * Runs the dialog until Cancel (false) or an OK whose values still hold (true; the dialog stays for the caller
+ * to read and destroy): the file system may have changed while it was open, so OK checks once more.
+ */
+static bool mgr_disk_dlg_run(struct mgr_disk_dlg *d)
+{
+    mgr_disk_dlg_check(d);
+    while (gtk_dialog_run(GTK_DIALOG(d->dialog)) == GTK_RESPONSE_OK) {
+        mgr_disk_dlg_check(d);
+        if (gtk_widget_get_sensitive(d->ok))
+            return true;
+    }
+    return false;
+}
+
 static void mgr_disk_dlg_changed(GtkWidget *w, gpointer opaque)
 {
     (void)w;
@@ -754,16 +769,7 @@ static int mgr_media_create_job(struct mgr_job *job, void *opaque, struct cfg_er
 static void mgr_media_create(void *opaque)
 {
     struct mgr_media *mm = opaque;
-    char *folder = cfg_default_machine_folder(NULL);
-    struct cfg_global *g = NULL;
-    struct cfg_error err = {{0}};
-    char *gpath = cfg_global_path();
-    if (gpath && cfg_global_load(gpath, &g, &err) == 0 && g->default_machine_folder) {
-        free(folder);
-        folder = cfg_default_machine_folder(g->default_machine_folder);
-    }
-    cfg_global_free(g);
-    free(gpath);
+    char *folder = mgr_default_machine_folder();
     /* Opening a dialog creates nothing: before the first machine exists its folder may not, so then the home folder. */
     bool have = folder && g_file_test(folder, G_FILE_TEST_IS_DIR);
     char *file = mgr_media_free_name(have ? folder : g_get_home_dir(), "New Disk", "vdi");
@@ -771,24 +777,20 @@ static void mgr_media_create(void *opaque)
     struct mgr_disk_dlg d = {0};
     mgr_disk_dlg_build(&d, mm->win, "Create Virtual Hard Disk", NULL, file, true, 16ull << 30, true, BLK_FMT_VDI, true);
     g_free(file);
-    mgr_disk_dlg_check(&d);
-    while (gtk_dialog_run(GTK_DIALOG(d.dialog)) == GTK_RESPONSE_OK) {
-        mgr_disk_dlg_check(&d); /* the file system may have changed while the dialog was open */
-        if (!gtk_widget_get_sensitive(d.ok))
-            continue;
-        struct mgr_media_op *op = mgr_media_op_new(mm);
-        op->dst = mgr_disk_dlg_path(&d);
-        op->fmt = mgr_disk_dlg_format(&d);
-        op->bytes = mgr_disk_dlg_bytes(&d);
-        op->fixed = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(d.fixed));
-        char what[600];
-        snprintf(what, sizeof(what), "Cannot create the disk image '%s'", rt_path_basename(op->dst));
+    if (!mgr_disk_dlg_run(&d)) {
         gtk_widget_destroy(d.dialog);
-        gtk_notebook_set_current_page(mm->nb, gtk_notebook_page_num(mm->nb, mm->tabs[0].page));
-        mgr_job_run(mm->win, "Creating Virtual Hard Disk", what, mgr_media_create_job, mgr_media_op_done, op);
         return;
     }
+    struct mgr_media_op *op = mgr_media_op_new(mm);
+    op->dst = mgr_disk_dlg_path(&d);
+    op->fmt = mgr_disk_dlg_format(&d);
+    op->bytes = mgr_disk_dlg_bytes(&d);
+    op->fixed = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(d.fixed));
     gtk_widget_destroy(d.dialog);
+    char what[600];
+    snprintf(what, sizeof(what), "Cannot create the disk image '%s'", rt_path_basename(op->dst));
+    gtk_notebook_set_current_page(mm->nb, gtk_notebook_page_num(mm->nb, mm->tabs[0].page));
+    mgr_job_run(mm->win, "Creating Virtual Hard Disk", what, mgr_media_create_job, mgr_media_op_done, op);
 }
 
 /* ---- Copy ---------------------------------------------------------------------------------------------------- */
@@ -829,23 +831,19 @@ static void mgr_media_copy(void *opaque)
     g_free(stem2);
     g_free(file);
     g_free(intro);
-    mgr_disk_dlg_check(&d);
-    while (gtk_dialog_run(GTK_DIALOG(d.dialog)) == GTK_RESPONSE_OK) {
-        mgr_disk_dlg_check(&d);
-        if (!gtk_widget_get_sensitive(d.ok))
-            continue;
-        struct mgr_media_op *op = mgr_media_op_new(mm);
-        op->src = g_strdup(r->md.location);
-        op->dst = mgr_disk_dlg_path(&d);
-        op->fmt = mgr_disk_dlg_format(&d);
-        op->fixed = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(d.fixed));
-        char what[600];
-        snprintf(what, sizeof(what), "Cannot copy '%s'", rt_path_basename(op->src));
+    if (!mgr_disk_dlg_run(&d)) {
         gtk_widget_destroy(d.dialog);
-        mgr_job_run(mm->win, "Copying Virtual Hard Disk", what, mgr_media_copy_job, mgr_media_op_done, op);
         return;
     }
+    struct mgr_media_op *op = mgr_media_op_new(mm);
+    op->src = g_strdup(r->md.location);
+    op->dst = mgr_disk_dlg_path(&d);
+    op->fmt = mgr_disk_dlg_format(&d);
+    op->fixed = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(d.fixed));
     gtk_widget_destroy(d.dialog);
+    char what[600];
+    snprintf(what, sizeof(what), "Cannot copy '%s'", rt_path_basename(op->src));
+    mgr_job_run(mm->win, "Copying Virtual Hard Disk", what, mgr_media_copy_job, mgr_media_op_done, op);
 }
 
 /* ---- Resize -------------------------------------------------------------------------------------------------- */
@@ -888,21 +886,15 @@ static void mgr_media_resize(void *opaque)
         mgr_disk_dlg_build(&d, mm->win, "Resize Virtual Hard Disk", intro, NULL, true, r->size_bytes, false,
                            BLK_FMT_VDI, false);
         g_free(intro);
-        mgr_disk_dlg_check(&d);
-        while (gtk_dialog_run(GTK_DIALOG(d.dialog)) == GTK_RESPONSE_OK) {
-            mgr_disk_dlg_check(&d);
-            if (!gtk_widget_get_sensitive(d.ok))
-                continue;
-            struct mgr_media_op *op = mgr_media_op_new(mm);
+        struct mgr_media_op *op = NULL;
+        if (mgr_disk_dlg_run(&d)) {
+            op = mgr_media_op_new(mm);
             op->src = g_strdup(r->md.location);
             op->bytes = mgr_disk_dlg_bytes(&d);
-            gtk_widget_destroy(d.dialog);
-            d.dialog = NULL;
-            mgr_job_run(mm->win, "Resizing Virtual Hard Disk", what, mgr_media_resize_job, mgr_media_op_done, op);
-            break;
         }
-        if (d.dialog)
-            gtk_widget_destroy(d.dialog);
+        gtk_widget_destroy(d.dialog);
+        if (op)
+            mgr_job_run(mm->win, "Resizing Virtual Hard Disk", what, mgr_media_resize_job, mgr_media_op_done, op);
     }
     g_free(who);
     g_free(nm);

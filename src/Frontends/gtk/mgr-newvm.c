@@ -956,19 +956,6 @@ static GtkWidget *nv_type_combo(const struct cfg_ostypes *types)
     return c;
 }
 
-static char *nv_default_folder(void)
-{
-    char *gpath = cfg_global_path();
-    struct cfg_global *g = NULL;
-    struct cfg_error err = {{0}};
-    if (gpath && cfg_global_load(gpath, &g, &err) < 0)
-        g = NULL;
-    char *folder = cfg_default_machine_folder(g ? g->default_machine_folder : NULL);
-    cfg_global_free(g);
-    free(gpath);
-    return folder;
-}
-
 /* A name that is free, so that Next works at once: "New Machine", "New Machine 2", ... */
 static char *nv_default_name(const char *folder)
 {
@@ -991,7 +978,7 @@ static GtkWidget *nv_page_os(struct nv *nv)
                             "downloaded; Vireo recognises most systems from it. Without an image the "
                             "machine gets an empty DVD drive."),
                     0, row++, 3, 1);
-    char *folder = nv_default_folder();
+    char *folder = mgr_default_machine_folder();
     char *name = nv_default_name(folder);
 
     nv->name = gtk_entry_new();

@@ -161,12 +161,7 @@ static void mgr_snap_hw_text(GString *s, const struct cfg_hardware *hw, struct c
 static void mgr_snap_update_details(struct mgr_snapwin *sw)
 {
     GString *s = g_string_new(NULL);
-    struct cfg_global *g = NULL;
-    struct cfg_error err = {{0}};
-    char *gpath = cfg_global_path();
-    if (gpath && cfg_global_load(gpath, &g, &err) < 0)
-        g = NULL;
-    free(gpath);
+    struct cfg_global *g = mgr_global_load();
     char *u = mgr_snap_selected(sw);
     struct cfg_snapshot *snap = mgr_snap_selected_snapshot(sw);
     bool running = sw->path && mach_is_running(sw->path);

@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mgr.h"
@@ -425,4 +426,23 @@ const char *mgr_os_icon_name(const struct cfg_ostypes *types, const char *ostype
     if (!strcmp(family, "DOS"))
         return "media-floppy";
     return "application-x-executable";
+}
+
+struct cfg_global *mgr_global_load(void)
+{
+    char *gpath = cfg_global_path();
+    struct cfg_global *g = NULL;
+    struct cfg_error err = {{0}};
+    if (!gpath || cfg_global_load(gpath, &g, &err) < 0)
+        g = NULL;
+    free(gpath);
+    return g;
+}
+
+char *mgr_default_machine_folder(void)
+{
+    struct cfg_global *g = mgr_global_load();
+    char *folder = cfg_default_machine_folder(g ? g->default_machine_folder : NULL);
+    cfg_global_free(g);
+    return folder;
 }

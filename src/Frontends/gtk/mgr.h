@@ -212,6 +212,10 @@ const char *mgr_format_size(uint64_t bytes, char *buf, size_t size);
 const char *mgr_state_label(enum cfg_machine_state state);
 /* The icon name (a standard one of the Adwaita theme) for an OS type's family. */
 const char *mgr_os_icon_name(const struct cfg_ostypes *types, const char *ostype);
+/* Vireo.xml, or NULL when it is missing or cannot be read (the caller falls back to the defaults). */
+struct cfg_global *mgr_global_load(void);
+/* The folder new machines go to: Vireo.xml's preference, else the built-in default (free() it). */
+char *mgr_default_machine_folder(void);
 
 /* ---- Input checks (mgr-validate.c, no GTK) -------------------------------------------------------------- */
 
